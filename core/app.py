@@ -1,0 +1,124 @@
+"""The composition root: ``create_app`` wires config, database, plugins and resources.
+
+gunicorn runs ``flashfusion.core.app:get_app()``, which reads the configuration named by
+``FLASHFUSION_CONFIG``; tests call ``create_app`` directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import falcon
+
+from flashfusion.core import db as dbmod
+from flashfusion.core.auth import authenticate
+from flashfusion.core.config import Config, load_config
+from flashfusion.core.errors import ApiError
+from flashfusion.core.gateway import Gateway
+from flashfusion.core.longpoll import RunWatcher
+from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
+from flashfusion.core.resources import health, pipelines
+
+log = logging.getLogger("flashfusion.app")
+
+FALCON_ERROR_NAMES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
+    415: "Unsupported Media Type", 429: "Too Many Requests",
+}
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class RequestContext:
+    """Request id, database connection per request, security headers."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        incoming = req.get_header("X-Request-ID") or ""
+        req.context.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        resp.set_header("X-Request-ID", req.context.request_id)
+        for name, value in SECURITY_HEADERS.items():
+            resp.set_header(name, value)
+        dbmod.database.connect(reuse_if_open=True)
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
+        if not dbmod.database.is_closed() and not dbmod.database.in_transaction():
+            dbmod.database.close()
+
+
+class ApiKeyAuth:
+    """Every resource needs an API key unless it sets ``auth = None`` (health, docs) or
+    another scheme."""
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
+        if resource is None or getattr(resource, "auth", "api_key") != "api_key":
+            return
+        req.context.actor = authenticate(req.get_header("X-API-Key"))
+
+
+def _api_error(req: falcon.Request, resp: falcon.Response, ex: ApiError, params: dict) -> None:
+    resp.status = ex.status
+    resp.media = {"error": ex.error, "message": ex.message}
+    for name, value in ex.headers.items():
+        resp.set_header(name, value)
+
+
+def _http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: dict) -> None:
+    code = ex.status_code
+    resp.status = ex.status
+    name = FALCON_ERROR_NAMES.get(code, ex.title or "Error")
+    if code == 404:
+        message = f"No route for {req.method} {req.path}"
+    elif code == 405:
+        message = f"{req.method} is not allowed on {req.path}"
+    else:
+        message = ex.description or ex.title or name
+    resp.media = {"error": name, "message": message}
+    for header, value in (ex.headers or {}).items():
+        resp.set_header(header, value)
+
+
+def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict) -> None:
+    log.exception("unhandled error in %s %s (request %s)", req.method, req.path,
+                  getattr(req.context, "request_id", "-"))
+    resp.status = falcon.HTTP_500
+    resp.media = {"error": "Internal Server Error",
+                  "message": f"Something went wrong; quote request id {getattr(req.context, 'request_id', '-')}"}
+
+
+def create_app(gateway: Gateway) -> falcon.App:
+    app = falcon.App(middleware=[RequestContext(), ApiKeyAuth()])
+    app.req_options.strip_url_path_trailing_slash = True
+    app.add_error_handler(Exception, _unexpected)
+    app.add_error_handler(falcon.HTTPError, _http_error)
+    app.add_error_handler(ApiError, _api_error)
+    app.add_route("/api/trigger-pipeline", pipelines.TriggerPipeline(gateway))
+    app.add_route("/api/get-status", pipelines.GetStatus(gateway))
+    app.add_route("/api/get-config", pipelines.GetConfig(gateway))
+    app.add_route("/api/runs", pipelines.ListRuns(gateway))
+    app.add_route("/api/cancel-run", pipelines.CancelRun(gateway))
+    app.add_route("/healthz", health.Healthz())
+    app.add_route("/readyz", health.Readyz(gateway))
+    app.add_route("/openapi.json", health.OpenApi())
+    gateway.pm.hook.startup(app=app, config=gateway.config)
+    return app
+
+
+def build_gateway(config: Config) -> Gateway:
+    """Open the database and load the plugins and providers for ``config``."""
+    dbmod.open_database(config.server.database_url)
+    pm = get_plugin_manager()
+    providers = load_providers(pm, config)
+    return Gateway(config=config, pm=pm, providers=providers,
+                   watcher=RunWatcher(config.server.long_poll_max_waiters))
+
+
+def get_app(config_path: str | None = None) -> falcon.App:
+    """gunicorn's entry point: ``flashfusion.core.app:get_app()``."""
+    return create_app(build_gateway(load_config(config_path)))

@@ -1,0 +1,230 @@
+"""Load ``flashfusion.toml``: the schema, ``FLASHFUSION_*`` overrides, one-line errors.
+
+Secrets never live in the file: a provider table names the environment variable that holds
+a token (``token_env = "GITHUB_TOKEN"``), and ``FLASHFUSION_SECRET_KEY`` is read from the
+environment only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from flashfusion.core.errors import ConfigError
+from flashfusion.plugins import Pipeline, PipelineStep
+
+DEFAULT_CONFIG_PATH = "flashfusion.toml"
+PIPELINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SECRET_KEY_NAMES = re.compile(r"(^|_)(token|secret|password|private_key|api_key)$")
+PIPELINE_CORE_KEYS = {
+    "name", "provider", "project_type", "repository_name", "branch", "build_command",
+    "steps", "triggers", "quality_gates", "timeout_seconds",
+}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    bind: str = "127.0.0.1:8080"
+    workers: int = 2
+    threads: int = 8
+    database_url: str = "sqlite:///flashfusion.db"
+    max_body_bytes: int = 65536
+    long_poll_max_waiters: int = 4
+    embedded_worker: bool = True
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    api_requests_per_hour: int = 1000
+    webhook_events_per_minute: int = 100
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    allow_http: bool = False
+    allow_private_networks: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    lease_seconds: float = 30.0
+    tick_seconds: float = 0.5
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    server: ServerConfig = field(default_factory=ServerConfig)
+    rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    pipelines: Mapping[str, Pipeline] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def pipeline(self, pipeline_id: str) -> Pipeline | None:
+        return self.pipelines.get(pipeline_id)
+
+
+SECTIONS = {"server": ServerConfig, "rate_limits": RateLimitConfig, "webhooks": WebhookConfig, "worker": WorkerConfig}
+
+
+def config_path(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return explicit or env.get("FLASHFUSION_CONFIG") or DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment and validate. Raises ``ConfigError``."""
+    env = dict(os.environ if env is None else env)
+    path = config_path(path, env)
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, "-", "file not found (pass --config or set FLASHFUSION_CONFIG)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "-", f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(path, "-", f"cannot read: {exc.strerror}") from None
+    return parse_config(raw, path=path, env=env)
+
+
+def parse_config(raw: Mapping[str, Any], *, path: str = "<config>", env: Mapping[str, str] | None = None) -> Config:
+    env = dict(os.environ if env is None else env)
+    known = set(SECTIONS) | {"providers", "pipelines"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(path, key, f"unknown section (known: {', '.join(sorted(known))})")
+    _refuse_secrets(raw, path, "")
+    sections = {name: _section(raw.get(name, {}), cls, name, path, env) for name, cls in SECTIONS.items()}
+    server = sections["server"]
+    server = replace(server, database_url=_resolve_sqlite(server.database_url, path))
+    providers = raw.get("providers", {})
+    if not isinstance(providers, dict) or any(not isinstance(v, dict) for v in providers.values()):
+        raise ConfigError(path, "providers", "expected tables [providers.NAME]")
+    pipelines_raw = raw.get("pipelines", {})
+    if not isinstance(pipelines_raw, dict):
+        raise ConfigError(path, "pipelines", "expected tables [pipelines.ID]")
+    pipelines = {pid: _pipeline(pid, block, path) for pid, block in pipelines_raw.items()}
+    return Config(path=path, server=server, rate_limits=sections["rate_limits"], webhooks=sections["webhooks"],
+                  worker=sections["worker"], providers=providers, pipelines=pipelines, env=env)
+
+
+def _refuse_secrets(table: Mapping[str, Any], path: str, prefix: str) -> None:
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _refuse_secrets(value, path, dotted + ".")
+        elif SECRET_KEY_NAMES.search(key) and isinstance(value, str):
+            raise ConfigError(path, dotted, f"secrets are read from the environment only: use {key}_env = \"VAR_NAME\"")
+
+
+def _section(table: Any, cls: type, name: str, path: str, env: Mapping[str, str]) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(path, name, "expected a table")
+    values: dict[str, Any] = {}
+    by_name = {f.name: f for f in fields(cls)}
+    for key, value in table.items():
+        if key not in by_name:
+            raise ConfigError(path, f"{name}.{key}", f"unknown key (known: {', '.join(sorted(by_name))})")
+        values[key] = _typed(value, by_name[key].default, f"{name}.{key}", path)
+    for key, fld in by_name.items():
+        for var in _env_names(name, key):
+            if var in env:
+                values[key] = _from_env(env[var], fld.default, var, path)
+                break
+    return cls(**values)
+
+
+def _env_names(section: str, key: str) -> list[str]:
+    names = [f"FLASHFUSION_{section.upper()}__{key.upper()}"]
+    if section == "server":
+        names.append(f"FLASHFUSION_{key.upper()}")
+    return names
+
+
+def _typed(value: Any, default: Any, key: str, path: str) -> Any:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(path, key, f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
+    if expected in (int, float) and value <= 0 and key != "server.max_body_bytes":
+        raise ConfigError(path, key, "must be greater than 0")
+    return value
+
+
+def _from_env(text: str, default: Any, var: str, path: str) -> Any:
+    expected = type(default)
+    try:
+        if expected is bool:
+            if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError
+            value: Any = text.lower() in ("1", "true", "yes")
+        else:
+            value = expected(text)
+    except ValueError:
+        raise ConfigError(path, var, f"expected {expected.__name__}, got {text!r}") from None
+    return _typed(value, default, var, path)
+
+
+def _resolve_sqlite(url: str, path: str) -> str:
+    """A relative SQLite path is taken relative to the config file, not the cwd."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        base = Path(path).resolve().parent
+        return prefix + str(base / url[len(prefix):])
+    return url
+
+
+def _pipeline(pid: str, block: Any, path: str) -> Pipeline:
+    key = f"pipelines.{pid}"
+    if not PIPELINE_ID.match(pid):
+        raise ConfigError(path, key, "pipeline ids use letters, digits, '_', '-', '.' (at most 64)")
+    if not isinstance(block, dict):
+        raise ConfigError(path, key, "expected a table")
+
+    def text(name: str, default: str | None = None) -> str:
+        value = block.get(name, default)
+        if value is None:
+            raise ConfigError(path, f"{key}.{name}", "required key is missing")
+        if not isinstance(value, str):
+            raise ConfigError(path, f"{key}.{name}", f"expected a string, got {type(value).__name__}")
+        return value
+
+    def table(name: str) -> dict:
+        value = block.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"{key}.{name}", "expected a table")
+        return value
+
+    steps = block.get("steps", [])
+    if not isinstance(steps, list):
+        raise ConfigError(path, f"{key}.steps", "expected a list of {name, run} tables")
+    parsed_steps = []
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("name"), str) or not isinstance(step.get("run"), str):
+            raise ConfigError(path, f"{key}.steps[{i}]", "each step needs string 'name' and 'run'")
+        parsed_steps.append(PipelineStep(name=step["name"], run=step["run"]))
+    timeout = block.get("timeout_seconds", 3600)
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
+        raise ConfigError(path, f"{key}.timeout_seconds", "expected a positive integer")
+    return Pipeline(
+        id=pid,
+        name=text("name", pid),
+        provider=text("provider"),
+        repository_name=text("repository_name"),
+        branch=text("branch", "main"),
+        project_type=text("project_type", ""),
+        build_command=text("build_command", ""),
+        steps=tuple(parsed_steps),
+        triggers=table("triggers"),
+        quality_gates=table("quality_gates"),
+        timeout_seconds=timeout,
+        options={k: v for k, v in block.items() if k not in PIPELINE_CORE_KEYS},
+    )

@@ -1,0 +1,136 @@
+"""Versioned schema migrations, applied in order by ``flashfusion migrate`` (and ``serve``).
+
+Each migration is a function of the database run inside one transaction and recorded in
+``schema_migration``. A migration is never edited once released: add the next one. The DDL
+is written out here (not derived from ``models.py``) so that old migrations keep producing
+the schema they produced when they were written.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import peewee
+
+from flashfusion.core.db import is_sqlite, utcnow, to_db_time
+
+TYPES = {
+    "sqlite": {"ts": "DATETIME", "json": "TEXT", "bool": "INTEGER", "bigint": "INTEGER", "text": "TEXT"},
+    "postgres": {"ts": "TIMESTAMP", "json": "TEXT", "bool": "BOOLEAN", "bigint": "BIGINT", "text": "TEXT"},
+}
+
+
+def _ddl(db: peewee.Database, statements: list[str]) -> None:
+    types = TYPES["sqlite" if is_sqlite(db) else "postgres"]
+    for statement in statements:
+        db.execute_sql(statement.format(**types))
+
+
+def m001_initial(db: peewee.Database) -> None:
+    _ddl(db, [
+        """CREATE TABLE api_key (
+            id VARCHAR(40) PRIMARY KEY,
+            name VARCHAR(200) NOT NULL,
+            key_hash VARCHAR(64) NOT NULL UNIQUE,
+            key_preview VARCHAR(20) NOT NULL,
+            permissions {json} NOT NULL,
+            pipeline_ids {json} NOT NULL,
+            created_at {ts} NOT NULL,
+            expires_at {ts},
+            revoked_at {ts},
+            last_used {ts},
+            usage_count {bigint} NOT NULL DEFAULT 0,
+            created_by VARCHAR(200) NOT NULL DEFAULT 'cli')""",
+        """CREATE TABLE run (
+            id VARCHAR(40) PRIMARY KEY,
+            pipeline_id VARCHAR(64) NOT NULL,
+            provider VARCHAR(64) NOT NULL,
+            ref VARCHAR(255) NOT NULL,
+            inputs {json} NOT NULL,
+            api_key_id VARCHAR(40),
+            status VARCHAR(16) NOT NULL,
+            phase VARCHAR(16) NOT NULL,
+            conclusion VARCHAR(32),
+            provider_status VARCHAR(64),
+            workflow_id VARCHAR(255),
+            upstream_id VARCHAR(255),
+            api_url {text},
+            html_url {text},
+            deployment_url {text},
+            error_message {text},
+            steps {json} NOT NULL,
+            state {json} NOT NULL,
+            cancel_requested {bool} NOT NULL DEFAULT FALSE,
+            version INTEGER NOT NULL DEFAULT 1,
+            created_at {ts} NOT NULL,
+            updated_at {ts} NOT NULL,
+            started_at {ts},
+            finished_at {ts},
+            lease_owner VARCHAR(64),
+            lease_until {ts})""",
+        "CREATE INDEX run_pipeline_created ON run (pipeline_id, created_at)",
+        "CREATE INDEX run_created ON run (created_at)",
+        "CREATE INDEX run_phase_lease ON run (phase, lease_until)",
+        """CREATE TABLE event (
+            id VARCHAR(40) PRIMARY KEY,
+            event_type VARCHAR(40) NOT NULL,
+            pipeline_id VARCHAR(64) NOT NULL,
+            run_id VARCHAR(40),
+            payload {json} NOT NULL,
+            created_at {ts} NOT NULL)""",
+        "CREATE UNIQUE INDEX event_run_type ON event (run_id, event_type)",
+        """CREATE TABLE idempotency_key (
+            api_key_id VARCHAR(40) NOT NULL,
+            key VARCHAR(255) NOT NULL,
+            request_hash VARCHAR(64) NOT NULL,
+            run_id VARCHAR(40),
+            created_at {ts} NOT NULL,
+            PRIMARY KEY (api_key_id, key))""",
+    ])
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
+    (1, "initial", m001_initial),
+]
+
+
+def applied_versions(db: peewee.Database) -> set[int]:
+    if "schema_migration" not in db.get_tables():
+        return set()
+    return {row[0] for row in db.execute_sql("SELECT version FROM schema_migration").fetchall()}
+
+
+MIGRATION_LOCK_ID = 0x666C6173  # any constant shared by every FlashFusion process
+
+
+def migrate(db: peewee.Database) -> list[str]:
+    """Apply pending migrations; return the names applied. Safe to run from several
+    processes at once: PostgreSQL serialises them with an advisory lock, SQLite with
+    ``BEGIN IMMEDIATE`` and a re-check inside the transaction."""
+    postgres = not is_sqlite(db)
+    if postgres:
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+    try:
+        _ddl(db, ["""CREATE TABLE IF NOT EXISTS schema_migration (
+            version INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, applied_at {ts} NOT NULL)"""])
+        done: list[str] = []
+        for version, name, apply in MIGRATIONS:
+            if version in applied_versions(db):
+                continue
+            with db.atomic() if postgres else db.atomic("IMMEDIATE"):
+                if version in applied_versions(db):
+                    continue
+                apply(db)
+                db.execute_sql(f"INSERT INTO schema_migration (version, name, applied_at) "
+                               f"VALUES ({db.param}, {db.param}, {db.param})",
+                               (version, name, to_db_time(utcnow())))
+            done.append(f"{version:03d}_{name}")
+        return done
+    finally:
+        if postgres:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+
+
+def pending(db: peewee.Database) -> list[str]:
+    applied = applied_versions(db)
+    return [f"{v:03d}_{n}" for v, n, _ in MIGRATIONS if v not in applied]

@@ -1,0 +1,89 @@
+"""The tables. Schema changes go through ``migrations.py``; these classes describe the
+newest version."""
+
+from __future__ import annotations
+
+import peewee
+
+from flashfusion.core.db import JSONField, database
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class ApiKey(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=40)
+    name = peewee.CharField(max_length=200)
+    key_hash = peewee.CharField(max_length=64, unique=True)
+    key_preview = peewee.CharField(max_length=20)
+    permissions = JSONField()
+    pipeline_ids = JSONField()
+    created_at = peewee.DateTimeField()
+    expires_at = peewee.DateTimeField(null=True)
+    revoked_at = peewee.DateTimeField(null=True)
+    last_used = peewee.DateTimeField(null=True)
+    usage_count = peewee.BigIntegerField(default=0)
+    created_by = peewee.CharField(max_length=200, default="cli")
+
+
+class Run(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=40)
+    pipeline_id = peewee.CharField(max_length=64, index=True)
+    provider = peewee.CharField(max_length=64)
+    ref = peewee.CharField(max_length=255)
+    inputs = JSONField()
+    api_key_id = peewee.CharField(max_length=40, null=True)
+    status = peewee.CharField(max_length=16)
+    phase = peewee.CharField(max_length=16)
+    conclusion = peewee.CharField(max_length=32, null=True)
+    provider_status = peewee.CharField(max_length=64, null=True)
+    workflow_id = peewee.CharField(max_length=255, null=True)
+    upstream_id = peewee.CharField(max_length=255, null=True)
+    api_url = peewee.TextField(null=True)
+    html_url = peewee.TextField(null=True)
+    deployment_url = peewee.TextField(null=True)
+    error_message = peewee.TextField(null=True)
+    steps = JSONField()
+    state = JSONField()
+    cancel_requested = peewee.BooleanField(default=False)
+    version = peewee.IntegerField(default=1)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+    started_at = peewee.DateTimeField(null=True)
+    finished_at = peewee.DateTimeField(null=True)
+    lease_owner = peewee.CharField(max_length=64, null=True)
+    lease_until = peewee.DateTimeField(null=True)
+
+
+class Event(BaseModel):
+    """The outbox: one row per event, written in the transaction that caused it."""
+
+    id = peewee.CharField(primary_key=True, max_length=40)
+    event_type = peewee.CharField(max_length=40)
+    pipeline_id = peewee.CharField(max_length=64)
+    run_id = peewee.CharField(max_length=40, null=True)
+    payload = JSONField()
+    created_at = peewee.DateTimeField()
+
+
+class IdempotencyKey(BaseModel):
+    api_key_id = peewee.CharField(max_length=40)
+    key = peewee.CharField(max_length=255)
+    request_hash = peewee.CharField(max_length=64)
+    run_id = peewee.CharField(max_length=40, null=True)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        primary_key = peewee.CompositeKey("api_key_id", "key")
+
+
+class SchemaMigration(BaseModel):
+    version = peewee.IntegerField(primary_key=True)
+    name = peewee.CharField(max_length=100)
+    applied_at = peewee.DateTimeField()
+
+
+ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, SchemaMigration]

@@ -1,0 +1,162 @@
+"""Run state: creation, transitions and the events they cause.
+
+Every change of a run's state and the outbox events it causes are written in one
+transaction, and each run event has a unique (run_id, event_type), so a crash or a retry can
+never publish an event twice or lose one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping
+
+from flashfusion.core.db import from_db_time, is_sqlite, to_db_time, utcnow, write_tx
+from flashfusion.core.ids import new_id
+from flashfusion.core.models import Event, Run
+from flashfusion.core.serialize import event_data
+from flashfusion.plugins import Dispatch, Pipeline, ProviderError, RunRef, RunSnapshot, StepResult
+
+ACTIVE_PHASES = ("queued", "dispatching", "in_progress")
+
+
+def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_id: str | None,
+               *, lease_owner: str | None = None, lease_seconds: float = 0) -> Run:
+    now = utcnow()
+    return Run.create(
+        id=new_id("run"), pipeline_id=pipeline.id, provider=pipeline.provider, ref=ref,
+        inputs=dict(inputs), api_key_id=api_key_id, status="running", phase="queued",
+        steps=[], state={}, created_at=to_db_time(now), updated_at=to_db_time(now),
+        lease_owner=lease_owner,
+        lease_until=to_db_time(now + timedelta(seconds=lease_seconds)) if lease_owner else None,
+    )
+
+
+def to_ref(run: Run) -> RunRef:
+    return RunRef(
+        id=run.id, pipeline_id=run.pipeline_id, ref=run.ref, inputs=run.inputs or {},
+        created_at=from_db_time(run.created_at), upstream_id=run.upstream_id,
+        workflow_id=run.workflow_id, provider_status=run.provider_status,
+        steps=tuple(StepResult.from_dict(s) for s in run.steps or []), state=run.state or {},
+    )
+
+
+def emit(event_type: str, pipeline_id: str, run_id: str | None, data: dict[str, Any]) -> None:
+    """Write one outbox row. Run events are unique per (run, type): a repeat is ignored."""
+    Event.insert(id=new_id("evt"), event_type=event_type, pipeline_id=pipeline_id, run_id=run_id,
+                 payload=data, created_at=to_db_time(utcnow())).on_conflict_ignore().execute()
+
+
+def _locked(run_id: str) -> Run | None:
+    query = Run.select().where(Run.id == run_id)
+    if not is_sqlite():
+        query = query.for_update()
+    return query.first()
+
+
+def record_dispatch(run_id: str, dispatch: Dispatch) -> Run | None:
+    with write_tx():
+        run = _locked(run_id)
+        if run is None or run.phase == "completed":
+            return run
+        now = utcnow()
+        run.workflow_id = dispatch.workflow_id
+        run.upstream_id = dispatch.upstream_id
+        run.api_url = dispatch.api_url
+        run.html_url = dispatch.html_url
+        run.state = dict(dispatch.state)
+        run.phase = "dispatching"
+        run.lease_owner = run.lease_until = None
+        run.updated_at = to_db_time(now)
+        run.version += 1
+        run.save()
+        return run
+
+
+def fail_run(run_id: str, conclusion: str, message: str | None = None, *, phase_from: Iterable[str] = ACTIVE_PHASES) -> Run | None:
+    """End a run as ``failed`` (dispatch errors, timeouts, cancellation before dispatch)."""
+    with write_tx():
+        run = _locked(run_id)
+        if run is None or run.phase not in tuple(phase_from):
+            return run
+        now = to_db_time(utcnow())
+        run.status, run.phase, run.conclusion = "failed", "completed", conclusion
+        run.error_message = message
+        run.finished_at = now
+        run.started_at = run.started_at or now
+        run.updated_at = now
+        run.lease_owner = run.lease_until = None
+        run.version += 1
+        run.save()
+        emit("run.failed", run.pipeline_id, run.id, event_data(run))
+        return run
+
+
+def fail_dispatch(run_id: str, exc: ProviderError) -> Run | None:
+    return fail_run(run_id, exc.conclusion, exc.message)
+
+
+def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> bool:
+    """Store what the provider reported and publish the events the change causes.
+    Returns whether anything changed. A finished run is never reopened."""
+    with write_tx():
+        run = _locked(snapshot.run_id)
+        if run is None or run.phase == "completed":
+            return False
+        if lease_owner is not None and run.lease_owner not in (None, lease_owner):
+            return False
+        before = _comparable(run)
+        now = utcnow()
+        run.status = snapshot.status
+        run.phase = "completed" if snapshot.terminal else snapshot.phase
+        for field in ("conclusion", "provider_status", "deployment_url", "html_url", "upstream_id"):
+            value = getattr(snapshot, field)
+            if value is not None:
+                setattr(run, field, value)
+        if snapshot.steps is not None:
+            run.steps = [s.to_dict() for s in snapshot.steps]
+        if snapshot.state is not None:
+            run.state = dict(snapshot.state)
+        if snapshot.started_at is not None:
+            run.started_at = to_db_time(snapshot.started_at)
+        if run.phase in ("in_progress", "completed") and run.started_at is None:
+            run.started_at = to_db_time(now)
+        if snapshot.terminal:
+            run.finished_at = to_db_time(snapshot.finished_at or now)
+            run.lease_owner = run.lease_until = None
+        if _comparable(run) == before:
+            return False
+        run.updated_at = to_db_time(now)
+        run.version += 1
+        run.save()
+        if run.phase in ("in_progress", "completed"):
+            emit("run.started", run.pipeline_id, run.id, event_data(run))
+        if run.status == "success":
+            emit("run.completed", run.pipeline_id, run.id, event_data(run))
+            if run.deployment_url:
+                emit("deployment.success", run.pipeline_id, run.id, event_data(run))
+        elif run.status == "failed":
+            emit("run.failed", run.pipeline_id, run.id, event_data(run))
+        return True
+
+
+def _comparable(run: Run) -> tuple:
+    return (run.status, run.phase, run.conclusion, run.provider_status, run.deployment_url, run.html_url,
+            run.upstream_id, run.steps, run.state, str(run.started_at), str(run.finished_at))
+
+
+def request_cancel(run_id: str) -> Run | None:
+    """Mark a run for cancellation; the worker cancels it through the provider (or ends it
+    directly if it was never dispatched)."""
+    with write_tx():
+        run = _locked(run_id)
+        if run is None or run.phase == "completed":
+            return run
+        run.cancel_requested = True
+        run.updated_at = to_db_time(utcnow())
+        run.version += 1
+        run.save()
+        return run
+
+
+def active_deadline(run: Run, pipeline: Pipeline) -> datetime:
+    return from_db_time(run.created_at) + timedelta(seconds=pipeline.timeout_seconds)

@@ -1,0 +1,83 @@
+"""How runs look to API clients (get-status, runs, webhooks). One place for the shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flashfusion.core.db import from_db_time, iso, utcnow
+from flashfusion.core.models import Run
+
+
+def duration_seconds(run: Run, now: datetime | None = None) -> int | None:
+    start = from_db_time(run.started_at)
+    if start is None:
+        return None
+    end = from_db_time(run.finished_at) or (now or utcnow())
+    return max(0, round((end - start).total_seconds()))
+
+
+def human_duration(seconds: int | None) -> str | None:
+    """``150`` -> ``"2m 30s"`` (the spec's webhook ``duration``)."""
+    if seconds is None:
+        return None
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def failed_step(run: Run) -> str | None:
+    for step in run.steps or []:
+        if step.get("status") == "failed":
+            return step.get("name")
+    return None
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "pipeline_id": run.pipeline_id,
+        "status": run.status,
+        "conclusion": run.conclusion,
+        "phase": run.phase,
+        "provider": run.provider,
+        "provider_status": run.provider_status,
+        "branch": run.ref,
+        "workflow_id": run.workflow_id,
+        "upstream_run_id": run.upstream_id,
+        "html_url": run.html_url,
+        "deployment_url": run.deployment_url,
+        "duration_seconds": duration_seconds(run),
+        "failed_step": failed_step(run),
+        "error": run.error_message,
+        "cancel_requested": bool(run.cancel_requested),
+        "steps": run.steps or [],
+        "created_at": iso(run.created_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "updated_at": iso(run.updated_at),
+    }
+
+
+def event_data(run: Run) -> dict[str, Any]:
+    """The ``data`` of a run event, as the webhook payload carries it."""
+    seconds = duration_seconds(run)
+    data = {
+        "run_id": run.id,
+        "status": run.status,
+        "conclusion": run.conclusion,
+        "branch": run.ref,
+        "duration": human_duration(seconds),
+        "duration_seconds": seconds,
+        "html_url": run.html_url,
+    }
+    if run.deployment_url:
+        data["deployment_url"] = run.deployment_url
+    step = failed_step(run)
+    if step:
+        data["failed_step"] = step
+    return data

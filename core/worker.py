@@ -1,0 +1,169 @@
+"""The worker: claims active runs, dispatches queued ones, polls providers, records
+transitions, and calls ``run_finished`` hooks.
+
+Runs are claimed with a lease (``lease_owner``/``lease_until``) renewed every tick, so
+several workers share the work and a killed worker's runs are picked up by another once
+its lease expires. Each provider is polled once per pipeline per interval with all of that
+pipeline's active runs at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+from typing import Callable
+
+import peewee
+
+from flashfusion.core import runs
+from flashfusion.core.db import database, is_sqlite, to_db_time, utcnow, write_tx
+from flashfusion.core.gateway import Gateway
+from flashfusion.core.models import Run
+from flashfusion.core.serialize import run_to_dict
+from flashfusion.plugins import Pipeline, ProviderError
+
+log = logging.getLogger("flashfusion.worker")
+HISTORY = 50
+
+
+class Worker:
+    def __init__(self, gateway: Gateway, worker_id: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.gw = gateway
+        self.cfg = gateway.config.worker
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.clock = clock
+        self._last_poll: dict[str, float] = {}
+        self.stop_event = threading.Event()
+
+    def run_forever(self) -> None:
+        log.info("worker %s started", self.id)
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    self.tick()
+                except peewee.DatabaseError as exc:
+                    log.warning("database error in worker tick: %s", exc.__class__.__name__)
+                    database.close()
+                self.stop_event.wait(self.cfg.tick_seconds)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop child work and hand this worker's runs back at once."""
+        self.gw.providers.close()
+        try:
+            with database.connection_context():
+                Run.update(lease_owner=None, lease_until=None).where(Run.lease_owner == self.id).execute()
+        except peewee.DatabaseError:
+            pass  # leases expire on their own
+        log.info("worker %s stopped", self.id)
+
+    def tick(self) -> None:
+        with database.connection_context():
+            claimed = self.claim()
+            by_pipeline: dict[str, list[Run]] = defaultdict(list)
+            for run in claimed:
+                pipeline = self.gw.config.pipeline(run.pipeline_id)
+                if pipeline is None:
+                    runs.fail_run(run.id, "configuration_error", f"pipeline {run.pipeline_id!r} is no longer configured")
+                    continue
+                if run.cancel_requested and not (run.state or {}).get("cancel_sent"):
+                    self.cancel(pipeline, run)
+                    continue
+                if run.phase == "queued":
+                    self.dispatch(pipeline, run)
+                    continue
+                by_pipeline[pipeline.id].append(run)
+            for pipeline_id, active in by_pipeline.items():
+                self.poll(self.gw.config.pipelines[pipeline_id], active)
+
+    def claim(self) -> list[Run]:
+        now = utcnow()
+        until = to_db_time(now + timedelta(seconds=self.cfg.lease_seconds))
+        claimable = ((Run.phase != "completed") & (
+            Run.lease_owner.is_null() | (Run.lease_owner == self.id) | (Run.lease_until < to_db_time(now))))
+        with write_tx():
+            ids = Run.select(Run.id).where(claimable).order_by(Run.created_at).limit(self.cfg.batch_size)
+            if not is_sqlite():
+                ids = ids.for_update(skip_locked=True)
+            ids = [r.id for r in ids]
+            if not ids:
+                return []
+            Run.update(lease_owner=self.id, lease_until=until).where(Run.id.in_(ids)).execute()
+        return list(Run.select().where(Run.id.in_(ids) & (Run.lease_owner == self.id)).order_by(Run.created_at))
+
+    def dispatch(self, pipeline: Pipeline, run: Run) -> None:
+        provider = self.gw.provider_for(pipeline)
+        try:
+            dispatch = provider.dispatch(pipeline, runs.to_ref(run), run.ref, run.inputs or {})
+        except ProviderError as exc:
+            log.warning("dispatch of %s failed: %s", run.id, exc.message)
+            runs.fail_dispatch(run.id, exc)
+            return
+        except Exception:
+            log.exception("dispatch of %s crashed", run.id)
+            runs.fail_run(run.id, "dispatch_error", "internal error while dispatching")
+            return
+        runs.record_dispatch(run.id, dispatch)
+        with write_tx():
+            Run.update(lease_owner=self.id, lease_until=to_db_time(utcnow() + timedelta(seconds=self.cfg.lease_seconds))
+                       ).where((Run.id == run.id) & (Run.phase != "completed")).execute()
+
+    def cancel(self, pipeline: Pipeline, run: Run) -> None:
+        if run.phase == "queued":
+            runs.fail_run(run.id, "cancelled", "cancelled before it started")
+            return
+        try:
+            self.gw.provider_for(pipeline).cancel(pipeline, runs.to_ref(run))
+        except ProviderError as exc:
+            log.warning("cancel of %s failed: %s", run.id, exc.message)
+            return
+        except NotImplementedError:
+            runs.fail_run(run.id, "cancelled", "cancelled (provider cannot cancel upstream)")
+            return
+        state = dict(run.state or {}, cancel_sent=True)
+        Run.update(state=state).where(Run.id == run.id).execute()
+
+    def poll(self, pipeline: Pipeline, active: list[Run]) -> None:
+        provider = self.gw.provider_for(pipeline)
+        interval = float(getattr(provider.settings, "poll_interval_seconds", 5))
+        last = self._last_poll.get(pipeline.id)
+        if last is not None and self.clock() - last < interval:
+            return
+        self._last_poll[pipeline.id] = self.clock()
+        try:
+            snapshots = provider.poll(pipeline, [runs.to_ref(r) for r in active])
+        except ProviderError as exc:
+            log.warning("polling pipeline %s failed: %s", pipeline.id, exc.message)
+            return
+        except Exception:
+            log.exception("polling pipeline %s crashed", pipeline.id)
+            return
+        known = {r.id for r in active}
+        for snapshot in snapshots:
+            if snapshot.run_id not in known:
+                continue
+            if runs.apply_snapshot(snapshot, lease_owner=self.id) and snapshot.terminal:
+                self.finished(snapshot.run_id)
+
+    def finished(self, run_id: str) -> None:
+        run = Run.get_by_id(run_id)
+        history = (Run.select().where((Run.pipeline_id == run.pipeline_id) & (Run.phase == "completed")
+                                      & (Run.id != run.id))
+                   .order_by(Run.finished_at.desc()).limit(HISTORY))
+        try:
+            results = self.gw.pm.hook.run_finished(run=run_to_dict(run), history=[run_to_dict(r) for r in history])
+        except Exception:
+            log.exception("a run_finished hook failed for %s", run_id)
+            return
+        suggestions = [s for result in results if result for s in result]
+        if suggestions:
+            with write_tx():
+                runs.emit("optimization.available", run.pipeline_id, run.id,
+                          {"run_id": run.id, "suggestions": suggestions})
+

@@ -1,0 +1,52 @@
+"""Everything a FlashFusion plugin author imports.
+
+A provider plugin is a module (or package) that defines ``@hookimpl`` functions and is
+listed in the ``flashfusion`` entry-point group of its distribution::
+
+    [project.entry-points.flashfusion]
+    bitbucket = "flashfusion_bitbucket.plugin"
+
+Built-in providers (``flashfusion.providers.*``) import only this package, exactly as a
+third-party plugin does.
+"""
+
+from flashfusion.plugins.errors import (
+    PipelineConfigError,
+    ProviderError,
+    UpstreamAuthError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from flashfusion.plugins.markers import hookimpl, hookspec
+from flashfusion.plugins.provider import Provider
+from flashfusion.plugins.types import (
+    Dispatch,
+    Pipeline,
+    PipelineStep,
+    RunRef,
+    RunSnapshot,
+    StepResult,
+    RUN_STATUSES,
+    PHASES,
+)
+
+__all__ = [
+    "Dispatch",
+    "PHASES",
+    "Pipeline",
+    "PipelineConfigError",
+    "PipelineStep",
+    "Provider",
+    "ProviderError",
+    "RUN_STATUSES",
+    "RunRef",
+    "RunSnapshot",
+    "StepResult",
+    "UpstreamAuthError",
+    "UpstreamRejected",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "hookimpl",
+    "hookspec",
+]

@@ -1,0 +1,33 @@
+"""The hooks FlashFusion calls. Each docstring is the reference for its hook.
+
+Implement a hook with a function of the same name and (a subset of) the same arguments,
+decorated with ``flashfusion.plugins.hookimpl``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+from flashfusion.plugins.markers import hookspec
+
+
+@hookspec
+def register_providers(register: Callable[[type], None]) -> None:
+    """Hand provider classes to the host: call ``register(ProviderClass)`` once per
+    ``Provider`` subclass. Registering a name twice is an error at start-up."""
+
+
+@hookspec
+def run_finished(run: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> list[dict] | None:
+    """Called by the worker once a run reaches ``success`` or ``failed``.
+
+    ``run`` is the finished run as ``get-status`` shows it; ``history`` the pipeline's
+    earlier finished runs, newest first (at most 50). Return a list of suggestion dicts
+    (``{"kind", "message", ...numbers}``) to publish as ``optimization.available`` events,
+    or ``None``."""
+
+
+@hookspec
+def startup(app: Any, config: Any) -> None:
+    """Called once per process after the Falcon ``app`` (``None`` in the worker) and the
+    parsed ``config`` are built. Use it to add routes or read plugin settings."""

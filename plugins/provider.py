@@ -1,0 +1,116 @@
+"""The ``Provider`` base class: what a CI system plugin implements."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, ClassVar, Mapping, Sequence
+
+from flashfusion.plugins.errors import PipelineConfigError
+from flashfusion.plugins.types import Dispatch, Pipeline, RunRef, RunSnapshot
+
+
+@dataclasses.dataclass(frozen=True)
+class NoSettings:
+    """Settings of a provider that takes none."""
+
+
+class Provider:
+    """Base class of a CI system adapter.
+
+    Subclasses set ``name`` (the ``provider = "..."`` value of a pipeline and the name of its
+    ``[providers.NAME]`` table) and ``Settings`` (a frozen dataclass whose fields are that
+    table's keys), and implement ``dispatch`` and ``poll``.
+
+    One instance per provider name lives in each process; the core calls it from several
+    threads, so keep per-call state local or locked.
+
+    Capabilities a provider may declare in ``capabilities``:
+
+    ``cancel``           ``cancel()`` is implemented.
+    ``returns_run_id``   ``dispatch()`` normally knows the upstream run id at once.
+    ``deployments``      snapshots may carry ``deployment_url``.
+    ``runs_in_worker``   the run executes inside the worker process: the core calls
+                         ``dispatch()`` from the worker instead of the request path.
+    """
+
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type] = NoSettings
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, settings: Any, *, env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.env = os.environ if env is None else env
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> "Provider":
+        """Build the provider from its ``[providers.NAME]`` table (may be empty)."""
+        return cls(build_settings(cls.Settings, table), env=env)
+
+    def validate(self, pipeline: Pipeline) -> None:
+        """Raise ``PipelineConfigError`` for a pipeline block this provider cannot run.
+        Called at start-up, without network access."""
+
+    def check(self, pipeline: Pipeline) -> list[str]:
+        """Problems found by talking to upstream (credentials, missing workflow, ...),
+        one short line each; empty when all is well. Used by ``readyz`` and ``doctor``."""
+        return []
+
+    def dispatch(self, pipeline: Pipeline, run: RunRef, ref: str, inputs: Mapping[str, str]) -> Dispatch:
+        """Start ``run`` upstream on ``ref`` with ``inputs``. Raise a ``ProviderError``
+        subclass when upstream refuses or fails."""
+        raise NotImplementedError(f"provider {self.name!r} does not implement dispatch")
+
+    def poll(self, pipeline: Pipeline, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+        """Report the current state of MANY active runs of one pipeline in one call.
+
+        Return snapshots only for runs whose state may have changed; a run left out keeps
+        its state. Implementations should make one upstream list request per repository
+        rather than one request per run."""
+        raise NotImplementedError(f"provider {self.name!r} does not implement poll")
+
+    def cancel(self, pipeline: Pipeline, run: RunRef) -> None:
+        """Ask upstream to cancel ``run``; the next poll reports the outcome."""
+        raise NotImplementedError(f"provider {self.name!r} cannot cancel runs")
+
+    def close(self) -> None:
+        """Release threads, sockets and child processes at shutdown."""
+
+
+def build_settings(settings_cls: type, table: Mapping[str, Any]) -> Any:
+    """Build ``settings_cls`` (a dataclass) from a config table, refusing unknown keys
+    and values of the wrong type with a ``PipelineConfigError`` naming the key."""
+    if not dataclasses.is_dataclass(settings_cls):
+        raise TypeError("Provider.Settings must be a dataclass")
+    fields = {f.name: f for f in dataclasses.fields(settings_cls)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise PipelineConfigError(unknown[0], f"unknown setting (known: {', '.join(sorted(fields)) or 'none'})")
+    values = {}
+    for key, value in table.items():
+        expected = fields[key].type
+        expected_name = expected if isinstance(expected, str) else getattr(expected, "__name__", str(expected))
+        if not _type_matches(value, expected_name):
+            raise PipelineConfigError(key, f"expected {expected_name}, got {type(value).__name__}")
+        values[key] = value
+    try:
+        return settings_cls(**values)
+    except TypeError as exc:
+        missing = [n for n, f in fields.items() if n not in values and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        raise PipelineConfigError(missing[0] if missing else "settings", "required setting is missing") from exc
+
+
+def _type_matches(value: Any, type_name: str) -> bool:
+    simple = {"str": str, "int": int, "float": (int, float), "bool": bool}
+    for part in (p.strip() for p in type_name.split("|")):
+        if part == "None" and value is None:
+            return True
+        if part in simple:
+            if part in ("int", "float") and isinstance(value, bool):
+                continue
+            if isinstance(value, simple[part]):
+                return True
+        elif part not in simple:
+            return True  # complex annotations are left to the provider's own validation
+    return False

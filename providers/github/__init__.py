@@ -1,0 +1,1 @@
+"""GitHub Actions provider (PyGithub)."""

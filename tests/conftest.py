@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import falcon.testing
+import pytest
+
+from flashfusion.core import apikeys
+from flashfusion.core.app import build_gateway, create_app
+from flashfusion.core.config import load_config
+from flashfusion.core.db import database
+from testkit.db import BACKENDS, database_url, fresh_database
+
+ALL_PERMISSIONS = ["trigger_pipeline", "read_runs", "read_config", "webhook"]
+
+BASE_CONFIG = """
+[server]
+database_url = "{database_url}"
+
+[worker]
+lease_seconds = 2.0
+tick_seconds = 0.1
+
+[providers.local]
+workdir = "{workdir}"
+poll_interval_seconds = 0.1
+
+[pipelines.demo]
+name = "Demo"
+provider = "local"
+project_type = "python"
+repository_name = "local/demo"
+branch = "main"
+build_command = "echo built"
+steps = [
+  {{ name = "lint", run = "echo lint ok" }},
+  {{ name = "test", run = "echo \\"testing $FLASHFUSION_BRANCH $FLASHFUSION_INPUT_GREETING\\"" }},
+]
+triggers = {{ manual = true }}
+quality_gates = {{ max_duration_seconds = 600 }}
+
+[pipelines.broken]
+provider = "local"
+repository_name = "local/broken"
+steps = [
+  {{ name = "compile", run = "echo compiling" }},
+  {{ name = "unit-tests", run = "echo 'AssertionError: 2 != 3' >&2; exit 3" }},
+  {{ name = "deploy", run = "echo never" }},
+]
+
+[pipelines.slow]
+provider = "local"
+repository_name = "local/slow"
+steps = [
+  {{ name = "first", run = "echo started > marker-first" }},
+  {{ name = "sleepy", run = "sleep {slow_seconds}; echo done >> ../sleepy-count" }},
+  {{ name = "last", run = "echo last" }},
+]
+timeout_seconds = {slow_timeout}
+"""
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> str:
+    url = database_url(backend, tmp_path)
+    fresh_database(url)
+    return url
+
+
+def write_config(tmp_path: Path, db_url: str, extra: str = "", slow_seconds: float = 30,
+                 slow_timeout: int = 600) -> Path:
+    path = tmp_path / "flashfusion.toml"
+    path.write_text(BASE_CONFIG.format(database_url=db_url, workdir=tmp_path / "runs",
+                                       slow_seconds=slow_seconds, slow_timeout=slow_timeout)
+                    + textwrap.dedent(extra))
+    return path
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, db_url: str) -> Path:
+    return write_config(tmp_path, db_url)
+
+
+@pytest.fixture
+def gateway(config_path: Path):
+    gw = build_gateway(load_config(str(config_path), env={}))
+    yield gw
+    gw.providers.close()
+    database.close()
+
+
+@pytest.fixture
+def client(gateway) -> falcon.testing.TestClient:
+    return falcon.testing.TestClient(create_app(gateway))
+
+
+@pytest.fixture
+def make_key(gateway):
+    def make(permissions=ALL_PERMISSIONS, pipelines=(), expires_in_days=90, name="test key") -> str:
+        with database.connection_context():
+            return apikeys.create_key(name, permissions, pipelines, expires_in_days,
+                                      known_pipelines=gateway.config.pipelines)["plaintext_key"]
+    return make
+
+
+@pytest.fixture
+def key(make_key) -> str:
+    return make_key()

@@ -1,0 +1,35 @@
+"""Test databases: a fresh SQLite file per test, or a shared PostgreSQL database emptied
+before each test when ``FLASHFUSION_TEST_POSTGRES_URL`` is set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flashfusion.core import db as dbmod
+from flashfusion.core.migrations import migrate
+
+POSTGRES_URL = os.environ.get("FLASHFUSION_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+_migrated: set[str] = set()
+
+
+def database_url(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'flashfusion.db'}"
+    assert POSTGRES_URL
+    return POSTGRES_URL
+
+
+def fresh_database(url: str) -> None:
+    """Open ``url``, bring it to the newest schema and remove every row."""
+    database = dbmod.open_database(url)
+    database.connect(reuse_if_open=True)
+    if url not in _migrated or dbmod.is_sqlite(database):
+        migrate(database)
+        _migrated.add(url)
+    if not dbmod.is_sqlite(database):
+        tables = [t for t in database.get_tables() if t != "schema_migration"]
+        if tables:
+            database.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
+    database.close()
