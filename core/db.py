@@ -39,7 +39,6 @@ def open_database(url: str) -> peewee.Database:
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname or None,
             port=parsed.port or None,
-            autorollback=True,
         )
     else:
         raise ValueError(f"unsupported database_url scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -14,6 +15,31 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from flashfusion.plugins import PipelineStep, StepResult
+
+
+# The step's shell gets SIGKILL when the worker dies, so a crashed worker's step cannot go on
+# running (and repeat its side effects) beside the one its successor starts.
+DIE_WITH_WORKER = ("setpriv", "--pdeathsig", "KILL", "--") if shutil.which("setpriv") else ()
+
+
+def PIDFILE(workdir: Path) -> Path:
+    """Where the running step's process group id is kept, so that a worker restarted after
+    a crash can kill what its predecessor left running before it runs the step again."""
+    return workdir / ".flashfusion-step.pid"
+
+
+def kill_leftover(workdir: Path) -> None:
+    try:
+        pgid = int(PIDFILE(workdir).read_text())
+    except (OSError, ValueError):
+        return
+    try:
+        if Path(f"/proc/{pgid}/cwd").resolve() != workdir.resolve():
+            return  # the id now belongs to some other process
+        os.killpg(pgid, signal.SIGKILL)
+    except (OSError, ProcessLookupError):
+        pass
+    PIDFILE(workdir).unlink(missing_ok=True)
 
 
 def now() -> datetime:
@@ -104,17 +130,20 @@ class Executor:
             self._set_step(index, StepResult(name=step.name, status="cancelled", conclusion="cancelled"))
             return "cancelled"
         started = now()
-        self._set_step(index, StepResult(name=step.name, status="running", started_at=started))
         tail: deque[bytes] = deque()
         size = 0
         try:
             self._proc = subprocess.Popen(
-                ["/bin/sh", "-c", step.run], cwd=self.workdir, env=self.env, stdin=subprocess.DEVNULL,
+                [*DIE_WITH_WORKER, "/bin/sh", "-c", step.run], cwd=self.workdir, env=self.env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             self._finish_step(index, step, started, "failed", None, f"could not start: {exc.strerror}".encode())
             return "failed"
-        self._update(pgid=self._proc.pid)
+        PIDFILE(self.workdir).write_text(str(self._proc.pid))
+        with self._lock:
+            self.state.steps[index] = StepResult(name=step.name, status="running", started_at=started)
+            self.state.pgid = self._proc.pid
+            self.state.version += 1
         timer = threading.Timer(max(0.0, self.deadline - time.time()), self._timeout)
         timer.daemon = True
         timer.start()
@@ -129,6 +158,7 @@ class Executor:
         finally:
             timer.cancel()
             self._kill()  # children left behind by the step die with it
+            PIDFILE(self.workdir).unlink(missing_ok=True)
         if self._timed_out:
             status = "timed_out"
         elif self._cancel.is_set():

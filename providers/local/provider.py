@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Mapping, Sequence
 from flashfusion.plugins import (
     Dispatch, Pipeline, PipelineConfigError, PipelineStep, Provider, RunRef, RunSnapshot,
 )
-from flashfusion.providers.local.executor import Executor
+from flashfusion.providers.local.executor import Executor, kill_leftover
 
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "SHELL")
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -67,7 +66,7 @@ class LocalProvider(Provider):
             if executor is None:
                 # Not ours in this process: the worker that ran it died. Start it again from
                 # its first step that had not succeeded.
-                _kill_leftover(ref.state.get("pgid"))
+                kill_leftover(self.base / ref.id)
                 executor = self._start(pipeline, ref, ref.ref, ref.inputs, done=ref.steps)
             state = executor.snapshot()
             if self._reported.get(ref.id) == state.version:
@@ -76,8 +75,7 @@ class LocalProvider(Provider):
             snapshots.append(RunSnapshot(
                 run_id=ref.id, status=state.status, phase=state.phase, conclusion=state.conclusion,
                 provider_status=state.conclusion or "running", started_at=state.started_at,
-                finished_at=state.finished_at, steps=tuple(state.steps), upstream_id=ref.id,
-                state={"pgid": state.pgid} if state.pgid else {}))
+                finished_at=state.finished_at, steps=tuple(state.steps), upstream_id=ref.id))
             if state.phase == "completed":
                 with self._lock:
                     self._executors.pop(ref.id, None)
@@ -88,7 +86,7 @@ class LocalProvider(Provider):
         with self._lock:
             executor = self._executors.get(run.id)
         if executor is None:
-            _kill_leftover(run.state.get("pgid"))
+            kill_leftover(self.base / run.id)
             self._start(pipeline, run, run.ref, run.inputs, done=run.steps, cancelled=True)
         else:
             executor.cancel()
@@ -130,11 +128,3 @@ class LocalProvider(Provider):
             env["FLASHFUSION_INPUT_" + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()] = value
         return env
 
-
-def _kill_leftover(pgid: object) -> None:
-    """Kill the process group a dead worker left running, so a step never runs twice at once."""
-    if isinstance(pgid, int) and pgid > 1:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass

@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`. Only Python 3.11+ is needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SOURCES := pyproject.toml $(shell find core providers plugins -name '*.py' -o -name '*.json' 2>/dev/null)
+
+.PHONY: run test install
+
+run: $(VENV)/.installed
+	$(BIN)/flashfusion --config flashfusion.toml serve
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/bin/pip:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# editable_mode=strict installs exactly what a wheel would, so a package missing from
+# pyproject.toml fails here rather than in production.
+$(VENV)/.installed: $(VENV)/bin/pip $(SOURCES)
+	$(BIN)/pip install -q -e . --config-settings editable_mode=strict
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/bin/pip $(SOURCES)
+	$(BIN)/pip install -q -e ".[test]" --config-settings editable_mode=strict
+	touch $@ $(VENV)/.installed
