@@ -102,6 +102,7 @@ def _serve(config, args) -> int:
 
 def _worker(gateway, once: bool) -> int:
     from flashfusion.core.worker import Worker
+    gateway.pm.hook.startup(app=None, config=gateway.config)
     worker = Worker(gateway)
     if once:
         worker.tick()

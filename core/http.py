@@ -54,10 +54,12 @@ def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, req
 
 def query(req: falcon.Request, name: str, *, required: bool = False, max_length: int = 200) -> str | None:
     value = req.get_param(name)
-    if value is None or value == "":
+    if value is None:
         if required:
             raise BadRequest(f"Query parameter '{name}' is required", error="Missing parameter")
         return None
+    if value == "":
+        raise BadRequest(f"Query parameter '{name}' must not be empty", error="Invalid parameter")
     if len(value) > max_length:
         raise BadRequest(f"Query parameter '{name}' is longer than {max_length} characters", error="Invalid parameter")
     return value
@@ -65,7 +67,7 @@ def query(req: falcon.Request, name: str, *, required: bool = False, max_length:
 
 def query_int(req: falcon.Request, name: str, *, default: int, low: int, high: int) -> int:
     raw = req.get_param(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)

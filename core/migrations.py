@@ -61,6 +61,7 @@ def m001_initial(db: peewee.Database) -> None:
             steps {json} NOT NULL,
             state {json} NOT NULL,
             cancel_requested {bool} NOT NULL DEFAULT FALSE,
+            cancel_sent {bool} NOT NULL DEFAULT FALSE,
             version INTEGER NOT NULL DEFAULT 1,
             created_at {ts} NOT NULL,
             updated_at {ts} NOT NULL,

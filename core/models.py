@@ -49,6 +49,7 @@ class Run(BaseModel):
     steps = JSONField()
     state = JSONField()
     cancel_requested = peewee.BooleanField(default=False)
+    cancel_sent = peewee.BooleanField(default=False)
     version = peewee.IntegerField(default=1)
     created_at = peewee.DateTimeField()
     updated_at = peewee.DateTimeField()

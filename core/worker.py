@@ -72,7 +72,7 @@ class Worker:
                 if pipeline is None:
                     runs.fail_run(run.id, "configuration_error", f"pipeline {run.pipeline_id!r} is no longer configured")
                     continue
-                if run.cancel_requested and not (run.state or {}).get("cancel_sent"):
+                if run.cancel_requested and not run.cancel_sent:
                     self.cancel(pipeline, run)
                     continue
                 if run.phase == "queued":
@@ -126,8 +126,7 @@ class Worker:
         except NotImplementedError:
             runs.fail_run(run.id, "cancelled", "cancelled (provider cannot cancel upstream)")
             return
-        state = dict(run.state or {}, cancel_sent=True)
-        Run.update(state=state).where(Run.id == run.id).execute()
+        Run.update(cancel_sent=True).where(Run.id == run.id).execute()
 
     def poll(self, pipeline: Pipeline, active: list[Run]) -> None:
         provider = self.gw.provider_for(pipeline)

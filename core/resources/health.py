@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-
 import falcon
 
+from flashfusion.core import openapi
 from flashfusion.core.db import database
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.migrations import pending
@@ -42,7 +40,7 @@ class OpenApi:
     auth = None
 
     def __init__(self) -> None:
-        self.document = json.loads(resources.files("flashfusion.core").joinpath("openapi.json").read_text("utf-8"))
+        self.document = openapi.document()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self.document

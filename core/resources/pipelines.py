@@ -21,8 +21,10 @@ from flashfusion.plugins import Pipeline, ProviderError
 
 log = logging.getLogger("flashfusion.api")
 
-REF = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/@+-]{1,255}(?<!/)(?<!\.lock)$")
-INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")
+REF_PATTERN = r"^(?!/)(?!.*\.\.)(?!.*//)(?!.*/$)(?!.*\.lock$)[A-Za-z0-9._/@+-]{1,255}$"
+REF = re.compile(REF_PATTERN)
+INPUT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$"
+INPUT_NAME = re.compile(INPUT_NAME_PATTERN)
 MAX_INPUTS = 25
 MAX_INPUT_VALUE = 8192
 MAX_WAIT_SECONDS = 60

@@ -1,0 +1,80 @@
+"""A bad configuration fails with one line naming the file, the key and the problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from flashfusion.core.config import load_config
+from flashfusion.core.errors import ConfigError
+from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
+
+GOOD = """
+[server]
+database_url = "sqlite:///data/ff.db"
+[pipelines.demo]
+provider = "local"
+repository_name = "local/demo"
+steps = [{ name = "a", run = "true" }]
+"""
+
+
+def load(tmp_path, text, env=None):
+    path = tmp_path / "ff.toml"
+    path.write_text(text)
+    return load_config(str(path), env=env or {})
+
+
+def error_of(tmp_path, text, env=None) -> str:
+    with pytest.raises(ConfigError) as info:
+        config = load(tmp_path, text, env)
+        load_providers(get_plugin_manager(), config)
+    message = str(info.value)
+    assert "\n" not in message and str(tmp_path / "ff.toml") in message
+    return message
+
+
+def test_good_file_loads_with_relative_sqlite_next_to_it(tmp_path):
+    config = load(tmp_path, GOOD)
+    assert config.server.database_url == f"sqlite:///{tmp_path}/data/ff.db"
+    assert config.pipelines["demo"].branch == "main"
+
+
+def test_environment_overrides(tmp_path):
+    config = load(tmp_path, GOOD, env={"FLASHFUSION_DATABASE_URL": "postgresql://db/ff", "FLASHFUSION_WORKERS": "5",
+                                       "FLASHFUSION_RATE_LIMITS__API_REQUESTS_PER_HOUR": "50"})
+    assert config.server.database_url == "postgresql://db/ff"
+    assert config.server.workers == 5 and config.rate_limits.api_requests_per_hour == 50
+
+
+def test_missing_file_names_it(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(str(tmp_path / "absent.toml"), env={})
+    assert "absent.toml" in str(info.value) and "not found" in str(info.value)
+
+
+@pytest.mark.parametrize("text, key, problem", [
+    ("[server\n", "-", "not valid TOML"),
+    ("[nonsense]\n", "nonsense", "unknown section"),
+    ("[server]\nworkers = 'two'\n", "server.workers", "expected int"),
+    ("[server]\nworkers = 0\n", "server.workers", "greater than 0"),
+    ("[server]\nport = 1\n", "server.port", "unknown key"),
+    ("[providers.github]\ntoken = 'ghp_x'\n", "providers.github.token", "environment only"),
+    ("[pipelines.x]\nrepository_name = 'a/b'\n", "pipelines.x.provider", "required key is missing"),
+    ("[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\n", "pipelines.x.steps", "needs 'steps' or"),
+    ("[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\nsteps = [{ name = 'a' }]\n",
+     "pipelines.x.steps[0]", "'name' and 'run'"),
+    ("[pipelines.x]\nprovider = 'jenkins'\nrepository_name = 'a/b'\n", "pipelines.x.provider",
+     "'jenkins' is not installed"),
+    ("[pipelines.'bad id!']\nprovider = 'local'\nrepository_name = 'a/b'\n", "pipelines.bad id!", "pipeline ids"),
+    ("[providers.local]\nlog_tail_bytes = 'big'\n", "providers.local.log_tail_bytes", "expected int"),
+    ("[providers.local]\ncolour = 'red'\n", "providers.local.colour", "unknown setting"),
+    ("[providers.nosuch]\nurl = 'x'\n", "providers.nosuch", "no installed plugin provides"),
+])
+def test_bad_files(tmp_path, text, key, problem):
+    message = error_of(tmp_path, text)
+    assert f": {key}: " in message and problem in message
+
+
+def test_bad_environment_override_names_the_variable(tmp_path):
+    message = error_of(tmp_path, GOOD, env={"FLASHFUSION_WORKERS": "many"})
+    assert "FLASHFUSION_WORKERS" in message and "expected int" in message
