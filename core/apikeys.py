@@ -1,15 +1,15 @@
-"""Creating and listing API keys (shared by the CLI and the management API)."""
+"""The API key lifecycle: create, list, rotate, revoke, prune (CLI and management API)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from flashfusion.core import keys
+from flashfusion.core import audit, keys
 from flashfusion.core.auth import PERMISSIONS
-from flashfusion.core.db import iso, to_db_time, utcnow
+from flashfusion.core.db import from_db_time, iso, to_db_time, utcnow, write_tx
 from flashfusion.core.ids import new_id
-from flashfusion.core.models import ApiKey
+from flashfusion.core.models import ApiKey, User
 
 DEFAULT_EXPIRY_DAYS = 90
 MAX_EXPIRY_DAYS = 365
@@ -19,37 +19,112 @@ class KeyRequestError(ValueError):
     pass
 
 
-def create_key(name: str, permissions: Iterable[str], pipeline_ids: Iterable[str] = (),
-               expires_in_days: int = DEFAULT_EXPIRY_DAYS, *, known_pipelines: Iterable[str],
-               created_by: str = "cli") -> dict[str, Any]:
-    """Create a key and return the spec's answer, with the plaintext (shown only once)."""
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise KeyRequestError("'name' must be 1 to 200 characters")
-    perms = sorted(set(permissions))
-    if not perms:
-        raise KeyRequestError(f"'permissions' must name at least one of {', '.join(PERMISSIONS)}")
-    unknown = [p for p in perms if p not in PERMISSIONS]
+def validate_request(name: Any, permissions: Any, pipeline_ids: Any, expires_in_days: Any,
+                     known_pipelines: Iterable[str]) -> tuple[str, list[str], list[str], int]:
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise KeyRequestError("'name' must be a string of 1 to 200 characters")
+    if not isinstance(permissions, list) or not permissions or not all(isinstance(p, str) for p in permissions):
+        raise KeyRequestError(f"'permissions' must be a non-empty array of: {', '.join(PERMISSIONS)}")
+    unknown = [p for p in permissions if p not in PERMISSIONS]
     if unknown:
-        raise KeyRequestError(f"unknown permission {unknown[0]!r} (known: {', '.join(PERMISSIONS)})")
-    scope = sorted(set(pipeline_ids))
-    missing = [p for p in scope if p not in set(known_pipelines)]
+        raise KeyRequestError(f"unknown permission {unknown[0][:50]!r} (known: {', '.join(PERMISSIONS)})")
+    pipeline_ids = [] if pipeline_ids is None else pipeline_ids
+    if not isinstance(pipeline_ids, list) or not all(isinstance(p, str) for p in pipeline_ids):
+        raise KeyRequestError("'pipeline_ids' must be an array of pipeline ids")
+    missing = [p for p in pipeline_ids if p not in set(known_pipelines)]
     if missing:
-        raise KeyRequestError(f"unknown pipeline {missing[0]!r}")
+        raise KeyRequestError(f"unknown pipeline {missing[0][:64]!r}")
+    if expires_in_days is None:
+        expires_in_days = DEFAULT_EXPIRY_DAYS
     if not isinstance(expires_in_days, int) or isinstance(expires_in_days, bool) or not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
         raise KeyRequestError(f"'expires_in_days' must be an integer from 1 to {MAX_EXPIRY_DAYS}")
+    return name.strip(), sorted(set(permissions)), sorted(set(pipeline_ids)), expires_in_days
+
+
+def create_key(name: Any, permissions: Any, pipeline_ids: Any = None, expires_in_days: Any = DEFAULT_EXPIRY_DAYS, *,
+               known_pipelines: Iterable[str], owner: User | None = None, actor: str = "cli",
+               client_addr: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Create a key and return the spec's answer, with the plaintext (shown only once)."""
+    name, perms, scope, days = validate_request(name, list(permissions) if isinstance(permissions, tuple) else permissions,
+                                                list(pipeline_ids) if isinstance(pipeline_ids, tuple) else pipeline_ids,
+                                                expires_in_days, known_pipelines)
     new = keys.generate()
-    now = utcnow()
-    row = ApiKey.create(id=new_id("key"), name=name, key_hash=new.key_hash, key_preview=new.preview,
-                        permissions=perms, pipeline_ids=scope, created_at=to_db_time(now),
-                        expires_at=to_db_time(now + timedelta(days=expires_in_days)), created_by=created_by)
+    now = now or utcnow()
+    with write_tx():
+        row = ApiKey.create(id=new_id("key"), name=name, key_hash=new.key_hash, key_preview=new.preview,
+                            permissions=perms, pipeline_ids=scope, created_at=to_db_time(now),
+                            expires_at=to_db_time(now + timedelta(days=days)), created_by=actor,
+                            owner_id=owner.id if owner else None)
+        audit.record("key.created", actor, target=row.id, client_addr=client_addr, key_preview=row.key_preview,
+                     permissions=perms, pipeline_ids=scope, expires_in_days=days)
     return {"success": True, "id": row.id, "name": row.name, "plaintext_key": new.plaintext,
             "key_preview": row.key_preview}
 
 
-def key_to_dict(row: ApiKey) -> dict[str, Any]:
-    return {
+def visible_keys(user: User | None):
+    """Keys a person may manage: their own, or all for an administrator (and the CLI)."""
+    query = ApiKey.select().order_by(ApiKey.created_at)
+    if user is not None and not user.is_admin:
+        query = query.where(ApiKey.owner_id == user.id)
+    return query
+
+
+def find_key(key_id: Any, user: User | None) -> ApiKey:
+    if not isinstance(key_id, str) or not key_id:
+        raise KeyRequestError("'id' must be a key id")
+    row = visible_keys(user).where(ApiKey.id == key_id).first()
+    if row is None:
+        raise LookupError("API key not found")
+    return row
+
+
+def revoke_key(row: ApiKey, *, actor: str, client_addr: str | None = None, action: str = "key.revoked",
+               now: datetime | None = None) -> ApiKey:
+    with write_tx():
+        if row.revoked_at is None:
+            ApiKey.update(revoked_at=to_db_time(now or utcnow())).where(ApiKey.id == row.id).execute()
+        audit.record(action, actor, target=row.id, client_addr=client_addr, key_preview=row.key_preview)
+    return ApiKey.get_by_id(row.id)
+
+
+def rotate_key(row: ApiKey, grace: timedelta, *, actor: str, client_addr: str | None = None,
+               now: datetime | None = None) -> dict[str, Any]:
+    """A new secret for the same key (same id, permissions, scope, usage and rate limit).
+    The old secret keeps working for ``grace``, then answers 401 everywhere."""
+    if row.revoked_at is not None:
+        raise KeyRequestError("a revoked key cannot be rotated")
+    now = now or utcnow()
+    new = keys.generate()
+    old_until = now + grace
+    with write_tx():
+        ApiKey.update(previous_key_hash=row.key_hash, previous_expires_at=to_db_time(old_until),
+                      key_hash=new.key_hash, key_preview=new.preview).where(ApiKey.id == row.id).execute()
+        audit.record("key.rotated", actor, target=row.id, client_addr=client_addr, key_preview=new.preview,
+                     previous_key_preview=row.key_preview, previous_key_expires_at=iso(old_until))
+    return {"success": True, "id": row.id, "name": row.name, "plaintext_key": new.plaintext,
+            "key_preview": new.preview, "previous_key_expires_at": iso(old_until)}
+
+
+def prune_keys(unused_days: int, *, actor: str = "cli", now: datetime | None = None) -> list[ApiKey]:
+    """Disable (revoke) keys not used for ``unused_days`` (never-used keys count from creation)."""
+    if unused_days < 1:
+        raise KeyRequestError("--unused-days must be at least 1")
+    now = now or utcnow()
+    cutoff = to_db_time(now - timedelta(days=unused_days))
+    stale = list(ApiKey.select().where(
+        ApiKey.revoked_at.is_null()
+        & ((ApiKey.last_used.is_null() & (ApiKey.created_at < cutoff)) | (ApiKey.last_used < cutoff))))
+    return [revoke_key(row, actor=actor, action="key.pruned", now=now) for row in stale]
+
+
+def key_to_dict(row: ApiKey, owners: dict[str, str] | None = None) -> dict[str, Any]:
+    out = {
         "id": row.id, "name": row.name, "key_preview": row.key_preview, "permissions": row.permissions,
         "pipeline_ids": row.pipeline_ids, "created_at": iso(row.created_at), "expires_at": iso(row.expires_at),
         "last_used": iso(row.last_used), "usage_count": row.usage_count, "revoked": row.revoked_at is not None,
     }
+    if row.previous_expires_at is not None and from_db_time(row.previous_expires_at) > utcnow():
+        out["previous_key_expires_at"] = iso(row.previous_expires_at)
+    if owners is not None:
+        out["owner"] = owners.get(row.owner_id or "", None)
+    return out

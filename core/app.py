@@ -12,13 +12,13 @@ import uuid
 import falcon
 
 from flashfusion.core import db as dbmod
-from flashfusion.core.auth import authenticate
+from flashfusion.core.auth import Authentication
 from flashfusion.core.config import Config, load_config
 from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.longpoll import RunWatcher
 from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
-from flashfusion.core.resources import health, pipelines
+from flashfusion.core.resources import access, health, pipelines
 
 log = logging.getLogger("flashfusion.app")
 
@@ -52,16 +52,6 @@ class RequestContext:
             dbmod.database.close()
 
 
-class ApiKeyAuth:
-    """Every resource needs an API key unless it sets ``auth = None`` (health, docs) or
-    another scheme."""
-
-    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
-        if resource is None or getattr(resource, "auth", "api_key") != "api_key":
-            return
-        req.context.actor = authenticate(req.get_header("X-API-Key"))
-
-
 def _api_error(req: falcon.Request, resp: falcon.Response, ex: ApiError, params: dict) -> None:
     resp.status = ex.status
     resp.media = {"error": ex.error, "message": ex.message}
@@ -93,7 +83,7 @@ def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, param
 
 
 def create_app(gateway: Gateway) -> falcon.App:
-    app = falcon.App(middleware=[RequestContext(), ApiKeyAuth()])
+    app = falcon.App(middleware=[RequestContext(), Authentication(gateway.config, gateway.clock)])
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(falcon.HTTPError, _http_error)
@@ -103,6 +93,13 @@ def create_app(gateway: Gateway) -> falcon.App:
     app.add_route("/api/get-config", pipelines.GetConfig(gateway))
     app.add_route("/api/runs", pipelines.ListRuns(gateway))
     app.add_route("/api/cancel-run", pipelines.CancelRun(gateway))
+    app.add_route("/functions/login", access.Login(gateway))
+    app.add_route("/functions/logout", access.Logout())
+    app.add_route("/functions/createAPIKey", access.CreateAPIKey(gateway))
+    app.add_route("/functions/listAPIKeys", access.ListAPIKeys())
+    app.add_route("/functions/revokeAPIKey", access.RevokeAPIKey(gateway))
+    app.add_route("/functions/rotateAPIKey", access.RotateAPIKey(gateway))
+    app.add_route("/functions/listAuditEvents", access.ListAuditEvents())
     app.add_route("/healthz", health.Healthz())
     app.add_route("/readyz", health.Readyz(gateway))
     app.add_route("/openapi.json", health.OpenApi())

@@ -1,20 +1,30 @@
-"""API-key authentication and permission checks: the one place for both rules."""
+"""Who is calling, and may they: API keys (with usage counting and rate limiting in one
+statement), sessions for people, and permission checks. The one place for these rules."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable
 
 import falcon
 
-from flashfusion.core import keys
-from flashfusion.core.db import to_db_time, utcnow
-from flashfusion.core.errors import Forbidden, NotFound, Unauthorized
-from flashfusion.core.models import ApiKey
+from flashfusion.core import audit, keys, ratelimit, sessions
+from flashfusion.core.config import Config
+from flashfusion.core.db import database, to_db_time
+from flashfusion.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from flashfusion.core.models import ApiKey, User
 
 PERMISSIONS = ("trigger_pipeline", "read_runs", "read_config", "webhook")
 API_KEY_HEADER = "X-API-Key"
-UNKNOWN_KEY = Unauthorized("The API key is unknown, revoked or expired", error="Invalid API key")
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+HOUR = 3600.0
+
+
+def unknown_key() -> Unauthorized:
+    return Unauthorized("The API key is unknown, revoked or expired", error="Invalid API key")
 
 
 @dataclass(frozen=True)
@@ -25,14 +35,17 @@ class Actor:
     key_preview: str
     permissions: frozenset[str]
     pipeline_ids: frozenset[str] = field(default_factory=frozenset)
+    owner_id: str | None = None
 
     def may_see(self, pipeline_id: str) -> bool:
         return not self.pipeline_ids or pipeline_id in self.pipeline_ids
 
 
-def authenticate(header_value: str | None) -> Actor:
-    """Resolve an ``X-API-Key`` value to an ``Actor``, counting the use in the same
-    statement. Malformed keys are refused before any database access."""
+def authenticate(header_value: str | None, *, limit: int, now: datetime) -> tuple[Actor, ratelimit.Decision]:
+    """Resolve an ``X-API-Key`` value. One UPDATE checks the key (unknown, revoked, expired,
+    owner disabled), applies the key's GCRA rate limit with the database's clock, and — only
+    when the request is allowed — counts it in ``usage_count``/``last_used``. Malformed keys
+    are refused before any database access."""
     if not header_value:
         raise Unauthorized(f"Send your API key in the {API_KEY_HEADER} header", error="Missing API key")
     candidate = header_value.strip()
@@ -40,35 +53,126 @@ def authenticate(header_value: str | None) -> Actor:
         keys.check_format(candidate)
     except keys.KeyFormatError as exc:
         raise Unauthorized(exc.message, error=exc.error) from None
-    now = to_db_time(utcnow())
-    rows = list(
-        ApiKey.update(usage_count=ApiKey.usage_count + 1, last_used=now)
-        .where((ApiKey.key_hash == keys.hash_key(candidate)) & ApiKey.revoked_at.is_null()
-               & (ApiKey.expires_at.is_null() | (ApiKey.expires_at > now)))
-        .returning(ApiKey.id, ApiKey.key_preview, ApiKey.permissions, ApiKey.pipeline_ids)
-        .execute()
+    period = HOUR
+    interval = period / limit
+    allowed, new_tat, db_now = ratelimit.gcra_terms("rl_tat")
+    p = database.param
+    stamp = ApiKey.last_used.db_value(to_db_time(now))
+    digest = keys.hash_key(candidate)
+    sql = (
+        f"UPDATE api_key SET rl_allowed = {allowed}, rl_tat = {new_tat}, "
+        f"usage_count = usage_count + CASE WHEN {allowed} THEN 1 ELSE 0 END, "
+        f"last_used = CASE WHEN {allowed} THEN {p} ELSE last_used END "
+        f"WHERE (key_hash = {p} OR (previous_key_hash = {p} AND previous_expires_at > {p})) "
+        f"AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p}) "
+        f"AND (owner_id IS NULL OR owner_id NOT IN (SELECT id FROM app_user WHERE disabled_at IS NOT NULL)) "
+        f"RETURNING id, key_preview, permissions, pipeline_ids, owner_id, rl_tat, rl_allowed, {db_now}"
     )
-    if not rows:
-        raise UNKNOWN_KEY
-    row = rows[0]
-    return Actor(key_id=row.id, key_preview=row.key_preview, permissions=frozenset(row.permissions or ()),
-                 pipeline_ids=frozenset(row.pipeline_ids or ()))
+    params = (interval, period, interval, period, interval, interval, period, interval, period, stamp,
+              digest, digest, stamp, stamp)
+    row = database.execute_sql(sql, params).fetchone()
+    if row is None:
+        raise unknown_key()
+    key_id, preview, perms, scope, owner_id, tat, ok, db_time = row
+    decision = ratelimit.Decision(allowed=bool(ok), limit=limit, period=period, tat=float(tat), now=float(db_time))
+    actor = Actor(key_id=key_id, key_preview=preview, permissions=frozenset(_json(perms)),
+                  pipeline_ids=frozenset(_json(scope)), owner_id=owner_id)
+    return actor, decision
+
+
+def _json(value: Any) -> list:
+    return json.loads(value) if isinstance(value, str) else list(value or [])
+
+
+def too_many(decision: ratelimit.Decision, what: str) -> TooManyRequests:
+    return TooManyRequests(f"Rate limit of {decision.limit} requests per hour exceeded for this {what}; "
+                           f"retry in {max(1, decision.retry_after)} s",
+                           retry_after=decision.retry_after, headers=decision.headers())
 
 
 def require(permission: str) -> Callable[..., None]:
-    """A ``falcon.before`` hook: the caller's key must hold ``permission``."""
+    """A ``falcon.before`` hook: the caller's key must hold ``permission``. Sessions pass:
+    people are limited by what their account may do, not by key permissions."""
     if permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
 
     def hook(req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
-        actor: Actor = req.context.actor
+        actor: Actor | None = getattr(req.context, "actor", None)
+        if actor is None:
+            return
         if permission not in actor.permissions:
+            audit.record_failure("permission.denied", actor.key_id, actor=actor.key_id, client_addr=req.remote_addr,
+                                 key_preview=actor.key_preview, permission=permission, path=req.path)
             raise Forbidden(f"This API key lacks the '{permission}' permission", error="Insufficient permissions")
 
     return hook
 
 
-def check_pipeline_scope(actor: Actor, pipeline_id: str, what: str = "Pipeline") -> None:
+def check_pipeline_scope(actor: Actor | None, pipeline_id: str, what: str = "Pipeline") -> None:
     """A key scoped to other pipelines learns nothing: the answer is a plain 404."""
-    if not actor.may_see(pipeline_id):
+    if actor is not None and not actor.may_see(pipeline_id):
         raise NotFound(f"{what} not found", error=f"{what} not found")
+
+
+class Authentication:
+    """Falcon middleware. A resource's ``auth`` attribute names the scheme it takes:
+    ``"api_key"`` (the default), ``"session"``, ``"api_key_or_session"`` or ``None``."""
+
+    def __init__(self, config: Config, clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.clock = clock
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
+        if resource is None:
+            return
+        scheme = getattr(resource, "auth", "api_key")
+        req.context.actor = None
+        req.context.user = None
+        if scheme is None:
+            return
+        if scheme == "session" or (scheme == "api_key_or_session" and not req.get_header(API_KEY_HEADER)):
+            self._session(req)
+        else:
+            self._api_key(req, resp)
+
+    def _api_key(self, req: falcon.Request, resp: falcon.Response) -> None:
+        limit = self.config.rate_limits.api_requests_per_hour
+        try:
+            actor, decision = authenticate(req.get_header(API_KEY_HEADER), limit=limit, now=self.clock())
+        except Unauthorized as exc:
+            self._failed(req, resp, exc)
+            raise
+        for name, value in decision.headers().items():
+            resp.set_header(name, value)
+        if not decision.allowed:
+            raise too_many(decision, "API key")
+        req.context.actor = actor
+
+    def _failed(self, req: falcon.Request, resp: falcon.Response, exc: Unauthorized) -> None:
+        """Malformed and unknown keys are limited per client address, and repeated failures
+        leave an audit trail."""
+        addr = req.remote_addr or "unknown"
+        decision = ratelimit.hit(f"addr:{addr}", self.config.rate_limits.api_requests_per_hour, HOUR)
+        presented = (req.get_header(API_KEY_HEADER) or "").strip()
+        audit.record_failure("auth.failed", addr, actor="anonymous", client_addr=addr,
+                             key_preview=keys.preview(presented) if len(presented) >= 12 else None,
+                             reason=exc.error, path=req.path)
+        for name, value in decision.headers().items():
+            exc.headers.setdefault(name, value)
+        if not decision.allowed:
+            raise too_many(decision, "client address") from None
+
+    def _session(self, req: falcon.Request) -> None:
+        if req.method not in SAFE_METHODS and (req.get_header("Sec-Fetch-Site") or "").lower() == "cross-site":
+            raise Forbidden("Cross-site requests are refused", error="Cross-site request")
+        token = req.cookies.get(sessions.COOKIE)
+        user, _ = sessions.resume(token, self.clock(), self.config.auth)
+        if req.method not in SAFE_METHODS and not sessions.csrf_ok(token, req.get_header(CSRF_HEADER)):
+            raise Forbidden(f"Send the csrf_token from login in the {CSRF_HEADER} header", error="CSRF token missing or wrong")
+        req.context.user = user
+
+
+def require_admin(req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
+    user: User | None = req.context.user
+    if user is None or not user.is_admin:
+        raise Forbidden("Only administrators may do this", error="Administrators only")

@@ -57,12 +57,26 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    cookie_secure: str = "auto"  # "auto": Secure unless server.bind is a loopback address
+    rotation_grace_hours: int = 24
+    argon2_memory_kib: int = 19456  # OWASP minimum for argon2id: 19 MiB, 2 iterations, 1 lane
+    argon2_time_cost: int = 2
+    login_attempts_per_account: int = 5
+    login_attempts_per_address: int = 20
+    login_window_minutes: int = 15
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     server: ServerConfig = field(default_factory=ServerConfig)
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     pipelines: Mapping[str, Pipeline] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -71,7 +85,8 @@ class Config:
         return self.pipelines.get(pipeline_id)
 
 
-SECTIONS = {"server": ServerConfig, "rate_limits": RateLimitConfig, "webhooks": WebhookConfig, "worker": WorkerConfig}
+SECTIONS = {"server": ServerConfig, "rate_limits": RateLimitConfig, "webhooks": WebhookConfig,
+            "worker": WorkerConfig, "auth": AuthConfig}
 
 
 def config_path(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -111,8 +126,13 @@ def parse_config(raw: Mapping[str, Any], *, path: str = "<config>", env: Mapping
     if not isinstance(pipelines_raw, dict):
         raise ConfigError(path, "pipelines", "expected tables [pipelines.ID]")
     pipelines = {pid: _pipeline(pid, block, path) for pid, block in pipelines_raw.items()}
+    auth = sections["auth"]
+    if auth.argon2_memory_kib < 19456 or auth.argon2_time_cost < 2:
+        raise ConfigError(path, "auth.argon2_memory_kib", "below the OWASP minimum for argon2id (19456 KiB, 2 iterations)")
+    if auth.cookie_secure not in ("auto", "always", "never"):
+        raise ConfigError(path, "auth.cookie_secure", "expected one of auto, always, never")
     return Config(path=path, server=server, rate_limits=sections["rate_limits"], webhooks=sections["webhooks"],
-                  worker=sections["worker"], providers=providers, pipelines=pipelines, env=env)
+                  worker=sections["worker"], auth=auth, providers=providers, pipelines=pipelines, env=env)
 
 
 def _refuse_secrets(table: Mapping[str, Any], path: str, prefix: str) -> None:

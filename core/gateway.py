@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
 
 import pluggy
 
 from flashfusion.core.config import Config
+from flashfusion.core.db import utcnow
 from flashfusion.core.errors import NotFound
 from flashfusion.core.longpoll import RunWatcher
 from flashfusion.core.plugin_manager import ProviderRegistry
+from flashfusion.core.users import Passwords
 from flashfusion.plugins import Pipeline, Provider
 
 
@@ -20,6 +23,12 @@ class Gateway:
     pm: pluggy.PluginManager
     providers: ProviderRegistry
     watcher: RunWatcher
+    passwords: Passwords | None = None
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def __post_init__(self) -> None:
+        if self.passwords is None:
+            self.passwords = Passwords.from_config(self.config.auth)
 
     def pipeline(self, pipeline_id: str) -> Pipeline:
         pipeline = self.config.pipeline(pipeline_id)
@@ -29,6 +38,3 @@ class Gateway:
 
     def provider_for(self, pipeline: Pipeline) -> Provider:
         return self.providers.get(pipeline.provider)
-
-    def extra(self) -> dict[str, Any]:
-        return {}

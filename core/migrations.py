@@ -15,8 +15,10 @@ import peewee
 from flashfusion.core.db import is_sqlite, utcnow, to_db_time
 
 TYPES = {
-    "sqlite": {"ts": "DATETIME", "json": "TEXT", "bool": "INTEGER", "bigint": "INTEGER", "text": "TEXT"},
-    "postgres": {"ts": "TIMESTAMP", "json": "TEXT", "bool": "BOOLEAN", "bigint": "BIGINT", "text": "TEXT"},
+    "sqlite": {"ts": "DATETIME", "json": "TEXT", "bool": "INTEGER", "bigint": "INTEGER", "text": "TEXT",
+               "double": "REAL"},
+    "postgres": {"ts": "TIMESTAMP", "json": "TEXT", "bool": "BOOLEAN", "bigint": "BIGINT", "text": "TEXT",
+                 "double": "DOUBLE PRECISION"},
 }
 
 
@@ -90,8 +92,51 @@ def m001_initial(db: peewee.Database) -> None:
     ])
 
 
+def m002_access_control(db: peewee.Database) -> None:
+    _ddl(db, [
+        "ALTER TABLE api_key ADD COLUMN owner_id VARCHAR(40)",
+        "ALTER TABLE api_key ADD COLUMN previous_key_hash VARCHAR(64)",
+        "ALTER TABLE api_key ADD COLUMN previous_expires_at {ts}",
+        "ALTER TABLE api_key ADD COLUMN rl_tat {double}",
+        "ALTER TABLE api_key ADD COLUMN rl_allowed {bool} NOT NULL DEFAULT TRUE",
+        "CREATE INDEX api_key_previous_hash ON api_key (previous_key_hash)",
+        """CREATE TABLE app_user (
+            id VARCHAR(40) PRIMARY KEY,
+            username VARCHAR(100) NOT NULL UNIQUE,
+            password_hash VARCHAR(255) NOT NULL,
+            is_admin {bool} NOT NULL DEFAULT FALSE,
+            created_at {ts} NOT NULL,
+            password_changed_at {ts} NOT NULL,
+            disabled_at {ts})""",
+        """CREATE TABLE user_session (
+            id VARCHAR(40) PRIMARY KEY,
+            token_hash VARCHAR(64) NOT NULL UNIQUE,
+            user_id VARCHAR(40) NOT NULL,
+            created_at {ts} NOT NULL,
+            last_seen_at {ts} NOT NULL,
+            expires_at {ts} NOT NULL,
+            client_addr VARCHAR(64))""",
+        "CREATE INDEX user_session_user ON user_session (user_id)",
+        """CREATE TABLE rate_limit (
+            bucket VARCHAR(200) PRIMARY KEY,
+            tat {double} NOT NULL,
+            allowed {bool} NOT NULL DEFAULT TRUE)""",
+        """CREATE TABLE audit_event (
+            id VARCHAR(40) PRIMARY KEY,
+            at {ts} NOT NULL,
+            actor VARCHAR(200) NOT NULL,
+            action VARCHAR(64) NOT NULL,
+            target VARCHAR(200),
+            client_addr VARCHAR(64),
+            key_preview VARCHAR(20),
+            detail {json} NOT NULL)""",
+        "CREATE INDEX audit_event_at ON audit_event (at)",
+    ])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
+    (2, "access_control", m002_access_control),
 ]
 
 

@@ -27,6 +27,11 @@ class ApiKey(BaseModel):
     last_used = peewee.DateTimeField(null=True)
     usage_count = peewee.BigIntegerField(default=0)
     created_by = peewee.CharField(max_length=200, default="cli")
+    owner_id = peewee.CharField(max_length=40, null=True)
+    previous_key_hash = peewee.CharField(max_length=64, null=True)
+    previous_expires_at = peewee.DateTimeField(null=True)
+    rl_tat = peewee.DoubleField(null=True)
+    rl_allowed = peewee.BooleanField(default=True)
 
 
 class Run(BaseModel):
@@ -81,10 +86,55 @@ class IdempotencyKey(BaseModel):
         primary_key = peewee.CompositeKey("api_key_id", "key")
 
 
+class User(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=40)
+    username = peewee.CharField(max_length=100, unique=True)
+    password_hash = peewee.CharField(max_length=255)
+    is_admin = peewee.BooleanField(default=False)
+    created_at = peewee.DateTimeField()
+    password_changed_at = peewee.DateTimeField()
+    disabled_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "app_user"
+
+
+class Session(BaseModel):
+    """A login. Only the SHA-256 of the cookie's token is stored."""
+
+    id = peewee.CharField(primary_key=True, max_length=40)
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    user_id = peewee.CharField(max_length=40)
+    created_at = peewee.DateTimeField()
+    last_seen_at = peewee.DateTimeField()
+    expires_at = peewee.DateTimeField()
+    client_addr = peewee.CharField(max_length=64, null=True)
+
+    class Meta:
+        table_name = "user_session"
+
+
+class RateLimit(BaseModel):
+    bucket = peewee.CharField(primary_key=True, max_length=200)
+    tat = peewee.DoubleField()
+    allowed = peewee.BooleanField(default=True)
+
+
+class AuditEvent(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=40)
+    at = peewee.DateTimeField()
+    actor = peewee.CharField(max_length=200)
+    action = peewee.CharField(max_length=64)
+    target = peewee.CharField(max_length=200, null=True)
+    client_addr = peewee.CharField(max_length=64, null=True)
+    key_preview = peewee.CharField(max_length=20, null=True)
+    detail = JSONField()
+
+
 class SchemaMigration(BaseModel):
     version = peewee.IntegerField(primary_key=True)
     name = peewee.CharField(max_length=100)
     applied_at = peewee.DateTimeField()
 
 
-ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, SchemaMigration]
+ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, User, Session, RateLimit, AuditEvent, SchemaMigration]

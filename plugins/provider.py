@@ -104,13 +104,15 @@ def build_settings(settings_cls: type, table: Mapping[str, Any]) -> Any:
 def _type_matches(value: Any, type_name: str) -> bool:
     simple = {"str": str, "int": int, "float": (int, float), "bool": bool}
     for part in (p.strip() for p in type_name.split("|")):
-        if part == "None" and value is None:
-            return True
+        if part == "None":
+            if value is None:
+                return True
+            continue
         if part in simple:
             if part in ("int", "float") and isinstance(value, bool):
                 continue
             if isinstance(value, simple[part]):
                 return True
-        elif part not in simple:
+        else:
             return True  # complex annotations are left to the provider's own validation
     return False

@@ -141,8 +141,9 @@ def test_idempotency_key_is_scoped_per_api_key(client, make_key):
 def test_idempotency_key_in_flight_answers_409(client, gateway, key):
     from flashfusion.core import idempotency
     from flashfusion.core.auth import authenticate
+    from flashfusion.core.db import utcnow
     with database.connection_context():
-        actor = authenticate(key)
+        actor, _ = authenticate(key, limit=1000, now=utcnow())
         body = {"pipeline_id": "demo", "branch": "main", "inputs": {}}
         assert idempotency.claim(actor.key_id, "busy", idempotency.request_hash(body)) is None
     answer = client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": "demo"},

@@ -52,7 +52,9 @@ class Throttle:
         """``Retry-After`` (seconds) of the last 429 this thread received."""
         return getattr(self._local, "retry_after", None)
 
-    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+    def observe(self, method: str, status: int, headers: Mapping[str, str]) -> None:
+        """Record one response. A 429 on a write (e.g. GitLab's pipeline-creation limit) is
+        reported to its caller but does not hold polling back."""
         now = self._clock()
         until = None
         if status == 429:
@@ -61,7 +63,8 @@ class Throttle:
                 reset = _number(headers.get("RateLimit-Reset"))
                 delay = reset - now if reset is not None and reset > now else DEFAULT_BACKOFF_SECONDS
             self._local.retry_after = delay
-            until = now + delay
+            if method == "GET":
+                until = now + delay
         elif headers.get("RateLimit-Remaining") == "0":
             until = _number(headers.get("RateLimit-Reset"))
         if until is not None:
@@ -101,8 +104,9 @@ class _Gitlab(gitlab.Gitlab):
 def make_client(url: str, token: str, timeout: float, throttle: Throttle, *,
                 ssl_verify: bool = True) -> gitlab.Gitlab:
     session = requests.Session()
-    session.hooks["response"].append(lambda response, *a, **k: throttle.observe(response.status_code,
-                                                                                   response.headers))
+    session.hooks["response"].append(
+        lambda response, *a, **k: throttle.observe(response.request.method or "", response.status_code,
+                                                   response.headers))
     return _Gitlab(url, private_token=token, timeout=timeout, ssl_verify=ssl_verify, session=session,
                    per_page=100)
 

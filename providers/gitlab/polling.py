@@ -73,6 +73,7 @@ class ProjectWatch:
     seen: dict[str, Memo] = field(default_factory=dict)  # watched pipeline id -> newest list entry
     reported: dict[str, Memo] = field(default_factory=dict)
     deployment_urls: dict[str, str] = field(default_factory=dict)
+    fetched_at: dict[str, float] = field(default_factory=dict)
     watched: dict[str, float] = field(default_factory=dict)  # pipeline id -> last asked about
 
     def watch(self, pipeline_id: str, now: float) -> None:
@@ -80,7 +81,7 @@ class ProjectWatch:
 
     def prune(self, now: float) -> None:
         for pid in [p for p, at in self.watched.items() if now - at > RETAIN_SECONDS]:
-            for table in (self.watched, self.seen, self.reported, self.deployment_urls):
+            for table in (self.watched, self.seen, self.reported, self.deployment_urls, self.fetched_at):
                 table.pop(pid, None)
 
 
@@ -118,10 +119,10 @@ class ProjectPoller:
 
     def __init__(self, project: Any, watch: ProjectWatch, throttle: Throttle,
                  translate: Callable[[Exception], ProviderError], *, clock: Callable[[], float],
-                 freshness: float, environment: str | None = None) -> None:
+                 freshness: float, refresh: float = 0, environment: str | None = None) -> None:
         self.project, self.watch, self.throttle = project, watch, throttle
         self.translate, self.clock, self.freshness = translate, clock, freshness
-        self.environment = environment
+        self.refresh, self.environment = refresh, environment
 
     def poll(self, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         baselines = {r.upstream_id: self._baseline(r) for r in runs if r.upstream_id}
@@ -194,16 +195,26 @@ class ProjectPoller:
             watch.covered_from = since
 
     def _changed(self, run: RunRef, baseline: Memo | None) -> bool:
-        seen = self.watch.seen.get(str(run.upstream_id))
+        pid = str(run.upstream_id)
+        seen = self.watch.seen.get(pid)
         if baseline is None:
             return True  # never reported: fetch once
-        return seen is not None and baseline.older_than(seen)
+        if seen is not None and baseline.older_than(seen):
+            return True
+        return self._refresh_due(pid, seen or baseline)
+
+    def _refresh_due(self, pid: str, latest: Memo) -> bool:
+        """Jobs can move on while the pipeline keeps its status (and ``updated_at``): with
+        ``steps_refresh_seconds`` set, unfinished pipelines are re-read that often."""
+        if not self.refresh or latest.status in mapping.TERMINAL:
+            return False
+        return self.clock() - self.watch.fetched_at.get(pid, float("-inf")) >= self.refresh
 
     # -- fetching ---------------------------------------------------------------------------
 
     def _fetch(self, run: RunRef) -> Fetched:
         pipeline = _call(lambda: self.project.pipelines.get(run.upstream_id), self.translate, may_be_gone=True)
-        jobs = _call(lambda: pipeline.jobs.list(get_all=True, per_page=100), self.translate)
+        jobs = _call(lambda: pipeline.jobs.list(get_all=True, per_page=100, include_retried="true"), self.translate)
         return Fetched(run, pipeline.asdict(), mapping.job_steps(j.asdict() for j in jobs))
 
     def _lost(self, run: RunRef) -> RunSnapshot:
@@ -253,6 +264,7 @@ class ProjectPoller:
         if url:
             state["deployment_url"] = url
         self.watch.reported[pid] = memo
+        self.watch.fetched_at[pid] = self.clock()
         return mapping.snapshot(f.run.id, f.pipeline, f.steps, url, state)
 
 

@@ -30,7 +30,6 @@ only JWTs, which PyGithub signs with the real clock, are checked against real ti
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 import re
@@ -239,7 +238,7 @@ class FakeGitHub:
         self._lock = threading.RLock()
         self._ids = {"repo": 1296268, "workflow": 161335, "run": 30433642, "job": 399444496, "deployment": 42, "status": 1}
         self._run_numbers: Counter[int] = Counter()
-        self._secondary: list[tuple[int, float | None]] = []
+        self._secondary: list[tuple[float | None, str | None]] = []
         self._failures: list[tuple[int, str, str | None]] = []
         self._stalls: list[float] = []
         self._server: ThreadingHTTPServer | None = None
@@ -254,9 +253,9 @@ class FakeGitHub:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-github", daemon=True)
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-github", daemon=True)
         self._thread.start()
         return self
 
@@ -457,10 +456,12 @@ class FakeGitHub:
             self.remaining = 0
             self.reset_at = self.clock() + reset_in
 
-    def secondary_limit(self, count: int = 1, retry_after: float | None = 60) -> None:
-        """The next ``count`` requests get a secondary-limit 403 (with ``retry-after`` if given)."""
+    def secondary_limit(self, count: int = 1, retry_after: float | None = 60, *,
+                        path_contains: str | None = None) -> None:
+        """The next ``count`` requests (whose path contains ``path_contains``, if given) get a
+        secondary-limit 403, with ``retry-after`` unless it is ``None``."""
         with self._lock:
-            self._secondary += [(403, retry_after)] * count
+            self._secondary += [(retry_after, path_contains)] * count
 
     def fail_next(self, status: int = 502, count: int = 1, *, message: str = "Server Error",
                   path_contains: str | None = None) -> None:
@@ -475,7 +476,7 @@ class FakeGitHub:
     # ----------------------------------------------------------------- counters
 
     def reset_counters(self) -> None:
-        with getattr(self, "_lock", threading.RLock()):
+        with self._lock:
             self.total = 0
             self.counted = 0
             self.not_modified = 0
@@ -584,6 +585,11 @@ class FakeGitHub:
         return [r for r in self.runs.values() if r.repo == repo and (workflow is None or r.workflow is workflow)]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default 5 refuses bursts of concurrent clients
+
+
 def _error(status: int, message: str) -> tuple[int, dict[str, Any], dict[str, str]]:
     return status, {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)}, {}
 
@@ -591,9 +597,15 @@ def _error(status: int, message: str) -> tuple[int, dict[str, Any], dict[str, st
 class _Handler(BaseHTTPRequestHandler):
     server_fake: FakeGitHub
     protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16  # headers and body leave in one write (flushed after each request)
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header, on the fake clock (clients take server time from it)."""
+        return formatdate(self.server_fake.clock() if timestamp is None else timestamp, usegmt=True)
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -650,16 +662,17 @@ class _Handler(BaseHTTPRequestHandler):
             fake.remaining, fake.reset_at = fake.rate_limit, fake.clock() + 3600
         if fake.remaining <= 0:
             return (*_error(fake.exhausted_status, PRIMARY_MESSAGE), False)
-        if fake._secondary:
-            status, retry_after = fake._secondary.pop(0)
-            extra = {"retry-after": str(int(retry_after))} if retry_after is not None else {}
-            return status, _error(status, SECONDARY_MESSAGE)[1], extra, False
+        for i, (retry_after, where) in enumerate(fake._secondary):
+            if where is None or where in self.path:
+                del fake._secondary[i]
+                extra = {"retry-after": str(int(retry_after))} if retry_after is not None else {}
+                return 403, _error(403, SECONDARY_MESSAGE)[1], extra, False
         for i, (status, message, where) in enumerate(fake._failures):
             if where is None or where in self.path:
                 del fake._failures[i]
                 return (*_error(status, message), True)
         status, payload, headers = handler(self, params, query, body)
-        return status, payload, headers, True
+        return status, payload, headers, route != "GET /rate_limit"  # free on GitHub too
 
     def _check_token(self) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         fake = self.server_fake
@@ -709,7 +722,6 @@ class _Handler(BaseHTTPRequestHandler):
                 "x-ratelimit-used": str(fake.rate_limit - fake.remaining),
                 "x-ratelimit-reset": str(int(fake.reset_at)),
                 "x-ratelimit-resource": "core",
-                "Date": formatdate(fake.clock(), usegmt=True),
             })
         self.send_response(status)
         for key, value in out.items():

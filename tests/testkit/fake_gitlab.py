@@ -23,9 +23,20 @@ Pipelines follow a stage-by-stage script: on creation the first stage's jobs are
 ``environment`` records a deployment that succeeds with the job. ``set_status`` and
 ``set_job`` force any state directly.
 
-Traffic control: ``set_rate_limit`` (every answer carries ``RateLimit-*``; when the budget is
-used up GitLab answers 429 with ``Retry-After``), ``throttle`` (the next N requests get 429),
-``fail`` (scripted error answers) and ``delay`` (slow answers for timeout tests).
+Traffic control: ``set_rate_limit`` / ``exhaust_rate_limit`` (every answer carries
+``RateLimit-*``; when the budget is used up GitLab answers 429 with ``Retry-After``),
+``throttle`` (the next N requests get 429), ``fail`` (scripted error answers) and ``delay``
+(slow answers for timeout tests).
+
+Counters: ``counts`` (a ``Counter`` by route name, e.g. ``pipelines.list``, ``pipeline``,
+``pipeline.jobs``, ``deployments``, ``pipeline.create``), ``total``, ``requests`` (every
+``Request`` with its raw path, query, status and list length), ``reset_counters()``.
+A bug in the fake answers 500 and is kept in ``errors``.
+
+Auth: ``PRIVATE-TOKEN`` (or ``Authorization: Bearer``) must be a token from ``add_token`` (the
+constructor's ``token`` has scope ``api`` and Maintainer access); ``read_api`` tokens cannot
+write, tokens below Developer cannot create or cancel pipelines. The trigger API checks the
+body's ``token`` against ``add_trigger_token``.
 """
 
 from __future__ import annotations
@@ -153,6 +164,7 @@ class Request:
     query: dict[str, list[str]]
     status: int
     body: Any = None
+    items: int | None = None  # length of a JSON list answer
 
 
 class _Reply(Exception):
@@ -246,10 +258,12 @@ class FakeGitLab:
         self._server.daemon_threads = True
         self._templates = {
             name: _rewrite(_load(name), self.url)
-            for name in ("pipeline.json", "pipeline-list.json", "pipeline-create.json", "pipeline-jobs.json",
+            for name in ("pipeline.json", "pipeline-list.json", "pipeline-create.json", "pipeline-cancel.json",
+                         "pipeline-jobs.json",
                          "environment.json", "deployment-list.json")
         }
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-gitlab", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-gitlab", daemon=True)
         self._thread.start()
         return self
 
@@ -398,10 +412,12 @@ class FakeGitLab:
             self.set_rate_limit(self._rate_observed, observed=self._rate_observed, reset_in=reset_in)
 
     def throttle(self, count: int = 1, *, retry_after: int | None = 30, route: str | None = None,
-                 body: Any = "Retry later\n") -> None:
-        """The next ``count`` requests (of ``route``, if given) get 429."""
+                 after: int = 0, body: Any = "Retry later\n") -> None:
+        """The next ``count`` requests (of ``route``, if given) get 429, once ``after`` more
+        such requests have been answered normally."""
         with self._lock:
-            self._throttles.append({"count": count, "route": route, "retry_after": retry_after, "body": body})
+            self._throttles.append({"count": count, "route": route, "retry_after": retry_after,
+                                    "after": after, "body": body})
 
     def fail(self, route: str, status: int, body: Any, *, count: int = 1) -> None:
         """The next ``count`` requests of ``route`` get ``status`` with JSON ``body``."""
@@ -610,7 +626,8 @@ class FakeGitLab:
                 self.errors.append(exc)
                 status, answer, headers = 500, {"message": "500 Internal Server Error"}, {}
             headers = {**self._rate_headers(), **headers}
-            self.requests.append(Request(method, route, raw_path, query, status, body))
+            items = len(answer) if isinstance(answer, list) else None
+            self.requests.append(Request(method, route, raw_path, query, status, body, items))
         if isinstance(answer, (dict, list)):
             data = json.dumps(answer).encode()
             headers["Content-Type"] = "application/json; charset=utf-8"
@@ -658,6 +675,9 @@ class FakeGitLab:
             raise _Reply(404, {"error": "404 Not Found"})
         for t in self._throttles:
             if t["count"] > 0 and t["route"] in (None, route):
+                if t["after"] > 0:
+                    t["after"] -= 1
+                    continue
                 t["count"] -= 1
                 extra = {"RateLimit-Remaining": "0"}
                 if t["retry_after"] is not None:
@@ -822,7 +842,7 @@ class FakeGitLab:
     def _r_pipeline_jobs(self, project: Project, token: Token | None, params: dict[str, str],
                          query: dict[str, list[str]], body: Any) -> Reply:
         p = self._pipeline_of(project, params["pipeline"])
-        jobs = p.jobs if query.get("include_retried", ["false"])[0] == "true" else self._latest(p)
+        jobs = p.jobs if query.get("include_retried", ["false"])[0].lower() in ("true", "1") else self._latest(p)
         scope = query.get("scope[]") or query.get("scope")
         if scope:
             jobs = [j for j in jobs if j.status in scope]
@@ -879,6 +899,7 @@ class FakeGitLab:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls
     fake: FakeGitLab
 
     def do_GET(self) -> None:

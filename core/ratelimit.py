@@ -1,0 +1,104 @@
+"""GCRA rate limiting in one SQL statement, with the database's clock.
+
+The generic cell rate algorithm keeps one number per bucket, the theoretical arrival time
+(TAT). With ``limit`` requests per ``period`` the emission interval is
+``T = period / limit``; a request is allowed when ``max(TAT, now) + T - now <= period``, and
+then moves TAT to ``max(TAT, now) + T``. A full bucket allows ``limit`` requests at once and
+then one every ``T`` seconds: there is no window edge at which twice the limit gets through.
+Because the check and the update are one statement on the shared database, every gunicorn
+worker and every host sees the same bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from flashfusion.core.db import database, is_sqlite
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    period: float
+    tat: float  # the bucket's theoretical arrival time after this request (epoch seconds)
+    now: float  # the database's clock when it decided
+
+    @property
+    def interval(self) -> float:
+        return self.period / self.limit
+
+    @property
+    def remaining(self) -> int:
+        return max(0, min(self.limit, math.floor((self.now + self.period - self.tat) / self.interval + 1e-9)))
+
+    @property
+    def reset_after(self) -> int:
+        """Seconds until the bucket is full again."""
+        return max(0, math.ceil(self.tat - self.now))
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds until the next request would be allowed (0 if it would be now)."""
+        return max(0, math.ceil(self.tat + self.interval - self.now - self.period))
+
+    def headers(self, policy: str = "default") -> dict[str, str]:
+        window = int(self.period)
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(math.ceil(self.now + self.reset_after)),
+            "RateLimit-Policy": f'"{policy}";q={self.limit};w={window}',
+            "RateLimit": f'"{policy}";r={self.remaining};t={self.reset_after}',
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.retry_after))
+        return headers
+
+
+def sql_now() -> str:
+    """The database's clock as epoch seconds (fractional)."""
+    if is_sqlite():
+        return "((julianday('now') - 2440587.5) * 86400.0)"
+    return "EXTRACT(EPOCH FROM statement_timestamp())::double precision"
+
+
+def sql_max(a: str, b: str) -> str:
+    return f"MAX({a}, {b})" if is_sqlite() else f"GREATEST({a}, {b})"
+
+
+def gcra_terms(tat_column: str) -> tuple[str, str, str]:
+    """SQL for (allowed, new_tat, now) given the column holding TAT (may be NULL).
+    Parameters, in order of appearance: interval, period (allowed), interval, period (new tat)."""
+    now = sql_now()
+    base = sql_max(f"COALESCE({tat_column}, {now})", now)
+    allowed = f"({base} + {database.param} - {now} <= {database.param})"
+    new_tat = f"CASE WHEN {allowed} THEN {base} + {database.param} ELSE {tat_column} END"
+    return allowed, new_tat, now
+
+
+def hit(bucket: str, limit: int, period: float) -> Decision:
+    """Count one request against ``bucket`` and say whether it may proceed."""
+    interval = period / limit
+    allowed, new_tat, now = gcra_terms("rate_limit.tat")
+    p = database.param
+    sql = (f"INSERT INTO rate_limit (bucket, tat, allowed) VALUES ({p}, {now} + {p}, TRUE) "
+           f"ON CONFLICT (bucket) DO UPDATE SET allowed = {allowed}, tat = {new_tat} "
+           f"RETURNING tat, allowed, {now}")
+    params = (bucket, interval, interval, period, interval, period, interval)
+    tat, ok, db_now = database.execute_sql(sql, params).fetchone()
+    return Decision(allowed=bool(ok), limit=limit, period=period, tat=float(tat), now=float(db_now))
+
+
+def peek(bucket: str, limit: int, period: float) -> Decision:
+    """Whether a request on ``bucket`` would be allowed now, without counting it."""
+    now = sql_now()
+    row = database.execute_sql(f"SELECT tat, {now} FROM rate_limit WHERE bucket = {database.param}",
+                               (bucket,)).fetchone()
+    if row is None:
+        db_now = float(database.execute_sql(f"SELECT {now}").fetchone()[0])
+        return Decision(allowed=True, limit=limit, period=period, tat=db_now, now=db_now)
+    tat, db_now = float(row[0]), float(row[1])
+    allowed = max(tat, db_now) + period / limit - db_now <= period
+    return Decision(allowed=allowed, limit=limit, period=period, tat=tat, now=db_now)

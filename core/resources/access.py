@@ -1,0 +1,166 @@
+"""The management API for people: login, logout and the API key lifecycle, the audit log."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+
+import falcon
+
+from flashfusion.core import apikeys, audit, ratelimit, sessions
+from flashfusion.core.auth import require_admin
+from flashfusion.core.errors import BadRequest, NotFound, TooManyRequests, Unauthorized
+from flashfusion.core.gateway import Gateway
+from flashfusion.core.http import field, query, query_int, read_json
+from flashfusion.core.models import AuditEvent, User
+from flashfusion.core.users import MAX_PASSWORD_BYTES, user_to_dict
+
+WRONG_CREDENTIALS = "Wrong username or password"
+
+
+def cookie_secure(gateway: Gateway) -> bool:
+    mode = gateway.config.auth.cookie_secure
+    if mode != "auto":
+        return mode == "always"
+    host = gateway.config.server.bind.rsplit(":", 1)[0].strip("[]")
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
+
+
+def client_addr(req: falcon.Request) -> str:
+    return req.remote_addr or "unknown"
+
+
+class Login:
+    auth = None
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if (req.get_header("Sec-Fetch-Site") or "").lower() == "cross-site":
+            raise Unauthorized("Cross-site logins are refused", error="Cross-site request")
+        body = read_json(req, self.gw.config.server.max_body_bytes)
+        username = field(body, "username", str, required=True, max_length=100)
+        password = field(body, "password", str, required=True)
+        if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+            raise BadRequest(f"'password' is longer than {MAX_PASSWORD_BYTES} bytes", error="Invalid parameter")
+        auth = self.gw.config.auth
+        period = auth.login_window_minutes * 60.0
+        addr = client_addr(req)
+        buckets = ((f"login:user:{username.lower()}", auth.login_attempts_per_account),
+                   (f"login:addr:{addr}", auth.login_attempts_per_address))
+        for bucket, limit in buckets:
+            decision = ratelimit.peek(bucket, limit, period)
+            if not decision.allowed:
+                raise TooManyRequests("Too many failed logins; wait before trying again",
+                                      retry_after=decision.retry_after)
+        user = User.get_or_none(User.username == username)
+        usable = user is not None and user.disabled_at is None
+        ok, upgraded = self.gw.passwords.verify(password, user.password_hash if usable else None)
+        if not ok:
+            for bucket, limit in buckets:
+                ratelimit.hit(bucket, limit, period)
+            audit.record_failure("login.failed", f"{addr}:{username.lower()}", actor=username[:100], client_addr=addr)
+            raise Unauthorized(WRONG_CREDENTIALS, error="Invalid credentials")
+        if upgraded:
+            User.update(password_hash=upgraded).where(User.id == user.id).execute()
+        now = self.gw.clock()
+        new = sessions.start(user, addr, now, auth)
+        resp.set_cookie(sessions.COOKIE, new.token, http_only=True, secure=cookie_secure(self.gw), same_site="Lax",
+                        path="/", max_age=auth.session_absolute_hours * 3600)
+        resp.media = {"success": True, "user": user_to_dict(user), "csrf_token": new.csrf_token,
+                      "expires_at": (now + timedelta(hours=auth.session_absolute_hours)).isoformat(timespec="seconds")
+                      .replace("+00:00", "Z")}
+
+
+class Logout:
+    auth = "session"
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        sessions.end(req.cookies.get(sessions.COOKIE))
+        resp.unset_cookie(sessions.COOKIE, path="/")
+        resp.media = {"success": True}
+
+
+def _key_error(exc: Exception) -> Exception:
+    if isinstance(exc, LookupError):
+        return NotFound("API key not found", error="API key not found")
+    return BadRequest(str(exc), error="Invalid parameter")
+
+
+class CreateAPIKey:
+    auth = "session"
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, self.gw.config.server.max_body_bytes)
+        user = req.context.user
+        try:
+            resp.media = apikeys.create_key(
+                body.get("name"), body.get("permissions"), body.get("pipeline_ids"), body.get("expires_in_days"),
+                known_pipelines=self.gw.config.pipelines, owner=user, actor=user.username,
+                client_addr=client_addr(req), now=self.gw.clock())
+        except apikeys.KeyRequestError as exc:
+            raise _key_error(exc) from None
+
+
+class ListAPIKeys:
+    auth = "session"
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        user = req.context.user
+        owners = dict(User.select(User.id, User.username).tuples()) if user.is_admin else None
+        resp.media = {"success": True,
+                      "keys": [apikeys.key_to_dict(row, owners) for row in apikeys.visible_keys(user)]}
+
+
+class RevokeAPIKey:
+    auth = "session"
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, self.gw.config.server.max_body_bytes)
+        try:
+            row = apikeys.find_key(body.get("id"), req.context.user)
+        except (LookupError, apikeys.KeyRequestError) as exc:
+            raise _key_error(exc) from None
+        row = apikeys.revoke_key(row, actor=req.context.user.username, client_addr=client_addr(req),
+                                 now=self.gw.clock())
+        resp.media = {"success": True, "key": apikeys.key_to_dict(row)}
+
+
+class RotateAPIKey:
+    auth = "session"
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, self.gw.config.server.max_body_bytes)
+        grace = timedelta(hours=self.gw.config.auth.rotation_grace_hours)
+        try:
+            row = apikeys.find_key(body.get("id"), req.context.user)
+            resp.media = apikeys.rotate_key(row, grace, actor=req.context.user.username,
+                                            client_addr=client_addr(req), now=self.gw.clock())
+        except (LookupError, apikeys.KeyRequestError) as exc:
+            raise _key_error(exc) from None
+
+
+class ListAuditEvents:
+    auth = "session"
+
+    @falcon.before(require_admin)
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        limit = query_int(req, "limit", default=100, low=1, high=500)
+        action = query(req, "action", max_length=64)
+        rows = AuditEvent.select().order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+        if action is not None:
+            rows = rows.where(AuditEvent.action == action)
+        resp.media = {"success": True, "events": [audit.event_to_dict(e) for e in rows]}
