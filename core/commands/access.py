@@ -1,0 +1,202 @@
+"""Keys, users and the audit log from the command line (what an administrator may do)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from datetime import timedelta
+
+from flashfusion.core import apikeys, audit
+from flashfusion.core.models import AuditEvent, User
+from flashfusion.core.users import UserError, create_user, disable_user, set_password, user_to_dict
+
+PERMISSION_HELP = "comma-separated: trigger_pipeline,read_runs,read_config,webhook"
+
+
+def register(sub) -> None:
+    keys = sub.add_parser("keys", help="manage API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = ksub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--permissions", required=True, help=PERMISSION_HELP)
+    create.add_argument("--pipelines", default="", help="comma-separated pipeline ids (default: all)")
+    create.add_argument("--expires-in-days", type=int, default=apikeys.DEFAULT_EXPIRY_DAYS)
+    create.add_argument("--owner", help="username that owns the key (default: none, an operator key)")
+    create.add_argument("--json", action="store_true", help="print JSON (id, name, plaintext_key, key_preview)")
+    create.set_defaults(handler=_keys_create)
+    listing = ksub.add_parser("list", help="list keys (never the key itself)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_keys_list)
+    revoke = ksub.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("id")
+    revoke.set_defaults(handler=_keys_revoke)
+    rotate = ksub.add_parser("rotate", help="new secret for a key; the old one works for the grace period")
+    rotate.add_argument("id")
+    rotate.add_argument("--json", action="store_true")
+    rotate.set_defaults(handler=_keys_rotate)
+    prune = ksub.add_parser("prune", help="disable keys not used for N days")
+    prune.add_argument("--unused-days", type=int, required=True)
+    prune.set_defaults(handler=_keys_prune)
+
+    users = sub.add_parser("users", help="manage user accounts (for the dashboard and management API)")
+    usub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    ucreate = usub.add_parser("create", help="create a user")
+    ucreate.add_argument("name")
+    ucreate.add_argument("--admin", action="store_true")
+    ucreate.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    ucreate.set_defaults(handler=_users_create)
+    passwd = usub.add_parser("passwd", help="set a user's password (ends their sessions)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(handler=_users_passwd)
+    disable = usub.add_parser("disable", help="disable a user: ends their sessions, their keys stop working")
+    disable.add_argument("name")
+    disable.set_defaults(handler=_users_disable)
+    ulist = usub.add_parser("list", help="list users")
+    ulist.add_argument("--json", action="store_true")
+    ulist.set_defaults(handler=_users_list)
+
+    aud = sub.add_parser("audit", help="show the audit log, newest first")
+    aud.add_argument("--limit", type=int, default=50)
+    aud.add_argument("--action")
+    aud.add_argument("--json", action="store_true")
+    aud.set_defaults(handler=_audit)
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _fail(message: str) -> int:
+    print(f"flashfusion: {message}", file=sys.stderr)
+    return 2
+
+
+def _keys_create(args, gateway) -> int:
+    try:
+        owner = User.get_or_none(User.username == args.owner) if args.owner else None
+        if args.owner and owner is None:
+            return _fail(f"no user {args.owner!r}")
+        answer = apikeys.create_key(args.name, _split(args.permissions), _split(args.pipelines), args.expires_in_days,
+                                    known_pipelines=gateway.config.pipelines, owner=owner, actor="cli")
+    except apikeys.KeyRequestError as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(answer))
+    else:
+        print(f"Created key {answer['id']} ({answer['name']}).")
+        print(f"  {answer['plaintext_key']}")
+        print("Save it now: it is shown only once. Send it as the X-API-Key header.")
+    return 0
+
+
+def _keys_list(args, gateway) -> int:
+    owners = dict(User.select(User.id, User.username).tuples())
+    rows = [apikeys.key_to_dict(r, owners) for r in apikeys.visible_keys(None)]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        state = "revoked" if row["revoked"] else f"expires {row['expires_at']}"
+        print(f"{row['id']}  {row['key_preview']}  {row['name']}  [{','.join(row['permissions'])}]  "
+              f"uses={row['usage_count']}  last_used={row['last_used'] or '-'}  {state}")
+    return 0
+
+
+def _keys_revoke(args, gateway) -> int:
+    try:
+        row = apikeys.revoke_key(apikeys.find_key(args.id, None), actor="cli")
+    except (LookupError, apikeys.KeyRequestError) as exc:
+        return _fail(str(exc))
+    print(f"revoked {row.id} ({row.key_preview})")
+    return 0
+
+
+def _keys_rotate(args, gateway) -> int:
+    grace = timedelta(hours=gateway.config.auth.rotation_grace_hours)
+    try:
+        answer = apikeys.rotate_key(apikeys.find_key(args.id, None), grace, actor="cli")
+    except (LookupError, apikeys.KeyRequestError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(answer))
+    else:
+        print(f"New secret for {answer['id']}:\n  {answer['plaintext_key']}")
+        print(f"The previous secret keeps working until {answer['previous_key_expires_at']}.")
+    return 0
+
+
+def _keys_prune(args, gateway) -> int:
+    try:
+        pruned = apikeys.prune_keys(args.unused_days)
+    except apikeys.KeyRequestError as exc:
+        return _fail(str(exc))
+    for row in pruned:
+        print(f"disabled {row.id} ({row.key_preview}, {row.name})")
+    print(f"{len(pruned)} keys disabled")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise UserError("the passwords differ")
+    return first
+
+
+def _users_create(args, gateway) -> int:
+    try:
+        user = create_user(gateway.passwords, args.name, _read_password(args.password_stdin), admin=args.admin)
+    except UserError as exc:
+        return _fail(str(exc))
+    audit.record("user.created", "cli", target=user.username, is_admin=bool(user.is_admin))
+    print(f"created {'administrator' if user.is_admin else 'user'} {user.username} ({user.id})")
+    return 0
+
+
+def _users_passwd(args, gateway) -> int:
+    try:
+        set_password(gateway.passwords, args.name, _read_password(args.password_stdin))
+    except UserError as exc:
+        return _fail(str(exc))
+    audit.record("user.password_changed", "cli", target=args.name)
+    print(f"password of {args.name} changed; their sessions have ended")
+    return 0
+
+
+def _users_disable(args, gateway) -> int:
+    try:
+        disable_user(args.name)
+    except UserError as exc:
+        return _fail(str(exc))
+    audit.record("user.disabled", "cli", target=args.name)
+    print(f"disabled {args.name}")
+    return 0
+
+
+def _users_list(args, gateway) -> int:
+    rows = [user_to_dict(u) for u in User.select().order_by(User.username)]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        print(f"{row['username']}  {'admin' if row['is_admin'] else 'user'}  "
+              f"{'disabled' if row['disabled'] else 'active'}  created {row['created_at']}")
+    return 0
+
+
+def _audit(args, gateway) -> int:
+    rows = AuditEvent.select().order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(max(1, args.limit))
+    if args.action:
+        rows = rows.where(AuditEvent.action == args.action)
+    events = [audit.event_to_dict(e) for e in rows]
+    if args.json:
+        print(json.dumps(events))
+        return 0
+    for e in events:
+        print(f"{e['at']}  {e['action']:<22} actor={e['actor']} target={e['target'] or '-'} "
+              f"addr={e['client_addr'] or '-'} key={e['key_preview'] or '-'} {json.dumps(e['detail'])}")
+    return 0
