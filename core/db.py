@@ -14,6 +14,7 @@ from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
 
 import peewee
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 database = peewee.DatabaseProxy()
 
@@ -26,19 +27,24 @@ SQLITE_PRAGMAS = {
 
 
 def open_database(url: str) -> peewee.Database:
-    """Open (lazily) the database named by ``url`` and bind the models' proxy to it."""
+    """Open (lazily) the database named by ``url`` and bind the models' proxy to it.
+
+    Connections are pooled: a request "closes" its connection back into the pool, so a
+    PostgreSQL backend is not forked per request."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else parsed.path
-        db: peewee.Database = peewee.SqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS,
-                                                     check_same_thread=False, timeout=10)
+        db: peewee.Database = PooledSqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, max_connections=64,
+                                                    stale_timeout=300, check_same_thread=False, timeout=10)
     elif parsed.scheme in ("postgres", "postgresql"):
-        db = peewee.PostgresqlDatabase(
+        db = PooledPostgresqlDatabase(
             unquote(parsed.path.lstrip("/")),
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname or None,
             port=parsed.port or None,
+            max_connections=64,
+            stale_timeout=300,
         )
     else:
         raise ValueError(f"unsupported database_url scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")

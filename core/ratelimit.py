@@ -57,8 +57,11 @@ class Decision:
         return headers
 
 
-def sql_now() -> str:
-    """The database's clock as epoch seconds (fractional)."""
+def sql_now(at: float | None = None) -> str:
+    """The database's clock as epoch seconds (fractional); with ``at``, that instant
+    instead (tests hold the SQL against a model at chosen times)."""
+    if at is not None:
+        return f"CAST({float(at)!r} AS {'REAL' if is_sqlite() else 'DOUBLE PRECISION'})"
     if is_sqlite():
         return "((julianday('now') - 2440587.5) * 86400.0)"
     return "EXTRACT(EPOCH FROM statement_timestamp())::double precision"
@@ -68,20 +71,21 @@ def sql_max(a: str, b: str) -> str:
     return f"MAX({a}, {b})" if is_sqlite() else f"GREATEST({a}, {b})"
 
 
-def gcra_terms(tat_column: str) -> tuple[str, str, str]:
+def gcra_terms(tat_column: str, at: float | None = None) -> tuple[str, str, str]:
     """SQL for (allowed, new_tat, now) given the column holding TAT (may be NULL).
     Parameters, in order of appearance: interval, period (allowed), interval, period (new tat)."""
-    now = sql_now()
+    now = sql_now(at)
     base = sql_max(f"COALESCE({tat_column}, {now})", now)
     allowed = f"({base} + {database.param} - {now} <= {database.param})"
     new_tat = f"CASE WHEN {allowed} THEN {base} + {database.param} ELSE {tat_column} END"
     return allowed, new_tat, now
 
 
-def hit(bucket: str, limit: int, period: float) -> Decision:
-    """Count one request against ``bucket`` and say whether it may proceed."""
+def hit(bucket: str, limit: int, period: float, *, at: float | None = None) -> Decision:
+    """Count one request against ``bucket`` and say whether it may proceed. ``at`` replaces
+    the database's clock (for tests only)."""
     interval = period / limit
-    allowed, new_tat, now = gcra_terms("rate_limit.tat")
+    allowed, new_tat, now = gcra_terms("rate_limit.tat", at)
     p = database.param
     sql = (f"INSERT INTO rate_limit (bucket, tat, allowed) VALUES ({p}, {now} + {p}, TRUE) "
            f"ON CONFLICT (bucket) DO UPDATE SET allowed = {allowed}, tat = {new_tat} "
