@@ -11,7 +11,7 @@ import falcon
 
 from flashfusion.core import idempotency, runs
 from flashfusion.core.auth import Actor, check_pipeline_scope, require
-from flashfusion.core.db import from_db_time, to_db_time
+from flashfusion.core.db import fetch_by_id, from_db_time, to_db_time
 from flashfusion.core.errors import ApiError, BadRequest, NotFound
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.http import field, query, query_int, read_json
@@ -48,7 +48,7 @@ def parse_inputs(raw: Any) -> dict[str, str]:
 
 
 def scoped_run(actor: Actor, run_id: str) -> Run:
-    run = Run.get_or_none(Run.id == run_id)
+    run = fetch_by_id(Run, run_id)
     if run is None or not actor.may_see(run.pipeline_id):
         raise NotFound("Run not found", error="Run not found")
     return run
@@ -142,7 +142,7 @@ class GetStatus:
         if wait and run.phase != "completed":
             seen = query_int(req, "version", default=run.version, low=0, high=2**31)
             if seen == run.version and self.gw.watcher.wait(run.id, seen, wait):
-                run = Run.get_by_id(run.id)
+                run = fetch_by_id(Run, run.id)
         body = run_to_dict(run)
         body["version"] = run.version
         resp.media = {"success": True, "run": body}

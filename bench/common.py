@@ -1,0 +1,159 @@
+"""Shared helpers for the benchmarks: machine description, temporary gateways, wrk."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+BIN = Path(sys.executable).parent
+FLASHFUSION = str(BIN / "flashfusion")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, AttributeError):
+        pass
+    return (f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}){mem}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+CONFIG = """
+[server]
+database_url = "{database_url}"
+[rate_limits]
+api_requests_per_hour = {limit}
+[worker]
+tick_seconds = 0.05
+[providers.local]
+workdir = "{workdir}"
+poll_interval_seconds = 0.05
+[pipelines.demo]
+provider = "local"
+repository_name = "local/demo"
+steps = [{{ name = "build", run = "true" }}]
+{extra}
+"""
+
+
+@dataclass
+class Gateway:
+    root: Path
+    config: Path
+    url: str
+    procs: list
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run([FLASHFUSION, "--config", str(self.config), *args], check=True,
+                              capture_output=True, text=True).stdout
+
+    def key(self, permissions: str = "trigger_pipeline,read_runs,read_config") -> str:
+        return json.loads(self.cli("keys", "create", "--name", "bench", "--permissions", permissions,
+                                   "--json"))["plaintext_key"]
+
+
+@contextmanager
+def gateway(database_url: str | None = None, *, workers: int = 2, threads: int = 8, with_worker: bool = False,
+            limit: int = 1_000_000_000, extra: str = "", env: dict | None = None) -> Iterator[Gateway]:
+    root = Path(tempfile.mkdtemp(prefix="ffbench-"))
+    url = database_url or f"sqlite:///{root / 'bench.db'}"
+    config = root / "flashfusion.toml"
+    config.write_text(CONFIG.format(database_url=url, limit=limit, workdir=root / "runs", extra=extra))
+    port = free_port()
+    args = [FLASHFUSION, "--config", str(config), "serve", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--threads", str(threads)]
+    if not with_worker:
+        args.append("--no-worker")
+    log = open(root / "serve.log", "wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=dict(os.environ, **(env or {})))
+    gw = Gateway(root=root, config=config, url=f"http://127.0.0.1:{port}", procs=[proc])
+    try:
+        wait_http(gw.url + "/healthz")
+        yield gw
+    finally:
+        for p in gw.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in gw.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 2, headers: dict | None = None,
+        script: str | None = None) -> WrkResult:
+    args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    if script:
+        args += ["-s", script]
+    out = subprocess.run(args + [url], check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, non_2xx=int(bad.group(1)) if bad else 0)
+
+
+def require(tool: str, hint: str) -> None:
+    if shutil.which(tool) is None:
+        sys.exit(f"{tool} is needed: {hint}")
