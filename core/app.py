@@ -11,14 +11,14 @@ import uuid
 
 import falcon
 
-from flashfusion.core import db as dbmod
+from flashfusion.core import dashboard, db as dbmod
 from flashfusion.core.auth import Authentication
 from flashfusion.core.config import Config, load_config
 from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.longpoll import RunWatcher
 from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
-from flashfusion.core.resources import access, health, pipelines
+from flashfusion.core.resources import access, health, pipelines, webhooks
 
 log = logging.getLogger("flashfusion.app")
 
@@ -103,6 +103,8 @@ def create_app(gateway: Gateway) -> falcon.App:
     app.add_route("/healthz", health.Healthz())
     app.add_route("/readyz", health.Readyz(gateway))
     app.add_route("/openapi.json", health.OpenApi())
+    webhooks.add_routes(app, gateway)
+    dashboard.add_routes(app, gateway)
     gateway.pm.hook.startup(app=app, config=gateway.config)
     return app
 

@@ -163,13 +163,21 @@ class Authentication:
             raise too_many(decision, "client address") from None
 
     def _session(self, req: falcon.Request) -> None:
-        if req.method not in SAFE_METHODS and (req.get_header("Sec-Fetch-Site") or "").lower() == "cross-site":
-            raise Forbidden("Cross-site requests are refused", error="Cross-site request")
-        token = req.cookies.get(sessions.COOKIE)
-        user, _ = sessions.resume(token, self.clock(), self.config.auth)
-        if req.method not in SAFE_METHODS and not sessions.csrf_ok(token, req.get_header(CSRF_HEADER)):
-            raise Forbidden(f"Send the csrf_token from login in the {CSRF_HEADER} header", error="CSRF token missing or wrong")
-        req.context.user = user
+        req.context.user = session_user(req, self.clock(), self.config)
+
+
+def session_user(req: falcon.Request, now: datetime, config: Config, form_token: str | None = None) -> User:
+    """The person behind the session cookie, or ``Unauthorized``. A state-changing request must
+    carry the session's CSRF token: the ``X-CSRF-Token`` header, or — for the dashboard's HTML
+    forms, which pass it here as ``form_token`` — the hidden ``csrf_token`` field. Both are
+    compared in constant time."""
+    if req.method not in SAFE_METHODS and (req.get_header("Sec-Fetch-Site") or "").lower() == "cross-site":
+        raise Forbidden("Cross-site requests are refused", error="Cross-site request")
+    token = req.cookies.get(sessions.COOKIE)
+    user, _ = sessions.resume(token, now, config.auth)
+    if req.method not in SAFE_METHODS and not sessions.csrf_ok(token, req.get_header(CSRF_HEADER) or form_token):
+        raise Forbidden(f"Send the csrf_token from login in the {CSRF_HEADER} header", error="CSRF token missing or wrong")
+    return user
 
 
 def require_admin(req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:

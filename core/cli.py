@@ -19,6 +19,9 @@ from flashfusion.core.errors import ConfigError
 COMMAND_MODULES = (
     "flashfusion.core.commands.admin",
     "flashfusion.core.commands.access",
+    "flashfusion.core.commands.client",
+    "flashfusion.core.commands.webhooks",
+    "flashfusion.core.commands.doctor",
 )
 
 

@@ -47,6 +47,14 @@ class RateLimitConfig:
 class WebhookConfig:
     allow_http: bool = False
     allow_private_networks: bool = False
+    timeout_seconds: float = 15.0
+    retry_schedule: str = "0s,5s,5m,30m,2h,5h,10h,10h"  # delay before each attempt (Svix's schedule)
+    disable_after_hours: int = 120  # an endpoint failing this long is disabled
+    lease_seconds: float = 60.0  # a claimed delivery is retried elsewhere after this (at least 1.5 x timeout + 1 s)
+    concurrency: int = 8  # deliveries in flight per worker
+    batch_size: int = 50
+    tick_seconds: float = 0.2
+    secret_key_file: str = "flashfusion.secret"  # used when FLASHFUSION_SECRET_KEY is unset; relative to the config
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,7 @@ def parse_config(raw: Mapping[str, Any], *, path: str = "<config>", env: Mapping
         raise ConfigError(path, "auth.argon2_memory_kib", "below the OWASP minimum for argon2id (19456 KiB, 2 iterations)")
     if auth.cookie_secure not in ("auto", "always", "never"):
         raise ConfigError(path, "auth.cookie_secure", "expected one of auto, always, never")
+    _check_webhooks(sections["webhooks"], path)
     return Config(path=path, server=server, rate_limits=sections["rate_limits"], webhooks=sections["webhooks"],
                   worker=sections["worker"], auth=auth, providers=providers, pipelines=pipelines, env=env)
 
@@ -248,3 +257,11 @@ def _pipeline(pid: str, block: Any, path: str) -> Pipeline:
         timeout_seconds=timeout,
         options={k: v for k, v in block.items() if k not in PIPELINE_CORE_KEYS},
     )
+
+
+def _check_webhooks(webhooks: WebhookConfig, path: str) -> None:
+    from flashfusion.core.webhooks.schedule import parse_schedule
+    try:
+        parse_schedule(webhooks.retry_schedule)
+    except ValueError as exc:
+        raise ConfigError(path, "webhooks.retry_schedule", str(exc)) from None

@@ -134,9 +134,71 @@ def m002_access_control(db: peewee.Database) -> None:
     ])
 
 
+def m003_webhooks(db: peewee.Database) -> None:
+    _ddl(db, [
+        # Outbox rows not yet fanned out to webhook endpoints; rows older than webhooks are done.
+        "ALTER TABLE event ADD COLUMN fanned_out {bool} NOT NULL DEFAULT FALSE",
+        "UPDATE event SET fanned_out = TRUE",
+        "CREATE INDEX event_fanned_out ON event (fanned_out, created_at)",
+        """CREATE TABLE webhook_endpoint (
+            id VARCHAR(40) PRIMARY KEY,
+            url {text} NOT NULL,
+            description VARCHAR(500) NOT NULL DEFAULT '',
+            events {json} NOT NULL,
+            pipeline_ids {json} NOT NULL,
+            secret_enc {text} NOT NULL,
+            previous_secret_enc {text},
+            previous_expires_at {ts},
+            owner_id VARCHAR(40),
+            created_by VARCHAR(200) NOT NULL,
+            created_at {ts} NOT NULL,
+            updated_at {ts} NOT NULL,
+            disabled_at {ts},
+            disabled_reason VARCHAR(200),
+            failing_since {ts},
+            last_success_at {ts},
+            deleted_at {ts})""",
+        """CREATE TABLE webhook_delivery (
+            id VARCHAR(40) PRIMARY KEY,
+            endpoint_id VARCHAR(40) NOT NULL,
+            event_id VARCHAR(40) NOT NULL,
+            event_type VARCHAR(40) NOT NULL,
+            pipeline_id VARCHAR(64),
+            body {text} NOT NULL,
+            status VARCHAR(16) NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            rate_counted {bool} NOT NULL DEFAULT FALSE,
+            next_attempt_at {ts},
+            lease_owner VARCHAR(80),
+            lease_until {ts},
+            last_status_code INTEGER,
+            last_error VARCHAR(300),
+            last_latency_ms INTEGER,
+            last_response {text},
+            created_at {ts} NOT NULL,
+            updated_at {ts} NOT NULL,
+            delivered_at {ts})""",
+        "CREATE INDEX webhook_delivery_due ON webhook_delivery (status, next_attempt_at)",
+        "CREATE INDEX webhook_delivery_endpoint ON webhook_delivery (endpoint_id, created_at)",
+        "CREATE INDEX webhook_delivery_event ON webhook_delivery (event_id)",
+        """CREATE TABLE webhook_attempt (
+            id VARCHAR(40) PRIMARY KEY,
+            delivery_id VARCHAR(40) NOT NULL,
+            attempt INTEGER NOT NULL,
+            worker VARCHAR(80),
+            started_at {ts} NOT NULL,
+            status_code INTEGER,
+            latency_ms INTEGER,
+            error VARCHAR(300),
+            response_excerpt {text})""",
+        "CREATE INDEX webhook_attempt_delivery ON webhook_attempt (delivery_id, attempt)",
+    ])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
     (2, "access_control", m002_access_control),
+    (3, "webhooks", m003_webhooks),
 ]
 
 

@@ -137,4 +137,64 @@ class SchemaMigration(BaseModel):
     applied_at = peewee.DateTimeField()
 
 
-ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, User, Session, RateLimit, AuditEvent, SchemaMigration]
+class WebhookEndpoint(BaseModel):
+    """A webhook endpoint. Secrets are stored encrypted (``webhooks/crypto.py``). The outbox
+    ``event`` table also has a ``fanned_out`` column (m003) that only the dispatcher uses."""
+
+    id = peewee.CharField(primary_key=True, max_length=40)
+    url = peewee.TextField()
+    description = peewee.CharField(max_length=500, default="")
+    events = JSONField()
+    pipeline_ids = JSONField()
+    secret_enc = peewee.TextField()
+    previous_secret_enc = peewee.TextField(null=True)
+    previous_expires_at = peewee.DateTimeField(null=True)
+    owner_id = peewee.CharField(max_length=40, null=True)
+    created_by = peewee.CharField(max_length=200)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+    disabled_at = peewee.DateTimeField(null=True)
+    disabled_reason = peewee.CharField(max_length=200, null=True)
+    failing_since = peewee.DateTimeField(null=True)
+    last_success_at = peewee.DateTimeField(null=True)
+    deleted_at = peewee.DateTimeField(null=True)
+
+
+class WebhookDelivery(BaseModel):
+    """One event for one endpoint; its body is serialized once and sent as is on every attempt."""
+
+    id = peewee.CharField(primary_key=True, max_length=40)
+    endpoint_id = peewee.CharField(max_length=40)
+    event_id = peewee.CharField(max_length=40)
+    event_type = peewee.CharField(max_length=40)
+    pipeline_id = peewee.CharField(max_length=64, null=True)
+    body = peewee.TextField()
+    status = peewee.CharField(max_length=16)  # pending, succeeded, failed
+    attempts = peewee.IntegerField(default=0)
+    rate_counted = peewee.BooleanField(default=False)
+    next_attempt_at = peewee.DateTimeField(null=True)
+    lease_owner = peewee.CharField(max_length=80, null=True)
+    lease_until = peewee.DateTimeField(null=True)
+    last_status_code = peewee.IntegerField(null=True)
+    last_error = peewee.CharField(max_length=300, null=True)
+    last_latency_ms = peewee.IntegerField(null=True)
+    last_response = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+    delivered_at = peewee.DateTimeField(null=True)
+
+
+class WebhookAttempt(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=40)
+    delivery_id = peewee.CharField(max_length=40)
+    attempt = peewee.IntegerField()
+    worker = peewee.CharField(max_length=80, null=True)
+    started_at = peewee.DateTimeField()
+    status_code = peewee.IntegerField(null=True)
+    latency_ms = peewee.IntegerField(null=True)
+    error = peewee.CharField(max_length=300, null=True)
+    response_excerpt = peewee.TextField(null=True)
+
+
+ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, User, Session, RateLimit, AuditEvent, SchemaMigration,
+              WebhookEndpoint, WebhookDelivery, WebhookAttempt]

@@ -17,6 +17,10 @@ from flashfusion.core.serialize import event_data
 from flashfusion.plugins import Dispatch, Pipeline, ProviderError, RunRef, RunSnapshot, StepResult
 
 ACTIVE_PHASES = ("queued", "dispatching", "in_progress")
+#: Phases only move forward. "queued" is the core's "not dispatched yet" (the worker dispatches
+#: runs in it), so a snapshot saying "queued" upstream (GitHub's queued, GitLab's pending) leaves a
+#: dispatched run in "dispatching"; the raw upstream state is in ``provider_status``.
+PHASE_ORDER = {"queued": 0, "dispatching": 1, "in_progress": 2, "completed": 3}
 
 
 def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_id: str | None,
@@ -107,7 +111,10 @@ def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> 
         before = _comparable(run)
         now = utcnow()
         run.status = snapshot.status
-        run.phase = "completed" if snapshot.terminal else snapshot.phase
+        phase = "completed" if snapshot.terminal else snapshot.phase
+        if PHASE_ORDER.get(phase, 2) < PHASE_ORDER.get(run.phase, 0):
+            phase = run.phase
+        run.phase = phase
         for field in ("conclusion", "provider_status", "deployment_url", "html_url", "upstream_id"):
             value = getattr(snapshot, field)
             if value is not None:

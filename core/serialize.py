@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flashfusion.core.db import from_db_time, iso, utcnow
+from flashfusion.core.durations import human_duration
 from flashfusion.core.models import Run
 
 
@@ -15,19 +16,6 @@ def duration_seconds(run: Run, now: datetime | None = None) -> int | None:
         return None
     end = from_db_time(run.finished_at) or (now or utcnow())
     return max(0, round((end - start).total_seconds()))
-
-
-def human_duration(seconds: int | None) -> str | None:
-    """``150`` -> ``"2m 30s"`` (the spec's webhook ``duration``)."""
-    if seconds is None:
-        return None
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m {secs}s"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
 
 
 def failed_step(run: Run) -> str | None:

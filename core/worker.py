@@ -25,6 +25,7 @@ from flashfusion.core.db import database, is_sqlite, to_db_time, utcnow, write_t
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.models import Run
 from flashfusion.core.serialize import run_to_dict
+from flashfusion.core.webhooks.dispatcher import Dispatcher
 from flashfusion.plugins import Pipeline, ProviderError
 
 log = logging.getLogger("flashfusion.worker")
@@ -39,9 +40,11 @@ class Worker:
         self.clock = clock
         self._last_poll: dict[str, float] = {}
         self.stop_event = threading.Event()
+        self.webhooks = Dispatcher(gateway, worker_id=self.id)  # delivers webhooks in its own thread
 
     def run_forever(self) -> None:
         log.info("worker %s started", self.id)
+        self.webhooks.start()
         try:
             while not self.stop_event.is_set():
                 try:
@@ -55,6 +58,7 @@ class Worker:
 
     def shutdown(self) -> None:
         """Stop child work and hand this worker's runs back at once."""
+        self.webhooks.stop()
         self.gw.providers.close()
         try:
             with database.connection_context():
@@ -83,19 +87,22 @@ class Worker:
                 self.poll(self.gw.config.pipelines[pipeline_id], active)
 
     def claim(self) -> list[Run]:
+        """Renew the leases of every active run this worker holds, take up to
+        ``batch_size`` more that nobody holds (or whose holder's lease ran out), oldest
+        first, and return all the active runs now held."""
         now = utcnow()
         until = to_db_time(now + timedelta(seconds=self.cfg.lease_seconds))
-        claimable = ((Run.phase != "completed") & (
-            Run.lease_owner.is_null() | (Run.lease_owner == self.id) | (Run.lease_until < to_db_time(now))))
+        active = Run.phase.in_(runs.ACTIVE_PHASES)  # IN, not !=, so the (phase, lease_until) index serves it
+        free = active & (Run.lease_owner.is_null() | (Run.lease_until < to_db_time(now)))
         with write_tx():
-            ids = Run.select(Run.id).where(claimable).order_by(Run.created_at).limit(self.cfg.batch_size)
+            Run.update(lease_until=until).where((Run.lease_owner == self.id) & active).execute()
+            ids = Run.select(Run.id).where(free).order_by(Run.created_at).limit(self.cfg.batch_size)
             if not is_sqlite():
                 ids = ids.for_update(skip_locked=True)
             ids = [r.id for r in ids]
-            if not ids:
-                return []
-            Run.update(lease_owner=self.id, lease_until=until).where(Run.id.in_(ids)).execute()
-        return list(Run.select().where(Run.id.in_(ids) & (Run.lease_owner == self.id)).order_by(Run.created_at))
+            if ids:
+                Run.update(lease_owner=self.id, lease_until=until).where(Run.id.in_(ids)).execute()
+        return list(Run.select().where((Run.lease_owner == self.id) & active).order_by(Run.created_at))
 
     def dispatch(self, pipeline: Pipeline, run: Run) -> None:
         provider = self.gw.provider_for(pipeline)

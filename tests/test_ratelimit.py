@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from flashfusion.core import ratelimit
 from flashfusion.core.db import database
-from testkit.db import fresh_database
 
 
 class Model:

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import timedelta
 
 import falcon
 
-from flashfusion.core import apikeys, audit, ratelimit, sessions
+from flashfusion.core import apikeys, audit, sessions
 from flashfusion.core.auth import require_admin
-from flashfusion.core.errors import BadRequest, NotFound, TooManyRequests, Unauthorized
+from flashfusion.core.errors import BadRequest, NotFound, Unauthorized
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.http import field, query, query_int, read_json
+from flashfusion.core.logins import check_password, client_addr, start_session
 from flashfusion.core.models import AuditEvent, User
 from flashfusion.core.users import MAX_PASSWORD_BYTES, user_to_dict
 
-WRONG_CREDENTIALS = "Wrong username or password"
-
-
-def cookie_secure(gateway: Gateway) -> bool:
-    mode = gateway.config.auth.cookie_secure
-    if mode != "auto":
-        return mode == "always"
-    host = gateway.config.server.bind.rsplit(":", 1)[0].strip("[]")
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host != "localhost"
-
-
-def client_addr(req: falcon.Request) -> str:
-    return req.remote_addr or "unknown"
 
 
 class Login:
@@ -47,30 +31,10 @@ class Login:
         password = field(body, "password", str, required=True)
         if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
             raise BadRequest(f"'password' is longer than {MAX_PASSWORD_BYTES} bytes", error="Invalid parameter")
-        auth = self.gw.config.auth
-        period = auth.login_window_minutes * 60.0
-        addr = client_addr(req)
-        buckets = ((f"login:user:{username.lower()}", auth.login_attempts_per_account),
-                   (f"login:addr:{addr}", auth.login_attempts_per_address))
-        for bucket, limit in buckets:
-            decision = ratelimit.peek(bucket, limit, period)
-            if not decision.allowed:
-                raise TooManyRequests("Too many failed logins; wait before trying again",
-                                      retry_after=decision.retry_after)
-        user = User.get_or_none(User.username == username)
-        usable = user is not None and user.disabled_at is None
-        ok, upgraded = self.gw.passwords.verify(password, user.password_hash if usable else None)
-        if not ok:
-            for bucket, limit in buckets:
-                ratelimit.hit(bucket, limit, period)
-            audit.record_failure("login.failed", f"{addr}:{username.lower()}", actor=username[:100], client_addr=addr)
-            raise Unauthorized(WRONG_CREDENTIALS, error="Invalid credentials")
-        if upgraded:
-            User.update(password_hash=upgraded).where(User.id == user.id).execute()
+        user = check_password(self.gw, req, username, password)
+        new = start_session(self.gw, req, resp, user)
         now = self.gw.clock()
-        new = sessions.start(user, addr, now, auth)
-        resp.set_cookie(sessions.COOKIE, new.token, http_only=True, secure=cookie_secure(self.gw), same_site="Lax",
-                        path="/", max_age=auth.session_absolute_hours * 3600)
+        auth = self.gw.config.auth
         resp.media = {"success": True, "user": user_to_dict(user), "csrf_token": new.csrf_token,
                       "expires_at": (now + timedelta(hours=auth.session_absolute_hours)).isoformat(timespec="seconds")
                       .replace("+00:00", "Z")}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import falcon
 
 from flashfusion.core import openapi
-from flashfusion.core.db import database
+from flashfusion.core.checks import CheckCache
+from flashfusion.core.db import database, iso
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.migrations import pending
 
@@ -18,10 +21,26 @@ class Healthz:
 
 
 class Readyz:
+    """Readiness: 503 only when the database is unreachable or behind on migrations.
+
+    Each pipeline's provider check (credentials, workflow, project) is reported under
+    ``pipelines`` without failing readiness: a pipeline with problems is ``degraded`` and the
+    top-level ``status`` says ``degraded``, still with 200, because the gateway itself can
+    serve (other pipelines, reads, and this pipeline again once upstream is fixed). Results are
+    kept per process for ``ttl_seconds`` and a probe waits at most ``wait_seconds`` for a
+    refresh; a pipeline not checked yet says ``checking``.
+    """
+
     auth = None
+    ttl_seconds = 60.0
+    wait_seconds = 2.0
+    check_timeout_seconds = 20.0
+    clock = time.monotonic
 
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
+        self.checks = CheckCache(gateway, ttl=self.ttl_seconds, wait=self.wait_seconds,
+                                 timeout=self.check_timeout_seconds, clock=type(self).clock)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         checks: dict[str, str] = {}
@@ -32,8 +51,23 @@ class Readyz:
         except Exception as exc:  # the message may name the host, never credentials
             checks["database"] = f"unreachable ({exc.__class__.__name__})"
         ready = all(v == "ok" for v in checks.values())
+        results, checked_at = self.checks.get()
+        pipelines: dict[str, dict] = {}
+        for pid, pipeline in sorted(self.gw.config.pipelines.items()):
+            result = results.get(pid)
+            entry: dict = {"provider": pipeline.provider}
+            if result is None:
+                entry["status"] = "checking"
+            elif result.ok:
+                entry["status"] = "ok"
+            else:
+                entry["status"] = "degraded"
+                entry["problems"] = list(result.problems)
+            pipelines[pid] = entry
+        degraded = any(e["status"] == "degraded" for e in pipelines.values())
         resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
-        resp.media = {"success": ready, "checks": checks}
+        resp.media = {"success": ready, "status": "not_ready" if not ready else "degraded" if degraded else "ready",
+                      "checks": checks, "pipelines": pipelines, "pipelines_checked_at": iso(checked_at)}
 
 
 class OpenApi:

@@ -62,6 +62,32 @@ def provider_error(exc: ProviderError, pipeline: Pipeline) -> ApiError:
     return err
 
 
+def check_ref(ref: str) -> str:
+    if not REF.match(ref):
+        raise BadRequest("'branch' is not a valid git ref name", error="Invalid parameter")
+    return ref
+
+
+def start_run(gw: Gateway, pipeline: Pipeline, ref: str, inputs: dict[str, str], api_key_id: str | None) -> Run:
+    """Create a run and dispatch it (or leave it to the worker for providers that run there).
+    Shared by the API's trigger-pipeline and the dashboard's trigger form."""
+    provider = gw.provider_for(pipeline)
+    if "runs_in_worker" in provider.capabilities:
+        return runs.create_run(pipeline, ref, inputs, api_key_id)
+    lease = gw.config.worker.lease_seconds
+    run = runs.create_run(pipeline, ref, inputs, api_key_id, lease_owner="api", lease_seconds=lease)
+    try:
+        dispatch = provider.dispatch(pipeline, runs.to_ref(run), ref, inputs)
+    except ProviderError as exc:
+        runs.fail_dispatch(run.id, exc)
+        log.warning("dispatch of %s for pipeline %s failed: %s", run.id, pipeline.id, exc.message)
+        raise provider_error(exc, pipeline) from exc
+    except Exception:
+        runs.fail_run(run.id, "dispatch_error", "internal error while dispatching")
+        raise
+    return runs.record_dispatch(run.id, dispatch) or run
+
+
 class TriggerPipeline:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
@@ -75,9 +101,7 @@ class TriggerPipeline:
         inputs = parse_inputs(body.get("inputs"))
         check_pipeline_scope(actor, pipeline_id)
         pipeline = self.gw.pipeline(pipeline_id)
-        ref = branch or pipeline.branch
-        if not REF.match(ref):
-            raise BadRequest("'branch' is not a valid git ref name", error="Invalid parameter")
+        ref = check_ref(branch or pipeline.branch)
 
         key = req.get_header("Idempotency-Key")
         if key is not None:
@@ -99,21 +123,7 @@ class TriggerPipeline:
         resp.media = self._answer(run)
 
     def _start(self, actor: Actor, pipeline: Pipeline, ref: str, inputs: dict[str, str]) -> Run:
-        provider = self.gw.provider_for(pipeline)
-        if "runs_in_worker" in provider.capabilities:
-            return runs.create_run(pipeline, ref, inputs, actor.key_id)
-        lease = self.gw.config.worker.lease_seconds
-        run = runs.create_run(pipeline, ref, inputs, actor.key_id, lease_owner="api", lease_seconds=lease)
-        try:
-            dispatch = provider.dispatch(pipeline, runs.to_ref(run), ref, inputs)
-        except ProviderError as exc:
-            runs.fail_dispatch(run.id, exc)
-            log.warning("dispatch of %s for pipeline %s failed: %s", run.id, pipeline.id, exc.message)
-            raise provider_error(exc, pipeline) from exc
-        except Exception:
-            runs.fail_run(run.id, "dispatch_error", "internal error while dispatching")
-            raise
-        return runs.record_dispatch(run.id, dispatch) or run
+        return start_run(self.gw, pipeline, ref, inputs, actor.key_id)
 
     @staticmethod
     def _answer(run: Run) -> dict[str, Any]:

@@ -9,6 +9,17 @@ from pathlib import Path
 from flashfusion.core import db as dbmod
 from flashfusion.core.migrations import migrate
 
+def require_tool(available: bool, what: str) -> None:
+    """Skip a test that needs a system tool on a developer machine without it; in CI (which
+    installs every tool in .ci/run) a missing tool is a failure, never a silent skip."""
+    import pytest
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing: .ci/run should have installed it")
+    pytest.skip(f"{what} is not installed here (CI installs it)")
+
+
 POSTGRES_URL = os.environ.get("FLASHFUSION_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 _migrated: set[str] = set()

@@ -303,6 +303,11 @@ class FakeGitLab:
             self._tokens[value] = token
             return token
 
+    def remove_token(self, value: str) -> None:
+        """Revoke an access token: from now on it gets 401."""
+        with self._lock:
+            self._tokens.pop(value, None)
+
     def add_trigger_token(self, project: Project, value: str) -> None:
         with self._lock:
             project.trigger_tokens.add(value)

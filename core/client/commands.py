@@ -1,0 +1,378 @@
+"""``flashfusion trigger | status | runs | config | cancel``: the handlers.
+
+Output contract: with ``--json`` standard output holds exactly one JSON document (the final
+run object, or the listing) and everything for people goes to standard error; without it,
+people's output goes to standard output and warnings/errors to standard error. The API
+key is never printed: every line passes through :meth:`Output.redact`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, TextIO
+
+from flashfusion.core.client import (EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env)
+from flashfusion.core.client.http import (Api, ClientError, RetryPolicy, UsageError, check_url,
+                                          plain_http_warning)
+from flashfusion.core.client.progress import LiveProgress, PlainProgress, Progress, fmt_duration, make_progress
+
+LONG_POLL_SECONDS = 60        # the gateway's maximum for get-status?wait=
+DEFAULT_TIMEOUT = "60m"
+DEFAULT_CANCEL_GRACE = 60.0   # how long to watch a cancelled run come to its end
+LOG_TAIL_LINES = 15
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)", re.IGNORECASE)
+_UNITS = {"h": 3600, "m": 60, "s": 1, "": 1}
+
+
+def parse_duration(text: str) -> float | None:
+    """``"30m"``, ``"1h30m"``, ``"90s"``, ``"90"`` -> seconds; ``"0"`` -> no limit."""
+    raw = text.strip().lower().replace(" ", "")
+    pos, total = 0, 0.0
+    if not raw:
+        raise UsageError("empty duration")
+    while pos < len(raw):
+        match = _DURATION.match(raw, pos)
+        if not match or (match.group(2) == "" and (pos != 0 or match.end() != len(raw))):
+            raise UsageError(f"cannot read the duration {text!r} (examples: 90s, 30m, 1h30m)")
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    return total or None
+
+
+def parse_inputs(pairs: list[str] | None) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--input takes NAME=VALUE, not {pair!r}")
+        inputs[name] = value
+    return inputs
+
+
+@dataclass
+class Output:
+    json_mode: bool
+    secret: str | None = None
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+
+    @property
+    def human(self) -> TextIO:
+        return self.stderr if self.json_mode else self.stdout
+
+    def redact(self, text: str) -> str:
+        if self.secret and len(self.secret) >= 8:
+            text = text.replace(self.secret, "[redacted]")
+        return text
+
+    def say(self, text: str = "") -> None:
+        print(self.redact(text), file=self.human, flush=True)
+
+    def warn(self, text: str) -> None:
+        print(self.redact(f"flashfusion: {text}"), file=self.stderr, flush=True)
+
+    def document(self, obj: Any) -> None:
+        print(self.redact(json.dumps(obj, indent=2, sort_keys=True)), file=self.stdout, flush=True)
+
+
+class WaitTimeout(Exception):
+    def __init__(self, run: dict) -> None:
+        super().__init__("timeout")
+        self.run = run
+
+
+def connect(args: Any, out: Output, env: Mapping[str, str]) -> Api:
+    url = args.url or env.get("FLASHFUSION_URL")
+    if not url:
+        raise UsageError("no gateway URL: set FLASHFUSION_URL (or pass --url)")
+    url = check_url(url)
+    key = None
+    if args.api_key:
+        out.warn("warning: --api-key puts the key in the process list and shell history; "
+                 "set FLASHFUSION_API_KEY instead")
+        key = args.api_key
+    key = key or env.get("FLASHFUSION_API_KEY")
+    if not key:
+        raise UsageError("no API key: set FLASHFUSION_API_KEY")
+    key = key.strip()
+    out.secret = key
+    warning = plain_http_warning(url)
+    if warning:
+        out.warn(warning)
+    log = (lambda line: out.warn(line)) if args.verbose else None
+    return Api(url, key, retry=RetryPolicy.from_env(env), log=log)
+
+
+# -- following a run ---------------------------------------------------------------------
+
+def follow(api: Api, run_id: str, *, deadline: float | None, progress: Progress,
+           on_run: Callable[[dict], None] = lambda run: None, sleep: Callable[[float], None] = time.sleep,
+           first: dict | None = None) -> dict:
+    """Long-poll ``get-status`` until the run completes or ``deadline`` (monotonic) passes.
+
+    One request per change of the run (or per minute when nothing changes), never a
+    tight loop: when the gateway answers at once without a change (its long-poll slots are
+    all taken) the next request waits, 1 s, 2 s, ... up to 15 s."""
+    run = first or api.status(run_id)
+    progress.update(run)
+    on_run(run)
+    idle_answers = 0
+    while run.get("phase") != "completed":
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise WaitTimeout(run)
+        wait = LONG_POLL_SECONDS if remaining is None else max(1, min(LONG_POLL_SECONDS, math.ceil(remaining)))
+        asked = time.monotonic()
+        new = api.status(run_id, wait=wait, version=run.get("version"))
+        took = time.monotonic() - asked
+        if new.get("version") == run.get("version") and new.get("phase") != "completed" and took < wait / 2:
+            pause = min(15.0, 2.0 ** idle_answers)
+            idle_answers += 1
+            if remaining is not None:
+                pause = min(pause, max(0.0, deadline - time.monotonic()))
+            sleep(pause)
+        else:
+            idle_answers = 0
+        run = new
+        progress.update(run)
+        on_run(run)
+    return run
+
+
+def summary(run: Mapping[str, Any], out: Output, *, timed_out: bool = False) -> None:
+    status = run.get("status")
+    conclusion = run.get("conclusion")
+    head = f"run {run.get('id')} ({run.get('pipeline_id')}): {status}"
+    if conclusion and conclusion != status:
+        head += f", conclusion {conclusion}"
+    if run.get("phase") != "completed":
+        head += f" [{run.get('phase')}]"
+    head += f", duration {fmt_duration(run.get('duration_seconds'))}"
+    out.say(head)
+    failing = run.get("failed_step")
+    if failing:
+        step = next((s for s in run.get("steps") or [] if s.get("name") == failing), {})
+        line = f"  failing step: {failing}"
+        if step.get("exit_code") is not None:
+            line += f" (exit code {step['exit_code']})"
+        out.say(line)
+        tail = (step.get("log_tail") or "").rstrip("\n").splitlines()[-LOG_TAIL_LINES:]
+        for text in tail:
+            out.say(f"    | {text}")
+        if step.get("url"):
+            out.say(f"    {step['url']}")
+    if run.get("error"):
+        out.say(f"  error: {run['error']}")
+    if run.get("deployment_url"):
+        out.say(f"  deployment: {run['deployment_url']}")
+    if run.get("html_url"):
+        out.say(f"  web: {run['html_url']}")
+    if timed_out and run.get("phase") != "completed":
+        out.say(f"  the run is still going: flashfusion status {run.get('id')} --wait")
+
+
+def describe(run: Mapping[str, Any], out: Output) -> None:
+    summary(run, out)
+    for step in run.get("steps") or []:
+        line = f"  - {step.get('name')}: {step.get('status')}"
+        if step.get("duration_seconds") is not None:
+            line += f" ({fmt_duration(step['duration_seconds'])})"
+        out.say(line)
+
+
+def run_exit_code(run: Mapping[str, Any]) -> int:
+    if run.get("phase") != "completed":
+        return EXIT_RUNNING
+    return EXIT_SUCCESS if run.get("status") == "success" else EXIT_RUN_FAILED
+
+
+def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[str, str],
+                    cancel_on_timeout: bool = False, url_shown: str | None = None) -> int:
+    timeout = parse_duration(args.timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
+                             redact=out.redact, env=env)
+    shown_url: list[str] = [url_shown] if url_shown else []
+
+    def on_run(run: dict) -> None:
+        # in CI logs, the upstream page as soon as the provider names it (the summary repeats it)
+        url = run.get("html_url")
+        if url and not shown_url and isinstance(progress, PlainProgress):
+            shown_url.append(url)
+            out.say(f"web: {url}")
+
+    try:
+        try:
+            run = follow(api, run_id, deadline=deadline, progress=progress, on_run=on_run)
+        except WaitTimeout as exc:
+            run = exc.run
+            progress.close()
+            out.say(f"timed out after {fmt_duration(timeout)} waiting for run {run_id}")
+            if cancel_on_timeout:
+                out.say(f"cancelling run {run_id}")
+                run = api.cancel(run_id)
+                grace = float(env.get("FLASHFUSION_CANCEL_GRACE") or DEFAULT_CANCEL_GRACE)
+                if isinstance(progress, LiveProgress):  # closed above; the plain one goes on
+                    progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
+                                             redact=out.redact, env=env)
+                try:
+                    run = follow(api, run_id, deadline=time.monotonic() + grace, progress=progress)
+                except WaitTimeout as again:
+                    run = again.run
+                    out.warn(f"run {run_id} did not stop within {fmt_duration(grace)} of the cancel request")
+                progress.close()
+            summary(run, out, timed_out=True)
+            if args.json:
+                out.document(run)
+            return EXIT_TIMEOUT
+    except KeyboardInterrupt:
+        progress.close()
+        out.warn(f"interrupted; run {run_id} goes on (stop it with: flashfusion cancel {run_id})")
+        return 130
+    progress.close()
+    summary(run, out)
+    if args.json:
+        out.document(run)
+    return run_exit_code(run)
+
+
+# -- the commands ------------------------------------------------------------------------
+
+def cmd_trigger(args: Any, out: Output, env: Mapping[str, str]) -> int:
+    inputs = parse_inputs(args.input)
+    if args.cancel_on_timeout and not args.wait:
+        raise UsageError("--cancel-on-timeout needs --wait")
+    explicit = args.idempotency_key or env.get("FLASHFUSION_IDEMPOTENCY_KEY")
+    with connect(args, out, env) as api:
+        derived = None if explicit else ci_env.derive_key(env, args.pipeline_id, args.branch, inputs)
+        if explicit:
+            keys = [explicit]
+        elif derived:
+            keys = [ci_env.chain(derived, n) for n in range(ci_env.MAX_CHAIN)]
+        else:
+            keys = [ci_env.random_key()]
+        if args.verbose:
+            out.warn(f"Idempotency-Key source: {'explicit' if explicit else 'CI job' if derived else 'random'}")
+        for number, key in enumerate(keys):
+            answer, replayed = api.trigger(args.pipeline_id, args.branch, inputs, key)
+            retry_failed = replayed and derived and answer.get("status") == "failed"
+            if not retry_failed or number == len(keys) - 1:
+                break
+            out.say(f"run {answer.get('run_id')} of an earlier attempt of this CI job ended "
+                    f"{answer.get('conclusion') or 'failed'}; starting a new run")
+        run_id = answer["run_id"]
+        if replayed:
+            out.say(f"run {run_id} (already started by an earlier attempt of this job): {answer.get('status')}")
+        else:
+            out.say(f"run {run_id} started for pipeline {args.pipeline_id}")
+        if answer.get("html_url"):
+            out.say(f"web: {answer['html_url']}")
+        if not args.wait:
+            if args.json:
+                out.document(answer)
+            return EXIT_SUCCESS
+        return wait_and_report(api, run_id, args, out, env, cancel_on_timeout=args.cancel_on_timeout,
+                               url_shown=answer.get("html_url"))
+
+
+def cmd_status(args: Any, out: Output, env: Mapping[str, str]) -> int:
+    with connect(args, out, env) as api:
+        if args.wait:
+            return wait_and_report(api, args.run_id, args, out, env)
+        run = api.status(args.run_id)
+        if args.json:
+            out.document(run)
+        else:
+            describe(run, out)
+        return run_exit_code(run)
+
+
+def cmd_runs(args: Any, out: Output, env: Mapping[str, str]) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    with connect(args, out, env) as api:
+        found: list[dict] = []
+        cursor = None
+        while len(found) < args.limit:
+            page = api.runs(pipeline_id=args.pipeline, status=args.status, limit=min(100, args.limit - len(found)),
+                            cursor=cursor)
+            found.extend(page.get("runs") or [])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    if args.json:
+        out.document(found)
+        return EXIT_SUCCESS
+    if not found:
+        out.say("no runs")
+        return EXIT_SUCCESS
+    rows = [("RUN", "PIPELINE", "BRANCH", "STATUS", "CONCLUSION", "DURATION", "CREATED")]
+    for run in found:
+        rows.append((str(run.get("id")), str(run.get("pipeline_id")), str(run.get("branch") or "-"),
+                     str(run.get("status")), str(run.get("conclusion") or "-"),
+                     fmt_duration(run.get("duration_seconds")), str(run.get("created_at") or "-")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return EXIT_SUCCESS
+
+
+def cmd_config(args: Any, out: Output, env: Mapping[str, str]) -> int:
+    with connect(args, out, env) as api:
+        config = api.config(args.pipeline_id)
+    if args.json:
+        out.document(config)
+        return EXIT_SUCCESS
+    for name, value in config.items():
+        if name == "steps":
+            continue
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True)
+        out.say(f"{name}: {'-' if value is None else value}")
+    if config.get("steps"):
+        out.say("steps:")
+        for step in config["steps"]:
+            out.say(f"  - {step.get('name')}: {step.get('run')}")
+    return EXIT_SUCCESS
+
+
+def cmd_cancel(args: Any, out: Output, env: Mapping[str, str]) -> int:
+    with connect(args, out, env) as api:
+        run = api.cancel(args.run_id)
+        if run.get("phase") == "completed":
+            out.say(f"run {args.run_id} had already finished: {run.get('status')} ({run.get('conclusion')})")
+        else:
+            out.say(f"cancel requested for run {args.run_id}")
+            if args.wait:
+                code = wait_and_report(api, args.run_id, args, out, env)
+                return EXIT_TIMEOUT if code == EXIT_TIMEOUT else EXIT_SUCCESS
+        if args.json:
+            out.document(run)
+        return EXIT_SUCCESS
+
+
+HANDLERS = {"trigger": cmd_trigger, "status": cmd_status, "runs": cmd_runs, "config": cmd_config,
+            "cancel": cmd_cancel}
+
+
+def run_command(args: Any, env: Mapping[str, str] | None = None) -> int:
+    """Entry point from the CLI: errors become their exit codes, with the server's message."""
+    env = os.environ if env is None else env
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    out = Output(json_mode=bool(getattr(args, "json", False)))
+    try:
+        return HANDLERS[args.client_command](args, out, env)
+    except ClientError as exc:
+        out.warn(f"error: {exc.message}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        out.warn("interrupted")
+        return 130

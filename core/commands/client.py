@@ -1,0 +1,78 @@
+"""Client commands for CI jobs and people: ``trigger``, ``status``, ``runs``, ``config``,
+``cancel``. They talk to a running gateway over HTTP (``FLASHFUSION_URL``,
+``FLASHFUSION_API_KEY``) and never read the gateway's configuration file. The work is in
+:mod:`flashfusion.core.client`; exit codes are listed there and in docs/client.md."""
+
+from __future__ import annotations
+
+import argparse
+
+from flashfusion.core.client.commands import DEFAULT_TIMEOUT, run_command
+
+EXIT_CODES = """\
+exit codes:
+  0  success (the run succeeded)
+  1  the run failed or was cancelled
+  2  usage, authentication or permission error (the server's message is shown)
+  3  --timeout passed (after cancelling the run with --cancel-on-timeout)
+  4  the gateway or its provider unreachable after retries
+  5  (status without --wait) the run has not finished yet
+
+environment: FLASHFUSION_URL, FLASHFUSION_API_KEY, FLASHFUSION_IDEMPOTENCY_KEY,
+FLASHFUSION_RETRIES (5), FLASHFUSION_RETRY_DELAY (1 s), FLASHFUSION_CANCEL_GRACE (60 s)
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("connection")
+    group.add_argument("--url", help="the gateway, e.g. https://ci.example.com (default: $FLASHFUSION_URL)")
+    group.add_argument("--api-key", help=argparse.SUPPRESS)  # works, with a warning: use $FLASHFUSION_API_KEY
+    group.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr (never the key)")
+    return common
+
+
+def _waiting(parser: argparse.ArgumentParser, wait_help: str) -> None:
+    parser.add_argument("--wait", action="store_true", help=wait_help)
+    parser.add_argument("--timeout", default=DEFAULT_TIMEOUT,
+                        help=f"give up waiting after this long: 90s, 30m, 1h30m; 0 for never (default {DEFAULT_TIMEOUT})")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress while waiting, only the summary")
+    parser.add_argument("--json", action="store_true", help="print only the final status object (JSON) on stdout")
+
+
+def register(sub) -> None:
+    common = _common()
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help, description=help, parents=[common], epilog=EXIT_CODES,
+                                formatter_class=fmt)
+        parser.set_defaults(handler=run_command, needs_config=False, client_command=name)
+        return parser
+
+    trigger = add("trigger", "trigger a pipeline run (and with --wait, follow it to its end)")
+    trigger.add_argument("pipeline_id")
+    trigger.add_argument("--branch", help="git ref to run (default: the pipeline's branch)")
+    trigger.add_argument("--input", action="append", metavar="NAME=VALUE", help="an input; repeat for more")
+    trigger.add_argument("--idempotency-key", metavar="KEY",
+                         help="default: derived from the CI job (GitHub Actions, GitLab CI), else random")
+    trigger.add_argument("--cancel-on-timeout", action="store_true", help="cancel the run when --timeout passes")
+    _waiting(trigger, "follow the run until it ends; the exit code tells how it ended")
+
+    status = add("status", "show a run (and with --wait, follow it to its end)")
+    status.add_argument("run_id")
+    _waiting(status, "follow the run until it ends")
+
+    runs = add("runs", "list runs, newest first")
+    runs.add_argument("--pipeline", help="only this pipeline's runs")
+    runs.add_argument("--status", choices=("running", "success", "failed"))
+    runs.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    runs.add_argument("--json", action="store_true", help="print the runs as a JSON array")
+
+    config = add("config", "show a pipeline's configuration")
+    config.add_argument("pipeline_id")
+    config.add_argument("--json", action="store_true")
+
+    cancel = add("cancel", "cancel a run")
+    cancel.add_argument("run_id")
+    _waiting(cancel, "wait until the run has stopped")

@@ -1,0 +1,244 @@
+"""The page machinery: templates, headers, forms, the session check and redirects.
+
+Dashboard resources take no part in the API's authentication middleware (``auth = None``):
+each responder calls :func:`flashfusion.core.auth.session_user` itself — the same rules as the
+management API, with the CSRF token also accepted from the form field ``csrf_token`` — so
+that a visitor who is not logged in is sent to ``/login`` rather than answered with JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlencode
+
+import falcon
+import jinja2
+
+from flashfusion.core import sessions
+from flashfusion.core.auth import session_user
+from flashfusion.core.dashboard.visibility import Access, access_for
+from flashfusion.core.db import from_db_time
+from flashfusion.core.errors import ApiError, Forbidden, Unauthorized
+from flashfusion.core.gateway import Gateway
+from flashfusion.core.models import User
+from flashfusion.core.serialize import human_duration
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+DASHBOARD_PREFIXES = ("/dashboard", "/login", "/logout", "/static/dashboard")
+SAFE_NEXT = re.compile(r"^/dashboard(?:/[A-Za-z0-9_.\-/]*)?(?:\?[A-Za-z0-9_.\-=&%]*)?$")
+
+#: Fixed messages for ``?done=`` after a redirect (never text from the URL itself).
+DONE = {
+    "logout": "You are logged out.",
+    "password": "Password changed. Every session of yours has ended; log in with the new password.",
+    "revoked": "The key is revoked: it is refused at once.",
+    "cancel": "Cancellation requested; the worker stops the run upstream.",
+    "user_created": "User created.",
+    "user_disabled": "User disabled: their sessions ended and their keys stop working.",
+    "ping": "Test ping queued; it appears in the delivery log below.",
+    "redeliver": "Redelivery queued.",
+    "enabled": "Endpoint enabled.",
+    "disabled": "Endpoint disabled.",
+    "deleted": "Endpoint deleted.",
+}
+
+
+class HeadersMiddleware:
+    """The Content-Security-Policy and friends on every dashboard response (pages, redirects,
+    errors, static files). The API's own security headers come from ``RequestContext``."""
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
+        if req.path == "/" or req.path.startswith(DASHBOARD_PREFIXES):
+            for name, value in PAGE_HEADERS.items():
+                resp.set_header(name, value)
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return from_db_time(value)
+
+
+def fmt_time(value: Any) -> str:
+    when = parse_time(value)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else "—"
+
+
+def fmt_iso(value: Any) -> str:
+    when = parse_time(value)
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z") if when else ""
+
+
+def fmt_duration(seconds: Any) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0.0, float(seconds))
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    return human_duration(int(round(seconds))) or "—"
+
+
+def http_link(url: Any) -> str:
+    """Only http(s) addresses from upstream become links (never ``javascript:`` and the like)."""
+    return url if isinstance(url, str) and re.match(r"^https?://", url, re.I) else ""
+
+
+def make_env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(when=fmt_time, iso=fmt_iso, duration=fmt_duration, link=http_link)
+    env.globals["static_version"] = secrets.token_hex(4)
+    return env
+
+
+# --- forms --------------------------------------------------------------------------------
+
+class Form:
+    """An ``application/x-www-form-urlencoded`` body, read with a size bound."""
+
+    def __init__(self, values: dict[str, list[str]] | None = None) -> None:
+        self.values = values or {}
+
+    @classmethod
+    def read(cls, req: falcon.Request, max_bytes: int) -> "Form":
+        media = (req.content_type or "").split(";")[0].strip().lower()
+        if media != "application/x-www-form-urlencoded":
+            return cls()
+        raw = req.bounded_stream.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise BadForm(f"The form is larger than {max_bytes} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadForm("The form is not UTF-8") from None
+        return cls(parse_qs(text, keep_blank_values=True, max_num_fields=500))
+
+    def get(self, name: str, default: str = "") -> str:
+        found = self.values.get(name)
+        return found[0] if found else default
+
+    def getall(self, name: str) -> list[str]:
+        return [v for v in self.values.get(name, []) if v != ""]
+
+
+class BadForm(ApiError):
+    status = 400
+    error = "Bad form"
+
+
+# --- requests -----------------------------------------------------------------------------
+
+@dataclass
+class Ctx:
+    req: falcon.Request
+    resp: falcon.Response
+    user: User
+    access: Access
+    csrf: str
+    form: Form = field(default_factory=Form)
+
+
+def redirect(resp: falcon.Response, location: str, **params: str) -> None:
+    if params:
+        location += ("&" if "?" in location else "?") + urlencode(params)
+    resp.status = falcon.HTTP_303
+    resp.location = location
+    resp.content_type = "text/plain; charset=utf-8"
+    resp.text = ""
+
+
+class Dashboard:
+    """Shared state of every page: the gateway, the template environment."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        from flashfusion.core.webhooks.endpoints import WebhookService
+
+        self.gw = gateway
+        self.env = make_env()
+        self.webhooks = WebhookService(gateway)
+
+    def render(self, resp: falcon.Response, template: str, status: int = 200, **values: Any) -> None:
+        text = self.env.get_template(template).render(**values)
+        resp.status = falcon.code_to_http_status(status)
+        resp.content_type = "text/html; charset=utf-8"
+        resp.text = text
+
+    def page(self, ctx: Ctx, template: str, status: int = 200, **values: Any) -> None:
+        done = DONE.get(ctx.req.get_param("done") or "")
+        values.setdefault("flash", done)
+        values.setdefault("error", None)
+        self.render(ctx.resp, template, status, user=ctx.user, access=ctx.access, csrf=ctx.csrf,
+                    path=ctx.req.path, **values)
+
+
+class Page:
+    """Base of every logged-in page. ``admin_only`` pages answer 403 to everyone else."""
+
+    auth = None  # the session is checked by ``@page``, which redirects to /login instead of a JSON 401
+    admin_only = False
+    nav = ""
+
+    def __init__(self, dash: Dashboard) -> None:
+        self.d = dash
+        self.gw = dash.gw
+
+
+def page(fn: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a responder: read the form, check the session (and CSRF on POST), build the
+    caller's ``Access``, render errors as pages."""
+
+    @functools.wraps(fn)
+    def responder(self: Page, req: falcon.Request, resp: falcon.Response, **params: Any) -> None:
+        try:
+            form = Form.read(req, self.gw.config.server.max_body_bytes) if req.method == "POST" else Form()
+            user = session_user(req, self.gw.clock(), self.gw.config, form_token=form.get("csrf_token") or None)
+        except Unauthorized:
+            target = req.relative_uri if req.method == "GET" and SAFE_NEXT.match(req.relative_uri) else None
+            redirect(resp, "/login", **({"next": target} if target else {}))
+            return
+        except ApiError as exc:
+            self.d.render(resp, "error.html", exc.status, user=None, title=exc.error, message=exc.message)
+            return
+        token = req.cookies.get(sessions.COOKIE) or ""
+        ctx = Ctx(req=req, resp=resp, user=user, csrf=sessions.csrf_for(token), form=form,
+                  access=access_for(user, list(self.gw.config.pipelines), self.gw.clock()))
+        try:
+            if self.admin_only and not user.is_admin:
+                raise Forbidden("Only administrators may see this page", error="Administrators only")
+            fn(self, ctx, **params)
+        except ApiError as exc:
+            self.d.page(ctx, "error.html", exc.status, title=exc.error, message=exc.message)
+
+    return responder
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None

@@ -1,0 +1,66 @@
+"""Logging in, shared by ``POST /functions/login`` and the dashboard's login form: throttling
+per account and per client address, one answer for unknown users and wrong passwords, hash
+upgrades, the session cookie."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import falcon
+
+from flashfusion.core import audit, ratelimit, sessions
+from flashfusion.core.errors import TooManyRequests, Unauthorized
+from flashfusion.core.gateway import Gateway
+from flashfusion.core.models import User
+
+WRONG_CREDENTIALS = "Wrong username or password"
+
+
+def client_addr(req: falcon.Request) -> str:
+    return req.remote_addr or "unknown"
+
+
+def cookie_secure(gateway: Gateway) -> bool:
+    mode = gateway.config.auth.cookie_secure
+    if mode != "auto":
+        return mode == "always"
+    host = gateway.config.server.bind.rsplit(":", 1)[0].strip("[]")
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
+
+
+def check_password(gw: Gateway, req: falcon.Request, username: str, password: str) -> User:
+    """The user, or ``TooManyRequests``/``Unauthorized``. An unknown user costs the same
+    argon2 verification as a wrong password and gets the same answer."""
+    auth = gw.config.auth
+    period = auth.login_window_minutes * 60.0
+    addr = client_addr(req)
+    buckets = ((f"login:user:{username.lower()}", auth.login_attempts_per_account),
+               (f"login:addr:{addr}", auth.login_attempts_per_address))
+    for bucket, limit in buckets:
+        decision = ratelimit.peek(bucket, limit, period)
+        if not decision.allowed:
+            raise TooManyRequests("Too many failed logins; wait before trying again",
+                                  retry_after=decision.retry_after)
+    user = User.get_or_none(User.username == username)
+    usable = user is not None and user.disabled_at is None
+    ok, upgraded = gw.passwords.verify(password, user.password_hash if usable else None)
+    if not ok:
+        for bucket, limit in buckets:
+            ratelimit.hit(bucket, limit, period)
+        audit.record_failure("login.failed", f"{addr}:{username.lower()}", actor=username[:100], client_addr=addr)
+        raise Unauthorized(WRONG_CREDENTIALS, error="Invalid credentials")
+    if upgraded:
+        User.update(password_hash=upgraded).where(User.id == user.id).execute()
+    return user
+
+
+def start_session(gw: Gateway, req: falcon.Request, resp: falcon.Response, user: User) -> sessions.NewSession:
+    """A new session for ``user``, set as the hardened cookie."""
+    auth = gw.config.auth
+    new = sessions.start(user, client_addr(req), gw.clock(), auth)
+    resp.set_cookie(sessions.COOKIE, new.token, http_only=True, secure=cookie_secure(gw), same_site="Lax",
+                    path="/", max_age=auth.session_absolute_hours * 3600)
+    return new

@@ -1,0 +1,110 @@
+"""The webhook management API and sendWebhook: ``/functions/*Webhook*``, deliveries,
+redeliver, replay. An API key needs the ``webhook`` permission; a session also works."""
+
+from __future__ import annotations
+
+import falcon
+
+from flashfusion.core.auth import require
+from flashfusion.core.gateway import Gateway
+from flashfusion.core.http import query, query_int, read_json
+from flashfusion.core.webhooks.endpoints import Caller, WebhookService
+
+
+def caller(req: falcon.Request) -> Caller:
+    return Caller(actor=getattr(req.context, "actor", None), user=getattr(req.context, "user", None))
+
+
+class _Resource:
+    auth = "api_key_or_session"
+
+    def __init__(self, gateway: Gateway, service: WebhookService) -> None:
+        self.gw = gateway
+        self.service = service
+
+    def body(self, req: falcon.Request) -> dict:
+        return read_json(req, self.gw.config.server.max_body_bytes)
+
+
+class CreateWebhook(_Resource):
+    @falcon.before(require("webhook"))
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.service.create(caller(req), self.body(req), client_addr=req.remote_addr)
+
+
+class ListWebhooks(_Resource):
+    @falcon.before(require("webhook"))
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"success": True, "webhooks": self.service.list(caller(req))}
+
+
+class UpdateWebhook(_Resource):
+    @falcon.before(require("webhook"))
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.service.update(caller(req), self.body(req), client_addr=req.remote_addr)
+
+
+class DeleteWebhook(_Resource):
+    @falcon.before(require("webhook"))
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.service.delete(caller(req), self.body(req).get("id"), client_addr=req.remote_addr)
+
+
+class RotateWebhookSecret(_Resource):
+    @falcon.before(require("webhook"))
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.service.rotate(caller(req), self.body(req).get("id"), client_addr=req.remote_addr)
+
+
+class TestWebhook(_Resource):
+    @falcon.before(require("webhook"))
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.service.test(caller(req), self.body(req).get("id"))
+
+
+class SendWebhook(_Resource):
+    @falcon.before(require("webhook"))
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.service.send(caller(req), self.body(req))
+
+
+class ListDeliveries(_Resource):
+    @falcon.before(require("webhook"))
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        webhook_id = query(req, "webhook_id", required=True, max_length=40)
+        resp.media = self.service.deliveries(caller(req), webhook_id, status=query(req, "status", max_length=16),
+                                             limit=query_int(req, "limit", default=50, low=1, high=200),
+                                             cursor=query(req, "cursor", max_length=40))
+
+
+class Redeliver(_Resource):
+    @falcon.before(require("webhook"))
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = self.body(req)
+        resp.media = self.service.redeliver(caller(req), body.get("delivery_id") or body.get("id"))
+
+
+class ReplayWebhooks(_Resource):
+    @falcon.before(require("webhook"))
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.service.replay(caller(req), self.body(req))
+
+
+ROUTES = {
+    "/functions/createWebhook": CreateWebhook,
+    "/functions/listWebhooks": ListWebhooks,
+    "/functions/updateWebhook": UpdateWebhook,
+    "/functions/deleteWebhook": DeleteWebhook,
+    "/functions/rotateWebhookSecret": RotateWebhookSecret,
+    "/functions/testWebhook": TestWebhook,
+    "/functions/sendWebhook": SendWebhook,
+    "/functions/listDeliveries": ListDeliveries,
+    "/functions/redeliver": Redeliver,
+    "/functions/replayWebhooks": ReplayWebhooks,
+}
+
+
+def add_routes(app: falcon.App, gateway: Gateway, service: WebhookService | None = None) -> None:
+    service = service or getattr(gateway, "webhooks", None) or WebhookService(gateway)
+    for path, cls in ROUTES.items():
+        app.add_route(path, cls(gateway, service))

@@ -1,0 +1,116 @@
+"""A whole gateway in-process (config file -> ``build_gateway`` -> falcon app), for tests of
+remote providers through the API: trigger, get-status, cancel-run, readyz, with a worker
+driven by the test and the provider token passed in the configuration's environment."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import falcon.testing
+
+from flashfusion.core import apikeys
+from flashfusion.core.app import build_gateway, create_app
+from flashfusion.core.config import load_config
+from flashfusion.core.db import database
+from flashfusion.core.gateway import Gateway
+from flashfusion.core.models import Event, Run
+from flashfusion.core.worker import Worker
+
+ALL_PERMISSIONS = ["trigger_pipeline", "read_runs", "read_config", "webhook"]
+
+
+@dataclass
+class ApiKit:
+    gateway: Gateway
+    client: falcon.testing.TestClient
+    key: str
+    worker: Worker
+    pause: float = 0.0  # real seconds between worker cycles (the provider's freshness window)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.key}
+
+    def trigger(self, pipeline_id: str, **body: Any) -> falcon.testing.Result:
+        return self.client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": pipeline_id, **body},
+                                         headers=self.headers)
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        answer = self.client.simulate_get("/api/get-status", params={"run_id": run_id}, headers=self.headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json["run"]
+
+    def cancel(self, run_id: str) -> falcon.testing.Result:
+        return self.client.simulate_post("/api/cancel-run", json={"run_id": run_id}, headers=self.headers)
+
+    def runs(self, pipeline_id: str) -> list[dict[str, Any]]:
+        answer = self.client.simulate_get("/api/runs", params={"pipeline_id": pipeline_id, "limit": 100},
+                                          headers=self.headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json["runs"]
+
+    def cycle(self, count: int = 1) -> None:
+        """One worker poll cycle (``count`` times): the worker's clock passes a whole poll
+        interval, and ``pause`` real seconds let the provider's own freshness window pass."""
+        for _ in range(count):
+            if self.pause:
+                time.sleep(self.pause)
+            if isinstance(self.worker.clock, ManualClock):
+                self.worker.clock.advance(3600)
+            self.worker.tick()
+
+    def cycle_until(self, predicate: Callable[[dict[str, Any]], bool], run_id: str, limit: int = 40) -> dict[str, Any]:
+        for _ in range(limit):
+            self.cycle()
+            run = self.status(run_id)
+            if predicate(run):
+                return run
+        raise AssertionError(f"condition not reached for {run_id}: {self.status(run_id)}")
+
+    def events(self, run_id: str) -> list[str]:
+        with database.connection_context():
+            return sorted(e.event_type for e in Event.select().where(Event.run_id == run_id))
+
+    def db_run(self, run_id: str) -> Run:
+        with database.connection_context():
+            return Run.get_by_id(run_id)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+        self.gateway.providers.close()
+        database.close()
+
+
+def write_gateway_config(tmp_path: Path, db_url: str, extra: str) -> Path:
+    from conftest import write_config  # tests/conftest.py: the base config every API test uses
+    return write_config(tmp_path, db_url, extra)
+
+
+def build_kit(tmp_path: Path, db_url: str, extra: str, env: dict[str, str], *, pause: float = 0.0,
+              worker_clock: Callable[[], float] | None = None) -> ApiKit:
+    config = load_config(str(write_gateway_config(tmp_path, db_url, extra)), env=env)
+    gateway = build_gateway(config)
+    client = falcon.testing.TestClient(create_app(gateway))
+    with database.connection_context():
+        key = apikeys.create_key("gateway test", ALL_PERMISSIONS, [], 90,
+                                 known_pipelines=gateway.config.pipelines)["plaintext_key"]
+    worker = Worker(gateway, worker_id="test-worker", clock=worker_clock or ManualClock())
+    return ApiKit(gateway=gateway, client=client, key=key, worker=worker, pause=pause)
+
+
+class ManualClock:
+    """A monotonic clock the test moves by hand (for the worker's poll-interval gate)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
