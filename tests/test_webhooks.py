@@ -88,7 +88,7 @@ def test_local_runs_reach_the_receiver_signed_and_every_verifier_accepts(client,
 
 
 def test_the_spec_python_snippet_cannot_verify_a_compact_body(client, gateway, key, rx):
-    """What docs/webhooks.md explains: json.dumps of the parsed body is not the body."""
+    """What the README explains: json.dumps of the parsed body is not the body."""
     secret = create(client, key, rx.url())["secret"]
     post(client, "/functions/sendWebhook", {"event_type": "run.completed", "pipeline_id": "demo",
                                             "payload": {"run_id": "run_456", "status": "success",

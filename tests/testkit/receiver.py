@@ -144,7 +144,7 @@ class Receiver:
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO.parent / "shared" / "spec" / "API.md"
-DOCS = REPO / "docs" / "webhooks.md"
+DOCS = REPO / "README.md"
 
 WEBHOOK_CONFIG = """
 [webhooks]
