@@ -12,7 +12,7 @@ import falcon
 
 from flashfusion.core import audit, keys, ratelimit, sessions
 from flashfusion.core.config import Config
-from flashfusion.core.db import database, to_db_time
+from flashfusion.core.db import database, to_db_time, write_gate
 from flashfusion.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from flashfusion.core.models import ApiKey, User
 
@@ -70,7 +70,8 @@ def authenticate(header_value: str | None, *, limit: int, now: datetime) -> tupl
     )
     params = (interval, period, interval, period, interval, interval, period, interval, period, stamp,
               digest, digest, stamp, stamp)
-    row = database.execute_sql(sql, params).fetchone()
+    with write_gate():
+        row = database.execute_sql(sql, params).fetchone()
     if row is None:
         raise unknown_key()
     key_id, preview, perms, scope, owner_id, tat, ok, db_time = row

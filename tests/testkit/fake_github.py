@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "github"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "github"  # copied from shared/fixtures (see its README)
 
 _FIXTURE_REPOS = ("octo-org/octo-repo", "octocat/Hello-World", "octocat/example")
 _API = "https://api.github.com"

@@ -57,7 +57,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "gitlab"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "gitlab"  # copied from shared/fixtures (see its README)
 
 TERMINAL_PIPELINE = {"success", "failed", "canceled", "skipped"}
 ACTIVE_JOB = {"created", "pending", "running", "waiting_for_resource", "preparing", "scheduled", "manual"}
