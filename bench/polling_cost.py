@@ -147,7 +147,8 @@ class GitHubWorld:
         self.provider = GitHubProvider(GitHubSettings(base_url=self.fake.url, poll_interval_seconds=INTERVAL),
                                        env={"GITHUB_TOKEN": DEFAULT_TOKEN}, clock=self.clock)
         self.core = Core(self.provider, pipelines, self.clock)
-        self.naive_client = github.Github(base_url=self.fake.url, auth=github.Auth.Token(DEFAULT_TOKEN), retry=None)
+        self.naive_client = github.Github(base_url=self.fake.url, auth=github.Auth.Token(DEFAULT_TOKEN), retry=None,
+                                         seconds_between_requests=None, seconds_between_writes=None)
         self.naive_repos = {f"acme/repo{r}": self.naive_client.get_repo(f"acme/repo{r}") for r in range(repos)}
         self.repos = repos
         self.slots: list[tuple[str, int]] = []  # slot -> (run id, upstream id)

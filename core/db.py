@@ -166,15 +166,16 @@ class JSONField(peewee.TextField):
         return None if value is None else json.loads(value)
 
 
-_BY_ID_SQL: dict[tuple[type, type], str] = {}
+_BY_ID_SQL: dict[tuple[type, type, bool], str] = {}
 
 
-def fetch_by_id(model: type[peewee.Model], value: Any) -> peewee.Model | None:
+def fetch_by_id(model: type[peewee.Model], value: Any, *, for_update: bool = False) -> peewee.Model | None:
     """``model.get_or_none(pk == value)`` for hot paths: peewee builds the SELECT of a wide
     model in about a millisecond of pure Python, so the SQL is built once and reused."""
-    key = (model, type(database.obj))
+    key = (model, type(database.obj), for_update)
     sql = _BY_ID_SQL.get(key)
     if sql is None:
-        sql = model.select().where(model._meta.primary_key == "__id__").sql()[0]
+        query = model.select().where(model._meta.primary_key == "__id__")
+        sql = (query.for_update() if for_update else query).sql()[0]
         _BY_ID_SQL[key] = sql
     return next(iter(model.raw(sql, value)), None)

@@ -30,9 +30,33 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"The request body is not valid JSON: {exc.__class__.__name__}", error="Invalid JSON") from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply", error="Invalid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object", error="Invalid JSON")
+    if _has_nul(body):
+        raise BadRequest(NUL_MESSAGE, error="Invalid JSON")
     return body
+
+
+# PostgreSQL cannot store NUL in text or jsonb (psycopg refuses such a parameter outright), so
+# a NUL anywhere in a request's strings is refused up front, alike on every database.
+NUL_MESSAGE = "Strings in the request must not contain NUL (\\u0000) characters"
+
+
+def _has_nul(value: Any) -> bool:
+    pending = [value]  # iterative: a body may nest as deep as json.loads allows
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = False,
@@ -60,6 +84,8 @@ def query(req: falcon.Request, name: str, *, required: bool = False, max_length:
         return None
     if value == "":
         raise BadRequest(f"Query parameter '{name}' must not be empty", error="Invalid parameter")
+    if "\x00" in value:
+        raise BadRequest(NUL_MESSAGE, error="Invalid parameter")
     if len(value) > max_length:
         raise BadRequest(f"Query parameter '{name}' is longer than {max_length} characters", error="Invalid parameter")
     return value

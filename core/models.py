@@ -35,6 +35,8 @@ class ApiKey(BaseModel):
 
 
 class Run(BaseModel):
+    """A pipeline run. Only changed columns are written back (a run row is wide)."""
+
     id = peewee.CharField(primary_key=True, max_length=40)
     pipeline_id = peewee.CharField(max_length=64, index=True)
     provider = peewee.CharField(max_length=64)
@@ -62,6 +64,9 @@ class Run(BaseModel):
     finished_at = peewee.DateTimeField(null=True)
     lease_owner = peewee.CharField(max_length=64, null=True)
     lease_until = peewee.DateTimeField(null=True)
+
+    class Meta:
+        only_save_dirty = True
 
 
 class Event(BaseModel):

@@ -631,8 +631,33 @@ def _service_paths() -> dict[str, Any]:
     }
 
 
+# Where one answer's ids feed the next call (also what schemathesis' stateful phase follows).
+LINKS = {
+    ("/api/trigger-pipeline", "post"): {
+        "getStatus": {"operationId": "getStatus", "parameters": {"run_id": "$response.body#/run_id"}},
+        "cancelRun": {"operationId": "cancelRun", "requestBody": {"run_id": "$response.body#/run_id"}},
+    },
+    ("/functions/createWebhook", "post"): {
+        **{name: {"operationId": name, "requestBody": {"id": "$response.body#/id"}}
+           for name in ("updateWebhook", "rotateWebhookSecret", "testWebhook", "deleteWebhook")},
+        "listDeliveries": {"operationId": "listDeliveries", "parameters": {"webhook_id": "$response.body#/id"}},
+        "replayWebhooks": {"operationId": "replayWebhooks",
+                           "requestBody": {"webhook_id": "$response.body#/id", "since": "2000-01-01T00:00:00Z"}},
+    },
+    ("/functions/createAPIKey", "post"): {
+        name: {"operationId": name, "requestBody": {"id": "$response.body#/id"}}
+        for name in ("rotateAPIKey", "revokeAPIKey")
+    },
+    ("/functions/testWebhook", "post"): {
+        "redeliver": {"operationId": "redeliver", "requestBody": {"delivery_id": "$response.body#/delivery_id"}},
+    },
+}
+
+
 def document() -> dict[str, Any]:
     paths = {**_pipeline_paths(), **_access_paths(), **_webhook_paths(), **_service_paths()}
+    for (path, method), links in LINKS.items():
+        paths[path][method]["responses"]["200"]["links"] = links
     paths["/readyz"]["get"]["responses"]["503"] = {
         "description": "Not ready: database unreachable or migrations pending",
         "headers": _headers(False, 503), "content": _json({"$ref": "#/components/schemas/Readiness"})}

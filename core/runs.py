@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
-from flashfusion.core.db import from_db_time, is_sqlite, to_db_time, utcnow, write_tx
+from flashfusion.core.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.ids import new_id
 from flashfusion.core.models import Event, Run
 from flashfusion.core.serialize import event_data
@@ -51,10 +51,9 @@ def emit(event_type: str, pipeline_id: str, run_id: str | None, data: dict[str, 
 
 
 def _locked(run_id: str) -> Run | None:
-    query = Run.select().where(Run.id == run_id)
-    if not is_sqlite():
-        query = query.for_update()
-    return query.first()
+    """The run, locked for the rest of the transaction on PostgreSQL (SQLite's write
+    transactions already exclude each other)."""
+    return fetch_by_id(Run, run_id, for_update=not is_sqlite())
 
 
 def record_dispatch(run_id: str, dispatch: Dispatch) -> Run | None:

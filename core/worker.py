@@ -30,6 +30,7 @@ from flashfusion.plugins import Pipeline, ProviderError
 
 log = logging.getLogger("flashfusion.worker")
 HISTORY = 50
+APPLY_CHUNK = 200
 
 
 class Worker:
@@ -151,11 +152,15 @@ class Worker:
             log.exception("polling pipeline %s crashed", pipeline.id)
             return
         known = {r.id for r in active}
-        for snapshot in snapshots:
-            if snapshot.run_id not in known:
-                continue
-            if runs.apply_snapshot(snapshot, lease_owner=self.id) and snapshot.terminal:
-                self.finished(snapshot.run_id)
+        relevant = [s for s in snapshots if s.run_id in known]
+        finished = []
+        for start in range(0, len(relevant), APPLY_CHUNK):
+            with write_tx():  # one commit for many transitions; each still has its own savepoint
+                for snapshot in relevant[start:start + APPLY_CHUNK]:
+                    if runs.apply_snapshot(snapshot, lease_owner=self.id) and snapshot.terminal:
+                        finished.append(snapshot.run_id)
+        for run_id in finished:
+            self.finished(run_id)
 
     def finished(self, run_id: str) -> None:
         run = Run.get_by_id(run_id)

@@ -153,3 +153,32 @@ def test_internal_errors_are_500_without_internals(client, gateway, key, monkeyp
 def test_request_id_is_echoed_when_sane(client):
     assert client.simulate_get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     assert client.simulate_get("/healthz", headers={"X-Request-ID": "x" * 500}).headers["X-Request-ID"] != "x" * 500
+
+
+# Found by schemathesis (tests/test_openapi.py): a NUL character reached PostgreSQL, which
+# refuses it in text and jsonb (psycopg raises ValueError), and the answer was a 500.
+@pytest.mark.parametrize("path, payload", [
+    ("/functions/replayWebhooks", {"webhook_id": "wh_\u0000", "since": "2025-11-21T10:30:00Z"}),
+    ("/functions/sendWebhook", {"event_type": "run.completed", "pipeline_id": "demo", "payload": {"note": "a\u0000b"}}),
+    ("/api/trigger-pipeline", {"pipeline_id": "demo", "inputs": {"GREETING": "\u0000"}}),
+    ("/api/cancel-run", {"run_id": "run_\u0000"}),
+])
+def test_nul_in_a_body_string_is_400_on_every_database(client, key, path, payload):
+    assert_error(post(client, path, key, payload), 400, "Invalid JSON", "NUL")
+
+
+def test_nul_in_a_query_parameter_is_400_on_every_database(client, key):
+    headers = {"X-API-Key": key}
+    assert_error(client.simulate_get("/api/get-status", query_string="run_id=run_%00", headers=headers),
+                 400, "Invalid parameter", "NUL")
+    assert_error(client.simulate_get("/functions/listDeliveries", query_string="webhook_id=wh_%00", headers=headers),
+                 400, "Invalid parameter", "NUL")
+
+
+# Found by schemathesis: json.loads raises RecursionError (not JSONDecodeError) on deep nesting.
+@pytest.mark.parametrize("depth", [990, 5000])
+def test_deeply_nested_json_is_400_not_500(client, key, depth):
+    raw = ('{"pipeline_id": "demo", "inputs": ' + "[" * depth + "]" * depth + "}").encode()
+    answer = post(client, "/api/trigger-pipeline", key, raw=raw)
+    assert answer.status_code == 400, answer.text
+    assert answer.json["error"] == "Invalid JSON" or answer.json["error"] == "Invalid parameter"

@@ -84,6 +84,9 @@ class Receiver:
 
         class Server(ThreadingHTTPServer):
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            # socketserver's default backlog is 5: with more deliveries in flight than that,
+            # new connections wait for a SYN retransmit (1 s). Real receivers have room.
+            request_queue_size = 128
 
             def handle_error(self, request, client_address) -> None:
                 pass
