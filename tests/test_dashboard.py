@@ -356,3 +356,16 @@ def test_change_own_password_ends_every_session(admin, client, gateway):
     with database.connection_context():
         assert Session.select().count() == 0
     Browser(client, "root", new)
+
+
+def test_bad_forms_are_refused_not_crashed(admin):
+    """NUL cannot be stored by PostgreSQL and too many fields is a denial of service: both
+    answer 400 on every backend instead of a 500."""
+    with database.connection_context():
+        before = ApiKey.select().count()
+    nul = admin.post("/dashboard/keys", {"name": "ci\x00", "permissions": ["read_runs"], "expires_in_days": "30"})
+    assert nul.status_code == 400 and "NUL" in nul.text
+    crowded = admin.post("/dashboard/keys", {f"f{i}": "x" for i in range(600)})
+    assert crowded.status_code == 400 and "too many fields" in crowded.text
+    with database.connection_context():
+        assert ApiKey.select().count() == before

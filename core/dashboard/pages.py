@@ -27,6 +27,7 @@ from flashfusion.core.dashboard.visibility import Access, access_for
 from flashfusion.core.db import from_db_time
 from flashfusion.core.errors import ApiError, Forbidden, Unauthorized
 from flashfusion.core.gateway import Gateway
+from flashfusion.core.http import NUL_MESSAGE
 from flashfusion.core.models import User
 from flashfusion.core.serialize import human_duration
 
@@ -139,7 +140,13 @@ class Form:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise BadForm("The form is not UTF-8") from None
-        return cls(parse_qs(text, keep_blank_values=True, max_num_fields=500))
+        try:
+            values = parse_qs(text, keep_blank_values=True, max_num_fields=500)
+        except ValueError:
+            raise BadForm("The form has too many fields") from None
+        if any("\x00" in key or any("\x00" in v for v in vals) for key, vals in values.items()):
+            raise BadForm(NUL_MESSAGE)  # PostgreSQL cannot store NUL; refused alike everywhere
+        return cls(values)
 
     def get(self, name: str, default: str = "") -> str:
         found = self.values.get(name)
