@@ -21,8 +21,9 @@ conditional request is free; on GitLab every request counts. Requests per hour =
 (requests per cycle averaged over the measured cycles) x 360 cycles.
 
 Capacity of one GitHub token (5,000 counted requests/h): naive = 5000 / 360 runs; the
-gateway's is solved from the measured one-repository mix figures (cost = a + b x runs, from
-the two largest sizes) and then checked by measuring the mix at that size.
+gateway's is searched by measuring the mix at sizes interpolated between the nearest measured
+sizes below and above the budget (a few secant steps); the answer is the largest size
+measured within 5,000 counted requests per hour.
 """
 
 from __future__ import annotations
@@ -386,19 +387,28 @@ def main() -> None:
         quiet = max((r.quiet_gw.counted_per_hour for r in github_rows if r.repos == repos), default=0)
         if len(pts) < 2:
             continue
-        (n1, c1), (n2, c2) = pts[-2], pts[-1]
-        slope = (c2 - c1) / (n2 - n1)
-        base = c1 - slope * n1
-        capacity = int((TOKEN_BUDGET - base) / slope)
-        print(f"  gateway, runs in {repos} repo(s): quiet cycles cost {fmt(quiet)} counted/h at up to {pts[-1][0]} "
-              f"runs; realistic mix costs {fmt(base)} + {slope:.1f} x runs counted/h "
-              f"-> about {capacity} concurrent runs ({capacity / naive_capacity:.0f}x naive)")
-        if not args.no_verify:
-            check = measure(GitHubWorld, capacity, repos, args.mix_cycles)
-            print(f"    check: mix with {capacity} runs in {repos} repo(s) measured "
-                  f"{fmt(check.mix_gw.counted_per_hour)} counted/h "
-                  f"({fmt(check.mix_gw.total_per_hour)} requests/h in all, the rest free 304s)")
-
+        print(f"  gateway, runs in {repos} repo(s): quiet cycles cost {fmt(quiet)} counted/h at up to "
+              f"{pts[-1][0]} runs")
+        if args.no_verify:
+            continue
+        # Secant steps between the nearest measured sizes below and above the budget, each
+        # step measured; the answer is the largest size measured within the budget.
+        for _ in range(5):
+            below = max((p for p in pts if p[1] <= TOKEN_BUDGET), default=(0, 0.0))
+            above = min((p for p in pts if p[1] > TOKEN_BUDGET), default=None)
+            if above is None or above[0] - below[0] <= 1:
+                break
+            guess = below[0] + (TOKEN_BUDGET - below[1]) * (above[0] - below[0]) / (above[1] - below[1])
+            guess = min(max(int(guess), below[0] + 1), above[0] - 1)
+            if guess in dict(pts):
+                break
+            check = measure(GitHubWorld, guess, repos, args.mix_cycles)
+            pts = sorted(pts + [(guess, check.mix_gw.counted_per_hour)])
+            print(f"    mix with {guess} runs: {fmt(check.mix_gw.counted_per_hour)} counted/h "
+                  f"({fmt(check.mix_gw.total_per_hour)} requests/h in all, the rest free 304s)", flush=True)
+        best = max((p for p in pts if p[1] <= TOKEN_BUDGET), default=(0, 0.0))
+        print(f"    -> realistic mix: {best[0]} concurrent runs within {TOKEN_BUDGET:,}/h "
+              f"({fmt(best[1])} counted/h measured; {best[0] / naive_capacity:.1f}x naive)")
 
 if __name__ == "__main__":
     main()
