@@ -66,6 +66,7 @@ def record_dispatch(run_id: str, dispatch: Dispatch) -> Run | None:
         run.upstream_id = dispatch.upstream_id
         run.api_url = dispatch.api_url
         run.html_url = dispatch.html_url
+        run.provider_status = dispatch.provider_status or run.provider_status
         run.state = dict(dispatch.state)
         run.phase = "dispatching"
         run.lease_owner = run.lease_until = None

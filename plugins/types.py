@@ -112,12 +112,14 @@ class RunRef:
 @dataclass(frozen=True)
 class Dispatch:
     """What ``Provider.dispatch`` returns. ``upstream_id`` may be ``None`` when the
-    provider learns it only later (the run then stays in phase ``dispatching``)."""
+    provider learns it only later (the run then stays in phase ``dispatching``);
+    ``provider_status`` is upstream's own word for the new run, when the answer carries one."""
 
     workflow_id: str
     upstream_id: str | None = None
     api_url: str | None = None
     html_url: str | None = None
+    provider_status: str | None = None
     state: Mapping[str, Any] = field(default_factory=dict)
 
 

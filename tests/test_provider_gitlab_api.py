@@ -97,7 +97,10 @@ def test_trigger_follows_the_pipeline_to_success_with_jobs_durations_and_deploym
 
     kit.cycle(2)  # unchanged since the dispatch (its answer is the baseline): nothing to report
     run = kit.status(run_id)
-    assert (run["status"], run["phase"], run["provider_status"]) == ("running", "dispatching", None)
+    # GitLab's word for the new pipeline comes with the dispatch answer, before any poll
+    assert (run["status"], run["phase"], run["provider_status"]) == ("running", "dispatching",
+                                                                       fake.pipeline(pid).status)
+    assert run["provider_status"] in ("created", "pending")
     for waiting in ("waiting_for_resource", "pending"):
         fake.set_status(pid, waiting)
         run = kit.cycle_until(lambda r: r["provider_status"] == waiting, run_id)

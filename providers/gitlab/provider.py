@@ -168,6 +168,7 @@ class GitLabProvider(Provider):
             upstream_id=str(body["id"]),
             api_url=f"{gl.api_url}/projects/{project_id}/pipelines/{body['id']}",
             html_url=body.get("web_url"),
+            provider_status=body.get("status"),
             state={"project_id": project_id, "updated_at": body.get("updated_at") or body.get("created_at"),
                    "status": body.get("status"), "created_at": body.get("created_at")},
         )
