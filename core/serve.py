@@ -56,6 +56,8 @@ def serve(config: Config, bind: str, workers: int, threads: int, with_worker: bo
           f"{', plus 1 worker' if with_worker else ''})", flush=True)
     print("Create an API key:  flashfusion keys create --name my-key "
           "--permissions trigger_pipeline,read_runs,read_config", flush=True)
+    print(f"Dashboard:          http://{bind}/dashboard  (make a login: flashfusion users create NAME --admin)",
+          flush=True)
     code = 0
     try:
         while not stopping:
