@@ -20,7 +20,7 @@ from typing import Callable
 
 import peewee
 
-from flashfusion.core import runs
+from flashfusion.core import housekeeping, runs
 from flashfusion.core.db import database, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.models import Run
@@ -31,6 +31,7 @@ from flashfusion.plugins import Pipeline, ProviderError
 log = logging.getLogger("flashfusion.worker")
 HISTORY = 50
 APPLY_CHUNK = 200
+SWEEP_SECONDS = 300
 
 
 class Worker:
@@ -40,6 +41,7 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.clock = clock
         self._last_poll: dict[str, float] = {}
+        self._last_sweep: float | None = None
         self.stop_event = threading.Event()
         self.webhooks = Dispatcher(gateway, worker_id=self.id)  # delivers webhooks in its own thread
 
@@ -70,6 +72,9 @@ class Worker:
 
     def tick(self) -> None:
         with database.connection_context():
+            if self._last_sweep is None or self.clock() - self._last_sweep >= SWEEP_SECONDS:
+                self._last_sweep = self.clock()
+                housekeeping.sweep(self.gw.config, utcnow())
             claimed = self.claim()
             by_pipeline: dict[str, list[Run]] = defaultdict(list)
             for run in claimed:
