@@ -30,7 +30,7 @@ from typing import Callable
 import peewee
 
 from flashfusion.core import ratelimit
-from flashfusion.core.db import database, from_db_time, is_sqlite, iso, to_db_time, utcnow, write_tx
+from flashfusion.core.db import database, fetch_by_id, from_db_time, is_sqlite, iso, to_db_time, utcnow, write_tx
 from flashfusion.core.ids import new_id
 from flashfusion.core.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from flashfusion.core.webhooks import client, signing
@@ -247,10 +247,7 @@ class Dispatcher:
         elif outcome.status is not None and not outcome.ok:
             error = f"HTTP {outcome.status}"
         with write_tx():
-            query = WebhookDelivery.select().where(WebhookDelivery.id == row.id)
-            if not is_sqlite():
-                query = query.for_update()
-            current = query.first()
+            current = fetch_by_id(WebhookDelivery, row.id, for_update=not is_sqlite())
             if current is None:
                 return
             attempt = current.attempts + 1
