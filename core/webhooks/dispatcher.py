@@ -210,9 +210,12 @@ class Dispatcher:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency, thread_name_prefix="webhook-send")
         futures = {self._pool.submit(self.attempt, row, ep, secrets): (row, ep) for row, ep, secrets in jobs}
-        for future in as_completed(futures):
-            row, ep = futures[future]
-            self.record(row, ep, *future.result())
+        done = [(futures[f], f.result()) for f in as_completed(futures)]
+        # One commit for the claimed batch (each outcome keeps its own savepoint). A crash before
+        # it leaves the batch leased and undelivered on record: it is sent again, at least once.
+        with write_tx():
+            for (row, ep), result in done:
+                self.record(row, ep, *result)
 
     def attempt(self, row: WebhookDelivery, ep: WebhookEndpoint,
                 secrets: list[str] | None) -> tuple[datetime, client.Outcome]:
