@@ -10,7 +10,7 @@ import signal
 
 import pytest
 from testkit.fake_gitlab import FakeGitLab, JobSpec
-from testkit.gateway import ApiKit, build_kit, write_gateway_config
+from testkit.gateway import ApiKit, kit_factory, write_gateway_config
 from testkit.server import cli, start_server, wait_for
 
 TOKEN_ENV = "FF_GATEWAY_TEST_GITLAB_TOKEN"
@@ -67,17 +67,9 @@ def fake():
 
 @pytest.fixture
 def make_kit(tmp_path, db_url, fake):
-    made: list[ApiKit] = []
-
-    def make(env: dict[str, str] | None = None, **settings) -> ApiKit:
-        kit = build_kit(tmp_path, db_url, provider_config(fake.url, **settings),
-                        {TOKEN_ENV: TOKEN} if env is None else env, pause=PAUSE)
-        made.append(kit)
-        return kit
-
-    yield make
-    for kit in made:
-        kit.close()
+    with kit_factory(tmp_path, db_url, lambda **settings: provider_config(fake.url, **settings),
+                     {TOKEN_ENV: TOKEN}, pause=PAUSE) as make:
+        yield make
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import falcon.testing
 
@@ -114,3 +115,22 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@contextmanager
+def kit_factory(tmp_path: Path, db_url: str, config_for: Callable[..., str], default_env: dict[str, str],
+                *, pause: float = 0.0) -> Iterator[Callable[..., ApiKit]]:
+    """``make(env=None, **settings)`` builds a kit whose provider table is
+    ``config_for(**settings)``; every kit made is closed at the end."""
+    made: list[ApiKit] = []
+
+    def make(env: dict[str, str] | None = None, **settings) -> ApiKit:
+        kit = build_kit(tmp_path, db_url, config_for(**settings), default_env if env is None else env, pause=pause)
+        made.append(kit)
+        return kit
+
+    try:
+        yield make
+    finally:
+        for kit in made:
+            kit.close()
