@@ -34,7 +34,8 @@ def run_bare(body: bytes, workers: int, threads: int):
     port = free_port()
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-         "--worker-class", "gthread", "--no-control-socket", "--log-level", "warning", "bare_app:app"],
+         "--worker-class", "gthread", "--keep-alive", "5", "--reuse-port", "--no-control-socket",
+         "--log-level", "warning", "bare_app:app"],
         cwd=Path(__file__).resolve().parent, env=dict(os.environ, BENCH_BODY_FILE=str(body_file)),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_http(f"http://127.0.0.1:{port}/")

@@ -36,19 +36,19 @@ SECURITY_HEADERS = {
 
 
 class RequestContext:
-    """Request id, database connection per request, security headers."""
+    """Request id and security headers. Each server thread keeps its database connection
+    open between requests (peewee opens it at the first query); a request that failed hands
+    it back to the pool, which drops a connection the server has closed."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         incoming = req.get_header("X-Request-ID") or ""
         req.context.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
         resp.set_header("X-Request-ID", req.context.request_id)
-        for name, value in SECURITY_HEADERS.items():
-            resp.set_header(name, value)
-        dbmod.database.connect(reuse_if_open=True)
+        resp.set_headers(SECURITY_HEADERS)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
                          req_succeeded: bool) -> None:
-        if not dbmod.database.is_closed() and not dbmod.database.in_transaction():
+        if not req_succeeded and not dbmod.database.is_closed() and not dbmod.database.in_transaction():
             dbmod.database.close()
 
 

@@ -55,34 +55,57 @@ def authenticate(header_value: str | None, *, limit: int, now: datetime) -> tupl
         raise Unauthorized(exc.message, error=exc.error) from None
     period = HOUR
     interval = period / limit
-    allowed, new_tat, db_now = ratelimit.gcra_terms("rl_tat")
-    p = database.param
     stamp = ApiKey.last_used.db_value(to_db_time(now))
     digest = keys.hash_key(candidate)
-    sql = (
-        f"UPDATE api_key SET rl_allowed = {allowed}, rl_tat = {new_tat}, "
-        f"usage_count = usage_count + CASE WHEN {allowed} THEN 1 ELSE 0 END, "
-        f"last_used = CASE WHEN {allowed} THEN {p} ELSE last_used END "
-        f"WHERE (key_hash = {p} OR (previous_key_hash = {p} AND previous_expires_at > {p})) "
-        f"AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p}) "
-        f"AND (owner_id IS NULL OR owner_id NOT IN (SELECT id FROM app_user WHERE disabled_at IS NOT NULL)) "
-        f"RETURNING id, key_preview, permissions, pipeline_ids, owner_id, rl_tat, rl_allowed, {db_now}"
-    )
     params = (interval, period, interval, period, interval, interval, period, interval, period, stamp,
               digest, digest, stamp, stamp)
     with write_gate():
-        row = database.execute_sql(sql, params).fetchone()
+        row = database.execute_sql(_authenticate_sql(), params).fetchone()
     if row is None:
         raise unknown_key()
     key_id, preview, perms, scope, owner_id, tat, ok, db_time = row
     decision = ratelimit.Decision(allowed=bool(ok), limit=limit, period=period, tat=float(tat), now=float(db_time))
-    actor = Actor(key_id=key_id, key_preview=preview, permissions=frozenset(_json(perms)),
-                  pipeline_ids=frozenset(_json(scope)), owner_id=owner_id)
+    actor = Actor(key_id=key_id, key_preview=preview, permissions=_names(perms), pipeline_ids=_names(scope),
+                  owner_id=owner_id)
     return actor, decision
 
 
-def _json(value: Any) -> list:
-    return json.loads(value) if isinstance(value, str) else list(value or [])
+_SQL: dict[type, str] = {}
+
+
+def _authenticate_sql() -> str:
+    """The statement of ``authenticate`` for the open backend, built once."""
+    backend = type(database.obj)
+    sql = _SQL.get(backend)
+    if sql is None:
+        allowed, new_tat, db_now = ratelimit.gcra_terms("rl_tat")
+        p = database.param
+        sql = _SQL[backend] = (
+            f"UPDATE api_key SET rl_allowed = {allowed}, rl_tat = {new_tat}, "
+            f"usage_count = usage_count + CASE WHEN {allowed} THEN 1 ELSE 0 END, "
+            f"last_used = CASE WHEN {allowed} THEN {p} ELSE last_used END "
+            f"WHERE (key_hash = {p} OR (previous_key_hash = {p} AND previous_expires_at > {p})) "
+            f"AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p}) "
+            f"AND NOT EXISTS (SELECT 1 FROM app_user WHERE app_user.id = api_key.owner_id AND disabled_at IS NOT NULL) "
+            f"RETURNING id, key_preview, permissions, pipeline_ids, owner_id, rl_tat, rl_allowed, {db_now}"
+        )
+    return sql
+
+
+_NAMES: dict[Any, frozenset[str]] = {}
+
+
+def _names(value: Any) -> frozenset[str]:
+    """A key's permissions or pipeline ids, stored as a JSON list (text on SQLite, jsonb on
+    PostgreSQL). Keys share a handful of distinct lists, so each is parsed once."""
+    if not isinstance(value, str):
+        return frozenset(value or ())
+    names = _NAMES.get(value)
+    if names is None:
+        if len(_NAMES) > 1024:
+            _NAMES.clear()
+        names = _NAMES[value] = frozenset(json.loads(value))
+    return names
 
 
 def too_many(decision: ratelimit.Decision, what: str) -> TooManyRequests:

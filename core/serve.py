@@ -7,8 +7,10 @@ the whole service with its exit code.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,10 +21,56 @@ from flashfusion.core.config import Config
 RESTART_DELAY = 1.0
 
 
+class AddressInUse(Exception):
+    pass
+
+
+def tcp_address(bind: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port`` bind (IPv6 as ``[::1]:8080``); None for ``unix:``
+    paths and anything else gunicorn may understand."""
+    if bind.startswith(("unix:", "fd://")) or ":" not in bind:
+        return None
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit():
+        return None
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def spread_connections(bind: str) -> bool:
+    """Whether each gunicorn worker should listen on its own ``SO_REUSEPORT`` socket.
+
+    With one shared socket, whichever worker wakes first accepts a burst of new connections;
+    kept-alive clients then stay on it, and one process can end up serving 31 of 32
+    connections while the other idles (measured under wrk). With a socket per worker the
+    kernel spreads new connections across workers. Only for a TCP bind with a fixed port:
+    port 0 would give every worker a different port."""
+    address = tcp_address(bind)
+    return address is not None and address[1] != 0 and hasattr(socket, "SO_REUSEPORT")
+
+
+def check_address_free(bind: str) -> None:
+    """Refuse a TCP address some other server (another FlashFusion included) listens on.
+    Needed with per-worker ``SO_REUSEPORT`` sockets, which would otherwise quietly share the
+    port with any earlier server that also set the option."""
+    address = tcp_address(bind)
+    if address is None:
+        return
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AddressInUse("the address is already in use by another server") from None
+            raise
+
+
 def gunicorn_command(config: Config, bind: str, workers: int, threads: int) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn",
         "--bind", bind,
+        *(["--reuse-port"] if spread_connections(bind) else []),
         "--workers", str(workers),
         "--threads", str(threads),
         "--worker-class", "gthread",
@@ -41,6 +89,11 @@ def worker_command() -> list[str]:
 
 
 def serve(config: Config, bind: str, workers: int, threads: int, with_worker: bool) -> int:
+    try:
+        check_address_free(bind)
+    except (AddressInUse, OSError) as exc:
+        print(f"cannot listen on {bind}: {exc}", file=sys.stderr, flush=True)
+        return 2
     env = dict(os.environ, FLASHFUSION_CONFIG=str(Path(config.path).resolve()))
     api = subprocess.Popen(gunicorn_command(config, bind, workers, threads), env=env)
     worker = subprocess.Popen(worker_command(), env=env) if with_worker else None
