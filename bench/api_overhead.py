@@ -1,7 +1,11 @@
 """API overhead: authenticated get-status (auth, rate limit and usage counting on) against a
 bare Falcon app returning the same bytes, same gunicorn settings, same wrk, alternating.
 
-    python bench/api_overhead.py [--database-url postgresql://...] [--seconds 8] [--rounds 3]
+    python bench/api_overhead.py [--database-url postgresql://...] [--seconds 8] [--rounds 3] [--split]
+
+``--split`` (SQLite) also runs the gateway with its key step changed (``auth_variants.py``):
+the same key UPDATE on a per-process copy of the database, and a read-only key lookup, to
+show what the shared per-request write costs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BIN, free_port, gateway, machine, require, wait_http, wrk  # noqa: E402
+
+VARIANTS = ("private", "read-only")
 
 POST_LUA = """
 wrk.method = "POST"
@@ -42,6 +48,20 @@ def run_bare(body: bytes, workers: int, threads: int):
     return proc, f"http://127.0.0.1:{port}"
 
 
+def run_variant(config: Path, variant: str, workers: int, threads: int):
+    """The gateway app under exactly the gunicorn command ``serve`` uses, key step swapped."""
+    from flashfusion.core.config import load_config
+    from flashfusion.core.serve import gunicorn_command
+    port = free_port()
+    command = gunicorn_command(load_config(str(config)), f"127.0.0.1:{port}", workers, threads)
+    command[-1] = "auth_variants:app"
+    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parent, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=dict(os.environ, FLASHFUSION_CONFIG=str(config), BENCH_AUTH_VARIANT=variant))
+    wait_http(f"http://127.0.0.1:{port}/healthz")
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
@@ -50,7 +70,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--split", action="store_true", help="also the per-process-write and read-only variants (SQLite)")
     args = parser.parse_args()
+    if args.split and args.database_url:
+        parser.error("--split measures SQLite only")
     require("wrk", "apt-get install wrk")
     print(machine())
     backend = "PostgreSQL" if args.database_url else "SQLite"
@@ -65,30 +88,38 @@ def main() -> None:
                 break
             time.sleep(0.1)
         body = answer.content
-        bare, bare_url = run_bare(body, args.workers, args.threads)
-        target = f"/api/get-status?run_id={run_id}"
-        results = {"gateway": [], "bare": []}
+        servers = [run_bare(body, args.workers, args.threads)]
+        urls = {"gateway": gw.url, "bare": servers[0][1]}
         try:
+            for variant in (VARIANTS if args.split else ()):
+                servers.append(run_variant(gw.config, variant, args.workers, args.threads))
+                urls[variant] = servers[-1][1]
+            target = f"/api/get-status?run_id={run_id}"
+            results = {name: [] for name in urls}
             for _ in range(args.rounds):
-                results["gateway"].append(wrk(gw.url + target, seconds=args.seconds, connections=args.connections,
-                                              headers=headers))
-                results["bare"].append(wrk(bare_url + target, seconds=args.seconds, connections=args.connections,
-                                           headers=headers))
+                for name, url in urls.items():
+                    results[name].append(wrk(url + target, seconds=args.seconds, connections=args.connections,
+                                             headers=headers))
             trigger = wrk(gw.url + "/api/trigger-pipeline", seconds=args.seconds, connections=args.connections,
                           headers=headers, script=_lua())
         finally:
-            os.killpg(bare.pid, signal.SIGTERM)
-            bare.wait()
+            for proc, _ in servers:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait()
     print(f"\nGET /api/get-status, {backend}, gunicorn {args.workers} workers x {args.threads} threads, "
           f"wrk {args.connections} connections, {args.rounds} alternating rounds of {args.seconds} s")
-    print(f"{'':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  non-2xx")
+    bare_rps = statistics.median(r.rps for r in results["bare"])
+    print(f"{'':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  non-2xx  / bare")
     for name, runs in results.items():
         rps = statistics.median(r.rps for r in runs)
         p50 = statistics.median(r.p50_ms for r in runs)
         p99 = statistics.median(r.p99_ms for r in runs)
-        print(f"{name:10} {rps:9.0f} {p50:8.2f} {p99:8.2f}  {sum(r.non_2xx for r in runs)}")
-    ratio = statistics.median(r.rps for r in results["gateway"]) / statistics.median(r.rps for r in results["bare"])
+        print(f"{name:10} {rps:9.0f} {p50:8.2f} {p99:8.2f}  {sum(r.non_2xx for r in runs):7}  {rps / bare_rps:6.2f}")
+    ratio = statistics.median(r.rps for r in results["gateway"]) / bare_rps
     print(f"ratio gateway/bare: {ratio:.2f}  (target >= 0.60)")
+    if args.split:
+        print("private = the same key UPDATE on a per-process copy of the database; "
+              "read-only = a SELECT of the key, no rate limit or usage count (auth_variants.py)")
     print(f"\nPOST /api/trigger-pipeline (local provider, worker running): {trigger.rps:.0f} req/s, "
           f"p50 {trigger.p50_ms:.2f} ms, p99 {trigger.p99_ms:.2f} ms, non-2xx {trigger.non_2xx}")
 
