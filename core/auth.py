@@ -166,8 +166,7 @@ class Authentication:
         except Unauthorized as exc:
             self._failed(req, resp, exc)
             raise
-        for name, value in decision.headers().items():
-            resp.set_header(name, value)
+        resp.set_headers(decision.headers())
         if not decision.allowed:
             raise too_many(decision, "API key")
         req.context.actor = actor

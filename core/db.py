@@ -152,6 +152,8 @@ def from_db_time(value: Any) -> datetime | None:
 
 
 def iso(value: datetime | None) -> str | None:
+    if type(value) is datetime and value.tzinfo is None:  # as stored: naive UTC
+        return value.isoformat(timespec="seconds") + "Z"
     value = from_db_time(value)
     if value is None:
         return None
