@@ -45,13 +45,22 @@ def _owners(pids: list[int]) -> dict[str, int]:
     return owners
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
 def _gunicorn_workers(serve_pid: int) -> list[int]:
-    def children(pid: int) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-    arbiters = [p for p in children(serve_pid) if "gunicorn" in Path(f"/proc/{p}/cmdline").read_text()]
+    arbiters = [p for p in _children(serve_pid) if "gunicorn" in Path(f"/proc/{p}/cmdline").read_text()]
     assert len(arbiters) == 1
-    return children(arbiters[0])
+    return _children(arbiters[0])
 
 
 def test_kept_alive_connections_are_spread_over_the_workers(tmp_path, db_url):
