@@ -11,8 +11,9 @@ from typing import Any, Callable
 import falcon
 
 from flashfusion.core import audit, keys, ratelimit, sessions
+from flashfusion.core.combining import Combiner, Ticket
 from flashfusion.core.config import Config
-from flashfusion.core.db import database, to_db_time, write_gate
+from flashfusion.core.db import database, to_db_time, write_gate, write_tx
 from flashfusion.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from flashfusion.core.models import ApiKey, User
 
@@ -43,9 +44,11 @@ class Actor:
 
 def authenticate(header_value: str | None, *, limit: int, now: datetime) -> tuple[Actor, ratelimit.Decision]:
     """Resolve an ``X-API-Key`` value. One UPDATE checks the key (unknown, revoked, expired,
-    owner disabled), applies the key's GCRA rate limit with the database's clock, and — only
-    when the request is allowed — counts it in ``usage_count``/``last_used``. Malformed keys
-    are refused before any database access."""
+    owner disabled), applies the key's GCRA rate limit with the database's clock, and counts
+    the requests it lets through in ``usage_count``/``last_used``. Requests of this process
+    that arrive while another is writing share its next UPDATE (see ``combining``), which
+    decides for each of them, in arrival order. Malformed keys are refused before any
+    database access."""
     if not header_value:
         raise Unauthorized(f"Send your API key in the {API_KEY_HEADER} header", error="Missing API key")
     candidate = header_value.strip()
@@ -53,41 +56,72 @@ def authenticate(header_value: str | None, *, limit: int, now: datetime) -> tupl
         keys.check_format(candidate)
     except keys.KeyFormatError as exc:
         raise Unauthorized(exc.message, error=exc.error) from None
+    stamp = ApiKey.last_used.db_value(to_db_time(now))
+    outcome = _key_uses.submit(KeyUse(digest=keys.hash_key(candidate), stamp=stamp, limit=limit))
+    if outcome is None:
+        raise unknown_key()
+    return outcome
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    digest: str
+    stamp: Any  # the request's time, as stored
+    limit: int
+
+
+def _write_key_uses(tickets: list[Ticket[KeyUse]]) -> None:
+    """Decide a batch of requests: one UPDATE per key (one transaction if several keys)."""
+    groups: dict[tuple[str, int], list[Ticket[KeyUse]]] = {}
+    for ticket in tickets:
+        groups.setdefault((ticket.request.digest, ticket.request.limit), []).append(ticket)
+    with write_gate() if len(groups) == 1 else write_tx():
+        for (digest, limit), group in groups.items():
+            _decide(digest, limit, group)
+
+
+def _decide(digest: str, limit: int, group: list[Ticket[KeyUse]]) -> None:
     period = HOUR
     interval = period / limit
-    stamp = ApiKey.last_used.db_value(to_db_time(now))
-    digest = keys.hash_key(candidate)
-    params = (interval, period, interval, period, interval, interval, period, interval, period, stamp,
-              digest, digest, stamp, stamp)
-    with write_gate():
-        row = database.execute_sql(_authenticate_sql(), params).fetchone()
+    stamp = max(t.request.stamp for t in group)
+    granted = (len(group), period, interval)
+    params = granted * 2 + granted + (interval,) + granted * 2 + (stamp, digest, digest, stamp, stamp)
+    row = database.execute_sql(_authenticate_sql(), params).fetchone()
     if row is None:
-        raise unknown_key()
-    key_id, preview, perms, scope, owner_id, tat, ok, db_time = row
-    decision = ratelimit.Decision(allowed=bool(ok), limit=limit, period=period, tat=float(tat), now=float(db_time))
+        for ticket in group:
+            ticket.result = None
+        return
+    key_id, preview, perms, scope, owner_id, tat, passed, db_time = row
     actor = Actor(key_id=key_id, key_preview=preview, permissions=_names(perms), pipeline_ids=_names(scope),
                   owner_id=owner_id)
-    return actor, decision
+    tat, db_time, passed = float(tat), float(db_time), int(passed)
+    base = tat - passed * interval
+    for position, ticket in enumerate(group, start=1):
+        allowed = position <= passed
+        ticket.result = (actor, ratelimit.Decision(allowed=allowed, limit=limit, period=period,
+                                                   tat=base + position * interval if allowed else tat,
+                                                   now=db_time))
 
 
+_key_uses: Combiner[KeyUse] = Combiner(_write_key_uses)
 _SQL: dict[type, str] = {}
 
 
 def _authenticate_sql() -> str:
-    """The statement of ``authenticate`` for the open backend, built once."""
+    """The statement of ``_decide`` for the open backend, built once."""
     backend = type(database.obj)
     sql = _SQL.get(backend)
     if sql is None:
-        allowed, new_tat, db_now = ratelimit.gcra_terms("rl_tat")
+        granted, _, db_now, new_tat = ratelimit.gcra_batch_terms("rl_tat")
         p = database.param
         sql = _SQL[backend] = (
-            f"UPDATE api_key SET rl_allowed = {allowed}, rl_tat = {new_tat}, "
-            f"usage_count = usage_count + CASE WHEN {allowed} THEN 1 ELSE 0 END, "
-            f"last_used = CASE WHEN {allowed} THEN {p} ELSE last_used END "
+            f"UPDATE api_key SET rl_granted = {granted}, rl_allowed = ({granted}) > 0, rl_tat = {new_tat}, "
+            f"usage_count = usage_count + {granted}, "
+            f"last_used = CASE WHEN ({granted}) > 0 THEN {p} ELSE last_used END "
             f"WHERE (key_hash = {p} OR (previous_key_hash = {p} AND previous_expires_at > {p})) "
             f"AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p}) "
             f"AND NOT EXISTS (SELECT 1 FROM app_user WHERE app_user.id = api_key.owner_id AND disabled_at IS NOT NULL) "
-            f"RETURNING id, key_preview, permissions, pipeline_ids, owner_id, rl_tat, rl_allowed, {db_now}"
+            f"RETURNING id, key_preview, permissions, pipeline_ids, owner_id, rl_tat, rl_granted, {db_now}"
         )
     return sql
 

@@ -195,10 +195,17 @@ def m003_webhooks(db: peewee.Database) -> None:
     ])
 
 
+def m004_key_batches(db: peewee.Database) -> None:
+    """How many requests the latest write of a key let through: one write now decides for
+    every request of a process that queued behind it."""
+    _ddl(db, ["ALTER TABLE api_key ADD COLUMN rl_granted INTEGER NOT NULL DEFAULT 0"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
     (2, "access_control", m002_access_control),
     (3, "webhooks", m003_webhooks),
+    (4, "key_batches", m004_key_batches),
 ]
 
 

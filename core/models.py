@@ -32,6 +32,7 @@ class ApiKey(BaseModel):
     previous_expires_at = peewee.DateTimeField(null=True)
     rl_tat = peewee.DoubleField(null=True)
     rl_allowed = peewee.BooleanField(default=True)
+    rl_granted = peewee.IntegerField(default=0)
 
 
 class Run(BaseModel):

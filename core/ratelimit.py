@@ -71,6 +71,34 @@ def sql_max(a: str, b: str) -> str:
     return f"MAX({a}, {b})" if is_sqlite() else f"GREATEST({a}, {b})"
 
 
+SLACK = 0.000001  # seconds
+
+
+def sql_min(a: str, b: str) -> str:
+    return f"MIN({a}, {b})" if is_sqlite() else f"LEAST({a}, {b})"
+
+
+def sql_floor(x: str) -> str:
+    """``floor`` of a non-negative number (SQLite's ``CAST`` truncates, PostgreSQL's rounds)."""
+    return f"CAST({x} AS INTEGER)" if is_sqlite() else f"FLOOR({x})::bigint"
+
+
+def gcra_batch_terms(tat_column: str, at: float | None = None) -> tuple[str, str, str, str]:
+    """SQL for ``n`` requests arriving together: (granted, base, now, new_tat). GCRA applied
+    to them one after the other at the same instant lets the first ``granted`` through, where
+    ``granted = min(n, floor((now + period - base) / T))`` and ``base = max(TAT, now)``, and
+    moves TAT to ``base + granted * T``. A microsecond of slack keeps float rounding (epoch
+    seconds carry about 0.2 µs of it) from costing a full bucket its last cell. ``at``
+    replaces the database's clock (tests only). Parameters of ``granted``, in order: n,
+    period, interval; ``new_tat`` adds: interval."""
+    now = sql_now(at)
+    base = sql_max(f"COALESCE({tat_column}, {now})", now)
+    p = database.param
+    granted = sql_max("0", sql_min(p, sql_floor(sql_max("0", f"({now} + {p} - {base} + {SLACK}) / {p}"))))
+    new_tat = f"{base} + ({granted}) * {p}"
+    return granted, base, now, new_tat
+
+
 def gcra_terms(tat_column: str, at: float | None = None) -> tuple[str, str, str]:
     """SQL for (allowed, new_tat, now) given the column holding TAT (may be NULL).
     Parameters, in order of appearance: interval, period (allowed), interval, period (new tat)."""

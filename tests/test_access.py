@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import falcon.testing
 import pytest
 
-from flashfusion.core import ratelimit
+from flashfusion.core import auth, ratelimit
 from flashfusion.core.app import create_app
 from flashfusion.core.db import database, utcnow
 from flashfusion.core.models import ApiKey, RateLimit, Session, User
@@ -341,6 +342,32 @@ def test_exhausted_key_gets_429_with_retry_after(app, key):
     answer = api(app, key)
     assert answer.status_code == 429 and set(answer.json) == {"error", "message"}
     assert int(answer.headers["Retry-After"]) >= 1 and answer.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_concurrent_requests_of_one_process_are_decided_exactly(gateway, key):
+    """Requests that queue while another thread writes the key's row share the next UPDATE
+    (auth.py): each still gets its own decision, in order, and the count stays exact."""
+    limit, callers = 10, 24
+    start = threading.Barrier(callers)
+    decisions: list = []
+
+    def call() -> None:
+        with database.connection_context():
+            start.wait()
+            decisions.append(auth.authenticate(key, limit=limit, now=utcnow())[1])
+
+    threads = [threading.Thread(target=call) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(decisions) == callers
+    allowed = [d for d in decisions if d.allowed]
+    assert len(allowed) == limit  # the bucket frees one request only every 360 s
+    assert sorted(d.remaining for d in allowed) == list(range(limit))
+    assert all(d.remaining == 0 and d.retry_after >= 1 for d in decisions if not d.allowed)
+    with database.connection_context():
+        assert ApiKey.get().usage_count == limit
 
 
 def test_malformed_and_unknown_keys_are_limited_per_client_address(app):
