@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from flashfusion.core.config import ServerConfig
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BIN, free_port, gateway, machine, require, wait_http, wrk  # noqa: E402
 
@@ -68,8 +70,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=ServerConfig.workers)
+    parser.add_argument("--threads", type=int, default=ServerConfig.threads)
     parser.add_argument("--split", action="store_true", help="also the per-process-write and read-only variants (SQLite)")
     args = parser.parse_args()
     if args.split and args.database_url:

@@ -20,6 +20,8 @@ from typing import Iterator
 
 import httpx
 
+from flashfusion.core.config import ServerConfig
+
 BIN = Path(sys.executable).parent
 FLASHFUSION = str(BIN / "flashfusion")
 
@@ -96,8 +98,9 @@ class Gateway:
 
 
 @contextmanager
-def gateway(database_url: str | None = None, *, workers: int = 2, threads: int = 8, with_worker: bool = False,
-            limit: int = 1_000_000_000, extra: str = "", env: dict | None = None) -> Iterator[Gateway]:
+def gateway(database_url: str | None = None, *, workers: int = ServerConfig.workers, threads: int = ServerConfig.threads,
+            with_worker: bool = False, limit: int = 1_000_000_000, extra: str = "",
+            env: dict | None = None) -> Iterator[Gateway]:
     root = Path(tempfile.mkdtemp(prefix="ffbench-"))
     url = database_url or f"sqlite:///{root / 'bench.db'}"
     config = root / "flashfusion.toml"

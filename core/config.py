@@ -30,7 +30,7 @@ PIPELINE_CORE_KEYS = {
 class ServerConfig:
     bind: str = "127.0.0.1:8080"
     workers: int = 2
-    threads: int = 8
+    threads: int = 16
     database_url: str = "sqlite:///flashfusion.db"
     max_body_bytes: int = 65536
     long_poll_max_waiters: int = 4
