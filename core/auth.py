@@ -85,7 +85,7 @@ def _decide(digest: str, limit: int, group: list[Ticket[KeyUse]]) -> None:
     interval = period / limit
     stamp = max(t.request.stamp for t in group)
     granted = (len(group), period, interval)
-    params = granted * 2 + granted + (interval,) + granted * 2 + (stamp, digest, digest, stamp, stamp)
+    params = granted + granted + (interval,) + granted * 2 + (stamp, digest, digest, stamp, stamp)
     row = database.execute_sql(_authenticate_sql(), params).fetchone()
     if row is None:
         for ticket in group:
@@ -112,10 +112,10 @@ def _authenticate_sql() -> str:
     backend = type(database.obj)
     sql = _SQL.get(backend)
     if sql is None:
-        granted, _, db_now, new_tat = ratelimit.gcra_batch_terms("rl_tat")
+        granted, db_now, new_tat = ratelimit.gcra_terms("rl_tat")
         p = database.param
         sql = _SQL[backend] = (
-            f"UPDATE api_key SET rl_granted = {granted}, rl_allowed = ({granted}) > 0, rl_tat = {new_tat}, "
+            f"UPDATE api_key SET rl_granted = {granted}, rl_tat = {new_tat}, "
             f"usage_count = usage_count + {granted}, "
             f"last_used = CASE WHEN ({granted}) > 0 THEN {p} ELSE last_used END "
             f"WHERE (key_hash = {p} OR (previous_key_hash = {p} AND previous_expires_at > {p})) "

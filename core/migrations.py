@@ -197,8 +197,9 @@ def m003_webhooks(db: peewee.Database) -> None:
 
 def m004_key_batches(db: peewee.Database) -> None:
     """How many requests the latest write of a key let through: one write now decides for
-    every request of a process that queued behind it."""
-    _ddl(db, ["ALTER TABLE api_key ADD COLUMN rl_granted INTEGER NOT NULL DEFAULT 0"])
+    every request of a process that queued behind it. It replaces the yes/no of one request."""
+    _ddl(db, ["ALTER TABLE api_key ADD COLUMN rl_granted INTEGER NOT NULL DEFAULT 0",
+              "ALTER TABLE api_key DROP COLUMN rl_allowed"])
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [

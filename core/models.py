@@ -31,7 +31,6 @@ class ApiKey(BaseModel):
     previous_key_hash = peewee.CharField(max_length=64, null=True)
     previous_expires_at = peewee.DateTimeField(null=True)
     rl_tat = peewee.DoubleField(null=True)
-    rl_allowed = peewee.BooleanField(default=True)
     rl_granted = peewee.IntegerField(default=0)
 
 

@@ -83,42 +83,34 @@ def sql_floor(x: str) -> str:
     return f"CAST({x} AS INTEGER)" if is_sqlite() else f"FLOOR({x})::bigint"
 
 
-def gcra_batch_terms(tat_column: str, at: float | None = None) -> tuple[str, str, str, str]:
-    """SQL for ``n`` requests arriving together: (granted, base, now, new_tat). GCRA applied
-    to them one after the other at the same instant lets the first ``granted`` through, where
-    ``granted = min(n, floor((now + period - base) / T))`` and ``base = max(TAT, now)``, and
-    moves TAT to ``base + granted * T``. A microsecond of slack keeps float rounding (epoch
-    seconds carry about 0.2 µs of it) from costing a full bucket its last cell. ``at``
-    replaces the database's clock (tests only). Parameters of ``granted``, in order: n,
-    period, interval; ``new_tat`` adds: interval."""
+def gcra_terms(tat_column: str, at: float | None = None) -> tuple[str, str, str]:
+    """SQL for ``n`` requests arriving together: (granted, now, new_tat), given the column
+    holding TAT (may be NULL). GCRA applied to them one after the other at the same instant
+    lets the first ``granted`` through, where ``granted = min(n, floor((now + period - base)
+    / T))`` and ``base = max(TAT, now)``, and moves TAT to ``base + granted * T``; one request
+    is ``n = 1``. A microsecond of slack keeps float rounding (epoch seconds carry about
+    0.2 µs of it) from costing a full bucket its last cell. ``at`` replaces the database's
+    clock (tests only). Parameters of ``granted``, in order: n, period, interval;
+    ``new_tat`` adds: interval."""
     now = sql_now(at)
     base = sql_max(f"COALESCE({tat_column}, {now})", now)
     p = database.param
     granted = sql_max("0", sql_min(p, sql_floor(sql_max("0", f"({now} + {p} - {base} + {SLACK}) / {p}"))))
     new_tat = f"{base} + ({granted}) * {p}"
-    return granted, base, now, new_tat
-
-
-def gcra_terms(tat_column: str, at: float | None = None) -> tuple[str, str, str]:
-    """SQL for (allowed, new_tat, now) given the column holding TAT (may be NULL).
-    Parameters, in order of appearance: interval, period (allowed), interval, period (new tat)."""
-    now = sql_now(at)
-    base = sql_max(f"COALESCE({tat_column}, {now})", now)
-    allowed = f"({base} + {database.param} - {now} <= {database.param})"
-    new_tat = f"CASE WHEN {allowed} THEN {base} + {database.param} ELSE {tat_column} END"
-    return allowed, new_tat, now
+    return granted, now, new_tat
 
 
 def hit(bucket: str, limit: int, period: float, *, at: float | None = None) -> Decision:
     """Count one request against ``bucket`` and say whether it may proceed. ``at`` replaces
     the database's clock (for tests only)."""
     interval = period / limit
-    allowed, new_tat, now = gcra_terms("rate_limit.tat", at)
+    granted, now, new_tat = gcra_terms("rate_limit.tat", at)
     p = database.param
     sql = (f"INSERT INTO rate_limit (bucket, tat, allowed) VALUES ({p}, {now} + {p}, TRUE) "
-           f"ON CONFLICT (bucket) DO UPDATE SET allowed = {allowed}, tat = {new_tat} "
+           f"ON CONFLICT (bucket) DO UPDATE SET allowed = ({granted}) > 0, tat = {new_tat} "
            f"RETURNING tat, allowed, {now}")
-    params = (bucket, interval, interval, period, interval, period, interval)
+    one = (1, period, interval)
+    params = (bucket, interval) + one + one + (interval,)
     tat, ok, db_now = database.execute_sql(sql, params).fetchone()
     return Decision(allowed=bool(ok), limit=limit, period=period, tat=float(tat), now=float(db_now))
 

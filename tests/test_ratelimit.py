@@ -34,7 +34,7 @@ STEPS = st.lists(st.floats(min_value=0, max_value=30, allow_nan=False, allow_inf
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(limit=st.integers(min_value=1, max_value=20), period=st.sampled_from([1.0, 10.0, 60.0, 3600.0]), gaps=STEPS)
 def test_sql_limiter_matches_the_model(db_url, limit, period, gaps):
-    model = Model(limit, period)
+    model = Model(limit, period, slack=ratelimit.SLACK)
     now = 1_800_000_000.0
     bucket = f"prop:{limit}:{period}:{len(gaps)}:{sum(gaps)}"
     with database.connection_context():
@@ -89,7 +89,7 @@ def test_one_statement_for_n_requests_decides_as_n_requests_one_by_one(db_url, l
         database.execute_sql("INSERT INTO gcra_probe (id) VALUES (1)")
         for gap, n in batches:
             now += gap
-            granted, _, _, new_tat = ratelimit.gcra_batch_terms("tat", at=now)
+            granted, _, new_tat = ratelimit.gcra_terms("tat", at=now)
             terms = (n, period, interval)
             tat, passed = database.execute_sql(
                 f"UPDATE gcra_probe SET granted = {granted}, tat = {new_tat} WHERE id = 1 RETURNING tat, granted",
@@ -105,7 +105,7 @@ def test_a_full_bucket_lets_a_batch_take_exactly_the_limit(db_url):
                              "(id INTEGER PRIMARY KEY, tat DOUBLE PRECISION, granted INTEGER)")
         database.execute_sql("DELETE FROM gcra_probe")
         database.execute_sql("INSERT INTO gcra_probe (id) VALUES (1)")
-        granted, _, _, new_tat = ratelimit.gcra_batch_terms("tat", at=1_800_000_000.0)
+        granted, _, new_tat = ratelimit.gcra_terms("tat", at=1_800_000_000.0)
         terms = (1100, 3600.0, 3.6)
         _, passed = database.execute_sql(
             f"UPDATE gcra_probe SET granted = {granted}, tat = {new_tat} WHERE id = 1 RETURNING tat, granted",
