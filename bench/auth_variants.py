@@ -20,9 +20,12 @@ import threading
 from contextlib import closing
 from datetime import datetime
 
-from flashfusion.core import auth, keys, ratelimit
+from flashfusion.core.access import keycheck as auth
+from flashfusion.core.access import keyformat as keys
+from flashfusion.core.access import ratelimit
+from flashfusion.core.web import authentication
 from flashfusion.core.app import get_app
-from flashfusion.core.db import WriteGate, database, is_sqlite
+from flashfusion.core.storage.db import WriteGate, database, is_sqlite
 
 VARIANT = os.environ.get("BENCH_AUTH_VARIANT", "")
 
@@ -30,7 +33,7 @@ app = get_app()
 
 
 class PrivateCopy:
-    """Takes the place of the shared database inside ``flashfusion.core.auth``: the statements
+    """Takes the place of the shared database inside ``flashfusion.core.access.auth``: the statements
     run on this process's own copy, one connection per thread, writers queued on the copy's
     own write gate as on the real file."""
 
@@ -85,6 +88,6 @@ if VARIANT == "private":
     copy._connection()
     auth.write_gate = lambda: copy.gate.hold()
 elif VARIANT == "read-only":
-    auth.authenticate = read_only
+    authentication.authenticate = read_only
 elif VARIANT:
     raise SystemExit(f"auth_variants: unknown BENCH_AUTH_VARIANT {VARIANT!r}")

@@ -37,7 +37,7 @@ STEPS = json.dumps([{"name": "build", "status": "success", "conclusion": "succes
 
 def fill(config: Path, count: int) -> list[str]:
     """Insert ``count`` finished runs straight into the database; return a sample of ids."""
-    from flashfusion.core import db as dbmod
+    from flashfusion.core.storage import db as dbmod
     from flashfusion.core.config import load_config
     from flashfusion.core.ids import new_id
     cfg = load_config(str(config))
@@ -70,7 +70,7 @@ def fill(config: Path, count: int) -> list[str]:
 
 
 def size_per_run(config: Path, count: int) -> float:
-    from flashfusion.core import db as dbmod
+    from flashfusion.core.storage import db as dbmod
     from flashfusion.core.config import load_config
     cfg = load_config(str(config))
     database = dbmod.open_database(cfg.server.database_url)
@@ -111,7 +111,7 @@ def measure(database_url: str | None, count: int, seconds: int) -> dict:
         trig = wrk(gw.url + "/api/trigger-pipeline", seconds=seconds, headers={"X-API-Key": key}, script=str(lua))
         per_run = size_per_run(gw.config, count)
         if database_url:
-            from flashfusion.core import db as dbmod
+            from flashfusion.core.storage import db as dbmod
             with dbmod.open_database(database_url).connection_context():
                 dbmod.database.execute_sql("TRUNCATE run, event, api_key, idempotency_key, rate_limit, audit_event")
     return {"runs": count, "fill_s": filled, "p50_ms": p50, "p99_ms": p99, "trigger_rps": trig.rps,

@@ -115,15 +115,15 @@ class Outbox:
 
     def __init__(self, config: Path) -> None:
         from flashfusion.core.config import load_config
-        from flashfusion.core.db import open_database
+        from flashfusion.core.storage.db import open_database
 
         open_database(load_config(str(config), env={}).server.database_url)
         self._seq = 0
 
     def emit(self, count: int) -> tuple[list[int], float]:
         """``count`` events in one transaction; returns their numbers and the commit time."""
-        from flashfusion.core import runs
-        from flashfusion.core.db import database, write_tx
+        from flashfusion.core.runs import transitions as runs
+        from flashfusion.core.storage.db import database, write_tx
 
         seqs = []
         with database.connection_context():

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flashfusion.core import db as dbmod
+from flashfusion.core.storage import db as dbmod
 from flashfusion.core.config import parse_config
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.longpoll import RunWatcher
-from flashfusion.core.migrations import migrate
+from flashfusion.core.runs.longpoll import RunWatcher
+from flashfusion.core.storage.migrations import migrate
 from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
 from flashfusion.core.worker import Worker
 from flashfusion.plugins import Dispatch, Provider, RunSnapshot, StepResult, hookimpl
@@ -70,7 +70,7 @@ def main(active: int) -> None:
         migrate(db)
         pm = get_plugin_manager(load_entrypoints=False, extra=[Plugin()])
         gw = Gateway(config=config, pm=pm, providers=load_providers(pm, config), watcher=RunWatcher(1))
-        from flashfusion.core import runs
+        from flashfusion.core.runs import transitions as runs
         pipeline = config.pipelines["long"]
         with db.connection_context():
             with db.atomic():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
 
-from flashfusion.core.db import utcnow
+from flashfusion.core.storage.db import utcnow
 from flashfusion.core.gateway import Gateway
 from flashfusion.plugins import Pipeline
 

@@ -1,6 +1,6 @@
 import secrets
 
-from flashfusion.core.keys import ALPHABET
+from flashfusion.core.access.keyformat import ALPHABET
 
 
 def new_id(prefix: str, length: int = 16) -> str:

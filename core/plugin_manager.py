@@ -18,7 +18,7 @@ from flashfusion.core.errors import ConfigError
 from flashfusion.plugins import PipelineConfigError, Provider, hookspecs
 from flashfusion.plugins.markers import PROJECT_NAME
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("flashfusion.core.analyzer",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("flashfusion.core.runs.analyzer",)
 
 
 def get_plugin_manager(load_entrypoints: bool = True, disabled: Iterable[str] = (),

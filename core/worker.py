@@ -20,11 +20,13 @@ from typing import Callable
 
 import peewee
 
-from flashfusion.core import housekeeping, runs
-from flashfusion.core.db import database, is_sqlite, to_db_time, utcnow, write_tx
+from flashfusion.core.storage import housekeeping
+
+from flashfusion.core.runs import transitions as runs
+from flashfusion.core.storage.db import database, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.models import Run
-from flashfusion.core.serialize import run_to_dict
+from flashfusion.core.storage.models import Run
+from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.core.webhooks.dispatcher import Dispatcher
 from flashfusion.plugins import Pipeline, ProviderError
 

@@ -8,11 +8,13 @@ from datetime import timedelta
 import falcon.testing
 import pytest
 
-from flashfusion.core import auth, ratelimit
+from flashfusion.core.access import keycheck as auth
+
+from flashfusion.core.access import ratelimit
 from flashfusion.core.app import create_app
-from flashfusion.core.db import database, utcnow
-from flashfusion.core.models import ApiKey, RateLimit, Session, User
-from flashfusion.core.users import create_user
+from flashfusion.core.storage.db import database, utcnow
+from flashfusion.core.storage.models import ApiKey, RateLimit, Session, User
+from flashfusion.core.access.users import create_user
 
 PASSWORD = "correct horse battery staple"
 
@@ -211,7 +213,7 @@ def test_old_password_hashes_are_upgraded_at_login(app, gateway):
 def test_disabled_users_lose_sessions_and_keys(alice, gateway, app):
     key = alice.post("/functions/createAPIKey", {"name": "k", "permissions": ["read_config"]}).json["plaintext_key"]
     assert api(app, key).status_code == 200
-    from flashfusion.core.users import disable_user
+    from flashfusion.core.access.users import disable_user
     with database.connection_context():
         disable_user("alice")
     assert alice.get("/functions/listAPIKeys").status_code == 401
@@ -302,7 +304,7 @@ def test_expired_keys_get_the_same_401(app, alice, clock):
     assert api(app, made["plaintext_key"]).status_code == 200
     clock.offset = timedelta(days=1, seconds=1)
     expired = api(app, made["plaintext_key"])
-    from flashfusion.core import keys
+    from flashfusion.core.access import keyformat as keys
     unknown = api(app, keys.generate().plaintext)
     assert expired.status_code == unknown.status_code == 401 and expired.json == unknown.json
 
@@ -315,7 +317,7 @@ def test_usage_is_counted_and_prune_disables_unused_keys(app, alice, clock, gate
     listed = {k["name"]: k for k in alice.get("/functions/listAPIKeys").json["keys"]}
     assert listed["used"]["usage_count"] == 3 and listed["used"]["last_used"] is not None
     assert listed["idle"]["usage_count"] == 0 and listed["idle"]["last_used"] is None
-    from flashfusion.core.apikeys import prune_keys
+    from flashfusion.core.access.apikeys import prune_keys
     with database.connection_context():
         pruned = prune_keys(30, now=utcnow() + timedelta(days=31))
         assert sorted(k.name for k in pruned) == ["idle", "used"]
@@ -346,7 +348,7 @@ def test_exhausted_key_gets_429_with_retry_after(app, key):
 
 def test_concurrent_requests_of_one_process_are_decided_exactly(gateway, key):
     """Requests that queue while another thread writes the key's row share the next UPDATE
-    (auth.py): each still gets its own decision, in order, and the count stays exact."""
+    (keycheck.py): each still gets its own decision, in order, and the count stays exact."""
     limit, callers = 10, 24
     start = threading.Barrier(callers)
     decisions: list = []

@@ -60,7 +60,7 @@ def test_1100_requests_over_32_connections_on_4_workers_yield_exactly_1000(tmp_p
 
 def dump_database(db_url: str) -> str:
     """Every row of every table, as text."""
-    from flashfusion.core import db as dbmod
+    from flashfusion.core.storage import db as dbmod
     database = dbmod.open_database(db_url)
     out = []
     with database.connection_context():
@@ -101,8 +101,8 @@ def test_people_and_keys_over_http_and_no_secret_at_rest_or_in_logs(tmp_path, db
                 "name": "short", "permissions": ["read_runs"], "expires_in_days": 1}).json()
             secrets.append(short["plaintext_key"])
             assert httpx.get(f"{server.url}/api/runs", headers={"X-API-Key": short["plaintext_key"]}).status_code == 200
-            from flashfusion.core import db as dbmod
-            from flashfusion.core.models import ApiKey
+            from flashfusion.core.storage import db as dbmod
+            from flashfusion.core.storage.models import ApiKey
             with dbmod.open_database(db_url).connection_context():  # a day passes
                 ApiKey.update(expires_at=ApiKey.created_at).where(ApiKey.id == short["id"]).execute()
             assert httpx.get(f"{server.url}/api/runs", headers={"X-API-Key": short["plaintext_key"]}).status_code == 401

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from flashfusion.core.combining import Combiner
+from flashfusion.core.access.combining import Combiner
 
 
 class Recorder:

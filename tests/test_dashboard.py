@@ -10,10 +10,11 @@ from urllib.parse import urlencode
 import pytest
 
 from conftest import write_config
-from flashfusion.core import sessions, users
+from flashfusion.core.access import sessions
+from flashfusion.core.access import users
 from flashfusion.core.dashboard.pages import CSP
-from flashfusion.core.db import database, to_db_time
-from flashfusion.core.models import ApiKey, Run, Session, WebhookDelivery
+from flashfusion.core.storage.db import database, to_db_time
+from flashfusion.core.storage.models import ApiKey, Run, Session, WebhookDelivery
 
 PASSWORD = "correct horse battery staple"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

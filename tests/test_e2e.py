@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from flashfusion.core import db as dbmod
-from flashfusion.core.models import Event, Run
+from flashfusion.core.storage import db as dbmod
+from flashfusion.core.storage.models import Event, Run
 from conftest import write_config
 from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from flashfusion.core import housekeeping
-from flashfusion.core.db import database, to_db_time, utcnow
-from flashfusion.core.models import IdempotencyKey, RateLimit, Session
+from flashfusion.core.storage import housekeeping
+from flashfusion.core.storage.db import database, to_db_time, utcnow
+from flashfusion.core.storage.models import IdempotencyKey, RateLimit, Session
 
 
 def test_sweep_removes_only_what_expired(gateway):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from flashfusion.core import keys
+from flashfusion.core.access import keyformat as keys
 
 import pytest
 

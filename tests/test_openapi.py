@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from conftest import write_config
-from flashfusion.core import openapi
-from flashfusion.core.openapi import NOT_DESCRIBED
+from flashfusion.core.web import openapi
+from flashfusion.core.web.openapi import NOT_DESCRIBED
 from testkit.server import cli, start_server
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from flashfusion.core.db import database
-from flashfusion.core.models import Event, Run
+from flashfusion.core.storage.db import database
+from flashfusion.core.storage.models import Event, Run
 from flashfusion.core.worker import Worker
 from testkit.drive import run_until_done
 
@@ -139,9 +139,9 @@ def test_idempotency_key_is_scoped_per_api_key(client, make_key):
 
 
 def test_idempotency_key_in_flight_answers_409(client, gateway, key):
-    from flashfusion.core import idempotency
-    from flashfusion.core.auth import authenticate
-    from flashfusion.core.db import utcnow
+    from flashfusion.core.runs import idempotency
+    from flashfusion.core.access.keycheck import authenticate
+    from flashfusion.core.storage.db import utcnow
     with database.connection_context():
         actor, _ = authenticate(key, limit=1000, now=utcnow())
         body = {"pipeline_id": "demo", "branch": "main", "inputs": {}}

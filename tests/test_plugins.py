@@ -13,11 +13,11 @@ import pytest
 
 from flashfusion.core.app import create_app
 from flashfusion.core.config import load_config
-from flashfusion.core.db import database, open_database
+from flashfusion.core.storage.db import database, open_database
 from flashfusion.core.errors import ConfigError
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.longpoll import RunWatcher
-from flashfusion.core.models import Event
+from flashfusion.core.runs.longpoll import RunWatcher
+from flashfusion.core.storage.models import Event
 from flashfusion.core.plugin_manager import ProviderRegistry, get_plugin_manager, load_providers
 from flashfusion.plugins import Provider, hookimpl, hookspecs
 from flashfusion.plugins.conformance import check_provider_class
@@ -160,9 +160,13 @@ def test_no_bare_top_level_modules_are_imported_and_every_package_is_listed():
                 continue
             package = ".".join([prefix, *rel.parts])
             assert package in listed, f"{package} is missing from pyproject.toml packages"
-            assert project["package-dir"][package] == str(init.parent.relative_to(REPO))
+        assert project["package-dir"][prefix] == top
+    for folder in (REPO / "core").rglob("*"):
+        if folder.is_dir() and folder.name in ("templates", "static"):
+            package = ".".join(["flashfusion.core", *folder.relative_to(REPO / "core").parts])
+            assert package in listed, f"{package} (package data) is missing from pyproject.toml packages"
     for path in REPO.rglob("*.py"):
-        if ".venv" in path.parts:
+        if {".venv", "build"} & set(path.parts):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -188,7 +192,7 @@ def _gateway(tmp_path, db_url, extra=()) -> Gateway:
 
 
 def _key(gateway) -> str:
-    from flashfusion.core.apikeys import create_key
+    from flashfusion.core.access.apikeys import create_key
     with database.connection_context():
         return create_key("k", ["trigger_pipeline", "read_runs"], known_pipelines=gateway.config.pipelines)["plaintext_key"]
 

@@ -13,8 +13,8 @@ from testkit.fake_github import FakeClock, FakeGitHub
 from testkit.gateway import ApiKit, kit_factory, ManualClock, build_kit, write_gateway_config
 from testkit.server import cli, start_server, wait_for
 
-from flashfusion.core.db import database
-from flashfusion.core.models import Run
+from flashfusion.core.storage.db import database
+from flashfusion.core.storage.models import Run
 
 REPO = "acme/web"
 TOKEN_ENV = "FF_GATEWAY_TEST_GITHUB_TOKEN"
@@ -293,7 +293,7 @@ def test_dispatch_state_round_trips_through_the_database(kit, fake):
     fake.reject_return_run_details = True
     run_id = kit.trigger("web").json["run_id"]
     with database.connection_context():
-        from flashfusion.core.runs import to_ref
+        from flashfusion.core.runs.transitions import to_ref
         ref = to_ref(Run.get_by_id(run_id))
     assert ref.state["correlation"] == "order" and isinstance(ref.state["seq"], int)
     assert isinstance(ref.state["dispatched_at"], float) and ref.upstream_id is None
@@ -406,7 +406,7 @@ def test_readyz_with_a_bad_token_is_degraded_and_never_shows_it(make_kit):
 
 
 def test_readyz_caches_checks_for_60_seconds_per_process(make_kit, fake, monkeypatch):
-    from flashfusion.core.resources import health
+    from flashfusion.core.web.resources import health
     clock = ManualClock()
     monkeypatch.setattr(health.Readyz, "clock", clock)
     kit = make_kit()
@@ -426,7 +426,7 @@ def test_readyz_caches_checks_for_60_seconds_per_process(make_kit, fake, monkeyp
 def test_readyz_waits_a_bounded_time_for_slow_checks(make_kit, fake, monkeypatch):
     import time
 
-    from flashfusion.core.resources import health
+    from flashfusion.core.web.resources import health
     monkeypatch.setattr(health.Readyz, "wait_seconds", 0.1)
     monkeypatch.setattr(health.Readyz, "check_timeout_seconds", 0.4)
     kit = make_kit()

@@ -6,8 +6,8 @@ import math
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from flashfusion.core import ratelimit
-from flashfusion.core.db import database
+from flashfusion.core.access import ratelimit
+from flashfusion.core.storage.db import database
 
 
 class Model:

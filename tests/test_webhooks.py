@@ -14,8 +14,8 @@ import logging
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from flashfusion.core.db import database
-from flashfusion.core.models import WebhookDelivery, WebhookEndpoint
+from flashfusion.core.storage.db import database
+from flashfusion.core.storage.models import WebhookDelivery, WebhookEndpoint
 from conftest import write_config
 from testkit.drive import run_until_done
 from testkit.receiver import (WEBHOOK_CONFIG, Clock, Receiver, db_dump, dispatcher, docs_verifier, get,
@@ -139,7 +139,7 @@ def test_send_webhook_past_an_endpoints_budget_answers_429_and_enqueues_nothing(
     from flashfusion.core.app import build_gateway, create_app
     from flashfusion.core.config import load_config
     import falcon.testing
-    from flashfusion.core import apikeys
+    from flashfusion.core.access import apikeys
     config = write_config(tmp_path, db_url, WEBHOOK_CONFIG.format(per_minute=3))
     gateway = build_gateway(load_config(str(config), env={}))
     client = falcon.testing.TestClient(create_app(gateway))
@@ -277,7 +277,7 @@ def test_an_api_keys_pipeline_scope_limits_what_it_sees_and_subscribes(client, m
 
 
 def test_sessions_manage_webhooks_and_people_see_their_own(client, gateway, rx):
-    from flashfusion.core.users import create_user
+    from flashfusion.core.access.users import create_user
     with database.connection_context():
         create_user(gateway.passwords, "alice", "correct horse battery")
         create_user(gateway.passwords, "bob", "correct horse battery")

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from flashfusion.core import runs
+from flashfusion.core.runs import transitions as runs
 from flashfusion.core.app import build_gateway
 from flashfusion.core.config import load_config
-from flashfusion.core.db import database, write_tx
-from flashfusion.core.models import WebhookDelivery
+from flashfusion.core.storage.db import database, write_tx
+from flashfusion.core.storage.models import WebhookDelivery
 from flashfusion.core.webhooks.endpoints import Caller, WebhookService
 from conftest import write_config
 from testkit.receiver import Receiver

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from flashfusion.core import analyzer
+from flashfusion.core.runs import analyzer
 from flashfusion.core.config import parse_config
 from flashfusion.core.errors import ConfigError
 from flashfusion.core.webhooks import payload
@@ -112,7 +112,7 @@ def test_a_step_that_fails_then_passes_repeatedly_is_flaky():
 def test_the_analyzer_is_registered_as_a_default_plugin():
     from flashfusion.core.plugin_manager import get_plugin_manager
     pm = get_plugin_manager(load_entrypoints=False)
-    assert pm.get_plugin("flashfusion.core.analyzer") is analyzer
+    assert pm.get_plugin("flashfusion.core.runs.analyzer") is analyzer
     assert pm.hook.run_finished(run=run(220, [("pip install", "success", 200)]), history=[])[0][0]["kind"] == \
         "cache_dependencies"
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from flashfusion.core import runs
-from flashfusion.core.db import database, write_tx
-from flashfusion.core.models import WebhookDelivery, WebhookEndpoint
-from flashfusion.core.webhooks.client import parse_retry_after
+from flashfusion.core.runs import transitions as runs
+from flashfusion.core.storage.db import database, write_tx
+from flashfusion.core.storage.models import WebhookDelivery, WebhookEndpoint
+from flashfusion.core.webhooks.sender import parse_retry_after
 from flashfusion.core.webhooks.dispatcher import Dispatcher
 from flashfusion.core.webhooks.endpoints import Caller, WebhookService
 from conftest import write_config
@@ -89,7 +89,7 @@ def test_a_failing_receiver_is_retried_on_the_schedule_and_recovers(gateway, clo
 
 def test_jitter_stays_within_twenty_percent(gateway):
     d = Dispatcher(gateway, rng=random.Random(7))
-    from flashfusion.core.webhooks.client import Outcome
+    from flashfusion.core.webhooks.sender import Outcome
     delays = [d.next_delay(3, Outcome(status=500, latency_ms=1)) for _ in range(200)]
     assert all(1800 * 0.8 <= x <= 1800 * 1.2 for x in delays) and len(set(delays)) > 100
 

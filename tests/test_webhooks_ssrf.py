@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from flashfusion.core.webhooks import client
+from flashfusion.core.webhooks import sender as client
 from flashfusion.core.webhooks.ssrf import HOST_REFUSED, Policy, UrlRefused, check_url
 from testkit.db import require_tool
 from testkit.receiver import Receiver
@@ -99,9 +99,9 @@ def test_dns_rebinding_is_refused_at_send_time_before_connecting(tmp_path, db_ur
     refused without any connection (socket.create_connection would raise)."""
     from flashfusion.core.app import build_gateway
     from flashfusion.core.config import load_config
-    from flashfusion.core.db import database
-    from flashfusion.core.models import WebhookDelivery
-    from flashfusion.core import runs
+    from flashfusion.core.storage.db import database
+    from flashfusion.core.storage.models import WebhookDelivery
+    from flashfusion.core.runs import transitions as runs
     from flashfusion.core.webhooks.dispatcher import REFUSED, Dispatcher
     from flashfusion.core.webhooks.endpoints import Caller, WebhookService
     from conftest import write_config
@@ -138,7 +138,7 @@ def test_in_a_loopback_only_namespace_an_unreachable_private_address_fails_clean
     network namespace that has only loopback: it fails fast and is reported, not raised."""
     monkeypatch.undo()
     require_tool(bool(shutil.which("unshare")), "unshare (util-linux)")
-    code = ("from flashfusion.core.webhooks import client\n"
+    code = ("from flashfusion.core.webhooks import sender as client\n"
             "from flashfusion.core.webhooks.ssrf import Policy, check_url\n"
             "t = check_url('http://10.255.255.1:9/x', Policy(allow_http=True, allow_private_networks=True))\n"
             "o = client.post(t, b'{}', {}, timeout=3)\n"

@@ -1,7 +1,7 @@
 """The page machinery: templates, headers, forms, the session check and redirects.
 
 Dashboard resources take no part in the API's authentication middleware (``auth = None``):
-each responder calls :func:`flashfusion.core.auth.session_user` itself — the same rules as the
+each responder calls :func:`flashfusion.core.web.authentication.session_user` itself — the same rules as the
 management API, with the CSRF token also accepted from the form field ``csrf_token`` — so
 that a visitor who is not logged in is sent to ``/login`` rather than answered with JSON.
 """
@@ -21,15 +21,15 @@ from urllib.parse import parse_qs, urlencode
 import falcon
 import jinja2
 
-from flashfusion.core import sessions
-from flashfusion.core.auth import session_user
+from flashfusion.core.access import sessions
+from flashfusion.core.web.authentication import session_user
 from flashfusion.core.dashboard.visibility import Access, access_for
-from flashfusion.core.db import from_db_time
+from flashfusion.core.storage.db import from_db_time
 from flashfusion.core.errors import ApiError, Forbidden, Unauthorized
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.http import NUL_MESSAGE
-from flashfusion.core.models import User
-from flashfusion.core.serialize import human_duration
+from flashfusion.core.web.parsing import NUL_MESSAGE
+from flashfusion.core.storage.models import User
+from flashfusion.core.runs.serialize import human_duration
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"

@@ -11,23 +11,31 @@ from typing import Any
 
 import falcon
 
-from flashfusion.core import apikeys, audit, runs, sessions, users
+from flashfusion.core.access import apikeys
+
+from flashfusion.core.access import audit
+
+from flashfusion.core.runs import transitions as runs
+
+from flashfusion.core.access import sessions
+
+from flashfusion.core.access import users
 from flashfusion.core.dashboard.pages import (SAFE_NEXT, STATIC, BadForm, Ctx, Dashboard, Form, HeadersMiddleware, Page,
                                               median, page, parse_time, redirect)
-from flashfusion.core.db import from_db_time, utcnow
+from flashfusion.core.access.permissions import PERMISSIONS
+from flashfusion.core.storage.db import from_db_time, utcnow
 from flashfusion.core.errors import ApiError, BadRequest, Forbidden, NotFound
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.models import AuditEvent, Event, Run, User, WebhookDelivery, WebhookEndpoint
-from flashfusion.core.logins import check_password, client_addr, cookie_secure, start_session
-from flashfusion.core.resources.pipelines import (INPUT_NAME, check_ref, decode_cursor, encode_cursor, parse_inputs,
+from flashfusion.core.storage.models import AuditEvent, Event, Run, User, WebhookDelivery, WebhookEndpoint
+from flashfusion.core.access.logins import check_password, client_addr, cookie_secure, start_session
+from flashfusion.core.web.resources.pipelines import (INPUT_NAME, check_ref, decode_cursor, encode_cursor, parse_inputs,
                                                   start_run)
-from flashfusion.core.serialize import run_to_dict
-from flashfusion.core.users import MAX_PASSWORD_BYTES, UserError
+from flashfusion.core.runs.serialize import run_to_dict
+from flashfusion.core.access.users import MAX_PASSWORD_BYTES, UserError
 from flashfusion.core.webhooks.endpoints import EVENT_TYPES, Caller, endpoint_to_dict
 
 LOGIN_COOKIE = "ff_login"   # double-submit token against login CSRF (a form posted from elsewhere)
 STATS_WINDOW = 20
-PERMISSIONS = ("trigger_pipeline", "read_runs", "read_config", "webhook")
 
 
 # --- login and logout ------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable
 
-from flashfusion.core.auth import PERMISSIONS
-from flashfusion.core.db import to_db_time
-from flashfusion.core.models import ApiKey, User
+from flashfusion.core.access.permissions import PERMISSIONS
+from flashfusion.core.storage.db import to_db_time
+from flashfusion.core.storage.models import ApiKey, User
 
 ALL = None  # every pipeline
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flashfusion.core import db as dbmod
-from flashfusion.core.migrations import migrate
+from flashfusion.core.storage import db as dbmod
+from flashfusion.core.storage.migrations import migrate
 
 def require_tool(available: bool, what: str) -> None:
     """Skip a test that needs a system tool on a developer machine without it; in CI (which

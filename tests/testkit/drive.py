@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from flashfusion.core.db import database
-from flashfusion.core.models import Run
+from flashfusion.core.storage.db import database
+from flashfusion.core.storage.models import Run
 from flashfusion.core.worker import Worker
 
 

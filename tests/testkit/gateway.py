@@ -12,12 +12,12 @@ from typing import Any, Callable, Iterator
 
 import falcon.testing
 
-from flashfusion.core import apikeys
+from flashfusion.core.access import apikeys
 from flashfusion.core.app import build_gateway, create_app
 from flashfusion.core.config import load_config
-from flashfusion.core.db import database
+from flashfusion.core.storage.db import database
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.models import Event, Run
+from flashfusion.core.storage.models import Event, Run
 from flashfusion.core.worker import Worker
 
 ALL_PERMISSIONS = ["trigger_pipeline", "read_runs", "read_config", "webhook"]

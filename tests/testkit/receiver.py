@@ -23,7 +23,7 @@ import re
 import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from flashfusion.core.db import database
+from flashfusion.core.storage.db import database
 from flashfusion.core.webhooks.dispatcher import Dispatcher
 
 Response = tuple[int, dict, bytes]

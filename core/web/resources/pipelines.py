@@ -9,14 +9,17 @@ from typing import Any
 
 import falcon
 
-from flashfusion.core import idempotency, runs
-from flashfusion.core.auth import Actor, check_pipeline_scope, require
-from flashfusion.core.db import fetch_by_id, from_db_time, to_db_time
+from flashfusion.core.runs import idempotency
+
+from flashfusion.core.runs import transitions as runs
+from flashfusion.core.access.permissions import Actor, check_pipeline_scope
+from flashfusion.core.web.authentication import require
+from flashfusion.core.storage.db import fetch_by_id, from_db_time, to_db_time
 from flashfusion.core.errors import ApiError, BadRequest, NotFound
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.http import field, query, query_int, read_json
-from flashfusion.core.models import Run
-from flashfusion.core.serialize import run_to_dict
+from flashfusion.core.web.parsing import field, query, query_int, read_json
+from flashfusion.core.storage.models import Run
+from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.plugins import Pipeline, ProviderError
 
 log = logging.getLogger("flashfusion.api")

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flashfusion.core.config import AuthConfig
-from flashfusion.core.db import from_db_time, to_db_time
+from flashfusion.core.storage.db import from_db_time, to_db_time
 from flashfusion.core.errors import Unauthorized
 from flashfusion.core.ids import new_id
-from flashfusion.core.models import Session, User
+from flashfusion.core.storage.models import Session, User
 
 COOKIE = "ff_session"
 TOUCH_EVERY = timedelta(seconds=60)

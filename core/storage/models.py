@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import peewee
 
-from flashfusion.core.db import JSONField, database
+from flashfusion.core.storage.db import JSONField, database
 
 
 class BaseModel(peewee.Model):

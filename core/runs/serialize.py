@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flashfusion.core.db import from_db_time, iso, utcnow
+from flashfusion.core.storage.db import from_db_time, iso, utcnow
 from flashfusion.core.durations import human_duration
-from flashfusion.core.models import Run
+from flashfusion.core.storage.models import Run
 
 
 def duration_seconds(run: Run, now: datetime | None = None) -> int | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from flashfusion.core import audit, keys
-from flashfusion.core.auth import PERMISSIONS
-from flashfusion.core.db import from_db_time, iso, to_db_time, utcnow, write_tx
+from flashfusion.core.access import audit
+
+from flashfusion.core.access import keyformat as keys
+from flashfusion.core.access.permissions import PERMISSIONS
+from flashfusion.core.storage.db import from_db_time, iso, to_db_time, utcnow, write_tx
 from flashfusion.core.ids import new_id
-from flashfusion.core.models import ApiKey, User
+from flashfusion.core.storage.models import ApiKey, User
 
 DEFAULT_EXPIRY_DAYS = 90
 MAX_EXPIRY_DAYS = 365

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from flashfusion.core.client.commands import DEFAULT_TIMEOUT, run_command
+from flashfusion.core.client.handlers import DEFAULT_TIMEOUT, run_command
 
 EXIT_CODES = """\
 exit codes:

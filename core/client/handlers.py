@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, TextIO
 
 from flashfusion.core.client import (EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env)
-from flashfusion.core.client.http import (Api, ClientError, RetryPolicy, UsageError, check_url,
+from flashfusion.core.client.api import (Api, ClientError, RetryPolicy, UsageError, check_url,
                                           plain_http_warning)
 from flashfusion.core.client.progress import LiveProgress, PlainProgress, Progress, fmt_duration, make_progress
 

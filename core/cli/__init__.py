@@ -17,11 +17,11 @@ from typing import Sequence
 from flashfusion.core.errors import ConfigError
 
 COMMAND_MODULES = (
-    "flashfusion.core.commands.admin",
-    "flashfusion.core.commands.access",
-    "flashfusion.core.commands.client",
-    "flashfusion.core.commands.webhooks",
-    "flashfusion.core.commands.doctor",
+    "flashfusion.core.cli.admin",
+    "flashfusion.core.cli.access",
+    "flashfusion.core.cli.client",
+    "flashfusion.core.cli.webhooks",
+    "flashfusion.core.cli.doctor",
 )
 
 
@@ -51,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"flashfusion: configuration error: {exc}", file=sys.stderr)
         return 2
     if getattr(args, "migrate_first", True):
-        from flashfusion.core import migrations
-        from flashfusion.core.db import database
+        from flashfusion.core.storage import migrations
+        from flashfusion.core.storage.db import database
         migrations.migrate(database.obj)
     return args.handler(args, gateway)
 

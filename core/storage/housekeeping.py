@@ -6,9 +6,9 @@ import time
 from datetime import datetime, timedelta
 
 from flashfusion.core.config import Config
-from flashfusion.core.db import to_db_time
-from flashfusion.core.idempotency import TTL
-from flashfusion.core.models import IdempotencyKey, RateLimit, Session
+from flashfusion.core.storage.db import to_db_time
+from flashfusion.core.runs.idempotency import TTL
+from flashfusion.core.storage.models import IdempotencyKey, RateLimit, Session
 
 
 def sweep(config: Config, now: datetime) -> dict[str, int]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from flashfusion.core.db import database, is_sqlite
+from flashfusion.core.storage.db import database, is_sqlite
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Any
 
 import peewee
 
-from flashfusion.core.db import from_db_time, to_db_time, utcnow, write_tx
+from flashfusion.core.storage.db import from_db_time, to_db_time, utcnow, write_tx
 from flashfusion.core.errors import BadRequest, Conflict, Unprocessable
-from flashfusion.core.models import IdempotencyKey
+from flashfusion.core.storage.models import IdempotencyKey
 
 TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255

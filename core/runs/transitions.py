@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
-from flashfusion.core.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
+from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.ids import new_id
-from flashfusion.core.models import Event, Run
-from flashfusion.core.serialize import event_data
+from flashfusion.core.storage.models import Event, Run
+from flashfusion.core.runs.serialize import event_data
 from flashfusion.plugins import Dispatch, Pipeline, ProviderError, RunRef, RunSnapshot, StepResult
 
 ACTIVE_PHASES = ("queued", "dispatching", "in_progress")

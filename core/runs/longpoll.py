@@ -12,8 +12,8 @@ import threading
 import time
 from collections import defaultdict
 
-from flashfusion.core.db import connection
-from flashfusion.core.models import Run
+from flashfusion.core.storage.db import connection
+from flashfusion.core.storage.models import Run
 
 POLL_SECONDS = 0.2
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flashfusion.core.auth import API_KEY_HEADER, CSRF_HEADER, PERMISSIONS
-from flashfusion.core.resources.pipelines import (
+from flashfusion.core.access.keycheck import API_KEY_HEADER
+from flashfusion.core.web.authentication import CSRF_HEADER
+from flashfusion.core.access.permissions import PERMISSIONS
+from flashfusion.core.web.resources.pipelines import (
     INPUT_NAME_PATTERN, MAX_INPUT_VALUE, MAX_INPUTS, REF_PATTERN,
 )
-from flashfusion.core.sessions import COOKIE
-from flashfusion.core.users import MAX_PASSWORD_BYTES
+from flashfusion.core.access.sessions import COOKIE
+from flashfusion.core.access.users import MAX_PASSWORD_BYTES
 from flashfusion.core.webhooks.endpoints import EVENT_TYPES, MAX_DESCRIPTION
 
 # Routes the app serves that this document leaves out on purpose: the dashboard (HTML pages

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flashfusion.core import ratelimit
-from flashfusion.core.db import iso, to_db_time, utcnow
+from flashfusion.core.access import ratelimit
+from flashfusion.core.storage.db import iso, to_db_time, utcnow
 from flashfusion.core.ids import new_id
-from flashfusion.core.models import AuditEvent
+from flashfusion.core.storage.models import AuditEvent
 
 # Repeated failures are recorded at most once per minute per source, so that a flood of bad
 # requests cannot turn the audit log into a write amplifier.

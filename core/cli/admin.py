@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 
-from flashfusion.core import migrations
-from flashfusion.core.db import database
+from flashfusion.core.storage import migrations
+from flashfusion.core.storage.db import database
 
 
 def register(sub) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from flashfusion.core.cli import main
+
+sys.exit(main())
