@@ -20,16 +20,15 @@ from urllib.parse import parse_qs, urlencode
 
 import falcon
 import jinja2
-
 from flashfusion.core.access import sessions
-from flashfusion.core.web.authentication import session_user
 from flashfusion.core.dashboard.visibility import Access, access_for
-from flashfusion.core.storage.db import from_db_time
 from flashfusion.core.errors import ApiError, Forbidden, Unauthorized
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.web.parsing import NUL_MESSAGE
-from flashfusion.core.storage.models import User
 from flashfusion.core.runs.serialize import human_duration
+from flashfusion.core.storage.db import from_db_time
+from flashfusion.core.storage.models import User
+from flashfusion.core.web.authentication import session_user
+from flashfusion.core.web.parsing import NUL_MESSAGE
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
