@@ -20,7 +20,7 @@ from typing import Callable
 
 import peewee
 
-from flashfusion.core.storage import housekeeping
+from flashfusion.core import housekeeping
 
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.storage.db import database, is_sqlite, to_db_time, utcnow, write_tx

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from flashfusion.core.storage import housekeeping
+from flashfusion.core import housekeeping
 from flashfusion.core.storage.db import database, to_db_time, utcnow
 from flashfusion.core.storage.models import IdempotencyKey, RateLimit, Session
 

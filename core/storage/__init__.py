@@ -1,2 +1,2 @@
-"""The database: connections (SQLite or PostgreSQL), the tables, versioned migrations and the
-sweep that removes rows which no longer mean anything."""
+"""The database: connections (SQLite or PostgreSQL), the tables and versioned migrations.
+Storage imports no feature package (tests/test_layering.py)."""

@@ -1,0 +1,116 @@
+"""The layering rule, read from the source's imports (function-level imports included):
+
+    web (HTTP resources), dashboard, cli  ->  services  ->  storage
+    providers                             ->  flashfusion.plugins only
+    worker                                ->  never HTTP code, not even indirectly
+
+Services are the feature packages that hold the rules: access, runs, webhooks, and the
+top-level modules they share (config, errors, gateway, ...). The CI client talks HTTP to a
+gateway and imports nothing of the server.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TOPS = {"core": "flashfusion.core", "providers": "flashfusion.providers", "plugins": "flashfusion.plugins"}
+HTTP = ("flashfusion.core.web", "flashfusion.core.dashboard", "flashfusion.core.cli", "flashfusion.core.app")
+SERVICES = ("flashfusion.core.access", "flashfusion.core.runs", "flashfusion.core.webhooks",
+            "flashfusion.core.storage", "flashfusion.core.checks", "flashfusion.core.housekeeping", "flashfusion.core.gateway",
+            "flashfusion.core.config", "flashfusion.core.plugin_manager", "flashfusion.core.errors")
+
+
+def module_files() -> dict[str, Path]:
+    found = {}
+    for top, prefix in TOPS.items():
+        for path in (REPO / top).rglob("*.py"):
+            rel = path.relative_to(REPO / top).with_suffix("")
+            if "example" in rel.parts:
+                continue
+            parts = [p for p in rel.parts if p != "__init__"]
+            found[".".join([prefix, *parts])] = path
+    return found
+
+
+MODULES = module_files()
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every flashfusion module a file imports; ``from package import name`` counts as the
+    submodule when ``name`` is one."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("flashfusion"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flashfusion"):
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                out.add(candidate if candidate in MODULES else node.module)
+    return out
+
+
+GRAPH = {name: imports_of(path) for name, path in MODULES.items()}
+
+
+def under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def test_the_import_graph_is_read():
+    assert "flashfusion.core.runs.transitions" in GRAPH["flashfusion.core.worker"]
+    assert any(under(m, ("flashfusion.core.access",)) for m in GRAPH["flashfusion.core.web.resources.access"])
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if under(n, SERVICES)))
+def test_services_do_not_import_http_code(name):
+    bad = sorted(m for m in GRAPH[name] if under(m, HTTP))
+    assert not bad, f"{name} (a service) imports HTTP/CLI code: {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if under(n, ("flashfusion.core.storage",))))
+def test_storage_imports_no_feature(name):
+    bad = sorted(m for m in GRAPH[name]
+                 if under(m, SERVICES + HTTP) and not under(m, ("flashfusion.core.storage", "flashfusion.core.errors")))
+    assert not bad, f"{name} (storage) imports {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if under(n, ("flashfusion.providers", "flashfusion.plugins"))))
+def test_providers_and_the_plugin_api_import_no_core(name):
+    bad = sorted(m for m in GRAPH[name] if under(m, ("flashfusion.core",)))
+    assert not bad, f"{name} imports {bad}: providers see only flashfusion.plugins"
+
+
+def reachable(start: str) -> dict[str, str]:
+    """Modules reachable from ``start``, each with the module that first imported it."""
+    seen, todo = {start: ""}, [start]
+    while todo:
+        current = todo.pop()
+        for dep in GRAPH.get(current, ()):
+            if dep in MODULES and dep not in seen:
+                seen[dep] = current
+                todo.append(dep)
+    return seen
+
+
+def test_the_worker_never_reaches_http_code():
+    seen = reachable("flashfusion.core.worker")
+    bad = {m: via for m, via in seen.items() if under(m, HTTP)}
+    assert not bad, f"the worker reaches HTTP code: {bad}"
+
+
+def test_the_ci_client_imports_nothing_of_the_server():
+    allowed = ("flashfusion.core.client", "flashfusion.core.durations")
+    for name in (n for n in MODULES if under(n, ("flashfusion.core.client",))):
+        bad = sorted(m for m in GRAPH[name] if not under(m, allowed))
+        assert not bad, f"{name} imports {bad}"
+
+
+def test_a_violation_is_caught(tmp_path):
+    """The rule's reader sees a function-level import of HTTP code in a service."""
+    sample = tmp_path / "svc.py"
+    sample.write_text("def f():\n    from flashfusion.core.web import parsing\n    return parsing\n")
+    assert any(under(m, HTTP) for m in imports_of(sample))
