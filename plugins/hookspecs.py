@@ -18,7 +18,7 @@ def register_providers(register: Callable[[type], None]) -> None:
 
 
 @hookspec
-def run_finished(run: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> list[dict] | None:
+def run_finished(run: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
     """Called by the worker once a run reaches ``success`` or ``failed``.
 
     ``run`` is the finished run as ``get-status`` shows it; ``history`` the pipeline's

@@ -102,7 +102,7 @@ def build_settings(settings_cls: type, table: Mapping[str, Any]) -> Any:
 
 
 def _type_matches(value: Any, type_name: str) -> bool:
-    simple = {"str": str, "int": int, "float": (int, float), "bool": bool}
+    simple: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float), "bool": bool}
     for part in (p.strip() for p in type_name.split("|")):
         if part == "None":
             if value is None:
