@@ -12,14 +12,13 @@ import uuid
 import falcon
 
 from flashfusion.core import dashboard
-
-from flashfusion.core.storage import db as dbmod
-from flashfusion.core.web.authentication import Authentication
 from flashfusion.core.config import Config, load_config
 from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
+from flashfusion.core.runs.longpoll import RunWatcher
+from flashfusion.core.storage import db as dbmod
+from flashfusion.core.web.authentication import Authentication
 from flashfusion.core.web.resources import access, health, pipelines, webhooks
 
 log = logging.getLogger("flashfusion.app")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
 
-from flashfusion.core.storage.db import utcnow
 from flashfusion.core.gateway import Gateway
+from flashfusion.core.storage.db import utcnow
 from flashfusion.plugins import Pipeline
 
 log = logging.getLogger("flashfusion.checks")

@@ -8,12 +8,12 @@ from typing import Callable
 
 import pluggy
 
-from flashfusion.core.config import Config
-from flashfusion.core.storage.db import utcnow
-from flashfusion.core.errors import NotFound
-from flashfusion.core.runs.longpoll import RunWatcher
-from flashfusion.core.plugin_manager import ProviderRegistry
 from flashfusion.core.access.users import Passwords
+from flashfusion.core.config import Config
+from flashfusion.core.errors import NotFound
+from flashfusion.core.plugin_manager import ProviderRegistry
+from flashfusion.core.runs.longpoll import RunWatcher
+from flashfusion.core.storage.db import utcnow
 from flashfusion.plugins import Pipeline, Provider
 
 

@@ -6,8 +6,8 @@ import time
 from datetime import datetime, timedelta
 
 from flashfusion.core.config import Config
-from flashfusion.core.storage.db import to_db_time
 from flashfusion.core.runs.idempotency import TTL
+from flashfusion.core.storage.db import to_db_time
 from flashfusion.core.storage.models import IdempotencyKey, RateLimit, Session
 
 

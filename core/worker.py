@@ -21,12 +21,12 @@ from typing import Callable
 import peewee
 
 from flashfusion.core import housekeeping
-
-from flashfusion.core.runs import transitions as runs
-from flashfusion.core.storage.db import database, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.storage.models import Run
+from flashfusion.core.runs import service
+from flashfusion.core.runs import transitions as runs
 from flashfusion.core.runs.serialize import run_to_dict
+from flashfusion.core.storage.db import database, is_sqlite, to_db_time, utcnow, write_tx
+from flashfusion.core.storage.models import Run
 from flashfusion.core.webhooks.dispatcher import Dispatcher
 from flashfusion.plugins import Pipeline, ProviderError
 
@@ -113,35 +113,13 @@ class Worker:
         return list(Run.select().where((Run.lease_owner == self.id) & active).order_by(Run.created_at))
 
     def dispatch(self, pipeline: Pipeline, run: Run) -> None:
-        provider = self.gw.provider_for(pipeline)
         try:
-            dispatch = provider.dispatch(pipeline, runs.to_ref(run), run.ref, run.inputs or {})
-        except ProviderError as exc:
-            log.warning("dispatch of %s failed: %s", run.id, exc.message)
-            runs.fail_dispatch(run.id, exc)
-            return
+            service.dispatch(self.gw, pipeline, run, then_lease_to=self.id)
         except Exception:
-            log.exception("dispatch of %s crashed", run.id)
-            runs.fail_run(run.id, "dispatch_error", "internal error while dispatching")
-            return
-        runs.record_dispatch(run.id, dispatch)
-        with write_tx():
-            Run.update(lease_owner=self.id, lease_until=to_db_time(utcnow() + timedelta(seconds=self.cfg.lease_seconds))
-                       ).where((Run.id == run.id) & (Run.phase != "completed")).execute()
+            pass  # the run has ended failed with the reason, and the service logged it
 
     def cancel(self, pipeline: Pipeline, run: Run) -> None:
-        if run.phase == "queued":
-            runs.fail_run(run.id, "cancelled", "cancelled before it started")
-            return
-        try:
-            self.gw.provider_for(pipeline).cancel(pipeline, runs.to_ref(run))
-        except ProviderError as exc:
-            log.warning("cancel of %s failed: %s", run.id, exc.message)
-            return
-        except NotImplementedError:
-            runs.fail_run(run.id, "cancelled", "cancelled (provider cannot cancel upstream)")
-            return
-        Run.update(cancel_sent=True).where(Run.id == run.id).execute()
+        service.cancel_upstream(self.gw, pipeline, run)
 
     def poll(self, pipeline: Pipeline, active: list[Run]) -> None:
         provider = self.gw.provider_for(pipeline)

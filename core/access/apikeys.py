@@ -6,11 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from flashfusion.core.access import audit
-
 from flashfusion.core.access import keyformat as keys
 from flashfusion.core.access.permissions import PERMISSIONS
-from flashfusion.core.storage.db import from_db_time, iso, to_db_time, utcnow, write_tx
 from flashfusion.core.ids import new_id
+from flashfusion.core.storage.db import from_db_time, iso, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import ApiKey, User
 
 DEFAULT_EXPIRY_DAYS = 90

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flashfusion.core.access import ratelimit
-from flashfusion.core.storage.db import iso, to_db_time, utcnow
 from flashfusion.core.ids import new_id
+from flashfusion.core.storage.db import iso, to_db_time, utcnow
 from flashfusion.core.storage.models import AuditEvent
 
 # Repeated failures are recorded at most once per minute per source, so that a flood of bad

@@ -8,11 +8,7 @@ import ipaddress
 
 import falcon
 
-from flashfusion.core.access import audit
-
-from flashfusion.core.access import ratelimit
-
-from flashfusion.core.access import sessions
+from flashfusion.core.access import audit, ratelimit, sessions
 from flashfusion.core.errors import TooManyRequests, Unauthorized
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.storage.models import User

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flashfusion.core.config import AuthConfig
-from flashfusion.core.storage.db import from_db_time, to_db_time
 from flashfusion.core.errors import Unauthorized
 from flashfusion.core.ids import new_id
+from flashfusion.core.storage.db import from_db_time, to_db_time
 from flashfusion.core.storage.models import Session, User
 
 COOKIE = "ff_session"

@@ -10,8 +10,8 @@ from typing import Any
 from passlib.context import CryptContext
 
 from flashfusion.core.config import AuthConfig
-from flashfusion.core.storage.db import iso, to_db_time, utcnow
 from flashfusion.core.ids import new_id
+from flashfusion.core.storage.db import iso, to_db_time, utcnow
 from flashfusion.core.storage.models import Session, User
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")

@@ -7,11 +7,9 @@ import json
 import sys
 from datetime import timedelta
 
-from flashfusion.core.access import apikeys
-
-from flashfusion.core.access import audit
-from flashfusion.core.storage.models import AuditEvent, User
+from flashfusion.core.access import apikeys, audit
 from flashfusion.core.access.users import UserError, create_user, disable_user, set_password, user_to_dict
+from flashfusion.core.storage.models import AuditEvent, User
 
 PERMISSION_HELP = "comma-separated: trigger_pipeline,read_runs,read_config,webhook"
 

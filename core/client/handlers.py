@@ -18,9 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, TextIO
 
-from flashfusion.core.client import (EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env)
-from flashfusion.core.client.api import (Api, ClientError, RetryPolicy, UsageError, check_url,
-                                          plain_http_warning)
+from flashfusion.core.client import EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env
+from flashfusion.core.client.api import Api, ClientError, RetryPolicy, UsageError, check_url, plain_http_warning
 from flashfusion.core.client.progress import LiveProgress, PlainProgress, Progress, fmt_duration, make_progress
 
 LONG_POLL_SECONDS = 60        # the gateway's maximum for get-status?wait=

@@ -7,6 +7,7 @@ import hmac
 import secrets
 
 import falcon
+
 from flashfusion.core.access import sessions
 from flashfusion.core.access.logins import check_password, cookie_secure, start_session
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES

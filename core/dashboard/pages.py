@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlencode
 
 import falcon
 import jinja2
+
 from flashfusion.core.access import sessions
 from flashfusion.core.dashboard.visibility import Access, access_for
 from flashfusion.core.errors import ApiError, Forbidden, Unauthorized

@@ -17,19 +17,12 @@ from flashfusion.core.dashboard.pages import (
     redirect,
 )
 from flashfusion.core.errors import ApiError, BadRequest, Forbidden, NotFound
-from flashfusion.core.runs import transitions as runs
+from flashfusion.core.runs import service
 from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.core.storage.db import from_db_time, utcnow
 from flashfusion.core.storage.models import Event, Run, WebhookDelivery, WebhookEndpoint
-from flashfusion.core.web.resources.pipelines import (
-    INPUT_NAME,
-    check_ref,
-    decode_cursor,
-    encode_cursor,
-    parse_inputs,
-    start_run,
-)
 from flashfusion.core.webhooks.endpoints import Caller
+from flashfusion.plugins import ProviderError
 
 STATS_WINDOW = 20
 
@@ -82,11 +75,11 @@ def parse_input_lines(text: str) -> dict[str, str]:
             continue
         name, sep, value = line.partition("=")
         name = name.strip()
-        if not sep or not INPUT_NAME.match(name):
+        if not sep or not service.INPUT_NAME.match(name):
             raise BadRequest(f"Input line {number} must look like NAME=value (NAME: letters, digits, _ and -)",
                              error="Invalid parameter")
         inputs[name] = value
-    return parse_inputs(inputs)
+    return service.parse_inputs(inputs)
 
 
 class Pipelines(Page):
@@ -114,11 +107,14 @@ class TriggerPipeline(Page):
             raise NotFound("Pipeline not found", error="Pipeline not found")
         pipeline = self.gw.pipeline(pipeline_id)
         try:
-            ref = check_ref(ctx.form.get("branch").strip()[:255] or pipeline.branch)
+            ref = service.check_ref(ctx.form.get("branch").strip()[:255] or pipeline.branch)
             inputs = parse_input_lines(ctx.form.get("inputs"))
-            run = start_run(self.gw, pipeline, ref, inputs, None)
+            run = service.start_run(self.gw, pipeline, ref, inputs, None)
         except ApiError as exc:
             Pipelines(self.d).show(ctx, exc.status, error=f"{pipeline_id}: {exc.message}")
+            return
+        except ProviderError as exc:
+            Pipelines(self.d).show(ctx, exc.http_status, error=f"{pipeline_id}: {exc.message}")
             return
         audit.record("run.triggered", ctx.user.username, target=run.id, client_addr=client_addr(ctx.req),
                      pipeline_id=pipeline_id, branch=ref)
@@ -135,41 +131,24 @@ class Runs(Page):
         pipeline_id = req.get_param("pipeline") or ""
         status = req.get_param("status") or ""
         branch = (req.get_param("branch") or "")[:255]
-        q = Run.select()
-        if pipeline_id:
-            if pipeline_id not in readable:
-                raise NotFound("Pipeline not found", error="Pipeline not found")
-            q = q.where(Run.pipeline_id == pipeline_id)
-        else:
-            q = q.where(Run.pipeline_id.in_(readable or [""]))
-        if status in ("running", "success", "failed"):
-            q = q.where(Run.status == status)
-        else:
+        if pipeline_id and pipeline_id not in readable:
+            raise NotFound("Pipeline not found", error="Pipeline not found")
+        if status not in service.STATUSES:
             status = ""
-        if branch:
-            q = q.where(Run.ref == branch)
-        cursor = req.get_param("cursor")
-        if cursor:
-            created, last_id = decode_cursor(cursor[:200])
-            q = q.where((Run.created_at < created) | ((Run.created_at == created) & (Run.id < last_id)))
-        page_size = 50
-        rows = list(q.order_by(Run.created_at.desc(), Run.id.desc()).limit(page_size + 1))
-        more = len(rows) > page_size
-        rows = rows[:page_size]
+        found = service.list_runs(pipelines=[pipeline_id] if pipeline_id else readable, status=status or None,
+                                  branch=branch, cursor=(req.get_param("cursor") or "")[:200] or None, limit=50)
+        rows = found.runs
         now = utcnow()
         views = [run_view(r, now) for r in rows]
         filters = {"pipeline": pipeline_id, "status": status, "branch": branch}
         template = "runs_table.html" if req.get_param("fragment") else "runs.html"
         self.d.page(ctx, template, nav=self.nav, runs=views, readable=readable, filters=filters,
                     active=any(v["active"] for v in views),
-                    next_cursor=encode_cursor(rows[-1]) if more else None, query=req.query_string)
+                    next_cursor=found.next_cursor, query=req.query_string)
 
 
 def visible_run(ctx: Ctx, run_id: str) -> Run:
-    run = Run.get_or_none(Run.id == run_id[:64])
-    if run is None or not ctx.access.may("read_runs", run.pipeline_id):
-        raise NotFound("Run not found", error="Run not found")
-    return run
+    return service.find_run(run_id, ctx.access.allowed("read_runs"))
 
 
 def timeline(run: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -228,6 +207,6 @@ class CancelRun(Page):
         if not ctx.access.may("trigger_pipeline", run.pipeline_id):
             raise Forbidden("Cancelling needs the trigger_pipeline permission for this pipeline",
                             error="Insufficient permissions")
-        runs.request_cancel(run.id)
+        service.cancel(run)
         audit.record("run.cancel_requested", ctx.user.username, target=run.id, client_addr=client_addr(ctx.req))
         redirect(ctx.resp, f"/dashboard/runs/{run.id}", done="cancel")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import mimetypes
 
 import falcon
+
 from flashfusion.core.dashboard.keys import KeyAction, Keys
 from flashfusion.core.dashboard.login import Home, Login, Logout
 from flashfusion.core.dashboard.pages import (

@@ -15,8 +15,8 @@ from typing import Any
 
 import peewee
 
-from flashfusion.core.storage.db import from_db_time, to_db_time, utcnow, write_tx
 from flashfusion.core.errors import BadRequest, Conflict, Unprocessable
+from flashfusion.core.storage.db import from_db_time, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import IdempotencyKey
 
 TTL = timedelta(hours=24)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flashfusion.core.storage.db import from_db_time, iso, utcnow
 from flashfusion.core.durations import human_duration
+from flashfusion.core.storage.db import from_db_time, iso, utcnow
 from flashfusion.core.storage.models import Run
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
-from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.ids import new_id
-from flashfusion.core.storage.models import Event, Run
 from flashfusion.core.runs.serialize import event_data
+from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
+from flashfusion.core.storage.models import Event, Run
 from flashfusion.plugins import Dispatch, Pipeline, ProviderError, RunRef, RunSnapshot, StepResult
 
 ACTIVE_PHASES = ("queued", "dispatching", "in_progress")
@@ -56,7 +56,10 @@ def _locked(run_id: str) -> Run | None:
     return fetch_by_id(Run, run_id, for_update=not is_sqlite())
 
 
-def record_dispatch(run_id: str, dispatch: Dispatch) -> Run | None:
+def record_dispatch(run_id: str, dispatch: Dispatch, *, lease_owner: str | None = None,
+                    lease_seconds: float = 0) -> Run | None:
+    """Store the provider's answer to a dispatch; the lease passes to ``lease_owner`` (None:
+    to whichever worker claims the run next)."""
     with write_tx():
         run = _locked(run_id)
         if run is None or run.phase == "completed":
@@ -69,7 +72,8 @@ def record_dispatch(run_id: str, dispatch: Dispatch) -> Run | None:
         run.provider_status = dispatch.provider_status or run.provider_status
         run.state = dict(dispatch.state)
         run.phase = "dispatching"
-        run.lease_owner = run.lease_until = None
+        run.lease_owner = lease_owner
+        run.lease_until = to_db_time(now + timedelta(seconds=lease_seconds)) if lease_owner else None
         run.updated_at = to_db_time(now)
         run.version += 1
         run.save()

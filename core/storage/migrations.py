@@ -12,7 +12,7 @@ from typing import Callable
 
 import peewee
 
-from flashfusion.core.storage.db import is_sqlite, utcnow, to_db_time
+from flashfusion.core.storage.db import is_sqlite, to_db_time, utcnow
 
 TYPES = {
     "sqlite": {"ts": "DATETIME", "json": "TEXT", "bool": "INTEGER", "bigint": "INTEGER", "text": "TEXT",

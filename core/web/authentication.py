@@ -9,10 +9,8 @@ from typing import Any, Callable
 
 import falcon
 
-from flashfusion.core.access import audit
+from flashfusion.core.access import audit, ratelimit, sessions
 from flashfusion.core.access import keyformat as keys
-from flashfusion.core.access import ratelimit
-from flashfusion.core.access import sessions
 from flashfusion.core.access.keycheck import API_KEY_HEADER, HOUR, authenticate, too_many
 from flashfusion.core.access.permissions import PERMISSIONS, Actor
 from flashfusion.core.config import Config

@@ -12,13 +12,16 @@ import copy
 from typing import Any
 
 from flashfusion.core.access.keycheck import API_KEY_HEADER
-from flashfusion.core.web.authentication import CSRF_HEADER
 from flashfusion.core.access.permissions import PERMISSIONS
-from flashfusion.core.web.resources.pipelines import (
-    INPUT_NAME_PATTERN, MAX_INPUT_VALUE, MAX_INPUTS, REF_PATTERN,
-)
 from flashfusion.core.access.sessions import COOKIE
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES
+from flashfusion.core.runs.service import (
+    INPUT_NAME_PATTERN,
+    MAX_INPUT_VALUE,
+    MAX_INPUTS,
+    REF_PATTERN,
+)
+from flashfusion.core.web.authentication import CSRF_HEADER
 from flashfusion.core.webhooks.endpoints import EVENT_TYPES, MAX_DESCRIPTION
 
 # Routes the app serves that this document leaves out on purpose: the dashboard (HTML pages

@@ -30,12 +30,29 @@ from typing import Callable
 import peewee
 
 from flashfusion.core.access import ratelimit
-from flashfusion.core.storage.db import database, fetch_by_id, from_db_time, is_sqlite, iso, to_db_time, utcnow, write_tx
 from flashfusion.core.ids import new_id
+from flashfusion.core.storage.db import (
+    database,
+    fetch_by_id,
+    from_db_time,
+    is_sqlite,
+    iso,
+    to_db_time,
+    utcnow,
+    write_tx,
+)
 from flashfusion.core.storage.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from flashfusion.core.webhooks import sender as client, signing
-from flashfusion.core.webhooks.endpoints import (RATE_PERIOD, WebhookService, bucket, mark_fanned_out, matches,
-                                                 new_delivery, wait_seconds)
+from flashfusion.core.webhooks import sender as client
+from flashfusion.core.webhooks import signing
+from flashfusion.core.webhooks.endpoints import (
+    RATE_PERIOD,
+    WebhookService,
+    bucket,
+    mark_fanned_out,
+    matches,
+    new_delivery,
+    wait_seconds,
+)
 from flashfusion.core.webhooks.payload import PayloadError, build_body
 from flashfusion.core.webhooks.schedule import parse_schedule
 from flashfusion.core.webhooks.ssrf import Resolver, UrlRefused, check_url, system_resolver

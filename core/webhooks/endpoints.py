@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from flashfusion.core.access import audit
-
-from flashfusion.core.access import ratelimit
+from flashfusion.core.access import audit, ratelimit
 from flashfusion.core.access.permissions import Actor
-from flashfusion.core.storage.db import database, from_db_time, iso, to_db_time, utcnow, write_tx
 from flashfusion.core.errors import BadRequest, NotFound, TooManyRequests
 from flashfusion.core.ids import new_id
+from flashfusion.core.storage.db import database, from_db_time, iso, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import Event, User, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from flashfusion.core.webhooks import payload as payloads
 from flashfusion.core.webhooks import signing

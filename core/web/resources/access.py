@@ -6,19 +6,14 @@ from datetime import timedelta
 
 import falcon
 
-from flashfusion.core.access import apikeys
-
-from flashfusion.core.access import audit
-
-from flashfusion.core.access import sessions
-from flashfusion.core.web.authentication import require_admin
+from flashfusion.core.access import apikeys, audit, sessions
+from flashfusion.core.access.logins import check_password, client_addr, start_session
+from flashfusion.core.access.users import MAX_PASSWORD_BYTES, user_to_dict
 from flashfusion.core.errors import BadRequest, NotFound, Unauthorized
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.web.parsing import field, query, query_int, read_json
-from flashfusion.core.access.logins import check_password, client_addr, start_session
 from flashfusion.core.storage.models import AuditEvent, User
-from flashfusion.core.access.users import MAX_PASSWORD_BYTES, user_to_dict
-
+from flashfusion.core.web.authentication import require_admin
+from flashfusion.core.web.parsing import field, query, query_int, read_json
 
 
 class Login:

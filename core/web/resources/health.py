@@ -6,11 +6,11 @@ import time
 
 import falcon
 
-from flashfusion.core.web import openapi
 from flashfusion.core.checks import CheckCache
-from flashfusion.core.storage.db import database, iso
 from flashfusion.core.gateway import Gateway
+from flashfusion.core.storage.db import database, iso
 from flashfusion.core.storage.migrations import pending
+from flashfusion.core.web import openapi
 
 
 class Healthz:

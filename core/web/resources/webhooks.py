@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import falcon
 
-from flashfusion.core.web.authentication import require
 from flashfusion.core.gateway import Gateway
+from flashfusion.core.web.authentication import require
 from flashfusion.core.web.parsing import query, query_int, read_json
 from flashfusion.core.webhooks.endpoints import Caller, WebhookService
 
