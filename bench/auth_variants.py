@@ -23,9 +23,9 @@ from datetime import datetime
 from flashfusion.core.access import keycheck as auth
 from flashfusion.core.access import keyformat as keys
 from flashfusion.core.access import ratelimit
-from flashfusion.core.web import authentication
 from flashfusion.core.app import get_app
 from flashfusion.core.storage.db import WriteGate, database, is_sqlite
+from flashfusion.core.web import authentication
 
 VARIANT = os.environ.get("BENCH_AUTH_VARIANT", "")
 

@@ -37,9 +37,9 @@ STEPS = json.dumps([{"name": "build", "status": "success", "conclusion": "succes
 
 def fill(config: Path, count: int) -> list[str]:
     """Insert ``count`` finished runs straight into the database; return a sample of ids."""
-    from flashfusion.core.storage import db as dbmod
     from flashfusion.core.config import load_config
     from flashfusion.core.ids import new_id
+    from flashfusion.core.storage import db as dbmod
     cfg = load_config(str(config))
     database = dbmod.open_database(cfg.server.database_url)
     p = database.param
@@ -70,8 +70,8 @@ def fill(config: Path, count: int) -> list[str]:
 
 
 def size_per_run(config: Path, count: int) -> float:
-    from flashfusion.core.storage import db as dbmod
     from flashfusion.core.config import load_config
+    from flashfusion.core.storage import db as dbmod
     cfg = load_config(str(config))
     database = dbmod.open_database(cfg.server.database_url)
     with database.connection_context():

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flashfusion.core.storage import db as dbmod
 from flashfusion.core.config import parse_config
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.runs.longpoll import RunWatcher
-from flashfusion.core.storage.migrations import migrate
 from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
+from flashfusion.core.runs.longpoll import RunWatcher
+from flashfusion.core.storage import db as dbmod
+from flashfusion.core.storage.migrations import migrate
 from flashfusion.core.worker import Worker
 from flashfusion.plugins import Dispatch, Provider, RunSnapshot, StepResult, hookimpl
 

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import falcon.testing
 import pytest
+from testkit.db import BACKENDS, database_url, fresh_database
 
 from flashfusion.core.access import apikeys
 from flashfusion.core.app import build_gateway, create_app
 from flashfusion.core.config import load_config
 from flashfusion.core.storage.db import database
-from testkit.db import BACKENDS, database_url, fresh_database
 
 ALL_PERMISSIONS = ["trigger_pipeline", "read_runs", "read_config", "webhook"]
 

@@ -9,12 +9,11 @@ import falcon.testing
 import pytest
 
 from flashfusion.core.access import keycheck as auth
-
 from flashfusion.core.access import ratelimit
+from flashfusion.core.access.users import create_user
 from flashfusion.core.app import create_app
 from flashfusion.core.storage.db import database, utcnow
 from flashfusion.core.storage.models import ApiKey, RateLimit, Session, User
-from flashfusion.core.access.users import create_user
 
 PASSWORD = "correct horse battery staple"
 

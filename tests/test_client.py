@@ -11,15 +11,15 @@ import time
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import write_config
+from testkit.db import BACKENDS, database_url, fresh_database
+from testkit.server import FLASHFUSION, free_port, start_server
+
 from flashfusion.core.access import apikeys
 from flashfusion.core.app import build_gateway
 from flashfusion.core.config import load_config
 from flashfusion.core.storage.db import database
 from flashfusion.core.storage.models import ApiKey
-from testkit.db import BACKENDS, database_url, fresh_database
-from testkit.server import FLASHFUSION, free_port, start_server
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,16 @@ import httpx
 import pytest
 
 from flashfusion.core.client import ci_env
+from flashfusion.core.client.api import (
+    Api,
+    ApiError,
+    RetryPolicy,
+    Unreachable,
+    UsageError,
+    plain_http_warning,
+    retry_after_seconds,
+)
 from flashfusion.core.client.handlers import Output, WaitTimeout, follow, parse_duration, parse_inputs
-from flashfusion.core.client.api import (Api, ApiError, RetryPolicy, Unreachable, UsageError, plain_http_warning,
-                                          retry_after_seconds)
 from flashfusion.core.client.progress import LiveProgress, NoProgress, PlainProgress, use_live_display
 
 GITHUB = {"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/web",

@@ -8,10 +8,9 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 import pytest
-
 from conftest import write_config
-from flashfusion.core.access import sessions
-from flashfusion.core.access import users
+
+from flashfusion.core.access import sessions, users
 from flashfusion.core.dashboard.pages import CSP
 from flashfusion.core.storage.db import database, to_db_time
 from flashfusion.core.storage.models import ApiKey, Run, Session, WebhookDelivery

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import write_config
 from testkit.receiver import Receiver
 from testkit.server import cli, start_server, wait_for

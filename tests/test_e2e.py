@@ -8,11 +8,11 @@ import subprocess
 import time
 
 import pytest
+from conftest import write_config
+from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
 
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.storage.models import Event, Run
-from conftest import write_config
-from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flashfusion.core.access import keyformat as keys
-
-import pytest
 
 
 def test_generated_keys_round_trip_and_are_unique():

@@ -11,11 +11,11 @@ from pathlib import Path
 import falcon.inspect
 import httpx
 import pytest
-
 from conftest import write_config
+from testkit.server import cli, start_server
+
 from flashfusion.core.web import openapi
 from flashfusion.core.web.openapi import NOT_DESCRIBED
-from testkit.server import cli, start_server
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
           "response_headers_conformance,negative_data_rejection")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
+from testkit.drive import run_until_done
+
 from flashfusion.core.storage.db import database
 from flashfusion.core.storage.models import Event, Run
 from flashfusion.core.worker import Worker
-from testkit.drive import run_until_done
 
 
 def trigger(client, key, **body):
@@ -139,8 +140,8 @@ def test_idempotency_key_is_scoped_per_api_key(client, make_key):
 
 
 def test_idempotency_key_in_flight_answers_409(client, gateway, key):
-    from flashfusion.core.runs import idempotency
     from flashfusion.core.access.keycheck import authenticate
+    from flashfusion.core.runs import idempotency
     from flashfusion.core.storage.db import utcnow
     with database.connection_context():
         actor, _ = authenticate(key, limit=1000, now=utcnow())

@@ -10,20 +10,20 @@ from pathlib import Path
 
 import falcon.testing
 import pytest
+from conftest import write_config
+from testkit.drive import run_until_done
 
 from flashfusion.core.app import create_app
 from flashfusion.core.config import load_config
-from flashfusion.core.storage.db import database, open_database
 from flashfusion.core.errors import ConfigError
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.runs.longpoll import RunWatcher
-from flashfusion.core.storage.models import Event
 from flashfusion.core.plugin_manager import ProviderRegistry, get_plugin_manager, load_providers
+from flashfusion.core.runs.longpoll import RunWatcher
+from flashfusion.core.storage.db import database, open_database
+from flashfusion.core.storage.models import Event
 from flashfusion.plugins import Provider, hookimpl, hookspecs
 from flashfusion.plugins.conformance import check_provider_class
 from flashfusion.providers.local.provider import LocalProvider
-from conftest import write_config
-from testkit.drive import run_until_done
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "plugins" / "example"))

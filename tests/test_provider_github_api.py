@@ -10,7 +10,7 @@ import signal
 
 import pytest
 from testkit.fake_github import FakeClock, FakeGitHub
-from testkit.gateway import ApiKit, kit_factory, ManualClock, build_kit, write_gateway_config
+from testkit.gateway import ApiKit, ManualClock, build_kit, kit_factory, write_gateway_config
 from testkit.server import cli, start_server, wait_for
 
 from flashfusion.core.storage.db import database

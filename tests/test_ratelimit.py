@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flashfusion.core.access import ratelimit
 from flashfusion.core.storage.db import database

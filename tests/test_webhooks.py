@@ -12,14 +12,25 @@ import json
 import logging
 
 import pytest
+from conftest import write_config
 from standardwebhooks.webhooks import Webhook
+from testkit.drive import run_until_done
+from testkit.receiver import (
+    SPEC,
+    WEBHOOK_CONFIG,
+    Clock,
+    Receiver,
+    db_dump,
+    dispatcher,
+    docs_verifier,
+    get,
+    node_verify,
+    post,
+    spec_block,
+)
 
 from flashfusion.core.storage.db import database
 from flashfusion.core.storage.models import WebhookDelivery, WebhookEndpoint
-from conftest import write_config
-from testkit.drive import run_until_done
-from testkit.receiver import (WEBHOOK_CONFIG, Clock, Receiver, db_dump, dispatcher, docs_verifier, get,
-                              node_verify, post, spec_block, SPEC)
 
 
 @pytest.fixture
@@ -136,10 +147,11 @@ def test_send_webhook_as_the_spec_and_its_rate_limit(client, gateway, make_key, 
 
 
 def test_send_webhook_past_an_endpoints_budget_answers_429_and_enqueues_nothing(tmp_path, db_url, rx):
+    import falcon.testing
+
+    from flashfusion.core.access import apikeys
     from flashfusion.core.app import build_gateway, create_app
     from flashfusion.core.config import load_config
-    import falcon.testing
-    from flashfusion.core.access import apikeys
     config = write_config(tmp_path, db_url, WEBHOOK_CONFIG.format(per_minute=3))
     gateway = build_gateway(load_config(str(config), env={}))
     client = falcon.testing.TestClient(create_app(gateway))

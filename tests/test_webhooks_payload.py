@@ -9,16 +9,17 @@ import shutil
 import subprocess
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from flashfusion.core.runs import analyzer
-from flashfusion.core.config import parse_config
-from flashfusion.core.errors import ConfigError
-from flashfusion.core.webhooks import payload
-from flashfusion.core.webhooks.schedule import parse_schedule
 from conftest import write_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from testkit.db import require_tool
 from testkit.server import cli
+
+from flashfusion.core.config import parse_config
+from flashfusion.core.errors import ConfigError
+from flashfusion.core.runs import analyzer
+from flashfusion.core.webhooks import payload
+from flashfusion.core.webhooks.schedule import parse_schedule
 
 TRICKY = [
     {"b": 1, "a": 2, "10": "x", "9": "y", "01": "z", "-1": "n"},

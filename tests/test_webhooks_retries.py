@@ -8,15 +8,15 @@ import random
 from datetime import timedelta
 
 import pytest
+from conftest import write_config
+from testkit.receiver import WEBHOOK_CONFIG, Clock, Receiver, dispatcher
 
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.storage.db import database, write_tx
 from flashfusion.core.storage.models import WebhookDelivery, WebhookEndpoint
-from flashfusion.core.webhooks.sender import parse_retry_after
 from flashfusion.core.webhooks.dispatcher import Dispatcher
 from flashfusion.core.webhooks.endpoints import Caller, WebhookService
-from conftest import write_config
-from testkit.receiver import WEBHOOK_CONFIG, Clock, Receiver, dispatcher
+from flashfusion.core.webhooks.sender import parse_retry_after
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import subprocess
 import sys
 
 import pytest
+from testkit.db import require_tool
+from testkit.receiver import Receiver
 
 from flashfusion.core.webhooks import sender as client
 from flashfusion.core.webhooks.ssrf import HOST_REFUSED, Policy, UrlRefused, check_url
-from testkit.db import require_tool
-from testkit.receiver import Receiver
 
 STRICT = Policy()
 PUBLIC = "93.184.215.14"
@@ -97,14 +97,15 @@ def test_private_networks_when_allowed_but_never_cloud_metadata():
 def test_dns_rebinding_is_refused_at_send_time_before_connecting(tmp_path, db_url):
     """The name was public when saved and points inside at send time: the attempt is
     refused without any connection (socket.create_connection would raise)."""
+    from conftest import write_config
+
     from flashfusion.core.app import build_gateway
     from flashfusion.core.config import load_config
+    from flashfusion.core.runs import transitions as runs
     from flashfusion.core.storage.db import database
     from flashfusion.core.storage.models import WebhookDelivery
-    from flashfusion.core.runs import transitions as runs
     from flashfusion.core.webhooks.dispatcher import REFUSED, Dispatcher
     from flashfusion.core.webhooks.endpoints import Caller, WebhookService
-    from conftest import write_config
     answers = {"rebind.example": [PUBLIC]}
     resolver = lambda host, port: answers[host]  # noqa: E731
     gateway = build_gateway(load_config(str(write_config(tmp_path, db_url)), env={}))

@@ -6,12 +6,18 @@
    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite — so two workers
    never hold the same delivery. A delivery that has not yet been counted against its
    endpoint's rate limit is counted here; over the limit it is postponed, never dropped.
-3. Send: outside any transaction, from a small thread pool, to the address the SSRF check
-   approved. The lease outlives the request timeout, so a delivery is only sent twice when
-   its worker died with the request in flight (at-least-once).
-4. Record: the attempt, then success, the next attempt (retry schedule with jitter,
-   ``Retry-After`` on 429/503), or failure; 410 disables the endpoint, and so does failing
-   for ``webhooks.disable_after_hours``.
+3. Start: right before a request leaves, its attempt goes on record in a write transaction
+   shared with the requests starting beside it: ``attempts`` + 1, an attempt record without
+   an outcome, and a lease that outlives the request timeout.
+4. Send: outside any transaction, from a thread pool of ``concurrency`` threads, to the
+   address the SSRF check approved.
+5. Record: as requests end, their outcomes go on record in the transaction that starts the
+   next ones: success, the next attempt (retry schedule with jitter, ``Retry-After`` on
+   429/503), or failure; 410 disables the endpoint, and so does failing for
+   ``webhooks.disable_after_hours``. So at most ``concurrency`` requests are ever started
+   without an outcome on record: a worker killed at any moment makes at most that many
+   deliveries go out again (after their lease expires), each of them a logged attempt
+   (an attempt left without an outcome says so: ``OUTCOME_UNKNOWN``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import random
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -33,7 +41,6 @@ from flashfusion.core.access import ratelimit
 from flashfusion.core.ids import new_id
 from flashfusion.core.storage.db import (
     database,
-    fetch_by_id,
     from_db_time,
     is_sqlite,
     iso,
@@ -61,6 +68,18 @@ log = logging.getLogger("flashfusion.webhooks")
 JITTER = 0.2
 MAX_RETRY_AFTER = 24 * 3600.0
 REFUSED = "destination refused: the URL's host does not resolve only to public addresses"
+OUTCOME_UNKNOWN = "no outcome: the worker stopped during this attempt (the request may have arrived)"
+
+
+@dataclass
+class Job:
+    """A claimed delivery on its way; ``attempt`` and ``attempt_id`` are set when it starts."""
+
+    row: WebhookDelivery
+    ep: WebhookEndpoint
+    secrets: list[str] | None
+    attempt: int = 0
+    attempt_id: str = ""
 
 
 class Dispatcher:
@@ -118,8 +137,8 @@ class Dispatcher:
         with database.connection_context():
             fanned = self.fan_out()
             claimed = self.claim()
-            self.deliver(claimed)
-        return fanned + len(claimed)
+            more = self.deliver(claimed)
+        return fanned + len(claimed) + more
 
     def drain(self, rounds: int = 100) -> int:
         """Run rounds until nothing is due (tests, ``webhooks deliver``). Bounded."""
@@ -209,9 +228,41 @@ class Dispatcher:
 
     # --- send and record ------------------------------------------------------------
 
-    def deliver(self, claimed: list[tuple[WebhookDelivery, WebhookEndpoint]]) -> None:
-        if not claimed:
-            return
+    def deliver(self, claimed: list[tuple[WebhookDelivery, WebhookEndpoint]]) -> int:
+        """Send the claimed deliveries with at most ``concurrency`` requests in flight, and
+        claim more whenever the queue runs dry. Each write transaction records the outcomes
+        that ended since the last one and starts the requests that take their places, so
+        at any moment at most ``concurrency`` sends are started without an outcome on
+        record — all that a kill can make us send twice. Returns how many more it claimed."""
+        queue: deque[Job] = deque(self.jobs(claimed))
+        in_flight: dict[Future, Job] = {}
+        ended: list[tuple[Job, client.Outcome]] = []
+        extra, more = 0, bool(queue)
+        while True:
+            stopping = self.stop_event.is_set()
+            if more and not queue and not stopping and len(in_flight) < self.cfg.concurrency:
+                fresh = self.refill() if in_flight else []
+                extra += len(fresh)
+                more = bool(fresh)
+                queue.extend(self.jobs(fresh))
+            starting = [] if stopping else [queue.popleft() for _ in range(
+                min(self.cfg.concurrency - len(in_flight), len(queue)))]
+            if ended or starting:
+                for job in self.settle(ended, starting):
+                    in_flight[self.submit(job)] = job
+            ended = []
+            if not in_flight:
+                return extra
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            ended = [(in_flight.pop(f), f.result()) for f in done]
+
+    def refill(self) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
+        fresh = self.claim()
+        if not fresh and self.fan_out():
+            fresh = self.claim()
+        return fresh
+
+    def jobs(self, claimed: list[tuple[WebhookDelivery, WebhookEndpoint]]) -> list[Job]:
         jobs = []
         for row, ep in claimed:
             try:
@@ -219,38 +270,74 @@ class Dispatcher:
             except Exception as exc:  # a missing FLASHFUSION_SECRET_KEY must not stop other endpoints
                 log.error("cannot sign for webhook %s: %s", ep.id, exc.__class__.__name__)
                 secrets = None
-            jobs.append((row, ep, secrets))
-        if len(jobs) == 1 or self.cfg.concurrency == 1:
-            for row, ep, secrets in jobs:
-                self.record(row, ep, *self.attempt(row, ep, secrets))
-            return
+            jobs.append(Job(row, ep, secrets))
+        return jobs
+
+    def submit(self, job: Job) -> Future:
+        if self.cfg.concurrency == 1:
+            future: Future = Future()
+            future.set_result(self.attempt(job.row, job.ep, job.secrets))
+            return future
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency, thread_name_prefix="webhook-send")
-        futures = {self._pool.submit(self.attempt, row, ep, secrets): (row, ep) for row, ep, secrets in jobs}
-        done = [(futures[f], f.result()) for f in as_completed(futures)]
-        # One commit for the claimed batch (each outcome keeps its own savepoint). A crash before
-        # it leaves the batch leased and undelivered on record: it is sent again, at least once.
-        with write_tx():
-            for (row, ep), result in done:
-                self.record(row, ep, *result)
+        return self._pool.submit(self.attempt, job.row, job.ep, job.secrets)
 
-    def attempt(self, row: WebhookDelivery, ep: WebhookEndpoint,
-                secrets: list[str] | None) -> tuple[datetime, client.Outcome]:
-        started = self.clock()
+    def settle(self, ended: list[tuple[Job, client.Outcome]], starting: list[Job]) -> list[Job]:
+        """One write transaction: record ``ended``, then start ``starting``; returns the jobs
+        that may be sent (those still leased to this worker)."""
+        now = self.clock()
+        with write_tx():
+            if ended:
+                self.record(ended, now)
+            return self.start_attempts(starting, now) if starting else []
+
+    def start_attempts(self, jobs: list[Job], now: datetime) -> list[Job]:
+        """Put each attempt on record before its request leaves: ``attempts`` + 1, an attempt
+        record without an outcome, and a fresh lease covering the request."""
+        by_id = {job.row.id: job for job in jobs}
+        marks = ", ".join([database.param] * len(by_id))
+        sql = (f"SELECT id, attempts FROM webhook_delivery WHERE id IN ({marks}) AND status = 'pending' "
+               f"AND lease_owner = {database.param}")
+        if not is_sqlite():
+            sql += " FOR UPDATE"
+        mine = database.execute_sql(sql, (*by_id, self.id)).fetchall()
+        if not mine:
+            return []
+        stamp = to_db_time(now)
+        started = []
+        for delivery_id, attempts in mine:
+            job = by_id[delivery_id]
+            job.attempt, job.attempt_id = attempts + 1, new_id("att")
+            started.append(job)
+        ids = [job.row.id for job in started]
+        retried = [job.row.id for job in started if job.attempt > 1]
+        if retried:  # a worker that died during an earlier attempt left it without an outcome
+            WebhookAttempt.update(error=OUTCOME_UNKNOWN).where(
+                WebhookAttempt.delivery_id.in_(retried) & WebhookAttempt.latency_ms.is_null()
+                & WebhookAttempt.error.is_null()).execute()
+        _executemany(_sql("INSERT INTO webhook_attempt (id, delivery_id, attempt, worker, started_at) "
+                          "VALUES (?, ?, ?, ?, ?)"),
+                     [(job.attempt_id, job.row.id, job.attempt, self.id, stamp) for job in started])
+        WebhookDelivery.update(attempts=WebhookDelivery.attempts + 1, updated_at=stamp,
+                               lease_until=to_db_time(now + timedelta(seconds=self.lease))).where(
+            WebhookDelivery.id.in_(ids)).execute()
+        return started
+
+    def attempt(self, row: WebhookDelivery, ep: WebhookEndpoint, secrets: list[str] | None) -> client.Outcome:
         if secrets is None:
-            return started, client.Outcome(status=None, latency_ms=0, error="signing key unavailable on this worker")
+            return client.Outcome(status=None, latency_ms=0, error="signing key unavailable on this worker")
         try:
             target = check_url(ep.url, self.service.policy, self.resolver)
         except UrlRefused:
-            return started, client.Outcome(status=None, latency_ms=0, error=REFUSED)
+            return client.Outcome(status=None, latency_ms=0, error=REFUSED)
         body = row.body.encode("utf-8")
         headers = signing.headers(secrets, msg_id=row.event_id, timestamp=int(self.wall()),
                                   event_type=row.event_type, body=body)
         try:
-            return started, client.post(target, body, headers, self.cfg.timeout_seconds)
+            return client.post(target, body, headers, self.cfg.timeout_seconds)
         except Exception as exc:
             log.exception("webhook attempt %s crashed", row.id)
-            return started, client.Outcome(status=None, latency_ms=0, error=f"internal error: {exc.__class__.__name__}")
+            return client.Outcome(status=None, latency_ms=0, error=f"internal error: {exc.__class__.__name__}")
 
     def next_delay(self, attempt: int, outcome: client.Outcome) -> float:
         base = self.schedule[attempt]
@@ -259,52 +346,79 @@ class Dispatcher:
             delay = max(delay, min(outcome.retry_after, MAX_RETRY_AFTER))
         return delay
 
-    def record(self, row: WebhookDelivery, ep: WebhookEndpoint, started: datetime, outcome: client.Outcome) -> None:
-        now = self.clock()
-        error = outcome.error
-        if outcome.status is not None and 300 <= outcome.status < 400:
-            error = f"redirect not followed ({outcome.status}" + (f" to {outcome.location})" if outcome.location else ")")
-        elif outcome.status is not None and not outcome.ok:
-            error = f"HTTP {outcome.status}"
-        with write_tx():
-            current = fetch_by_id(WebhookDelivery, row.id, for_update=not is_sqlite())
-            if current is None:
-                return
-            attempt = current.attempts + 1
-            WebhookAttempt.insert(id=new_id("att"), delivery_id=row.id, attempt=attempt, worker=self.id,
-                                  started_at=to_db_time(started), status_code=outcome.status,
-                                  latency_ms=outcome.latency_ms, error=(error or None) and error[:300],
-                                  response_excerpt=outcome.excerpt).execute()
-            if current.status != "pending" or current.lease_owner != self.id:
-                return  # another worker took it over after our lease ran out; it decides
-            changes = dict(attempts=attempt, last_status_code=outcome.status, last_latency_ms=outcome.latency_ms,
-                           last_error=(error or None) and error[:300], last_response=outcome.excerpt,
-                           lease_owner=None, lease_until=None, updated_at=to_db_time(now))
-            ep_changes: dict = {}
+    def record(self, ended: list[tuple[Job, client.Outcome]], now: datetime) -> None:
+        """Outcomes of started attempts, in the order they ended: the attempt records, the
+        deliveries (unless another worker took one over after our lease ran out: it decides)
+        and, once per endpoint, what the outcomes say about it."""
+        stamp = to_db_time(now)
+        attempts, deliveries = [], []
+        endpoints: dict[str, list[client.Outcome]] = {}
+        for job, outcome in ended:
+            error = describe(outcome)
+            attempts.append((outcome.status, outcome.latency_ms, error, outcome.excerpt, job.attempt_id))
             if outcome.ok:
-                changes.update(status="succeeded", delivered_at=to_db_time(now), next_attempt_at=None)
-                ep_changes.update(failing_since=None, last_success_at=to_db_time(now))
-            elif outcome.status == 410:
-                changes.update(status="failed", next_attempt_at=None)
-                ep_changes.update(disabled_at=to_db_time(now), disabled_reason="the endpoint answered 410 Gone")
+                status, next_at, delivered = "succeeded", None, stamp
+            elif outcome.status == 410 or job.attempt >= len(self.schedule):
+                status, next_at, delivered = "failed", None, None
             else:
-                failing_since = from_db_time(ep.failing_since) or now
-                current_ep = WebhookEndpoint.get_or_none(WebhookEndpoint.id == ep.id)
-                if current_ep is not None and current_ep.failing_since is not None:
-                    failing_since = from_db_time(current_ep.failing_since)
-                else:
-                    ep_changes["failing_since"] = to_db_time(now)
+                next_at = to_db_time(now + timedelta(seconds=self.next_delay(job.attempt, outcome)))
+                status, delivered = "pending", None
+            deliveries.append((status, outcome.status, outcome.latency_ms, error, outcome.excerpt, stamp, delivered,
+                               next_at, job.row.id, self.id))
+            endpoints.setdefault(job.ep.id, []).append(outcome)
+        _executemany(_sql("UPDATE webhook_attempt SET status_code = ?, latency_ms = ?, error = ?, "
+                          "response_excerpt = ? WHERE id = ?"), attempts)
+        _executemany(_sql("UPDATE webhook_delivery SET status = ?, last_status_code = ?, last_latency_ms = ?, "
+                          "last_error = ?, last_response = ?, updated_at = ?, delivered_at = COALESCE(?, delivered_at), "
+                          "next_attempt_at = ?, lease_owner = NULL, lease_until = NULL "
+                          "WHERE id = ? AND status = 'pending' AND lease_owner = ?"), deliveries)
+        failing = [ep_id for ep_id, outcomes in endpoints.items() if not all(o.ok for o in outcomes)]
+        since = dict(WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.failing_since).where(
+            WebhookEndpoint.id.in_(failing)).tuples()) if failing else {}
+        for ep_id, outcomes in endpoints.items():
+            self.judge_endpoint(ep_id, outcomes, from_db_time(since.get(ep_id)), now)
+
+    def judge_endpoint(self, ep_id: str, outcomes: list[client.Outcome], failing_since: datetime | None,
+                       now: datetime) -> None:
+        """A success clears ``failing_since``; a failure starts it; 410 or failing for
+        ``disable_after_hours`` disables the endpoint."""
+        changes: dict = {}
+        for outcome in outcomes:
+            if outcome.ok:
+                failing_since = None
+                changes.update(failing_since=None, last_success_at=to_db_time(now))
+            elif outcome.status == 410:
+                changes.update(disabled_at=to_db_time(now), disabled_reason="the endpoint answered 410 Gone")
+            else:
+                if failing_since is None:
+                    failing_since = now
+                    changes["failing_since"] = to_db_time(now)
                 if now - failing_since >= timedelta(hours=self.cfg.disable_after_hours):
-                    ep_changes.update(disabled_at=to_db_time(now),
-                                      disabled_reason=f"failing for {self.cfg.disable_after_hours} hours")
-                if attempt >= len(self.schedule):
-                    changes.update(status="failed", next_attempt_at=None)
-                else:
-                    delay = self.next_delay(attempt, outcome)
-                    changes["next_attempt_at"] = to_db_time(now + timedelta(seconds=delay))
-            WebhookDelivery.update(**changes).where(WebhookDelivery.id == row.id).execute()
-            if ep_changes:
-                ep_changes["updated_at"] = to_db_time(now)
-                WebhookEndpoint.update(**ep_changes).where(WebhookEndpoint.id == ep.id).execute()
-                if "disabled_at" in ep_changes:
-                    log.warning("webhook %s disabled: %s", ep.id, ep_changes["disabled_reason"])
+                    changes.update(disabled_at=to_db_time(now),
+                                   disabled_reason=f"failing for {self.cfg.disable_after_hours} hours")
+        if not changes:
+            return
+        changes["updated_at"] = to_db_time(now)
+        WebhookEndpoint.update(**changes).where(WebhookEndpoint.id == ep_id).execute()
+        if "disabled_at" in changes:
+            log.warning("webhook %s disabled: %s", ep_id, changes["disabled_reason"])
+
+
+def describe(outcome: client.Outcome) -> str | None:
+    """The error kept for an attempt, at most 300 characters."""
+    error = outcome.error
+    if outcome.status is not None and 300 <= outcome.status < 400:
+        error = f"redirect not followed ({outcome.status}" + (f" to {outcome.location})" if outcome.location else ")")
+    elif outcome.status is not None and not outcome.ok:
+        error = f"HTTP {outcome.status}"
+    return (error or None) and error[:300]
+
+
+def _sql(text: str) -> str:
+    """``?`` placeholders in the database's own style."""
+    return text if is_sqlite() else text.replace("?", database.param)
+
+
+def _executemany(sql: str, rows: list[tuple]) -> None:
+    if rows:
+        database.cursor().executemany(sql, rows)

@@ -10,11 +10,11 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
+from testkit.fake_gitlab import FakeGitLab
 
 from flashfusion.plugins import Pipeline, RunRef, RunSnapshot
 from flashfusion.plugins.provider import build_settings
 from flashfusion.providers.gitlab.provider import GitLabProvider
-from testkit.fake_gitlab import FakeGitLab
 
 
 class FakeClock:

@@ -6,6 +6,7 @@ import socket
 from typing import Any
 
 import pytest
+from testkit.fake_gitlab import DEVELOPER, FakeGitLab
 
 from flashfusion.plugins import (
     ProviderError,
@@ -14,7 +15,6 @@ from flashfusion.plugins import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from testkit.fake_gitlab import DEVELOPER, FakeGitLab
 
 REPO = "acme/web"
 SECRET = "glpat-very-secret-value"

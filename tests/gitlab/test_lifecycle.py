@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from testkit.fake_gitlab import FakeGitLab, JobSpec
 
 REPO = "acme/platform/web"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from testkit.fake_gitlab import FakeGitLab, JobSpec
 
 from flashfusion.plugins import PHASES, RUN_STATUSES
 from flashfusion.plugins.types import STEP_STATUSES
 from flashfusion.providers.gitlab import mapping
-from testkit.fake_gitlab import FakeGitLab, JobSpec
 
 PIPELINE_CASES = [
     ("created", "running", "queued", None),

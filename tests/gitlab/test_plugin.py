@@ -5,7 +5,7 @@ from __future__ import annotations
 import pluggy
 import pytest
 
-from flashfusion.plugins import PipelineConfigError, Pipeline, hookspecs
+from flashfusion.plugins import Pipeline, PipelineConfigError, hookspecs
 from flashfusion.plugins.conformance import check_provider_class
 from flashfusion.plugins.markers import PROJECT_NAME
 from flashfusion.providers.gitlab import plugin

@@ -6,7 +6,6 @@ from typing import Any
 
 import gitlab
 import pytest
-
 from testkit.fake_gitlab import FakeGitLab, JobSpec
 
 SPECIAL = "acme.io/platform-team/sub_group/web.app-2"

@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 import pytest
+from testkit.fake_gitlab import FakeGitLab, JobSpec
 
 from flashfusion.plugins import UpstreamUnavailable
-from testkit.fake_gitlab import FakeGitLab, JobSpec
 
 REPO = "acme/api"
 

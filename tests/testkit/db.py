@@ -9,6 +9,7 @@ from pathlib import Path
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.storage.migrations import migrate
 
+
 def require_tool(available: bool, what: str) -> None:
     """Skip a test that needs a system tool on a developer machine without it; in CI (which
     installs every tool in .ci/run) a missing tool is a failure, never a silent skip."""

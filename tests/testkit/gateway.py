@@ -5,9 +5,9 @@ driven by the test and the provider token passed in the configuration's environm
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 import falcon.testing
@@ -15,8 +15,8 @@ import falcon.testing
 from flashfusion.core.access import apikeys
 from flashfusion.core.app import build_gateway, create_app
 from flashfusion.core.config import load_config
-from flashfusion.core.storage.db import database
 from flashfusion.core.gateway import Gateway
+from flashfusion.core.storage.db import database
 from flashfusion.core.storage.models import Event, Run
 from flashfusion.core.worker import Worker
 

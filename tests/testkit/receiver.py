@@ -12,17 +12,18 @@ Retry-After), vanish (410) or redirect.
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
-import re
-import subprocess
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
+
 from flashfusion.core.storage.db import database
 from flashfusion.core.webhooks.dispatcher import Dispatcher
 
