@@ -6,6 +6,7 @@
      +-- Forbidden         403
      +-- NotFound          404
      +-- Conflict          409
+     +-- RequestTimeout    408
      +-- PayloadTooLarge   413
      +-- Unprocessable     422
      +-- TooManyRequests   429 (retry_after)
@@ -49,6 +50,11 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     error = "Conflict"
+
+
+class RequestTimeout(ApiError):
+    status = 408
+    error = "Request Timeout"
 
 
 class PayloadTooLarge(ApiError):

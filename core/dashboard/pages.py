@@ -23,13 +23,13 @@ import jinja2
 
 from flashfusion.core.access import sessions
 from flashfusion.core.dashboard.visibility import Access, access_for
-from flashfusion.core.errors import ApiError, Forbidden, Unauthorized
+from flashfusion.core.errors import ApiError, Forbidden, PayloadTooLarge, Unauthorized
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.runs.serialize import human_duration
 from flashfusion.core.storage.db import from_db_time
 from flashfusion.core.storage.models import User
 from flashfusion.core.web.authentication import session_user
-from flashfusion.core.web.parsing import NUL_MESSAGE
+from flashfusion.core.web.parsing import read_body, string_problem
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -133,19 +133,23 @@ class Form:
         media = (req.content_type or "").split(";")[0].strip().lower()
         if media != "application/x-www-form-urlencoded":
             return cls()
-        raw = req.bounded_stream.read(max_bytes + 1)
-        if len(raw) > max_bytes:
-            raise BadForm(f"The form is larger than {max_bytes} bytes")
+        try:
+            raw = read_body(req, max_bytes, too_large="The form")
+        except PayloadTooLarge as exc:
+            raise BadForm(exc.message) from None
         try:
             text = raw.decode("utf-8")
+            # strict: a percent-encoded byte sequence that is not UTF-8 (%ED%A0%80) is refused,
+            # not turned into U+FFFD
+            values = parse_qs(text, keep_blank_values=True, max_num_fields=500, errors="strict")
         except UnicodeDecodeError:
             raise BadForm("The form is not UTF-8") from None
-        try:
-            values = parse_qs(text, keep_blank_values=True, max_num_fields=500)
         except ValueError:
             raise BadForm("The form has too many fields") from None
-        if any("\x00" in key or any("\x00" in v for v in vals) for key, vals in values.items()):
-            raise BadForm(NUL_MESSAGE)  # PostgreSQL cannot store NUL; refused alike everywhere
+        for key, vals in values.items():
+            problem = next(filter(None, map(string_problem, [key, *vals])), None)
+            if problem:
+                raise BadForm(problem)  # PostgreSQL cannot store NUL; refused alike everywhere
         return cls(values)
 
     def get(self, name: str, default: str = "") -> str:

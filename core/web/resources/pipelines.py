@@ -98,9 +98,10 @@ class GetStatus:
         actor: Actor = req.context.actor
         run_id = query(req, "run_id", required=True, max_length=64)
         wait = query_int(req, "wait", default=0, low=0, high=MAX_WAIT_SECONDS)
+        version = query_int(req, "version", default=None, low=0, high=2**31)
         run = scoped_run(actor, run_id)
         if wait and run.phase != "completed":
-            seen = query_int(req, "version", default=run.version, low=0, high=2**31)
+            seen = run.version if version is None else version
             if seen == run.version and self.gw.watcher.wait(run.id, seen, wait):
                 run = fetch_by_id(Run, run.id)
         body = run_to_dict(run)
