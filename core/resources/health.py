@@ -10,7 +10,7 @@ from flashfusion.core import openapi
 from flashfusion.core.checks import CheckCache
 from flashfusion.core.db import database, iso
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.migrations import pending
+from flashfusion.core.migrations import schema_state
 
 
 class Healthz:
@@ -21,7 +21,8 @@ class Healthz:
 
 
 class Readyz:
-    """Readiness: 503 only when the database is unreachable or behind on migrations.
+    """Readiness: 503 only when the database is unreachable, behind on migrations or
+    migrated by a newer release.
 
     Each pipeline's provider check (credentials, workflow, project) is reported under
     ``pipelines`` without failing readiness: a pipeline with problems is ``degraded`` and the
@@ -46,8 +47,7 @@ class Readyz:
         checks: dict[str, str] = {}
         try:
             database.execute_sql("SELECT 1").fetchone()
-            missing = pending(database.obj)
-            checks["database"] = "ok" if not missing else f"migrations pending: {', '.join(missing)}"
+            checks["database"] = schema_state(database.obj)
         except Exception as exc:  # the message may name the host, never credentials
             checks["database"] = f"unreachable ({exc.__class__.__name__})"
         ready = all(v == "ok" for v in checks.values())
