@@ -1,14 +1,18 @@
-"""Liveness, readiness and the OpenAPI document (no authentication)."""
+"""Liveness, readiness and the OpenAPI document (no authentication; readiness details for
+administrators)."""
 
 from __future__ import annotations
 
 import time
 
 import falcon
+import peewee
 
-from flashfusion.core import openapi
+from flashfusion.core import openapi, sessions
+from flashfusion.core.auth import session_user
 from flashfusion.core.checks import CheckCache
 from flashfusion.core.db import database, iso
+from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.migrations import schema_state
 
@@ -18,6 +22,8 @@ class Healthz:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"success": True, "status": "ok"}
+
+    on_head = on_get  # falcon sends no body for HEAD
 
 
 class Readyz:
@@ -30,6 +36,9 @@ class Readyz:
     serve (other pipelines, reads, and this pipeline again once upstream is fixed). Results are
     kept per process for ``ttl_seconds`` and a probe waits at most ``wait_seconds`` for a
     refresh; a pipeline not checked yet says ``checking``.
+
+    Anyone gets the overall ``success`` and ``status``; ``checks`` and ``pipelines`` (which
+    name every pipeline, repository and problem) go only to an administrator's session.
     """
 
     auth = None
@@ -66,8 +75,19 @@ class Readyz:
             pipelines[pid] = entry
         degraded = any(e["status"] == "degraded" for e in pipelines.values())
         resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
-        resp.media = {"success": ready, "status": "not_ready" if not ready else "degraded" if degraded else "ready",
-                      "checks": checks, "pipelines": pipelines, "pipelines_checked_at": iso(checked_at)}
+        resp.media = {"success": ready, "status": "not_ready" if not ready else "degraded" if degraded else "ready"}
+        if self._administrator(req):
+            resp.media.update(checks=checks, pipelines=pipelines, pipelines_checked_at=iso(checked_at))
+
+    on_head = on_get
+
+    def _administrator(self, req: falcon.Request) -> bool:
+        if sessions.COOKIE not in req.cookies:
+            return False
+        try:
+            return bool(session_user(req, self.gw.clock(), self.gw.config).is_admin)
+        except (ApiError, peewee.DatabaseError):  # not logged in, or no database: the anonymous answer
+            return False
 
 
 class OpenApi:
