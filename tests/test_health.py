@@ -13,6 +13,7 @@ from flashfusion.core import db as dbmod
 from flashfusion.core import migrations
 from flashfusion.core.db import database
 from flashfusion.core.users import create_user
+from testkit.db import newer_release_recorded
 
 PASSWORD = "correct horse battery staple"
 
@@ -45,18 +46,16 @@ def test_readyz_gives_details_to_an_administrator_only(client, gateway):
     assert stale.status_code == 200 and set(stale.json) == {"success", "status"}
 
 
-def test_readyz_is_503_when_a_newer_release_migrated_the_database(client, gateway):
+def test_readyz_is_503_when_a_newer_release_migrated_the_database(client, gateway, db_url):
     cookies = login(client, gateway, "root", admin=True)
-    newer = migrations.newest_known() + 1
-    with database.connection_context():
-        database.execute_sql(f"INSERT INTO schema_migration (version, name, applied_at) "
-                             f"VALUES ({database.param}, 'future', CURRENT_TIMESTAMP)", (newer,))
-    anonymous = client.simulate_get("/readyz")
+    with newer_release_recorded(db_url) as newer:
+        anonymous = client.simulate_get("/readyz")
+        admin = client.simulate_get("/readyz", cookies=cookies)
     assert anonymous.status_code == 503 and anonymous.json == {"success": False, "status": "not_ready"}
-    admin = client.simulate_get("/readyz", cookies=cookies)
     assert admin.status_code == 503
-    assert admin.json["checks"]["database"].startswith(f"the database schema is version {newer} but this "
-                                                       f"FlashFusion knows up to version {newer - 1}")
+    assert admin.json["checks"]["database"].startswith(
+        f"the database schema is version {newer} but this FlashFusion knows up to version "
+        f"{migrations.newest_known()}")
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])

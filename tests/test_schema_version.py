@@ -13,23 +13,12 @@ import pytest
 from flashfusion.core import db as dbmod
 from flashfusion.core import migrations
 from conftest import write_config
-from testkit.db import database_url
+from testkit.db import database_url, newer_release_recorded
 from testkit.server import FLASHFUSION, cli, free_port
 
 pytestmark = pytest.mark.e2e
 
 KNOWN = max(version for version, _, _ in migrations.MIGRATIONS)
-NEWER = KNOWN + 2
-
-
-def _record_newer_release(db_url: str) -> None:
-    """What a newer FlashFusion's ``migrate`` leaves behind: versions this code never saw."""
-    db = dbmod.open_database(db_url)
-    with db.connection_context():
-        for version in (KNOWN + 1, NEWER):
-            db.execute_sql(f"INSERT INTO schema_migration (version, name, applied_at) "
-                           f"VALUES ({db.param}, {db.param}, CURRENT_TIMESTAMP)", (version, f"future_{version}"))
-    db.close()
 
 
 def _serve(config, tmp_path) -> subprocess.CompletedProcess:
@@ -55,20 +44,19 @@ def _refusal(result: subprocess.CompletedProcess) -> str:
 
 def test_serve_worker_migrate_and_cli_refuse_a_database_newer_than_the_code(tmp_path, db_url):
     config = write_config(tmp_path, db_url)
-    _record_newer_release(db_url)
-    serve = _serve(config, tmp_path)
-    line = _refusal(serve)
-    assert line == (f"flashfusion: the database schema is version {NEWER} but this FlashFusion knows up to "
-                    f"version {KNOWN}: upgrade FlashFusion or restore a backup taken before the upgrade")
-    assert "listening" not in serve.stdout  # gunicorn never started, so /readyz never answered
-    for command in (["worker"], ["worker", "--once"], ["migrate"], ["keys", "list"], ["users", "list"]):
-        line = _refusal(cli(*command, config=config, check=False))
-        assert f"version {NEWER}" in line and f"up to version {KNOWN}" in line, (command, line)
-    db = dbmod.open_database(db_url)
-    with db.connection_context():  # refused before writing anything
-        assert max(migrations.applied_versions(db)) == NEWER
-        assert "webhook_delivery" in db.get_tables()
-    db.close()
+    with newer_release_recorded(db_url) as newer:
+        serve = _serve(config, tmp_path)
+        line = _refusal(serve)
+        assert line == (f"flashfusion: the database schema is version {newer} but this FlashFusion knows up to "
+                        f"version {KNOWN}: upgrade FlashFusion or restore a backup taken before the upgrade")
+        assert "listening" not in serve.stdout  # gunicorn never started, so /readyz never answered
+        for command in (["worker"], ["worker", "--once"], ["migrate"], ["keys", "list"], ["users", "list"]):
+            line = _refusal(cli(*command, config=config, check=False))
+            assert f"version {newer}" in line and f"up to version {KNOWN}" in line, (command, line)
+        db = dbmod.open_database(db_url)
+        with db.connection_context():  # refused before writing anything
+            assert max(migrations.applied_versions(db)) == newer
+        db.close()
 
 
 def test_a_database_at_the_known_version_still_starts(tmp_path, db_url):
