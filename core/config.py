@@ -35,6 +35,8 @@ class ServerConfig:
     max_body_bytes: int = 65536
     long_poll_max_waiters: int = 4
     embedded_worker: bool = True
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks); see clientaddr.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def parse_config(raw: Mapping[str, Any], *, path: str = "<config>", env: Mapping
     sections = {name: _section(raw.get(name, {}), cls, name, path, env) for name, cls in SECTIONS.items()}
     server = sections["server"]
     server = replace(server, database_url=_resolve_sqlite(server.database_url, path))
+    _check_networks(server.trusted_proxies, path, _override_name(env, "server", "trusted_proxies"))
     providers = raw.get("providers", {})
     if not isinstance(providers, dict) or any(not isinstance(v, dict) for v in providers.values()):
         raise ConfigError(path, "providers", "expected tables [providers.NAME]")
@@ -177,8 +180,25 @@ def _env_names(section: str, key: str) -> list[str]:
     return names
 
 
+def _override_name(env: Mapping[str, str], section: str, key: str) -> str:
+    """What set ``section.key``: the environment variable that overrides it, or the key."""
+    return next((var for var in _env_names(section, key) if var in env), f"{section}.{key}")
+
+
+def _check_networks(entries: tuple[str, ...], path: str, key: str) -> None:
+    from flashfusion.core.access.clientaddr import parse_networks
+    try:
+        parse_networks(entries)
+    except ValueError as exc:
+        raise ConfigError(path, key, str(exc)) from None
+
+
 def _typed(value: Any, default: Any, key: str, path: str) -> Any:
     expected = type(default)
+    if expected is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(path, key, f"expected a list of strings, got {value!r}")
+        return tuple(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -191,10 +211,12 @@ def _typed(value: Any, default: Any, key: str, path: str) -> Any:
 def _from_env(text: str, default: Any, var: str, path: str) -> Any:
     expected = type(default)
     try:
-        if expected is bool:
+        if expected is tuple:
+            value: Any = tuple(part.strip() for part in text.split(",") if part.strip())
+        elif expected is bool:
             if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
                 raise ValueError
-            value: Any = text.lower() in ("1", "true", "yes")
+            value = text.lower() in ("1", "true", "yes")
         else:
             value = expected(text)
     except ValueError:

@@ -11,9 +11,10 @@ import pytest
 from flashfusion.core.access import keycheck as auth
 from flashfusion.core.access import ratelimit
 from flashfusion.core.access.users import create_user
-from flashfusion.core.app import create_app
+from flashfusion.core.app import build_gateway, create_app
+from flashfusion.core.config import load_config
 from flashfusion.core.storage.db import database, utcnow
-from flashfusion.core.storage.models import ApiKey, RateLimit, Session, User
+from flashfusion.core.storage.models import ApiKey, AuditEvent, RateLimit, Session, User
 
 PASSWORD = "correct horse battery staple"
 
@@ -53,9 +54,9 @@ class Browser:
         self.cookie = None
         self.csrf = None
 
-    def login(self, username, password=PASSWORD, **headers):
+    def login(self, username, password=PASSWORD, remote_addr=None, **headers):
         answer = self.client.simulate_post("/functions/login", json={"username": username, "password": password},
-                                           headers=headers)
+                                           headers=headers, remote_addr=remote_addr)
         if answer.status_code == 200:
             self.cookie = answer.cookies["ff_session"].value
             self.csrf = answer.json["csrf_token"]
@@ -165,25 +166,83 @@ def test_logout_ends_the_session(alice):
     assert alice.get("/functions/listAPIKeys").status_code == 401
 
 
-def test_login_throttling_per_account_and_never_permanent(app, users):
-    browser = Browser(app)
+ATTACKER = "198.51.100.9"
+OWNER = "203.0.113.5"
+
+
+def test_login_throttling_per_account_and_address_and_never_permanent(app, users):
+    attacker = Browser(app)
     for _ in range(5):
-        assert browser.login("alice", "wrong wrong wrong").status_code == 401
-    throttled = browser.login("alice")  # even the right password waits
-    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) <= 15 * 60
+        assert attacker.login("alice", "wrong wrong wrong", remote_addr=ATTACKER).status_code == 401
+    throttled = attacker.login("alice", remote_addr=ATTACKER)  # from there even the right password waits
+    wait = int(throttled.headers["Retry-After"])
+    assert throttled.status_code == 429 and 0 < wait <= 15 * 60 / 5
     assert set(throttled.json) == {"error", "message"}
-    assert browser.login("bob").status_code == 200  # other accounts are unaffected
+    assert f"try again in {wait} s" in throttled.json["message"]
+    assert attacker.login("bob", remote_addr=ATTACKER).status_code == 200  # other accounts are unaffected
+    assert Browser(app).login("alice", remote_addr=OWNER).status_code == 200  # the owner, elsewhere, is too
     with database.connection_context():  # time passes: the bucket drains by itself
-        RateLimit.update(tat=RateLimit.tat - 15 * 60).where(RateLimit.bucket == "login:user:alice").execute()
-    assert browser.login("alice").status_code == 200
+        RateLimit.update(tat=RateLimit.tat - wait).where(RateLimit.bucket.startswith("login:user:alice:")).execute()
+    assert attacker.login("alice", remote_addr=ATTACKER).status_code == 200
 
 
 def test_login_throttling_per_client_address(app, users):
     browser = Browser(app)
     names = [f"nobody{i}" for i in range(20)]
     for name in names:
-        assert browser.login(name, "wrong wrong wrong").status_code == 401
-    assert browser.login("alice").status_code == 429
+        assert browser.login(name, "wrong wrong wrong", remote_addr=ATTACKER).status_code == 401
+    throttled = browser.login("alice", remote_addr=ATTACKER)
+    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) > 0
+    assert f"try again in {throttled.headers['Retry-After']} s" in throttled.json["message"]
+    assert browser.login("alice", remote_addr=OWNER).status_code == 200
+
+
+@pytest.fixture
+def behind_proxy(config_path):
+    """The gateway behind a reverse proxy at 10.0.0.5 (and an inner one at 192.168.1.1)."""
+    gw = build_gateway(load_config(str(config_path), env={"FLASHFUSION_TRUSTED_PROXIES": "10.0.0.0/8,192.168.1.1"}))
+    with database.connection_context():
+        create_user(gw.passwords, "alice", PASSWORD)
+    yield falcon.testing.TestClient(create_app(gw))
+    gw.providers.close()
+    database.close()
+
+
+def login_failures(client, forwarded_for: str, count: int, remote_addr: str = "10.0.0.5") -> None:
+    for i in range(count):
+        answer = Browser(client).login(f"nobody{i}", "wrong wrong wrong", remote_addr=remote_addr,
+                                       **{"X-Forwarded-For": forwarded_for})
+        assert answer.status_code == 401, answer.text
+
+
+def last_failure_address() -> str:
+    with database.connection_context():
+        event = AuditEvent.select().where(AuditEvent.action == "login.failed").order_by(AuditEvent.at.desc()).get()
+    return event.client_addr
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_throttle(behind_proxy):
+    login_failures(behind_proxy, "203.0.113.7", 20)
+    assert last_failure_address() == "203.0.113.7"
+
+    def alice(forwarded_for: str, remote_addr: str = "10.0.0.5"):
+        return Browser(behind_proxy).login("alice", remote_addr=remote_addr, **{"X-Forwarded-For": forwarded_for})
+
+    assert alice("203.0.113.7").status_code == 429
+    # the client cannot choose its address by sending X-Forwarded-For itself: proxies append
+    assert alice("198.51.100.1, 203.0.113.7").status_code == 429
+    assert alice("203.0.113.7, 192.168.1.1").status_code == 429  # through both proxies
+    assert alice("203.0.113.8").status_code == 200  # another client behind the same proxy
+    assert alice("203.0.113.7", remote_addr="198.51.100.20").status_code == 200  # not a proxy: its own address
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(app, users):
+    for i in range(20):
+        spoofed = Browser(app).login(f"nobody{i}", "wrong wrong wrong", remote_addr=ATTACKER,
+                                     **{"X-Forwarded-For": f"192.0.2.{i}"})
+        assert spoofed.status_code == 401
+    assert last_failure_address() == ATTACKER
+    assert Browser(app).login("alice", remote_addr=ATTACKER, **{"X-Forwarded-For": "192.0.2.99"}).status_code == 429
 
 
 def test_long_passwords_work_without_truncation(app, gateway):

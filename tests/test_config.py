@@ -46,6 +46,16 @@ def test_environment_overrides(tmp_path):
     assert config.server.workers == 5 and config.rate_limits.api_requests_per_hour == 50
 
 
+def test_trusted_proxies_from_the_file_and_the_environment(tmp_path):
+    assert load(tmp_path, GOOD).server.trusted_proxies == ()
+    text = GOOD.replace("[server]\n", "[server]\ntrusted_proxies = ['10.0.0.0/8', '::1']\n")
+    assert load(tmp_path, text).server.trusted_proxies == ("10.0.0.0/8", "::1")
+    env = {"FLASHFUSION_TRUSTED_PROXIES": "192.168.1.10, fd00::/8"}
+    assert load(tmp_path, GOOD, env=env).server.trusted_proxies == ("192.168.1.10", "fd00::/8")
+    message = error_of(tmp_path, GOOD, env={"FLASHFUSION_TRUSTED_PROXIES": "10.0.0.0/33"})
+    assert "FLASHFUSION_TRUSTED_PROXIES" in message and "'10.0.0.0/33'" in message
+
+
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(str(tmp_path / "absent.toml"), env={})
@@ -69,6 +79,9 @@ def test_missing_file_names_it(tmp_path):
     ("[providers.local]\nlog_tail_bytes = 'big'\n", "providers.local.log_tail_bytes", "expected int"),
     ("[providers.local]\ncolour = 'red'\n", "providers.local.colour", "unknown setting"),
     ("[providers.nosuch]\nurl = 'x'\n", "providers.nosuch", "no installed plugin provides"),
+    ("[server]\ntrusted_proxies = '10.0.0.1'\n", "server.trusted_proxies", "expected a list"),
+    ("[server]\ntrusted_proxies = ['10.0.0.0/8', 'proxy.local']\n", "server.trusted_proxies",
+     "'proxy.local' is not an IP address or network"),
 ])
 def test_bad_files(tmp_path, text, key, problem):
     message = error_of(tmp_path, text)

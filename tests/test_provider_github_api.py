@@ -382,7 +382,7 @@ def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, d
 
 
 def test_readyz_reports_provider_problems_per_pipeline_as_degraded_with_200(kit):
-    answer = kit.client.simulate_get("/readyz")
+    answer = kit.readyz()
     assert answer.status_code == 200
     body = answer.json
     assert (body["success"], body["status"], body["checks"]) == (True, "degraded", {"database": "ok"})
@@ -398,7 +398,7 @@ def test_readyz_reports_provider_problems_per_pipeline_as_degraded_with_200(kit)
 
 def test_readyz_with_a_bad_token_is_degraded_and_never_shows_it(make_kit):
     wrong = "ghp_wrongToken0000000000000000000000000000"
-    answer = make_kit(env={TOKEN_ENV: wrong}).client.simulate_get("/readyz")
+    answer = make_kit(env={TOKEN_ENV: wrong}).readyz()
     assert answer.status_code == 200 and answer.json["status"] == "degraded"
     assert answer.json["pipelines"]["web"]["problems"] == [
         f"github credentials rejected (Bad credentials): check environment variable {TOKEN_ENV}"]
@@ -411,15 +411,15 @@ def test_readyz_caches_checks_for_60_seconds_per_process(make_kit, fake, monkeyp
     monkeypatch.setattr(health.Readyz, "clock", clock)
     kit = make_kit()
     fake.reset_counters()
-    assert kit.client.simulate_get("/readyz").json["status"] == "degraded"
+    assert kit.readyz().json["status"] == "degraded"
     first = fake.stats()["total"]
     assert first >= 3
     for _ in range(5):
         clock.advance(11)
-        assert kit.client.simulate_get("/readyz").json["pipelines"]["web"]["status"] == "ok"
+        assert kit.readyz().json["pipelines"]["web"]["status"] == "ok"
     assert fake.stats()["total"] == first  # 55 s of probes: answered from the cache
     clock.advance(6)
-    kit.client.simulate_get("/readyz")
+    kit.readyz()
     assert fake.stats()["total"] == 2 * first
 
 
@@ -430,14 +430,15 @@ def test_readyz_waits_a_bounded_time_for_slow_checks(make_kit, fake, monkeypatch
     monkeypatch.setattr(health.Readyz, "wait_seconds", 0.1)
     monkeypatch.setattr(health.Readyz, "check_timeout_seconds", 0.4)
     kit = make_kit()
+    kit.admin_session()
     fake.stall_next(1.2)  # GitHub hangs on one request
     began = time.monotonic()
-    answer = kit.client.simulate_get("/readyz")
+    answer = kit.readyz()
     assert time.monotonic() - began < 0.5
     assert answer.status_code == 200 and answer.json["status"] == "ready"
     assert {p["status"] for p in answer.json["pipelines"].values()} == {"checking"}
 
     time.sleep(0.5)  # the refresh gave up on the hanging check at 0.4 s
-    pipelines = kit.client.simulate_get("/readyz").json["pipelines"]
+    pipelines = kit.readyz().json["pipelines"]
     late = [pid for pid, p in pipelines.items() if p.get("problems") == ["no answer within 0.4 s"]]
     assert len(late) == 1 and pipelines["demo"]["status"] == "ok"

@@ -334,7 +334,7 @@ def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_p
 
 
 def test_readyz_reports_a_missing_project_as_degraded_with_200(kit):
-    answer = kit.client.simulate_get("/readyz")
+    answer = kit.readyz()
     assert answer.status_code == 200
     body = answer.json
     assert (body["success"], body["status"], body["checks"]) == (True, "degraded", {"database": "ok"})
@@ -346,10 +346,10 @@ def test_readyz_reports_a_missing_project_as_degraded_with_200(kit):
 
 def test_readyz_with_bad_credentials_is_degraded_and_never_shows_the_token(make_kit, fake):
     wrong = "glpat-wrongToken-000000000000"
-    answer = make_kit(env={TOKEN_ENV: wrong}).client.simulate_get("/readyz")
+    answer = make_kit(env={TOKEN_ENV: wrong}).readyz()
     assert answer.status_code == 200 and answer.json["status"] == "degraded"
     gitlab = {pid: p for pid, p in answer.json["pipelines"].items() if p["provider"] == "gitlab"}
     assert len(gitlab) == 5 and all("refused the credentials (HTTP 401" in p["problems"][0] for p in gitlab.values())
     assert wrong not in answer.text
-    assert make_kit(env={}).client.simulate_get("/readyz").json["pipelines"]["api"]["problems"] == [
+    assert make_kit(env={}).readyz().json["pipelines"]["api"]["problems"] == [
         f"gitlab: pipeline 'api': environment variable {TOKEN_ENV} (API token) is not set"]

@@ -1,6 +1,12 @@
 """Logging in, shared by ``POST /functions/login`` and the dashboard's login form: throttling
-per account and per client address, one answer for unknown users and wrong passwords, hash
-upgrades, the session cookie."""
+of failures, one answer for unknown users and wrong passwords, hash upgrades, the session
+cookie.
+
+Failures are throttled per account *and* client address, and per client address, never per
+account alone: someone guessing alice's password from one address cannot keep alice out
+from another. Behind a reverse proxy the client address comes from ``X-Forwarded-For``
+only with ``[server] trusted_proxies`` (see ``clientaddr``); otherwise every client shares
+the proxy's budget."""
 
 from __future__ import annotations
 
@@ -9,15 +15,12 @@ import ipaddress
 import falcon
 
 from flashfusion.core.access import audit, ratelimit, sessions
+from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.errors import TooManyRequests, Unauthorized
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.storage.models import User
 
 WRONG_CREDENTIALS = "Wrong username or password"
-
-
-def client_addr(req: falcon.Request) -> str:
-    return req.remote_addr or "unknown"
 
 
 def cookie_secure(gateway: Gateway) -> bool:
@@ -37,18 +40,19 @@ def check_password(gw: Gateway, req: falcon.Request, username: str, password: st
     auth = gw.config.auth
     period = auth.login_window_minutes * 60.0
     addr = client_addr(req)
-    buckets = ((f"login:user:{username.lower()}", auth.login_attempts_per_account),
-               (f"login:addr:{addr}", auth.login_attempts_per_address))
-    for bucket, limit in buckets:
+    buckets = ((f"login:user:{username.lower()}:{addr}", auth.login_attempts_per_account, "for this account"),
+               (f"login:addr:{addr}", auth.login_attempts_per_address, "for any account"))
+    for bucket, limit, scope in buckets:
         decision = ratelimit.peek(bucket, limit, period)
         if not decision.allowed:
-            raise TooManyRequests("Too many failed logins; wait before trying again",
-                                  retry_after=decision.retry_after)
+            wait = max(1, decision.retry_after)
+            raise TooManyRequests(f"Too many failed logins from your address {scope}; try again in {wait} s",
+                                  retry_after=wait)
     user = User.get_or_none(User.username == username)
     usable = user is not None and user.disabled_at is None
     ok, upgraded = gw.passwords.verify(password, user.password_hash if usable else None)
     if not ok:
-        for bucket, limit in buckets:
+        for bucket, limit, _ in buckets:
             ratelimit.hit(bucket, limit, period)
         audit.record_failure("login.failed", f"{addr}:{username.lower()}", actor=username[:100], client_addr=addr)
         raise Unauthorized(WRONG_CREDENTIALS, error="Invalid credentials")

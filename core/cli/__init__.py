@@ -42,19 +42,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     from flashfusion.core.app import build_gateway
     from flashfusion.core.config import load_config
+    from flashfusion.core.storage import migrations
+    from flashfusion.core.storage.db import database
     try:
         config = load_config(args.config)
         if getattr(args, "before_gateway", None):
             return args.before_gateway(args, config)
         gateway = build_gateway(config)
+        if getattr(args, "migrate_first", True):
+            migrations.migrate(database.obj)
+        return args.handler(args, gateway)
     except ConfigError as exc:
         print(f"flashfusion: configuration error: {exc}", file=sys.stderr)
         return 2
-    if getattr(args, "migrate_first", True):
-        from flashfusion.core.storage import migrations
-        from flashfusion.core.storage.db import database
-        migrations.migrate(database.obj)
-    return args.handler(args, gateway)
+    except migrations.SchemaTooNew as exc:
+        print(f"flashfusion: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from flashfusion.core.access import apikeys
-from flashfusion.core.access.logins import client_addr
+from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access.permissions import PERMISSIONS
 from flashfusion.core.dashboard.pages import (
     Ctx,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flashfusion.core.access import audit, sessions, users
-from flashfusion.core.access.logins import check_password, client_addr
+from flashfusion.core.access.clientaddr import client_addr
+from flashfusion.core.access.logins import check_password
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES, UserError
 from flashfusion.core.dashboard.pages import (
     Ctx,

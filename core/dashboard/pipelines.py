@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flashfusion.core.access import audit
-from flashfusion.core.access.logins import client_addr
+from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.dashboard.pages import (
     Ctx,
     Page,

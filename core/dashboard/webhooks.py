@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flashfusion.core.access.logins import client_addr
+from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.dashboard.pages import (
     Ctx,
     Page,

@@ -37,6 +37,8 @@ def open_database(url: str) -> peewee.Database:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else parsed.path
+        if path and path != ":memory:":
+            create_private_file(path)
         db: peewee.Database = PooledSqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, max_connections=64,
                                                     stale_timeout=300, check_same_thread=False, timeout=10)
     elif parsed.scheme in ("postgres", "postgresql"):
@@ -55,6 +57,14 @@ def open_database(url: str) -> peewee.Database:
     _gate = WriteGate(db.database) if isinstance(db, peewee.SqliteDatabase) else None
     database.initialize(db)
     return db
+
+
+def create_private_file(path: str) -> None:
+    """Create the SQLite database file readable by its owner only, if it does not exist yet.
+    SQLite would create it with the process's umask (usually 0644: readable by every local
+    user: password hashes, sessions, webhook deliveries) and gives its ``-wal`` and ``-shm``
+    files the mode of the database file. An existing file keeps its mode."""
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
 
 
 def is_sqlite(db: peewee.Database | None = None) -> bool:

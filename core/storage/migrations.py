@@ -202,11 +202,20 @@ def m004_key_batches(db: peewee.Database) -> None:
               "ALTER TABLE api_key DROP COLUMN rl_allowed"])
 
 
+def m005_drop_rl_allowed(db: peewee.Database) -> None:
+    """Migration 004 was edited after its release to also drop ``api_key.rl_allowed``, so
+    databases migrated with the released 004 still have that column. Drop it where it is
+    left; databases migrated with the edited 004 are already there."""
+    if "rl_allowed" in {column.name for column in db.get_columns("api_key")}:
+        _ddl(db, ["ALTER TABLE api_key DROP COLUMN rl_allowed"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
     (2, "access_control", m002_access_control),
     (3, "webhooks", m003_webhooks),
     (4, "key_batches", m004_key_batches),
+    (5, "drop_rl_allowed", m005_drop_rl_allowed),
 ]
 
 
@@ -222,11 +231,13 @@ MIGRATION_LOCK_ID = 0x666C6173  # any constant shared by every FlashFusion proce
 def migrate(db: peewee.Database) -> list[str]:
     """Apply pending migrations; return the names applied. Safe to run from several
     processes at once: PostgreSQL serialises them with an advisory lock, SQLite with
-    ``BEGIN IMMEDIATE`` and a re-check inside the transaction."""
+    ``BEGIN IMMEDIATE`` and a re-check inside the transaction. Raises ``SchemaTooNew``, before
+    changing anything, for a database a newer release has migrated."""
     postgres = not is_sqlite(db)
     if postgres:
         db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
     try:
+        check_not_newer(db)
         _ddl(db, ["""CREATE TABLE IF NOT EXISTS schema_migration (
             version INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, applied_at {ts} NOT NULL)"""])
         done: list[str] = []
@@ -250,3 +261,36 @@ def migrate(db: peewee.Database) -> list[str]:
 def pending(db: peewee.Database) -> list[str]:
     applied = applied_versions(db)
     return [f"{v:03d}_{n}" for v, n, _ in MIGRATIONS if v not in applied]
+
+
+# --- the schema version against the code (kept apart from the list above) ----------------
+
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer FlashFusion than this one. Running on it would
+    fail at the first query that meets a changed table, so every command refuses to start."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(f"the database schema is version {found} but this FlashFusion knows up to version {known}: "
+                         "upgrade FlashFusion or restore a backup taken before the upgrade")
+        self.found = found
+        self.known = known
+
+
+def newest_known() -> int:
+    return max(version for version, _, _ in MIGRATIONS)
+
+
+def check_not_newer(db: peewee.Database) -> None:
+    applied = applied_versions(db)
+    if applied and max(applied) > newest_known():
+        raise SchemaTooNew(max(applied), newest_known())
+
+
+def schema_state(db: peewee.Database) -> str:
+    """``ok``, or what is wrong with the schema for this code (for ``/readyz``)."""
+    try:
+        check_not_newer(db)
+    except SchemaTooNew as exc:
+        return str(exc)
+    missing = pending(db)
+    return "ok" if not missing else f"migrations pending: {', '.join(missing)}"

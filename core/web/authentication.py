@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 import falcon
 
-from flashfusion.core.access import audit, ratelimit, sessions
+from flashfusion.core.access import audit, clientaddr, ratelimit, sessions
+from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access import keyformat as keys
 from flashfusion.core.access.keycheck import API_KEY_HEADER, HOUR, authenticate, too_many
 from flashfusion.core.access.permissions import PERMISSIONS, Actor
@@ -32,7 +33,7 @@ def require(permission: str) -> Callable[..., None]:
         if actor is None:
             return
         if permission not in actor.permissions:
-            audit.record_failure("permission.denied", actor.key_id, actor=actor.key_id, client_addr=req.remote_addr,
+            audit.record_failure("permission.denied", actor.key_id, actor=actor.key_id, client_addr=client_addr(req),
                                  key_preview=actor.key_preview, permission=permission, path=req.path)
             raise Forbidden(f"This API key lacks the '{permission}' permission", error="Insufficient permissions")
 
@@ -46,6 +47,10 @@ class Authentication:
     def __init__(self, config: Config, clock: Callable[[], datetime]) -> None:
         self.config = config
         self.clock = clock
+        self.proxies = clientaddr.parse_networks(config.server.trusted_proxies)
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        clientaddr.remember(req, self.proxies)
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
         if resource is None:
@@ -75,7 +80,7 @@ class Authentication:
     def _failed(self, req: falcon.Request, resp: falcon.Response, exc: Unauthorized) -> None:
         """Malformed and unknown keys are limited per client address, and repeated failures
         leave an audit trail."""
-        addr = req.remote_addr or "unknown"
+        addr = client_addr(req)
         decision = ratelimit.hit(f"addr:{addr}", self.config.rate_limits.api_requests_per_hour, HOUR)
         presented = (req.get_header(API_KEY_HEADER) or "").strip()
         audit.record_failure("auth.failed", addr, actor="anonymous", client_addr=addr,

@@ -280,11 +280,13 @@ PIPELINE_CHECK = _obj(
     problems={"type": "array", "items": STRING, "description": "Only when degraded"},
 )
 READINESS = {
-    **_obj(["success", "status", "checks", "pipelines", "pipelines_checked_at"],
+    **_obj(["success", "status"],
            success=BOOLEAN,
            status={"type": "string", "enum": ["ready", "degraded", "not_ready"],
-                   "description": "not_ready (503): database unreachable or migrations pending; degraded (200): "
-                                  "a pipeline's provider check found problems"},
+                   "description": "not_ready (503): database unreachable, migrations pending or the schema newer "
+                                  "than this release; degraded (200): a pipeline's provider check found problems. "
+                                  "checks, pipelines and pipelines_checked_at are sent only to an administrator's "
+                                  "session"},
            checks={"type": "object", "required": ["database"],
                    "properties": {"database": {"type": "string", "description": "ok, or what is wrong"}},
                    "additionalProperties": STRING},
@@ -613,20 +615,27 @@ def _webhook_paths() -> dict[str, Any]:
 def _service_paths() -> dict[str, Any]:
     tag = "Service"
     return {
-        "/healthz": {"get": _op(
-            "healthz", "Liveness", PUBLIC,
-            {"description": "Alive", "content": _json(_obj(["success", "status"], success=BOOLEAN,
-                                                           status={"type": "string", "enum": ["ok"]}),
-                                                      {"success": True, "status": "ok"})},
-            (500,), tag=tag)},
-        "/readyz": {"get": {
-            **_op("readyz", "Readiness", PUBLIC,
-                  {"description": "Ready (status ready), or serving with some pipelines degraded (status degraded)",
-                   "content": _json({"$ref": "#/components/schemas/Readiness"})},
-                  (500,), tag=tag,
-                  description="503 only when the database is unreachable or behind on migrations. Each pipeline's "
-                              "provider check is reported under pipelines without failing readiness."),
-        }},
+        "/healthz": {
+            "get": _op("healthz", "Liveness", PUBLIC,
+                       {"description": "Alive", "content": _json(_obj(["success", "status"], success=BOOLEAN,
+                                                                      status={"type": "string", "enum": ["ok"]}),
+                                                                 {"success": True, "status": "ok"})},
+                       (500,), tag=tag),
+            "head": _op("healthzHead", "Liveness, as GET without a body", PUBLIC, {"description": "Alive"}, (),
+                        tag=tag),
+        },
+        "/readyz": {
+            "get": _op("readyz", "Readiness", PUBLIC,
+                       {"description": "Ready (status ready), or serving with some pipelines degraded (status "
+                                       "degraded)",
+                        "content": _json({"$ref": "#/components/schemas/Readiness"})},
+                       (500,), tag=tag,
+                       description="503 only when the database is unreachable, behind on migrations or migrated by "
+                                   "a newer release. Each pipeline's provider check is reported under pipelines (to "
+                                   "an administrator's session only) without failing readiness."),
+            "head": _op("readyzHead", "Readiness, as GET without a body", PUBLIC,
+                        {"description": "Ready or degraded (503 when not ready)"}, (), tag=tag),
+        },
         "/openapi.json": {"get": _op(
             "openapi", "This document", PUBLIC,
             {"description": "The OpenAPI 3.1 document",
@@ -663,6 +672,7 @@ def document() -> dict[str, Any]:
     paths = {**_pipeline_paths(), **_access_paths(), **_webhook_paths(), **_service_paths()}
     for (path, method), links in LINKS.items():
         paths[path][method]["responses"]["200"]["links"] = links
+    paths["/readyz"]["head"]["responses"]["503"] = {"description": "Not ready", "headers": _headers(False, 503)}
     paths["/readyz"]["get"]["responses"]["503"] = {
         "description": "Not ready: database unreachable or migrations pending",
         "headers": _headers(False, 503), "content": _json({"$ref": "#/components/schemas/Readiness"})}

@@ -4,10 +4,12 @@ before each test when ``FLASHFUSION_TEST_POSTGRES_URL`` is set."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from flashfusion.core.storage import db as dbmod
-from flashfusion.core.storage.migrations import migrate
+from flashfusion.core.storage.migrations import MIGRATIONS, migrate
 
 
 def require_tool(available: bool, what: str) -> None:
@@ -45,3 +47,25 @@ def fresh_database(url: str) -> None:
         if tables:
             database.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
     database.close()
+
+
+@contextmanager
+def newer_release_recorded(url: str) -> Iterator[int]:
+    """Record in ``url``'s database the two migrations a newer FlashFusion would have applied
+    (the versions this code does not know) and yield the newest; removed afterwards, because
+    the PostgreSQL test database is shared by the whole run."""
+    known = max(version for version, _, _ in MIGRATIONS)
+    newer = (known + 1, known + 2)
+
+    def execute(sql: str, params: tuple) -> None:
+        database = dbmod.open_database(url)
+        with database.connection_context():
+            database.execute_sql(sql.replace("?", database.param), params)
+
+    for version in newer:
+        execute("INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, CURRENT_TIMESTAMP)",
+                (version, f"future_{version}"))
+    try:
+        yield newer[-1]
+    finally:
+        execute("DELETE FROM schema_migration WHERE version > ?", (known,))

@@ -13,14 +13,16 @@ from typing import Any, Callable, Iterator
 import falcon.testing
 
 from flashfusion.core.access import apikeys
+from flashfusion.core.access.users import create_user
 from flashfusion.core.app import build_gateway, create_app
 from flashfusion.core.config import load_config
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.storage.db import database
-from flashfusion.core.storage.models import Event, Run
+from flashfusion.core.storage.models import Event, Run, User
 from flashfusion.core.worker import Worker
 
 ALL_PERMISSIONS = ["trigger_pipeline", "read_runs", "read_config", "webhook"]
+ADMIN_PASSWORD = "readyz admin password"
 
 
 @dataclass
@@ -31,6 +33,7 @@ class ApiKit:
     worker: Worker
     pause: float = 0.0  # real seconds between worker cycles (the provider's freshness window)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    admin_cookies: dict[str, str] = field(default_factory=dict)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -53,6 +56,22 @@ class ApiKit:
                                           headers=self.headers)
         assert answer.status_code == 200, answer.text
         return answer.json["runs"]
+
+    def admin_session(self) -> dict[str, str]:
+        """The cookies of an administrator's session (made at the first call)."""
+        if "ff_session" not in self.admin_cookies:
+            with database.connection_context():
+                if User.get_or_none(User.username == "readyz-admin") is None:  # kits of a test share the database
+                    create_user(self.gateway.passwords, "readyz-admin", ADMIN_PASSWORD, admin=True)
+            login = self.client.simulate_post("/functions/login",
+                                              json={"username": "readyz-admin", "password": ADMIN_PASSWORD})
+            assert login.status_code == 200, login.text
+            self.admin_cookies["ff_session"] = login.cookies["ff_session"].value
+        return self.admin_cookies
+
+    def readyz(self) -> falcon.testing.Result:
+        """``GET /readyz`` as an administrator, who gets the per-pipeline details."""
+        return self.client.simulate_get("/readyz", cookies=self.admin_session())
 
     def cycle(self, count: int = 1) -> None:
         """One worker poll cycle (``count`` times): the worker's clock passes a whole poll

@@ -7,7 +7,8 @@ from datetime import timedelta
 import falcon
 
 from flashfusion.core.access import apikeys, audit, sessions
-from flashfusion.core.access.logins import check_password, client_addr, start_session
+from flashfusion.core.access.clientaddr import client_addr
+from flashfusion.core.access.logins import check_password, start_session
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES, user_to_dict
 from flashfusion.core.errors import BadRequest, NotFound, Unauthorized
 from flashfusion.core.gateway import Gateway

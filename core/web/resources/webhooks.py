@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import falcon
 
+from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.web.authentication import require
 from flashfusion.core.web.parsing import query, query_int, read_json
@@ -29,7 +30,7 @@ class _Resource:
 class CreateWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.create(caller(req), self.body(req), client_addr=req.remote_addr)
+        resp.media = self.service.create(caller(req), self.body(req), client_addr=client_addr(req))
 
 
 class ListWebhooks(_Resource):
@@ -41,19 +42,19 @@ class ListWebhooks(_Resource):
 class UpdateWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.update(caller(req), self.body(req), client_addr=req.remote_addr)
+        resp.media = self.service.update(caller(req), self.body(req), client_addr=client_addr(req))
 
 
 class DeleteWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.delete(caller(req), self.body(req).get("id"), client_addr=req.remote_addr)
+        resp.media = self.service.delete(caller(req), self.body(req).get("id"), client_addr=client_addr(req))
 
 
 class RotateWebhookSecret(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.rotate(caller(req), self.body(req).get("id"), client_addr=req.remote_addr)
+        resp.media = self.service.rotate(caller(req), self.body(req).get("id"), client_addr=client_addr(req))
 
 
 class TestWebhook(_Resource):
