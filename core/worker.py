@@ -151,6 +151,8 @@ class Worker:
             self.gw.provider_for(pipeline).cancel(pipeline, runs.to_ref(run))
         except ProviderError as exc:
             log.warning("cancel of %s failed: %s", run.id, exc.message)
+        except NotImplementedError:
+            pass
 
     def poll(self, pipeline: Pipeline, active: list[Run]) -> None:
         provider = self.gw.provider_for(pipeline)

@@ -12,11 +12,11 @@ for each step, instead of the step's shell itself. It
    until the step ends), and exits at once if the worker is already gone;
 3. runs ``/bin/sh -c COMMAND`` in a new session, reaping orphans while it waits;
 4. when the shell exits, or on SIGTERM/SIGINT/SIGHUP (the worker died, or it cancels or
-   times out the step), SIGKILLs every descendant, repeating until it has no child left, and
+   times out the step), SIGKILLs every descendant, repeating until none is left, and
    exits: the shell's exit code, or 128 + the signal that stopped it.
 
 SIGKILL cannot be ignored, and as a subreaper the supervisor inherits the orphans of the
-processes it kills, so "no child left" means "no descendant left". Only a SIGKILL of the
+processes it kills, so it keeps finding them until none is left. Only a SIGKILL of the
 supervisor itself escapes this; for that case the worker that takes the run over kills every
 process still carrying the run's ``FLASHFUSION_RUN_ID`` before it runs the step again
 (``processes.kill_run_processes``). Linux only.
@@ -28,6 +28,7 @@ import ctypes
 import os
 import signal
 import sys
+import time
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -54,37 +55,51 @@ def prctl(option: int, value: int) -> None:
 
 
 def descendants(root: int) -> list[int]:
-    """Every process below ``root``, from the parent ids in /proc."""
-    children: dict[int, list[int]] = {}
+    """Every live (not zombie) process below ``root``, from the parent ids in /proc."""
+    children: dict[int, list[tuple[int, bool]]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat", "rb") as stat:
-                ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+                state, ppid = stat.read().rsplit(b")", 1)[1].split()[:2]
+        except (OSError, ValueError):
             continue
-        children.setdefault(ppid, []).append(int(name))
+        children.setdefault(int(ppid), []).append((int(name), state == b"Z"))
     found, todo = [], [root]
     while todo:
-        for pid in children.get(todo.pop(), ()):
-            found.append(pid)
+        for pid, zombie in children.get(todo.pop(), ()):
+            if not zombie:
+                found.append(pid)
             todo.append(pid)
     return found
 
 
 def kill_all() -> None:
-    """SIGKILL every descendant and reap them, until no child is left."""
+    """SIGKILL every descendant, again and again, until none that can be killed is left,
+    reaping the orphans handed to us meanwhile."""
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     while True:
+        killed = 0
         for pid in descendants(os.getpid()):
             try:
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                killed += 1
+            except (ProcessLookupError, PermissionError):  # gone, or set-uid: not ours to kill
                 pass
+        _reap()
+        if not killed:
+            return
+        time.sleep(0.01)
+
+
+def _reap() -> None:
+    while True:
         try:
-            os.waitpid(-1, 0)
+            pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
+            return
+        if pid == 0:
             return
 
 
