@@ -18,7 +18,8 @@ from typing import Mapping, Sequence
 from flashfusion.plugins import (
     Dispatch, Pipeline, PipelineConfigError, PipelineStep, Provider, RunRef, RunSnapshot,
 )
-from flashfusion.providers.local.executor import Executor, kill_leftover
+from flashfusion.providers.local.executor import Executor
+from flashfusion.providers.local.processes import kill_run_processes
 
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "SHELL")
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -64,10 +65,11 @@ class LocalProvider(Provider):
             with self._lock:
                 executor = self._executors.get(ref.id)
             if executor is None:
-                # Not ours in this process: the worker that ran it died. Start it again from
-                # its first step that had not succeeded.
-                kill_leftover(self.base / ref.id)
+                # Not ours in this process: the worker that ran it died. Kill what it left
+                # running, then start the run again from its first step that had not succeeded.
+                kill_run_processes(ref.id)
                 executor = self._start(pipeline, ref, ref.ref, ref.inputs, done=ref.steps)
+            executor.enforce()
             state = executor.snapshot()
             if self._reported.get(ref.id) == state.version:
                 continue
@@ -86,7 +88,7 @@ class LocalProvider(Provider):
         with self._lock:
             executor = self._executors.get(run.id)
         if executor is None:
-            kill_leftover(self.base / run.id)
+            kill_run_processes(run.id)
             self._start(pipeline, run, run.ref, run.inputs, done=run.steps, cancelled=True)
         else:
             executor.cancel()
