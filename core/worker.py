@@ -84,11 +84,8 @@ class Worker:
                 if pipeline is None:
                     runs.fail_run(run.id, "configuration_error", f"pipeline {run.pipeline_id!r} is no longer configured")
                     continue
-                if run.cancel_requested and not run.cancel_sent:
-                    self.cancel(pipeline, run)
+                if run.cancel_requested and not service.cancel_upstream(self.gw, pipeline, run):
                     continue
-                if run.cancel_requested and "runs_in_worker" in self.gw.provider_for(pipeline).capabilities:
-                    self.cancel_here(pipeline, run)
                 if run.phase == "queued":
                     self.dispatch(pipeline, run)
                     continue
@@ -119,20 +116,6 @@ class Worker:
             service.dispatch(self.gw, pipeline, run, then_lease_to=self.id)
         except Exception:
             pass  # the run has ended failed with the reason, and the service logged it
-
-    def cancel(self, pipeline: Pipeline, run: Run) -> None:
-        service.cancel_upstream(self.gw, pipeline, run)
-
-    def cancel_here(self, pipeline: Pipeline, run: Run) -> None:
-        """Repeat the cancel of a run that executes inside a worker, on every tick until it
-        ends: the worker now holding it may have taken it over from the one the cancel was
-        sent to, and must not resume it. A repeat is a no-op for the provider."""
-        try:
-            self.gw.provider_for(pipeline).cancel(pipeline, runs.to_ref(run))
-        except ProviderError as exc:
-            log.warning("cancel of %s failed: %s", run.id, exc.message)
-        except NotImplementedError:
-            pass
 
     def poll(self, pipeline: Pipeline, active: list[Run]) -> None:
         provider = self.gw.provider_for(pipeline)

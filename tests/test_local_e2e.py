@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from flashfusion.core import db as dbmod
-from flashfusion.core import runs
+from flashfusion.core.storage import db as dbmod
+from flashfusion.core.runs import transitions as runs
 from flashfusion.core.config import load_config
-from flashfusion.core.models import Run
+from flashfusion.core.storage.models import Run
 from conftest import write_config
 from testkit.procs import run_processes
 from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from flashfusion.core import runs
-from flashfusion.core.db import database, to_db_time, utcnow
-from flashfusion.core.models import Run
+from flashfusion.core.runs import transitions as runs
+from flashfusion.core.storage.db import database, to_db_time, utcnow
+from flashfusion.core.storage.models import Run
 from flashfusion.plugins import Pipeline, PipelineStep, RunRef
 from flashfusion.providers.local.executor import Executor
 from flashfusion.providers.local.provider import LocalProvider, LocalSettings

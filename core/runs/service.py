@@ -94,20 +94,35 @@ def cancel(run: Run) -> Run:
     return transitions.request_cancel(run.id) or run
 
 
-def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> None:
-    """The worker's half of a cancel: end a run never dispatched, or ask the provider."""
+def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> bool:
+    """The worker's half of a cancel, on each tick while one is requested: end a run never
+    dispatched, or ask the provider once. A run that executes inside a worker is asked again
+    on every tick until it ends: the worker holding it now may have taken it over from the
+    one the cancel first reached, and must not resume it (a repeat is a no-op for the
+    provider). Returns whether the worker should go on to poll the run this tick."""
+    provider = gw.provider_for(pipeline)
+    if run.cancel_sent:
+        if "runs_in_worker" in provider.capabilities:
+            try:
+                provider.cancel(pipeline, transitions.to_ref(run))
+            except ProviderError as exc:
+                log.warning("cancel of %s failed: %s", run.id, exc.message)
+            except NotImplementedError:
+                pass
+        return True
     if run.phase == "queued":
         transitions.fail_run(run.id, "cancelled", "cancelled before it started")
-        return
+        return False
     try:
-        gw.provider_for(pipeline).cancel(pipeline, transitions.to_ref(run))
+        provider.cancel(pipeline, transitions.to_ref(run))
     except ProviderError as exc:
         log.warning("cancel of %s failed: %s", run.id, exc.message)
-        return
+        return False
     except NotImplementedError:
         transitions.fail_run(run.id, "cancelled", "cancelled (provider cannot cancel upstream)")
-        return
+        return False
     Run.update(cancel_sent=True).where(Run.id == run.id).execute()
+    return False
 
 
 def find_run(run_id: str, visible: Iterable[str] | None) -> Run:
