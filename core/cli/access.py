@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from flashfusion.core.access import apikeys, audit
 from flashfusion.core.access.users import UserError, create_user, disable_user, set_password, user_to_dict
+from flashfusion.core.cli.output import print_rows
 from flashfusion.core.storage.models import AuditEvent, User
 
 PERMISSION_HELP = "comma-separated: trigger_pipeline,read_runs,read_config,webhook"
@@ -94,14 +95,10 @@ def _keys_create(args, gateway) -> int:
 def _keys_list(args, gateway) -> int:
     owners = dict(User.select(User.id, User.username).tuples())
     rows = [apikeys.key_to_dict(r, owners) for r in apikeys.visible_keys(None)]
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    for row in rows:
-        state = "revoked" if row["revoked"] else f"expires {row['expires_at']}"
-        print(f"{row['id']}  {row['key_preview']}  {row['name']}  [{','.join(row['permissions'])}]  "
-              f"uses={row['usage_count']}  last_used={row['last_used'] or '-'}  {state}")
-    return 0
+    return print_rows(rows, args.json, lambda row: (
+        f"{row['id']}  {row['key_preview']}  {row['name']}  [{','.join(row['permissions'])}]  "
+        f"uses={row['usage_count']}  last_used={row['last_used'] or '-'}  "
+        + ("revoked" if row["revoked"] else f"expires {row['expires_at']}")))
 
 
 def _keys_revoke(args, gateway) -> int:
@@ -158,34 +155,31 @@ def _users_create(args, gateway) -> int:
 
 
 def _users_passwd(args, gateway) -> int:
-    try:
-        set_password(gateway.passwords, args.name, _read_password(args.password_stdin))
-    except UserError as exc:
-        return _fail(str(exc))
-    audit.record("user.password_changed", "cli", target=args.name)
-    print(f"password of {args.name} changed; their sessions have ended")
-    return 0
+    return _user_change(args.name, lambda: set_password(gateway.passwords, args.name,
+                                                         _read_password(args.password_stdin)),
+                        "user.password_changed", f"password of {args.name} changed; their sessions have ended")
 
 
 def _users_disable(args, gateway) -> int:
+    return _user_change(args.name, lambda: disable_user(args.name), "user.disabled", f"disabled {args.name}")
+
+
+def _user_change(name: str, change, action: str, done: str) -> int:
+    """Apply ``change`` to a user; audit it and say ``done``, or print why not (exit 1)."""
     try:
-        disable_user(args.name)
+        change()
     except UserError as exc:
         return _fail(str(exc))
-    audit.record("user.disabled", "cli", target=args.name)
-    print(f"disabled {args.name}")
+    audit.record(action, "cli", target=name)
+    print(done)
     return 0
 
 
 def _users_list(args, gateway) -> int:
     rows = [user_to_dict(u) for u in User.select().order_by(User.username)]
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    for row in rows:
-        print(f"{row['username']}  {'admin' if row['is_admin'] else 'user'}  "
-              f"{'disabled' if row['disabled'] else 'active'}  created {row['created_at']}")
-    return 0
+    return print_rows(rows, args.json, lambda row: (
+        f"{row['username']}  {'admin' if row['is_admin'] else 'user'}  "
+        f"{'disabled' if row['disabled'] else 'active'}  created {row['created_at']}"))
 
 
 def _audit(args, gateway) -> int:

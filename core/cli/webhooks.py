@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+from flashfusion.core.cli.output import print_rows
 from flashfusion.core.errors import ApiError
 from flashfusion.core.webhooks.endpoints import EVENT_TYPES, Caller, WebhookService
 
@@ -97,14 +98,11 @@ def _create(args, gateway) -> int:
 
 def _list(args, gateway) -> int:
     rows = _service(gateway).list(Caller())
-    if args.json:
-        print(json.dumps({"success": True, "webhooks": rows}, indent=2))
-        return 0
-    for row in rows:
-        state = "enabled" if row["enabled"] else f"DISABLED ({row['disabled_reason']})"
-        print(f"{row['id']}  {row['url']}  {state}  events={','.join(row['events'])}  "
-              f"pipelines={','.join(row['pipeline_ids']) or 'all'}")
-    return 0
+    return print_rows(rows, args.json, lambda row: (
+        f"{row['id']}  {row['url']}  "
+        + ("enabled" if row["enabled"] else f"DISABLED ({row['disabled_reason']})")
+        + f"  events={','.join(row['events'])}  pipelines={','.join(row['pipeline_ids']) or 'all'}"),
+        document={"success": True, "webhooks": rows})
 
 
 def _update(args, gateway) -> int:

@@ -10,6 +10,7 @@ from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access.permissions import PERMISSIONS
 from flashfusion.core.dashboard.pages import (
     Ctx,
+    ListPage,
     Page,
     page,
     parse_time,
@@ -19,7 +20,7 @@ from flashfusion.core.errors import NotFound
 from flashfusion.core.storage.models import User
 
 
-class Keys(Page):
+class Keys(ListPage):
     nav = "keys"
 
     def show(self, ctx: Ctx, status: int = 200, **values: Any) -> None:
@@ -35,10 +36,6 @@ class Keys(Page):
                                     "days": apikeys.DEFAULT_EXPIRY_DAYS})
         self.d.page(ctx, "keys.html", status, nav=self.nav, keys=keys, permissions=PERMISSIONS,
                     pipelines=list(self.gw.config.pipelines), max_days=apikeys.MAX_EXPIRY_DAYS, **values)
-
-    @page
-    def on_get(self, ctx: Ctx) -> None:
-        self.show(ctx)
 
     @page
     def on_post(self, ctx: Ctx) -> None:

@@ -251,5 +251,17 @@ def page(fn: Callable[..., None]) -> Callable[..., None]:
     return responder
 
 
+class ListPage(Page):
+    """A page that lists things, often with a form to add one: GET shows the list, and a
+    failed POST shows it again through ``show`` with the form's values and error."""
+
+    def show(self, ctx: Ctx, status: int = 200, **values: Any) -> None:
+        raise NotImplementedError
+
+    @page
+    def on_get(self, ctx: Ctx) -> None:
+        self.show(ctx)
+
+
 def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None

@@ -10,6 +10,7 @@ from flashfusion.core.access.logins import check_password
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES, UserError
 from flashfusion.core.dashboard.pages import (
     Ctx,
+    ListPage,
     Page,
     page,
     redirect,
@@ -64,7 +65,7 @@ class Account(Page):
         redirect(ctx.resp, "/login", done="password")
 
 
-class Users(Page):
+class Users(ListPage):
     nav = "users"
     admin_only = True
 
@@ -72,10 +73,6 @@ class Users(Page):
         rows = [users.user_to_dict(u) for u in User.select().order_by(User.username)]
         values.setdefault("draft", {"username": "", "admin": False})
         self.d.page(ctx, "users.html", status, nav=self.nav, users=rows, **values)
-
-    @page
-    def on_get(self, ctx: Ctx) -> None:
-        self.show(ctx)
 
     @page
     def on_post(self, ctx: Ctx) -> None:

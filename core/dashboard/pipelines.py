@@ -10,6 +10,7 @@ from flashfusion.core.access import audit
 from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.dashboard.pages import (
     Ctx,
+    ListPage,
     Page,
     median,
     page,
@@ -82,7 +83,7 @@ def parse_input_lines(text: str) -> dict[str, str]:
     return service.parse_inputs(inputs)
 
 
-class Pipelines(Page):
+class Pipelines(ListPage):
     nav = "pipelines"
 
     def show(self, ctx: Ctx, status: int = 200, **values: Any) -> None:
@@ -94,10 +95,6 @@ class Pipelines(Page):
                          "trigger": ctx.access.may("trigger_pipeline", pid),
                          "stats": pipeline_stats(pid) if ctx.access.may("read_runs", pid) else None})
         self.d.page(ctx, "pipelines.html", status, nav=self.nav, rows=rows, **values)
-
-    @page
-    def on_get(self, ctx: Ctx) -> None:
-        self.show(ctx)
 
 
 class TriggerPipeline(Page):

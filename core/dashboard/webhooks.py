@@ -7,6 +7,7 @@ from typing import Any
 from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.dashboard.pages import (
     Ctx,
+    ListPage,
     Page,
     page,
     redirect,
@@ -16,7 +17,7 @@ from flashfusion.core.storage.models import WebhookDelivery
 from flashfusion.core.webhooks.endpoints import EVENT_TYPES, Caller, endpoint_to_dict
 
 
-class Webhooks(Page):
+class Webhooks(ListPage):
     nav = "webhooks"
 
     def choices(self, ctx: Ctx) -> list[str]:
@@ -27,10 +28,6 @@ class Webhooks(Page):
         values.setdefault("draft", {"url": "", "description": "", "events": [], "pipelines": []})
         self.d.page(ctx, "webhooks.html", status, nav=self.nav, hooks=self.d.webhooks.list(Caller(user=ctx.user)),
                     event_types=EVENT_TYPES, pipelines=self.choices(ctx), **values)
-
-    @page
-    def on_get(self, ctx: Ctx) -> None:
-        self.show(ctx)
 
     @page
     def on_post(self, ctx: Ctx) -> None:

@@ -1,0 +1,18 @@
+"""How the admin commands print a listing: one line per row, or JSON with ``--json``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def print_rows(rows: Sequence[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str],
+               *, document: Any = None) -> int:
+    """Print ``rows``; with ``as_json`` print ``document`` (default: the rows) as JSON."""
+    if as_json:
+        print(json.dumps(rows if document is None else document, indent=2 if document is not None else None))
+        return 0
+    for row in rows:
+        print(line(row))
+    return 0
