@@ -248,3 +248,25 @@ def test_the_superset_check_notices_a_lost_property_or_enum_value(client):
     lost = missing_from(before, now, now)
     assert any("Step.properties.status.enum: 'skipped' missing" in line for line in lost), lost
     assert any("parameters[name=pipeline_id].schema: missing" in line for line in lost), lost
+
+
+def test_request_bodies_are_refused_by_the_rules_the_document_gives(client, key):
+    """The document's request schemas and the API's checks are one declaration: a value one
+    past a documented limit is refused, naming the field, and a documented alias works."""
+    doc = client.simulate_get("/openapi.json").json
+    schemas = doc["components"]["schemas"]
+    headers = {"X-API-Key": key}
+    longest = schemas["TriggerPipelineRequest"]["properties"]["pipeline_id"]["maxLength"]
+    answer = client.simulate_post("/api/trigger-pipeline", headers=headers, json={"pipeline_id": "p" * (longest + 1)})
+    assert answer.status_code == 400 and answer.json == {
+        "error": "Invalid parameter", "message": f"'pipeline_id' is longer than {longest} characters"}
+    most = schemas["TriggerPipelineRequest"]["properties"]["inputs"]["maxProperties"]
+    answer = client.simulate_post("/api/trigger-pipeline", headers=headers, json={
+        "pipeline_id": "demo", "inputs": {f"i{n}": "v" for n in range(most + 1)}})
+    assert answer.status_code == 400 and f"at most {most}" in answer.json["message"]
+    assert "delivery_id" in schemas["RedeliverRequest"]["required"]
+    answer = client.simulate_post("/functions/redeliver", headers=headers, json={"id": "dlv_nope"})
+    assert answer.status_code == 404 and answer.json["error"] == "Delivery not found"
+    answer = client.simulate_post("/functions/redeliver", headers=headers, json={})
+    assert answer.status_code == 400 and answer.json == {"error": "Missing parameter",
+                                                         "message": "'delivery_id' is required"}
