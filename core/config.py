@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flashfusion.core.errors import ConfigError
-from flashfusion.plugins import Pipeline, PipelineStep
+from flashfusion.plugins import Pipeline, PipelineConfigError, PipelineStep
+from flashfusion.plugins.provider import convert_table
 
 DEFAULT_CONFIG_PATH = "flashfusion.toml"
 PIPELINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -139,7 +141,8 @@ def parse_config(raw: Mapping[str, Any], *, path: str = "<config>", env: Mapping
     pipelines = {pid: _pipeline(pid, block, path) for pid, block in pipelines_raw.items()}
     auth = sections["auth"]
     if auth.argon2_memory_kib < 19456 or auth.argon2_time_cost < 2:
-        raise ConfigError(path, "auth.argon2_memory_kib", "below the OWASP minimum for argon2id (19456 KiB, 2 iterations)")
+        raise ConfigError(path, "auth.argon2_memory_kib",
+                          "below the OWASP minimum for argon2id (19456 KiB, 2 iterations)")
     if auth.cookie_secure not in ("auto", "always", "never"):
         raise ConfigError(path, "auth.cookie_secure", "expected one of auto, always, never")
     _check_webhooks(sections["webhooks"], path)
@@ -157,20 +160,26 @@ def _refuse_secrets(table: Mapping[str, Any], path: str, prefix: str) -> None:
 
 
 def _section(table: Any, cls: type, name: str, path: str, env: Mapping[str, str]) -> Any:
+    """One ``[name]`` table as ``cls``, environment overrides applied, through the converter
+    provider settings use too; an error names the key, or the variable that set it."""
     if not isinstance(table, dict):
         raise ConfigError(path, name, "expected a table")
-    values: dict[str, Any] = {}
-    by_name = {f.name: f for f in fields(cls)}
-    for key, value in table.items():
-        if key not in by_name:
-            raise ConfigError(path, f"{name}.{key}", f"unknown key (known: {', '.join(sorted(by_name))})")
-        values[key] = _typed(value, by_name[key].default, f"{name}.{key}", path)
-    for key, fld in by_name.items():
-        for var in _env_names(name, key):
-            if var in env:
-                values[key] = _from_env(env[var], fld.default, var, path)
-                break
-    return cls(**values)
+    values = dict(table)
+    source = {key: f"{name}.{key}" for key in values}
+    for fld in fields(cls):
+        var = next((var for var in _env_names(name, fld.name) if var in env), None)
+        if var is not None:
+            values[fld.name] = _from_env(env[var], fld.default, var, path)
+            source[fld.name] = var
+    try:
+        section = convert_table(cls, values, unknown="unknown key")
+    except PipelineConfigError as exc:
+        raise ConfigError(path, source.get(exc.key, f"{name}.{exc.key}"), exc.problem) from None
+    for fld in fields(cls):
+        value = getattr(section, fld.name)
+        if type(value) in (int, float) and value <= 0 and (name, fld.name) != ("server", "max_body_bytes"):
+            raise ConfigError(path, source.get(fld.name, f"{name}.{fld.name}"), "must be greater than 0")
+    return section
 
 
 def _env_names(section: str, key: str) -> list[str]:
@@ -193,35 +202,19 @@ def _check_networks(entries: tuple[str, ...], path: str, key: str) -> None:
         raise ConfigError(path, key, str(exc)) from None
 
 
-def _typed(value: Any, default: Any, key: str, path: str) -> Any:
-    expected = type(default)
-    if expected is tuple:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
-            raise ConfigError(path, key, f"expected a list of strings, got {value!r}")
-        return tuple(value)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigError(path, key, f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
-    if expected in (int, float) and value <= 0 and key != "server.max_body_bytes":
-        raise ConfigError(path, key, "must be greater than 0")
-    return value
-
-
 def _from_env(text: str, default: Any, var: str, path: str) -> Any:
+    """An environment variable's text as the type of the key it overrides."""
     expected = type(default)
     try:
         if expected is tuple:
-            value: Any = tuple(part.strip() for part in text.split(",") if part.strip())
-        elif expected is bool:
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        if expected is bool:
             if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
                 raise ValueError
-            value = text.lower() in ("1", "true", "yes")
-        else:
-            value = expected(text)
+            return text.lower() in ("1", "true", "yes")
+        return expected(text)
     except ValueError:
         raise ConfigError(path, var, f"expected {expected.__name__}, got {text!r}") from None
-    return _typed(value, default, var, path)
 
 
 def _resolve_sqlite(url: str, path: str) -> str:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, ClassVar, Mapping, Sequence
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
 
 from flashfusion.plugins.errors import PipelineConfigError
 from flashfusion.plugins.types import Dispatch, Pipeline, RunRef, RunSnapshot
@@ -13,6 +17,9 @@ from flashfusion.plugins.types import Dispatch, Pipeline, RunRef, RunSnapshot
 @dataclasses.dataclass(frozen=True)
 class NoSettings:
     """Settings of a provider that takes none."""
+
+
+T = TypeVar("T")
 
 
 class Provider:
@@ -43,7 +50,7 @@ class Provider:
         self.env = os.environ if env is None else env
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> "Provider":
+    def from_table(cls, table: Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> Provider:
         """Build the provider from its ``[providers.NAME]`` table (may be empty)."""
         return cls(build_settings(cls.Settings, table), env=env)
 
@@ -80,12 +87,53 @@ class Provider:
 def build_settings(settings_cls: type, table: Mapping[str, Any]) -> Any:
     """Build ``settings_cls`` (a dataclass) from a config table, refusing unknown keys
     and values of the wrong type with a ``PipelineConfigError`` naming the key."""
-    if not dataclasses.is_dataclass(settings_cls):
+    return convert_table(settings_cls, table)
+
+
+def convert_table(cls: type[T], table: Mapping[str, Any], *, unknown: str = "unknown setting") -> T:
+    """``table`` as a ``cls`` dataclass, the one converter of config tables (the core's
+    sections and every provider's Settings). Raises ``PipelineConfigError(key, problem)``:
+    ``unknown`` for a key ``cls`` lacks, else what is wrong with the value. msgspec checks
+    the annotations; a Settings annotation msgspec cannot read is checked as before (plain
+    types only, anything else left to the provider)."""
+    if not dataclasses.is_dataclass(cls):
         raise TypeError("Provider.Settings must be a dataclass")
-    fields = {f.name: f for f in dataclasses.fields(settings_cls)}
-    unknown = sorted(set(table) - set(fields))
-    if unknown:
-        raise PipelineConfigError(unknown[0], f"unknown setting (known: {', '.join(sorted(fields)) or 'none'})")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    extra = sorted(set(table) - set(fields))
+    if extra:
+        raise PipelineConfigError(extra[0], f"{unknown} (known: {', '.join(sorted(fields)) or 'none'})")
+    try:
+        return msgspec.convert(dict(table), cls)
+    except msgspec.ValidationError as exc:
+        key, problem = _problem(str(exc), table)
+        raise PipelineConfigError(key, problem) from None
+    except TypeError:
+        return _convert_by_name(cls, fields, table)
+
+
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$\.(?P<key>[^`\[.]*)[^`]*`)?$", re.S)
+_MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]+)`$")
+_TYPE = re.compile(r"^Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`$")
+_TYPE_NAMES = {"array": "a list", "object": "a table", "null": "None"}
+
+
+def _problem(text: str, table: Mapping[str, Any]) -> tuple[str, str]:
+    missing = _MISSING.match(text)
+    if missing:
+        return missing["key"], "required setting is missing"
+    parts = _AT.match(text)
+    what, key = (parts["what"], parts["key"] or "settings") if parts else (text, "settings")
+    typed = _TYPE.match(what)
+    if typed:
+        expected = " | ".join(_TYPE_NAMES.get(t, t) for t in typed["expected"].split(" | "))
+        if expected == "a list" and key in table:
+            expected = "a list of strings" if isinstance(table[key], str) else expected
+        value = table.get(key)
+        return key, f"expected {expected}, got {type(value).__name__} {value!r:.60}"
+    return key, what[:1].lower() + what[1:]
+
+
+def _convert_by_name(cls: type[T], fields: dict[str, dataclasses.Field[Any]], table: Mapping[str, Any]) -> T:
     values = {}
     for key, value in table.items():
         expected = fields[key].type
@@ -94,7 +142,7 @@ def build_settings(settings_cls: type, table: Mapping[str, Any]) -> Any:
             raise PipelineConfigError(key, f"expected {expected_name}, got {type(value).__name__}")
         values[key] = value
     try:
-        return settings_cls(**values)
+        return cls(**values)
     except TypeError as exc:
         missing = [n for n, f in fields.items() if n not in values and f.default is dataclasses.MISSING
                    and f.default_factory is dataclasses.MISSING]

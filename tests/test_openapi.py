@@ -173,3 +173,100 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(tmp
         print(f"schemathesis: {time.monotonic() - started:.1f} s")
     finally:
         server.process.stop()
+
+
+BEFORE = Path(__file__).parent / "fixtures" / "openapi-before.json"
+WORDING = ("description", "example")
+
+
+def missing_from(old, new, root: dict, where: str = "$") -> list[str]:
+    """Key paths of ``old`` that ``new`` lacks, or where a leaf's value differs.
+
+    A ``$ref`` in ``new`` where ``old`` has the schema inline is followed (a request body's
+    schema may now be a named component). A list of scalars (``required``, ``enum``, a type
+    list) must hold every old item; in a list of objects an item with a ``name`` (a
+    parameter, a tag) is matched by name and place (``in``), any other by position. Only the
+    wording of a ``description`` or ``example`` may differ: those must exist, not be equal."""
+    if isinstance(new, dict) and "$ref" in new and not (isinstance(old, dict) and "$ref" in old):
+        new = resolve(root, new["$ref"])
+    if isinstance(old, dict):
+        if not isinstance(new, dict):
+            return [f"{where}: was an object, now {new!r:.80}"]
+        out = []
+        for key, value in old.items():
+            if key not in new:
+                out.append(f"{where}.{key}: missing")
+            elif key not in WORDING:
+                out.extend(missing_from(value, new[key], root, f"{where}.{key}"))
+        return out
+    if isinstance(old, list):
+        if not isinstance(new, list):
+            return [f"{where}: was a list, now {new!r:.80}"]
+        if all(not isinstance(item, (dict, list)) for item in old):
+            return [f"{where}: {item!r} missing" for item in old if item not in new]
+        out = []
+        for index, item in enumerate(old):
+            if isinstance(item, dict) and "name" in item:
+                match = [n for n in new if isinstance(n, dict) and (n.get("name"), n.get("in")) ==
+                         (item["name"], item.get("in"))]
+                if not match:
+                    out.append(f"{where}[name={item['name']}]: missing")
+                    continue
+                out.extend(missing_from(item, match[0], root, f"{where}[name={item['name']}]"))
+            elif index >= len(new):
+                out.append(f"{where}[{index}]: missing")
+            else:
+                out.extend(missing_from(item, new[index], root, f"{where}[{index}]"))
+        return out
+    if old != new:
+        return [f"{where}: was {old!r:.80}, now {new!r:.80}"]
+    return []
+
+
+def resolve(root: dict, ref: str):
+    node = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def test_the_document_keeps_everything_it_described_before(client):
+    """Every path, operation, parameter, response code, schema property, enum value and
+    security requirement of the document as it was before the schemas were declared once
+    (tests/fixtures/openapi-before.json) is still there with the same value; descriptions
+    and examples may be worded differently."""
+    before = json.loads(BEFORE.read_text())
+    now = client.simulate_get("/openapi.json").json
+    assert missing_from(before, now, now) == []
+
+
+def test_the_superset_check_notices_a_lost_property_or_enum_value(client):
+    before = json.loads(BEFORE.read_text())
+    now = client.simulate_get("/openapi.json").json
+    now["components"]["schemas"]["Step"]["properties"]["status"]["enum"].remove("skipped")
+    del now["paths"]["/api/runs"]["get"]["parameters"][0]["schema"]
+    lost = missing_from(before, now, now)
+    assert any("Step.properties.status.enum: 'skipped' missing" in line for line in lost), lost
+    assert any("parameters[name=pipeline_id].schema: missing" in line for line in lost), lost
+
+
+def test_request_bodies_are_refused_by_the_rules_the_document_gives(client, key):
+    """The document's request schemas and the API's checks are one declaration: a value one
+    past a documented limit is refused, naming the field, and a documented alias works."""
+    doc = client.simulate_get("/openapi.json").json
+    schemas = doc["components"]["schemas"]
+    headers = {"X-API-Key": key}
+    longest = schemas["TriggerPipelineRequest"]["properties"]["pipeline_id"]["maxLength"]
+    answer = client.simulate_post("/api/trigger-pipeline", headers=headers, json={"pipeline_id": "p" * (longest + 1)})
+    assert answer.status_code == 400 and answer.json == {
+        "error": "Invalid parameter", "message": f"'pipeline_id' is longer than {longest} characters"}
+    most = schemas["TriggerPipelineRequest"]["properties"]["inputs"]["maxProperties"]
+    answer = client.simulate_post("/api/trigger-pipeline", headers=headers, json={
+        "pipeline_id": "demo", "inputs": {f"i{n}": "v" for n in range(most + 1)}})
+    assert answer.status_code == 400 and f"at most {most}" in answer.json["message"]
+    assert "delivery_id" in schemas["RedeliverRequest"]["required"]
+    answer = client.simulate_post("/functions/redeliver", headers=headers, json={"id": "dlv_nope"})
+    assert answer.status_code == 404 and answer.json["error"] == "Delivery not found"
+    answer = client.simulate_post("/functions/redeliver", headers=headers, json={})
+    assert answer.status_code == 400 and answer.json == {"error": "Missing parameter",
+                                                         "message": "'delivery_id' is required"}

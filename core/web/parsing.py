@@ -131,23 +131,6 @@ def _bad_string(value: Any) -> str | None:
     return None
 
 
-def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = False,
-          max_length: int | None = None) -> Any:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(f"'{name}' is required", error="Missing parameter")
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise BadRequest(f"'{name}' must be a {_json_name(expected)}", error="Invalid parameter")
-    if max_length is not None and isinstance(value, str) and len(value) > max_length:
-        raise BadRequest(f"'{name}' is longer than {max_length} characters", error="Invalid parameter")
-    if required and isinstance(value, str) and not value.strip():
-        raise BadRequest(f"'{name}' must not be empty", error="Invalid parameter")
-    return value
-
-
 def query(req: falcon.Request, name: str, *, required: bool = False, max_length: int = 200) -> str | None:
     value = req.get_param(name)
     if value is None:
@@ -180,6 +163,3 @@ def query_int(req: falcon.Request, name: str, *, default: int | None, low: int, 
 
 _ASCII_INT = re.compile(r"-?[0-9]{1,18}")
 
-
-def _json_name(py: str) -> str:
-    return {"str": "string", "dict": "JSON object", "list": "JSON array", "int": "integer", "bool": "boolean"}.get(py, py)

@@ -14,7 +14,9 @@ from flashfusion.core.errors import BadRequest, NotFound, Unauthorized
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.storage.models import AuditEvent, User
 from flashfusion.core.web.authentication import require_admin
-from flashfusion.core.web.parsing import field, query, query_int, read_json
+from flashfusion.core.web.parsing import query, query_int, read_json
+from flashfusion.core.web.schemas.decoding import decode
+from flashfusion.core.web.schemas.requests import CreateAPIKeyRequest, KeyIdRequest, LoginRequest
 
 
 class Login:
@@ -26,9 +28,8 @@ class Login:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         if (req.get_header("Sec-Fetch-Site") or "").lower() == "cross-site":
             raise Unauthorized("Cross-site logins are refused", error="Cross-site request")
-        body = read_json(req, self.gw.config.server.max_body_bytes)
-        username = field(body, "username", str, required=True, max_length=100)
-        password = field(body, "password", str, required=True)
+        body = decode(read_json(req, self.gw.config.server.max_body_bytes), LoginRequest)
+        username, password = body.username, body.password
         if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
             raise BadRequest(f"'password' is longer than {MAX_PASSWORD_BYTES} bytes", error="Invalid parameter")
         user = check_password(self.gw, req, username, password)
@@ -62,11 +63,11 @@ class CreateAPIKey:
         self.gw = gateway
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, self.gw.config.server.max_body_bytes)
+        body = decode(read_json(req, self.gw.config.server.max_body_bytes), CreateAPIKeyRequest)
         user = req.context.user
         try:
             resp.media = apikeys.create_key(
-                body.get("name"), body.get("permissions"), body.get("pipeline_ids"), body.get("expires_in_days"),
+                body.name, body.permissions, body.pipeline_ids, body.expires_in_days,
                 known_pipelines=self.gw.config.pipelines, owner=user, actor=user.username,
                 client_addr=client_addr(req), now=self.gw.clock())
         except apikeys.KeyRequestError as exc:
@@ -90,9 +91,9 @@ class RevokeAPIKey:
         self.gw = gateway
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, self.gw.config.server.max_body_bytes)
+        body = decode(read_json(req, self.gw.config.server.max_body_bytes), KeyIdRequest)
         try:
-            row = apikeys.find_key(body.get("id"), req.context.user)
+            row = apikeys.find_key(body.id, req.context.user)
         except (LookupError, apikeys.KeyRequestError) as exc:
             raise _key_error(exc) from None
         row = apikeys.revoke_key(row, actor=req.context.user.username, client_addr=client_addr(req),
@@ -107,10 +108,10 @@ class RotateAPIKey:
         self.gw = gateway
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, self.gw.config.server.max_body_bytes)
+        body = decode(read_json(req, self.gw.config.server.max_body_bytes), KeyIdRequest)
         grace = timedelta(hours=self.gw.config.auth.rotation_grace_hours)
         try:
-            row = apikeys.find_key(body.get("id"), req.context.user)
+            row = apikeys.find_key(body.id, req.context.user)
             resp.media = apikeys.rotate_key(row, grace, actor=req.context.user.username,
                                             client_addr=client_addr(req), now=self.gw.clock())
         except (LookupError, apikeys.KeyRequestError) as exc:

@@ -15,7 +15,9 @@ from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.core.storage.db import fetch_by_id
 from flashfusion.core.storage.models import Run
 from flashfusion.core.web.authentication import require
-from flashfusion.core.web.parsing import field, query, query_int, read_json
+from flashfusion.core.web.parsing import query, query_int, read_json
+from flashfusion.core.web.schemas.decoding import decode
+from flashfusion.core.web.schemas.requests import CancelRunRequest, TriggerPipelineRequest
 from flashfusion.plugins import Pipeline, ProviderError
 
 log = logging.getLogger("flashfusion.api")
@@ -42,13 +44,12 @@ class TriggerPipeline:
     @falcon.before(require("trigger_pipeline"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor: Actor = req.context.actor
-        body = read_json(req, self.gw.config.server.max_body_bytes)
-        pipeline_id = field(body, "pipeline_id", str, required=True, max_length=64)
-        branch = field(body, "branch", str, max_length=255)
-        inputs = service.parse_inputs(body.get("inputs"))
+        body = decode(read_json(req, self.gw.config.server.max_body_bytes), TriggerPipelineRequest)
+        pipeline_id = body.pipeline_id
+        inputs = dict(body.inputs or {})
         check_pipeline_scope(actor, pipeline_id)
         pipeline = self.gw.pipeline(pipeline_id)
-        ref = service.check_ref(branch or pipeline.branch)
+        ref = service.check_ref(body.branch or pipeline.branch)
 
         key = req.get_header("Idempotency-Key")
         if key is not None:
@@ -165,8 +166,7 @@ class CancelRun:
     @falcon.before(require("trigger_pipeline"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor: Actor = req.context.actor
-        body = read_json(req, self.gw.config.server.max_body_bytes)
-        run_id = field(body, "run_id", str, required=True, max_length=64)
-        run = scoped_run(actor, run_id)
+        body = decode(read_json(req, self.gw.config.server.max_body_bytes), CancelRunRequest)
+        run = scoped_run(actor, body.run_id)
         run = service.cancel(run)
         resp.media = {"success": True, "run": run_to_dict(run)}

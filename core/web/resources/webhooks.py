@@ -3,13 +3,28 @@ redeliver, replay. An API key needs the ``webhook`` permission; a session also w
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import falcon
+import msgspec
 
 from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.web.authentication import require
 from flashfusion.core.web.parsing import query, query_int, read_json
+from flashfusion.core.web.schemas.decoding import decode
+from flashfusion.core.web.schemas.requests import (
+    Body,
+    CreateWebhookRequest,
+    RedeliverRequest,
+    ReplayWebhooksRequest,
+    SendWebhookRequest,
+    UpdateWebhookRequest,
+    WebhookIdRequest,
+)
 from flashfusion.core.webhooks.endpoints import Caller, WebhookService
+
+B = TypeVar("B", bound=Body)
 
 
 def caller(req: falcon.Request) -> Caller:
@@ -23,14 +38,19 @@ class _Resource:
         self.gw = gateway
         self.service = service
 
-    def body(self, req: falcon.Request) -> dict:
-        return read_json(req, self.gw.config.server.max_body_bytes)
+    def body(self, req: falcon.Request, cls: type[B]) -> B:
+        return decode(read_json(req, self.gw.config.server.max_body_bytes), cls)
+
+    def fields(self, req: falcon.Request, cls: type[Body]) -> dict[str, Any]:
+        """The body's declared fields, checked, as the service takes them (unsent ones left out)."""
+        return msgspec.to_builtins(self.body(req, cls))
 
 
 class CreateWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.create(caller(req), self.body(req), client_addr=client_addr(req))
+        resp.media = self.service.create(caller(req), self.fields(req, CreateWebhookRequest),
+                                         client_addr=client_addr(req))
 
 
 class ListWebhooks(_Resource):
@@ -42,31 +62,32 @@ class ListWebhooks(_Resource):
 class UpdateWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.update(caller(req), self.body(req), client_addr=client_addr(req))
+        resp.media = self.service.update(caller(req), self.fields(req, UpdateWebhookRequest),
+                                         client_addr=client_addr(req))
 
 
 class DeleteWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.delete(caller(req), self.body(req).get("id"), client_addr=client_addr(req))
+        resp.media = self.service.delete(caller(req), self.body(req, WebhookIdRequest).id, client_addr=client_addr(req))
 
 
 class RotateWebhookSecret(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.rotate(caller(req), self.body(req).get("id"), client_addr=client_addr(req))
+        resp.media = self.service.rotate(caller(req), self.body(req, WebhookIdRequest).id, client_addr=client_addr(req))
 
 
 class TestWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.test(caller(req), self.body(req).get("id"))
+        resp.media = self.service.test(caller(req), self.body(req, WebhookIdRequest).id)
 
 
 class SendWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.send(caller(req), self.body(req))
+        resp.media = self.service.send(caller(req), self.fields(req, SendWebhookRequest))
 
 
 class ListDeliveries(_Resource):
@@ -81,14 +102,13 @@ class ListDeliveries(_Resource):
 class Redeliver(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = self.body(req)
-        resp.media = self.service.redeliver(caller(req), body.get("delivery_id") or body.get("id"))
+        resp.media = self.service.redeliver(caller(req), self.body(req, RedeliverRequest).delivery_id)
 
 
 class ReplayWebhooks(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.replay(caller(req), self.body(req))
+        resp.media = self.service.replay(caller(req), self.fields(req, ReplayWebhooksRequest))
 
 
 ROUTES = {
