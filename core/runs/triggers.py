@@ -190,5 +190,5 @@ class Scheduler:
                                     created_at=to_db_time(now)).on_conflict_ignore().execute()
                 row = TriggerClaim.get((TriggerClaim.pipeline_id == schedule.pipeline_id)
                                        & (TriggerClaim.claim_key == schedule.since_key))
-            since = self._since[schedule] = from_db_time(row.created_at)
+            since = self._since[schedule] = from_db_time(row.created_at) or now
         return since
