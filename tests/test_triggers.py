@@ -70,6 +70,7 @@ def test_push_starts_the_matching_pipelines_of_the_repository_once_per_commit(ga
     assert push(gateway, "acme/web", "feature/login", "c0ffee3") == []
     assert push(gateway, "acme/web", "Main", "c0ffee4") == []  # branch names are case-sensitive
     assert push(gateway, "acme/web", "main", "c0ffee5", provider="github") == []
+    assert push(gateway, "acme/web", "release/old", "0" * 40) == []  # the branch was deleted
     assert runs_of("other") == []
     web = runs_of("web")
     assert [(r.ref, r.trigger) for r in web] == [

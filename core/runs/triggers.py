@@ -109,7 +109,11 @@ def branch_matches(patterns: Iterable[str], branch: str) -> bool:
 def on_push(gateway: Gateway, provider: str, repository: str, branch: str, commit: str, pusher: str) -> list[Run]:
     """Start every pipeline of ``provider`` (a ``[providers.NAME]`` name) and ``repository``
     whose ``triggers.push`` matches ``branch``, on that branch; returns the runs started.
-    A push delivered again starts nothing more: one run per (pipeline, commit)."""
+    A push delivered again starts nothing more: one run per (pipeline, commit). ``branch`` is
+    the name without ``refs/heads/``; a push that deleted the branch (commit all zeros, as
+    GitHub and GitLab report it) starts nothing."""
+    if not commit.strip("0"):
+        return []
     started = []
     for pipeline in gateway.config.pipelines.values():
         if (pipeline.provider != provider or pipeline.repository_name.casefold() != repository.casefold()
