@@ -267,11 +267,19 @@ def _pipeline(pid: str, block: Any, path: str) -> Pipeline:
         project_type=text("project_type", ""),
         build_command=text("build_command", ""),
         steps=tuple(parsed_steps),
-        triggers=table("triggers"),
+        triggers=_triggers(table("triggers"), f"{key}.triggers", path),
         quality_gates=table("quality_gates"),
         timeout_seconds=timeout,
         options={k: v for k, v in block.items() if k not in PIPELINE_CORE_KEYS},
     )
+
+
+def _triggers(triggers: dict, key: str, path: str) -> dict:
+    from flashfusion.core.runs.triggers import check_triggers
+    problem = check_triggers(triggers)
+    if problem is not None:
+        raise ConfigError(path, f"{key}.{problem[0]}", problem[1])
+    return triggers
 
 
 def _check_webhooks(webhooks: WebhookConfig, path: str) -> None:

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable
 
 import peewee
@@ -25,6 +25,7 @@ from flashfusion.core.gateway import Gateway
 from flashfusion.core.runs import service
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.runs.serialize import run_to_dict
+from flashfusion.core.runs.triggers import Scheduler
 from flashfusion.core.storage.db import database, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import Run
 from flashfusion.core.webhooks.dispatcher import Dispatcher
@@ -37,13 +38,17 @@ SWEEP_SECONDS = 300
 
 
 class Worker:
-    def __init__(self, gateway: Gateway, worker_id: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, gateway: Gateway, worker_id: str | None = None, clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] = utcnow) -> None:
+        """``clock`` paces polling; ``now`` is the wall-clock time that schedules are due by."""
         self.gw = gateway
         self.cfg = gateway.config.worker
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.clock = clock
         self._last_poll: dict[str, float] = {}
         self._last_sweep: float | None = None
+        self.now = now
+        self.scheduler = Scheduler(gateway)
         self.stop_event = threading.Event()
         self.webhooks = Dispatcher(gateway, worker_id=self.id)  # delivers webhooks in its own thread
 
@@ -77,6 +82,7 @@ class Worker:
             if self._last_sweep is None or self.clock() - self._last_sweep >= SWEEP_SECONDS:
                 self._last_sweep = self.clock()
                 housekeeping.sweep(self.gw.config, utcnow())
+            self.scheduler.tick(self.now())
             claimed = self.claim()
             by_pipeline: dict[str, list[Run]] = defaultdict(list)
             for run in claimed:

@@ -91,3 +91,28 @@ def test_bad_files(tmp_path, text, key, problem):
 def test_bad_environment_override_names_the_variable(tmp_path):
     message = error_of(tmp_path, GOOD, env={"FLASHFUSION_WORKERS": "many"})
     assert "FLASHFUSION_WORKERS" in message and "expected int" in message
+
+
+A_PIPELINE = "[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\nsteps = [{ name = 'a', run = 'true' }]\n"
+
+
+@pytest.mark.parametrize("triggers, key, problem", [
+    ("{ schedule = ['0 3 * *'] }", "pipelines.x.triggers.schedule[0]", "expected 5 fields"),
+    ("{ schedule = ['0 3 * * 1-5', '61 * * * *'] }", "pipelines.x.triggers.schedule[1]", "bad minute"),
+    ("{ schedule = ['0 0 30 2 *'] }", "pipelines.x.triggers.schedule[0]", "bad day-of-month"),
+    ("{ schedule = ['* * * * * *'] }", "pipelines.x.triggers.schedule[0]", "expected 5 fields"),
+    ("{ schedule = '0 3 * * *' }", "pipelines.x.triggers.schedule", "expected a list"),
+    ("{ schedule = ['0 3 * * *'], timezone = 'Mars/Olympus' }", "pipelines.x.triggers.timezone",
+     "not an IANA time zone"),
+    ("{ push = 'main' }", "pipelines.x.triggers.push", "expected a list"),
+    ("{ pushes = ['main'] }", "pipelines.x.triggers.pushes", "unknown key"),
+])
+def test_bad_triggers(tmp_path, triggers, key, problem):
+    message = error_of(tmp_path, A_PIPELINE + f"triggers = {triggers}\n")
+    assert f": {key}: " in message and problem in message
+
+
+def test_good_triggers_load(tmp_path):
+    text = A_PIPELINE + ("triggers = { manual = true, push = ['main', 'release/*'], "
+                            "schedule = ['0 3 * * 1-5', '*/15 * * * MON'], timezone = 'Europe/Riga' }\n")
+    assert load(tmp_path, text).pipelines["x"].triggers["timezone"] == "Europe/Riga"

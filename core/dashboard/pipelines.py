@@ -18,7 +18,7 @@ from flashfusion.core.dashboard.pages import (
     redirect,
 )
 from flashfusion.core.errors import ApiError, BadRequest, Forbidden, NotFound
-from flashfusion.core.runs import service
+from flashfusion.core.runs import service, triggers
 from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.core.storage.db import from_db_time, utcnow
 from flashfusion.core.storage.models import Event, Run, WebhookDelivery, WebhookEndpoint
@@ -41,6 +41,7 @@ def run_view(run: Run, now: datetime | None = None) -> dict[str, Any]:
     out = run_to_dict(run)
     out["active"] = run.phase != "completed"
     out["duration"] = seconds_of(run, now)
+    out["started_by"] = triggers.describe(out["trigger"])
     return out
 
 
@@ -106,7 +107,7 @@ class TriggerPipeline(Page):
         try:
             ref = service.check_ref(ctx.form.get("branch").strip()[:255] or pipeline.branch)
             inputs = parse_input_lines(ctx.form.get("inputs"))
-            run = service.start_run(self.gw, pipeline, ref, inputs, None)
+            run = service.start_run(self.gw, pipeline, ref, inputs, None, triggers.dashboard_trigger(ctx.user.username))
         except ApiError as exc:
             Pipelines(self.d).show(ctx, exc.status, error=f"{pipeline_id}: {exc.message}")
             return

@@ -25,6 +25,11 @@ def failed_step(run: Run) -> str | None:
     return None
 
 
+def trigger_of(run: Run) -> dict[str, Any]:
+    """What started the run (see runs.triggers); runs from before that was recorded: unknown."""
+    return dict(run.trigger) if run.trigger else {"kind": "unknown"}
+
+
 def run_to_dict(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
@@ -48,6 +53,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "updated_at": iso(run.updated_at),
+        "trigger": trigger_of(run),
     }
 
 
@@ -62,6 +68,7 @@ def event_data(run: Run) -> dict[str, Any]:
         "duration": human_duration(seconds),
         "duration_seconds": seconds,
         "html_url": run.html_url,
+        "trigger": trigger_of(run),
     }
     if run.deployment_url:
         data["deployment_url"] = run.deployment_url

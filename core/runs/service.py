@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,15 +58,30 @@ def parse_inputs(raw: Any) -> dict[str, str]:
     return dict(raw)
 
 
-def start_run(gw: Gateway, pipeline: Pipeline, ref: str, inputs: dict[str, str], api_key_id: str | None) -> Run:
+def start_run(gw: Gateway, pipeline: Pipeline, ref: str, inputs: dict[str, str], api_key_id: str | None,
+              trigger: Mapping[str, Any] | None = None) -> Run:
     """Create a run and dispatch it now, or leave it queued for the worker when the provider
-    runs there. A provider's refusal ends the run ``failed`` and is raised as ProviderError."""
-    provider = gw.provider_for(pipeline)
-    if "runs_in_worker" in provider.capabilities:
-        return transitions.create_run(pipeline, ref, inputs, api_key_id)
-    run = transitions.create_run(pipeline, ref, inputs, api_key_id, lease_owner="api",
-                                 lease_seconds=gw.config.worker.lease_seconds)
+    runs there. ``trigger`` records what started it (runs.triggers). A provider's refusal ends
+    the run ``failed`` and is raised as ProviderError."""
+    in_worker = "runs_in_worker" in gw.provider_for(pipeline).capabilities
+    run = transitions.create_run(pipeline, ref, inputs, api_key_id, trigger=trigger, **_dispatch_lease(gw, in_worker))
+    return run if in_worker else dispatch(gw, pipeline, run, then_lease_to=None)
+
+
+def start_run_once(gw: Gateway, pipeline: Pipeline, claim: str, ref: str, trigger: Mapping[str, Any]) -> Run | None:
+    """``start_run`` for a trigger that may start ``pipeline`` only once (``claim`` names it:
+    a pushed commit, a schedule's due time); None when a run already claimed it."""
+    in_worker = "runs_in_worker" in gw.provider_for(pipeline).capabilities
+    run = transitions.create_run_once(claim, pipeline, ref, {}, trigger=trigger, **_dispatch_lease(gw, in_worker))
+    if run is None or in_worker:
+        return run
     return dispatch(gw, pipeline, run, then_lease_to=None)
+
+
+def _dispatch_lease(gw: Gateway, in_worker: bool) -> dict[str, Any]:
+    """A run dispatched by its creator is leased to "api" meanwhile; if the creator dies
+    before dispatching, a worker takes it over when the lease ends."""
+    return {} if in_worker else {"lease_owner": "api", "lease_seconds": gw.config.worker.lease_seconds}
 
 
 def dispatch(gw: Gateway, pipeline: Pipeline, run: Run, *, then_lease_to: str | None) -> Run:

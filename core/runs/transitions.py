@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 from flashfusion.core.ids import new_id
 from flashfusion.core.runs.serialize import event_data
 from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
-from flashfusion.core.storage.models import Event, Run
+from flashfusion.core.storage.models import Event, Run, TriggerClaim
 from flashfusion.plugins import Dispatch, Pipeline, ProviderError, RunRef, RunSnapshot, StepResult
 
 ACTIVE_PHASES = ("queued", "dispatching", "in_progress")
@@ -24,15 +24,36 @@ PHASE_ORDER = {"queued": 0, "dispatching": 1, "in_progress": 2, "completed": 3}
 
 
 def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_id: str | None,
-               *, lease_owner: str | None = None, lease_seconds: float = 0) -> Run:
+               *, trigger: Mapping[str, Any] | None = None, lease_owner: str | None = None,
+               lease_seconds: float = 0, run_id: str | None = None) -> Run:
+    """A new queued run; ``trigger`` records what started it (runs.triggers)."""
     now = utcnow()
     return Run.create(
-        id=new_id("run"), pipeline_id=pipeline.id, provider=pipeline.provider, ref=ref,
+        id=run_id or new_id("run"), pipeline_id=pipeline.id, provider=pipeline.provider, ref=ref,
         inputs=dict(inputs), api_key_id=api_key_id, status="running", phase="queued",
         steps=[], state={}, created_at=to_db_time(now), updated_at=to_db_time(now),
+        trigger=dict(trigger) if trigger is not None else {"kind": "unknown"},
         lease_owner=lease_owner,
         lease_until=to_db_time(now + timedelta(seconds=lease_seconds)) if lease_owner else None,
     )
+
+
+def create_run_once(claim: str, pipeline: Pipeline, ref: str, inputs: Mapping[str, str], *,
+                    trigger: Mapping[str, Any], lease_owner: str | None = None,
+                    lease_seconds: float = 0) -> Run | None:
+    """Like ``create_run``, but only if no run of this pipeline has claimed ``claim`` before (a
+    pushed commit, a schedule's due time). The claim and the run are written in one
+    transaction, so across processes and hosts exactly one caller gets the run; the others
+    get None."""
+    run_id = new_id("run")
+    with write_tx():
+        inserted = (TriggerClaim.insert(pipeline_id=pipeline.id, claim_key=claim, run_id=run_id,
+                                        created_at=to_db_time(utcnow()))
+                    .on_conflict_ignore().as_rowcount().execute())
+        if not inserted:
+            return None
+        return create_run(pipeline, ref, inputs, None, trigger=trigger, lease_owner=lease_owner,
+                          lease_seconds=lease_seconds, run_id=run_id)
 
 
 def to_ref(run: Run) -> RunRef:

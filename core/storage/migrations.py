@@ -8,6 +8,7 @@ the schema they produced when they were written.
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import peewee
@@ -210,12 +211,32 @@ def m005_drop_rl_allowed(db: peewee.Database) -> None:
         _ddl(db, ["ALTER TABLE api_key DROP COLUMN rl_allowed"])
 
 
+def m006_run_triggers(db: peewee.Database) -> None:
+    """What started each run (``run.trigger``), and one row per trigger that may start a
+    pipeline only once (a pushed commit, a schedule's due time). Existing runs started by an
+    API key record that key; the others are "unknown"."""
+    _ddl(db, ['ALTER TABLE run ADD COLUMN "trigger" {json}',
+              """CREATE TABLE trigger_claim (
+                  pipeline_id VARCHAR(64) NOT NULL,
+                  claim_key VARCHAR(300) NOT NULL,
+                  run_id VARCHAR(40),
+                  created_at {ts} NOT NULL,
+                  PRIMARY KEY (pipeline_id, claim_key))"""])
+    keys = db.execute_sql("SELECT DISTINCT k.id, k.name, k.key_preview FROM run r "
+                          "JOIN api_key k ON k.id = r.api_key_id")
+    for key_id, name, preview in keys.fetchall():
+        trigger = json.dumps({"kind": "api", "key_name": name, "key_preview": preview})
+        db.execute_sql(f'UPDATE run SET "trigger" = {db.param} WHERE api_key_id = {db.param}', (trigger, key_id))
+    db.execute_sql(f'UPDATE run SET "trigger" = {db.param} WHERE "trigger" IS NULL', (json.dumps({"kind": "unknown"}),))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
     (2, "access_control", m002_access_control),
     (3, "webhooks", m003_webhooks),
     (4, "key_batches", m004_key_batches),
     (5, "drop_rl_allowed", m005_drop_rl_allowed),
+    (6, "run_triggers", m006_run_triggers),
 ]
 
 

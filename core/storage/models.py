@@ -64,6 +64,7 @@ class Run(BaseModel):
     finished_at = peewee.DateTimeField(null=True)
     lease_owner = peewee.CharField(max_length=64, null=True)
     lease_until = peewee.DateTimeField(null=True)
+    trigger = JSONField(null=True)  # what started the run (runs.triggers); null only before migration 6
 
     class Meta:
         only_save_dirty = True
@@ -201,5 +202,17 @@ class WebhookAttempt(BaseModel):
     response_excerpt = peewee.TextField(null=True)
 
 
+class TriggerClaim(BaseModel):
+    """A trigger that starts a pipeline at most once: a pushed commit, a schedule's due time."""
+
+    pipeline_id = peewee.CharField(max_length=64)
+    claim_key = peewee.CharField(max_length=300)
+    run_id = peewee.CharField(max_length=40, null=True)
+    created_at = peewee.DateTimeField()
+
+    class Meta:
+        primary_key = peewee.CompositeKey("pipeline_id", "claim_key")
+
+
 ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, User, Session, RateLimit, AuditEvent, SchemaMigration,
-              WebhookEndpoint, WebhookDelivery, WebhookAttempt]
+              WebhookEndpoint, WebhookDelivery, WebhookAttempt, TriggerClaim]

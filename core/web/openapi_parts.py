@@ -169,6 +169,11 @@ RUN = {
         "started_at": NULLABLE_STRING,
         "finished_at": NULLABLE_STRING,
         "updated_at": NULLABLE_STRING,
+        "trigger": {"type": "object", "required": ["kind"],
+                    "description": "What started the run: kind api (key_name, key_preview), dashboard (user), "
+                                   "push (commit, pusher, branch), schedule (cron, due), upstream, or unknown",
+                    "properties": {"kind": {"type": "string",
+                                            "enum": ["api", "dashboard", "push", "schedule", "upstream", "unknown"]}}},
         "version": {"type": "integer"},
     },
 }

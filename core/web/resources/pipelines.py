@@ -10,7 +10,7 @@ import falcon
 from flashfusion.core.access.permissions import Actor, check_pipeline_scope
 from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.runs import idempotency, service
+from flashfusion.core.runs import idempotency, service, triggers
 from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.core.storage.db import fetch_by_id
 from flashfusion.core.storage.models import Run
@@ -72,7 +72,8 @@ class TriggerPipeline:
 
     def _start(self, actor: Actor, pipeline: Pipeline, ref: str, inputs: dict[str, str]) -> Run:
         try:
-            return service.start_run(self.gw, pipeline, ref, inputs, actor.key_id)
+            return service.start_run(self.gw, pipeline, ref, inputs, actor.key_id,
+                                     triggers.api_trigger(actor.key_id, actor.key_preview))
         except ProviderError as exc:
             raise provider_error(exc, pipeline) from exc
 
