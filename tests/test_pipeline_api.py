@@ -183,3 +183,12 @@ def test_get_config_matches_the_spec_and_holds_no_secret(client, key):
         assert field in config
     assert config["provider"] == "local" and config["repository_name"] == "local/demo"
     assert "database_url" not in answer.text and "flashfusion.db" not in answer.text
+
+
+def test_a_bad_input_is_named_in_the_answer(client, key):
+    cases = [({"GOOD": "x", "bad name": "y"}, "'bad name'"), ({"A": 5}, "input 'A' must be a string"),
+             ({"LONG": "x" * 9000}, "input 'LONG' is longer than 8192 characters")]
+    for inputs, named in cases:
+        answer = trigger(client, key, pipeline_id="demo", inputs=inputs)
+        assert answer.status_code == 400, inputs
+        assert answer.json["error"] == "Invalid parameter" and named in answer.json["message"], answer.json

@@ -35,6 +35,9 @@ def decode(body: dict[str, Any], cls: type[B]) -> B:
     try:
         value = msgspec.convert(prepared, cls)
     except msgspec.ValidationError as exc:
+        for name, explain in cls.EXPLAIN.items():
+            if name in prepared:
+                explain(prepared[name])  # raises the precise BadRequest when the field is at fault
         raise problem(cls, str(exc)) from None
     for info in msgspec.inspect.type_info(cls).fields:
         text = getattr(value, info.name)

@@ -7,13 +7,14 @@ always took them that way); ``ALIASES`` names another key accepted instead of a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from flashfusion.core.access.permissions import PERMISSIONS
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES
-from flashfusion.core.runs.service import INPUT_NAME_PATTERN, MAX_INPUT_VALUE, MAX_INPUTS, REF_PATTERN
+from flashfusion.core.runs.service import INPUT_NAME_PATTERN, MAX_INPUT_VALUE, MAX_INPUTS, REF_PATTERN, parse_inputs
 from flashfusion.core.webhooks.endpoints import EVENT_TYPES, MAX_DESCRIPTION
 
 Permission = Literal[PERMISSIONS]  # type: ignore[valid-type]
@@ -38,12 +39,16 @@ Description = Annotated[str, Meta(max_length=MAX_DESCRIPTION, extra={"messages":
 class Body(Struct):
     NULL_IS_ABSENT: ClassVar[frozenset[str]] = frozenset()
     ALIASES: ClassVar[dict[str, str]] = {}
+    #: A field whose own checker gives a more precise answer than the schema's text (naming
+    #: the one input that is wrong, say): called with the raw value when decoding fails there.
+    EXPLAIN: ClassVar[dict[str, Callable[[Any], object]]] = {}
 
 
 # --- pipelines ------------------------------------------------------------------------
 
 class TriggerPipelineRequest(Body):
     NULL_IS_ABSENT = frozenset({"branch", "inputs"})
+    EXPLAIN = {"inputs": parse_inputs}
 
     pipeline_id: PipelineId
     branch: Annotated[str, Meta(pattern=REF_PATTERN, max_length=255, extra={"messages": {
