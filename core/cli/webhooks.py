@@ -7,7 +7,8 @@ import json
 import sys
 
 from flashfusion.core.errors import ApiError
-from flashfusion.core.webhooks.endpoints import EVENT_TYPES, Caller, WebhookService
+from flashfusion.core.webhooks.management import Caller, WebhookService
+from flashfusion.core.webhooks.outbox import EVENT_TYPES
 
 
 def register(sub) -> None:
@@ -77,7 +78,7 @@ def _run(fn) -> int:
 
 
 def _service(gateway) -> WebhookService:
-    return WebhookService(gateway)
+    return gateway.webhooks
 
 
 def _create(args, gateway) -> int:

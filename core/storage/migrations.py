@@ -210,12 +210,19 @@ def m005_drop_rl_allowed(db: peewee.Database) -> None:
         _ddl(db, ["ALTER TABLE api_key DROP COLUMN rl_allowed"])
 
 
+def m006_run_hooks_due(db: peewee.Database) -> None:
+    """When a finished run's ``run_finished`` hooks are due; NULL (every existing run): done."""
+    _ddl(db, ["ALTER TABLE run ADD COLUMN hooks_due_at {ts}",
+              "CREATE INDEX run_hooks_due ON run (hooks_due_at)"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
     (2, "access_control", m002_access_control),
     (3, "webhooks", m003_webhooks),
     (4, "key_batches", m004_key_batches),
     (5, "drop_rl_allowed", m005_drop_rl_allowed),
+    (6, "run_hooks_due", m006_run_hooks_due),
 ]
 
 

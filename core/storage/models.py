@@ -64,6 +64,9 @@ class Run(BaseModel):
     finished_at = peewee.DateTimeField(null=True)
     lease_owner = peewee.CharField(max_length=64, null=True)
     lease_until = peewee.DateTimeField(null=True)
+    #: set by the completing transition: when the ``run_finished`` hooks are due (again);
+    #: cleared with the ``optimization.available`` event they produce, in one transaction
+    hooks_due_at = peewee.DateTimeField(null=True)
 
     class Meta:
         only_save_dirty = True

@@ -22,7 +22,8 @@ from flashfusion.core.runs.service import (
     REF_PATTERN,
 )
 from flashfusion.core.web.authentication import CSRF_HEADER
-from flashfusion.core.webhooks.endpoints import EVENT_TYPES, MAX_DESCRIPTION
+from flashfusion.core.webhooks.management import MAX_DESCRIPTION
+from flashfusion.core.webhooks.outbox import EVENT_TYPES
 
 # Routes the app serves that this document leaves out on purpose: the dashboard (HTML pages
 # behind the session login, and the HTML form posts they make) and its static files.

@@ -9,7 +9,7 @@ from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.web.authentication import require
 from flashfusion.core.web.parsing import query, query_int, read_json
-from flashfusion.core.webhooks.endpoints import Caller, WebhookService
+from flashfusion.core.webhooks.management import Caller, WebhookService
 
 
 def caller(req: falcon.Request) -> Caller:
@@ -105,7 +105,6 @@ ROUTES = {
 }
 
 
-def add_routes(app: falcon.App, gateway: Gateway, service: WebhookService | None = None) -> None:
-    service = service or getattr(gateway, "webhooks", None) or WebhookService(gateway)
+def add_routes(app: falcon.App, gateway: Gateway) -> None:
     for path, cls in ROUTES.items():
-        app.add_route(path, cls(gateway, service))
+        app.add_route(path, cls(gateway, gateway.webhooks))
