@@ -147,7 +147,7 @@ class SchemaMigration(BaseModel):
 
 class WebhookEndpoint(BaseModel):
     """A webhook endpoint. Secrets are stored encrypted (``webhooks/crypto.py``). The outbox
-    ``event`` table also has a ``fanned_out`` column (m003) that only the dispatcher uses."""
+    ``event`` table also has a ``fanned_out`` column (m003) that only ``webhooks/outbox.py`` uses."""
 
     id = peewee.CharField(primary_key=True, max_length=40)
     url = peewee.TextField()

@@ -1,7 +1,7 @@
 """The worker side of webhooks: fan out the outbox, claim due deliveries, send, record.
 
-1. Fan-out: outbox rows (``event.fanned_out = FALSE``) become one delivery per subscribed
-   endpoint, with the body serialized once, and are marked in the same transaction.
+1. Fan-out: outbox rows not fanned out yet become one delivery per subscribed endpoint
+   (``outbox.fan_out``, the same fan-out sendWebhook uses), marked in the same transaction.
 2. Claim: due deliveries are leased (``lease_owner``/``lease_until``) in one transaction —
    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite — so two workers
    never hold the same delivery. A delivery that has not yet been counted against its

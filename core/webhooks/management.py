@@ -16,6 +16,7 @@ from typing import Any
 
 from flashfusion.core.access import audit
 from flashfusion.core.access.permissions import Actor
+from flashfusion.core.config import Config
 from flashfusion.core.errors import BadRequest, NotFound
 from flashfusion.core.ids import new_id
 from flashfusion.core.storage.db import iso, to_db_time, write_tx
@@ -73,12 +74,21 @@ class Caller:
 
 
 class WebhookService:
+    """Built once per process by the gateway (``gateway.webhooks``); it reads the gateway's
+    configuration and clock when called."""
+
     def __init__(self, gateway, *, resolver: Resolver = system_resolver, box: SecretBox | None = None) -> None:
         self.gw = gateway
-        self.config = gateway.config
-        self.policy = Policy.from_config(gateway.config.webhooks)
         self.resolver = resolver
         self._box = box
+
+    @property
+    def config(self) -> Config:
+        return self.gw.config
+
+    @property
+    def policy(self) -> Policy:
+        return Policy.from_config(self.config.webhooks)
 
     @property
     def box(self) -> SecretBox:

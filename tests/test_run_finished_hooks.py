@@ -1,9 +1,10 @@
-"""``optimization.available`` survives a worker killed while the ``run_finished`` hooks run.
+"""The ``run_finished`` hooks and their ``optimization.available`` event.
 
-A real ``flashfusion worker`` loads a plugin (installed with an entry point, like any
-third-party plugin) whose ``run_finished`` hook blocks until the test releases it. The
-worker is SIGKILLed after the run's completion is committed and before the hook returned;
-a second worker repeats the hook call, and the receiver gets the event exactly once."""
+The event survives a worker killed while the hooks run: a real ``flashfusion worker``
+loads a plugin (installed with an entry point, like any third-party plugin) whose
+``run_finished`` hook blocks until the test releases it. The worker is SIGKILLed after the
+run's completion is committed and before the hook returned; a second worker repeats the
+hook call, and the receiver gets the event exactly once."""
 
 from __future__ import annotations
 
@@ -13,18 +14,22 @@ from pathlib import Path
 
 import pytest
 from conftest import write_config
+from testkit.drive import run_until_done
 from testkit.plugin_site import install_plugin
 from testkit.receiver import Receiver
 from testkit.server import FLASHFUSION, spawn
 
 from flashfusion.core.app import build_gateway
 from flashfusion.core.config import load_config
+from flashfusion.core.gateway import Gateway
+from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
 from flashfusion.core.runs import service
-from flashfusion.core.storage.db import database
+from flashfusion.core.runs.longpoll import RunWatcher
+from flashfusion.core.storage.db import database, open_database
 from flashfusion.core.storage.models import Event, Run, WebhookDelivery
 from flashfusion.core.webhooks.management import Caller
-
-pytestmark = pytest.mark.e2e
+from flashfusion.core.worker import Worker
+from flashfusion.plugins import hookimpl
 
 CONFIG = """
 [webhooks]
@@ -45,7 +50,7 @@ BLOCKING_HOOK = """
 
     @hookimpl
     def run_finished(run, history):
-        (MARKS / f"called-{os.getpid()}").write_text(run["id"])
+        (MARKS / f"called-{os.getpid()}-{time.time_ns()}").write_text(run["id"])
         while not (MARKS / "release").exists():
             time.sleep(0.02)
         return [{"kind": "test_hint", "message": "suggested by the blocking test hook"}]
@@ -67,6 +72,7 @@ def in_db(query):
         return query()
 
 
+@pytest.mark.e2e
 def test_a_worker_killed_during_run_finished_hooks_loses_no_event(tmp_path: Path, db_url: str):
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -112,4 +118,30 @@ def test_a_worker_killed_during_run_finished_hooks_loses_no_event(tmp_path: Path
         hints = Event.select().where((Event.run_id == run_id) & (Event.event_type == "optimization.available"))
         assert hints.count() == 1
         assert WebhookDelivery.select().count() == 1
+    database.close()
+
+
+def test_a_failing_hook_publishes_nothing_and_is_not_called_again(tmp_path: Path, db_url: str):
+    calls = []
+
+    class Failing:
+        @hookimpl
+        def run_finished(self, run, history):
+            calls.append(run["id"])
+            raise RuntimeError("plugin bug")
+
+    config = load_config(str(write_config(tmp_path, db_url)), env={})
+    open_database(config.server.database_url)
+    pm = get_plugin_manager(extra=[Failing()])
+    gateway = Gateway(config=config, pm=pm, providers=load_providers(pm, config), watcher=RunWatcher(2))
+    with database.connection_context():
+        run_id = service.start_run(gateway, gateway.pipeline("demo"), "main", {}, None).id
+    worker = Worker(gateway, worker_id="w")
+    run_until_done(gateway, run_id, worker=worker)
+    worker.tick()
+    with database.connection_context():
+        assert Run.get_by_id(run_id).hooks_due_at is None
+        assert Event.select().where(Event.event_type == "optimization.available").count() == 0
+    assert calls == [run_id]
+    gateway.providers.close()
     database.close()
