@@ -14,6 +14,7 @@ from flashfusion.core.errors import NotFound
 from flashfusion.core.plugin_manager import ProviderRegistry
 from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.storage.db import utcnow
+from flashfusion.core.webhooks.management import WebhookService
 from flashfusion.plugins import Pipeline, Provider
 
 
@@ -25,10 +26,13 @@ class Gateway:
     watcher: RunWatcher
     passwords: Passwords | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: webhook management and sendWebhook, shared by the API, the dashboard and the CLI
+    webhooks: WebhookService = field(init=False)
 
     def __post_init__(self) -> None:
         if self.passwords is None:
             self.passwords = Passwords.from_config(self.config.auth)
+        self.webhooks = WebhookService(self)
 
     def pipeline(self, pipeline_id: str) -> Pipeline:
         pipeline = self.config.pipeline(pipeline_id)

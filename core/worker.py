@@ -98,6 +98,7 @@ class Worker:
                 by_pipeline[pipeline.id].append(run)
             for pipeline_id, active in by_pipeline.items():
                 self.poll(self.gw.config.pipelines[pipeline_id], active)
+            self.finish_runs()
 
     def claim(self) -> list[Run]:
         """Renew the leases of every active run this worker holds, take up to
@@ -140,13 +141,28 @@ class Worker:
             return
         known = {r.id for r in active}
         relevant = [s for s in snapshots if s.run_id in known]
-        finished = []
         for start in range(0, len(relevant), APPLY_CHUNK):
             with write_tx():  # one commit for many transitions; each still has its own savepoint
                 for snapshot in relevant[start:start + APPLY_CHUNK]:
-                    if runs.apply_snapshot(snapshot, lease_owner=self.id) and snapshot.terminal:
-                        finished.append(snapshot.run_id)
-        for run_id in finished:
+                    runs.apply_snapshot(snapshot, lease_owner=self.id)
+
+    def finish_runs(self) -> None:
+        """Call the ``run_finished`` hooks of the completed runs whose hooks are due (the
+        completing transition marks them). Taking a run postpones its hooks by
+        ``lease_seconds``; the ``optimization.available`` event and the end of the mark are
+        one transaction. So a worker killed in between only makes the hooks run again (here
+        or in another worker), and the event, unique per run and type, is written once."""
+        now = utcnow()
+        with write_tx():
+            due = (Run.select(Run.id).where(Run.hooks_due_at <= to_db_time(now))
+                   .order_by(Run.hooks_due_at).limit(self.cfg.batch_size))
+            if not is_sqlite():
+                due = due.for_update(skip_locked=True)
+            taken = [r.id for r in due]
+            if taken:
+                Run.update(hooks_due_at=to_db_time(now + timedelta(seconds=self.cfg.lease_seconds))).where(
+                    Run.id.in_(taken)).execute()
+        for run_id in taken:
             self.finished(run_id)
 
     def finished(self, run_id: str) -> None:
@@ -156,12 +172,13 @@ class Worker:
                    .order_by(Run.finished_at.desc()).limit(HISTORY))
         try:
             results = self.gw.pm.hook.run_finished(run=run_to_dict(run), history=[run_to_dict(r) for r in history])
-        except Exception:
+        except Exception:  # a hook that fails publishes nothing and is not called again for this run
             log.exception("a run_finished hook failed for %s", run_id)
-            return
+            results = []
         suggestions = [s for result in results if result for s in result]
-        if suggestions:
-            with write_tx():
+        with write_tx():
+            if suggestions:
                 runs.emit("optimization.available", run.pipeline_id, run.id,
                           {"run_id": run.id, "suggestions": suggestions})
+            Run.update(hooks_due_at=None).where(Run.id == run.id).execute()
 

@@ -3,6 +3,7 @@
     web (HTTP resources), dashboard, cli  ->  services  ->  storage
     providers                             ->  flashfusion.plugins only
     worker                                ->  never HTTP code, not even indirectly
+    webhook delivery (dispatcher, sender, ...) ->  never webhook management nor HTTP code
 
 Services are the feature packages that hold the rules: access, runs, webhooks, and the
 top-level modules they share (config, errors, gateway, ...). The CI client talks HTTP to a
@@ -100,6 +101,19 @@ def test_the_worker_never_reaches_http_code():
     seen = reachable("flashfusion.core.worker")
     bad = {m: via for m, via in seen.items() if under(m, HTTP)}
     assert not bad, f"the worker reaches HTTP code: {bad}"
+
+
+WEBHOOK_DELIVERY = tuple(f"flashfusion.core.webhooks.{name}" for name in (
+    "dispatcher", "sender", "signing", "crypto", "ssrf", "payload", "schedule", "outbox", "limits"))
+WEBHOOK_MANAGEMENT = ("flashfusion.core.webhooks.management", "flashfusion.core.webhooks.views")
+
+
+@pytest.mark.parametrize("name", WEBHOOK_DELIVERY)
+def test_webhook_delivery_never_reaches_management_or_http(name):
+    assert name in MODULES
+    seen = reachable(name)
+    bad = {m: via for m, via in seen.items() if under(m, WEBHOOK_MANAGEMENT + HTTP)}
+    assert not bad, f"{name} (webhook delivery) reaches management or HTTP code: {bad}"
 
 
 def test_the_ci_client_imports_nothing_of_the_server():

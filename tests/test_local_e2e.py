@@ -8,18 +8,17 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
-
-from flashfusion.core.storage import db as dbmod
-from flashfusion.core.runs import transitions as runs
-from flashfusion.core.config import load_config
-from flashfusion.core.storage.models import Run
 from conftest import write_config
 from testkit.procs import run_processes
 from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
+
+from flashfusion.core.config import load_config
+from flashfusion.core.runs import transitions as runs
+from flashfusion.core.storage import db as dbmod
+from flashfusion.core.storage.models import Run
 
 pytestmark = pytest.mark.e2e
 

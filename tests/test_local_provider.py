@@ -8,6 +8,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from testkit.drive import run_until_done
+from testkit.procs import run_processes
 
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.storage.db import database, to_db_time, utcnow
@@ -15,8 +17,6 @@ from flashfusion.core.storage.models import Run
 from flashfusion.plugins import Pipeline, PipelineStep, RunRef
 from flashfusion.providers.local.executor import Executor
 from flashfusion.providers.local.provider import LocalProvider, LocalSettings
-from testkit.drive import run_until_done
-from testkit.procs import run_processes
 
 
 class Crash(BaseException):

@@ -15,7 +15,7 @@ from flashfusion.core.runs import transitions as runs
 from flashfusion.core.storage.db import database, write_tx
 from flashfusion.core.storage.models import WebhookDelivery, WebhookEndpoint
 from flashfusion.core.webhooks.dispatcher import Dispatcher
-from flashfusion.core.webhooks.endpoints import Caller, WebhookService
+from flashfusion.core.webhooks.management import Caller, WebhookService
 from flashfusion.core.webhooks.sender import parse_retry_after
 
 

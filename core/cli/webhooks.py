@@ -8,7 +8,8 @@ import sys
 
 from flashfusion.core.cli.output import print_rows
 from flashfusion.core.errors import ApiError
-from flashfusion.core.webhooks.endpoints import EVENT_TYPES, Caller, WebhookService
+from flashfusion.core.webhooks.management import Caller, WebhookService
+from flashfusion.core.webhooks.outbox import EVENT_TYPES
 
 
 def register(sub) -> None:
@@ -78,7 +79,7 @@ def _run(fn) -> int:
 
 
 def _service(gateway) -> WebhookService:
-    return WebhookService(gateway)
+    return gateway.webhooks
 
 
 def _create(args, gateway) -> int:

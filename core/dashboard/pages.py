@@ -190,11 +190,9 @@ class Dashboard:
     """Shared state of every page: the gateway, the template environment."""
 
     def __init__(self, gateway: Gateway) -> None:
-        from flashfusion.core.webhooks.endpoints import WebhookService
-
         self.gw = gateway
         self.env = make_env()
-        self.webhooks = WebhookService(gateway)
+        self.webhooks = gateway.webhooks
 
     def render(self, resp: falcon.Response, template: str, status: int = 200, **values: Any) -> None:
         text = self.env.get_template(template).render(**values)

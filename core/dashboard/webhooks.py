@@ -14,7 +14,9 @@ from flashfusion.core.dashboard.pages import (
 )
 from flashfusion.core.errors import ApiError, Forbidden, NotFound
 from flashfusion.core.storage.models import WebhookDelivery
-from flashfusion.core.webhooks.endpoints import EVENT_TYPES, Caller, endpoint_to_dict
+from flashfusion.core.webhooks.management import Caller
+from flashfusion.core.webhooks.outbox import EVENT_TYPES
+from flashfusion.core.webhooks.views import endpoint_to_dict
 
 
 class Webhooks(ListPage):

@@ -13,7 +13,8 @@ from typing import Any, Iterable, Mapping
 from flashfusion.core.ids import new_id
 from flashfusion.core.runs.serialize import event_data
 from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
-from flashfusion.core.storage.models import Event, Run, TriggerClaim
+from flashfusion.core.storage.models import Run, TriggerClaim
+from flashfusion.core.webhooks import outbox
 from flashfusion.plugins import Dispatch, Pipeline, ProviderError, RunRef, RunSnapshot, StepResult
 
 ACTIVE_PHASES = ("queued", "dispatching", "in_progress")
@@ -66,9 +67,9 @@ def to_ref(run: Run) -> RunRef:
 
 
 def emit(event_type: str, pipeline_id: str, run_id: str | None, data: dict[str, Any]) -> None:
-    """Write one outbox row. Run events are unique per (run, type): a repeat is ignored."""
-    Event.insert(id=new_id("evt"), event_type=event_type, pipeline_id=pipeline_id, run_id=run_id,
-                 payload=data, created_at=to_db_time(utcnow())).on_conflict_ignore().execute()
+    """Write one outbox event in the caller's transaction. Run events are unique per (run,
+    type): a repeat is ignored."""
+    outbox.record(event_type, pipeline_id, data, run_id=run_id)
 
 
 def _locked(run_id: str) -> Run | None:
@@ -155,6 +156,7 @@ def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> 
         if snapshot.terminal:
             run.finished_at = to_db_time(snapshot.finished_at or now)
             run.lease_owner = run.lease_until = None
+            run.hooks_due_at = to_db_time(now)  # the worker calls the run_finished hooks, see worker.finish_runs
         if _comparable(run) == before:
             return False
         run.updated_at = to_db_time(now)

@@ -228,6 +228,10 @@ def m006_run_triggers(db: peewee.Database) -> None:
         trigger = json.dumps({"kind": "api", "key_name": name, "key_preview": preview})
         db.execute_sql(f'UPDATE run SET "trigger" = {db.param} WHERE api_key_id = {db.param}', (trigger, key_id))
     db.execute_sql(f'UPDATE run SET "trigger" = {db.param} WHERE "trigger" IS NULL', (json.dumps({"kind": "unknown"}),))
+def m007_run_hooks_due(db: peewee.Database) -> None:
+    """When a finished run's ``run_finished`` hooks are due; NULL (every existing run): done."""
+    _ddl(db, ["ALTER TABLE run ADD COLUMN hooks_due_at {ts}",
+              "CREATE INDEX run_hooks_due ON run (hooks_due_at)"])
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
@@ -237,6 +241,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (4, "key_batches", m004_key_batches),
     (5, "drop_rl_allowed", m005_drop_rl_allowed),
     (6, "run_triggers", m006_run_triggers),
+    (7, "run_hooks_due", m007_run_hooks_due),
 ]
 
 

@@ -65,6 +65,9 @@ class Run(BaseModel):
     lease_owner = peewee.CharField(max_length=64, null=True)
     lease_until = peewee.DateTimeField(null=True)
     trigger = JSONField(null=True)  # what started the run (runs.triggers); null only before migration 6
+    #: set by the completing transition: when the ``run_finished`` hooks are due (again);
+    #: cleared with the ``optimization.available`` event they produce, in one transaction
+    hooks_due_at = peewee.DateTimeField(null=True)
 
     class Meta:
         only_save_dirty = True
@@ -145,7 +148,7 @@ class SchemaMigration(BaseModel):
 
 class WebhookEndpoint(BaseModel):
     """A webhook endpoint. Secrets are stored encrypted (``webhooks/crypto.py``). The outbox
-    ``event`` table also has a ``fanned_out`` column (m003) that only the dispatcher uses."""
+    ``event`` table also has a ``fanned_out`` column (m003) that only ``webhooks/outbox.py`` uses."""
 
     id = peewee.CharField(primary_key=True, max_length=40)
     url = peewee.TextField()

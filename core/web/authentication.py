@@ -10,8 +10,8 @@ from typing import Any, Callable
 import falcon
 
 from flashfusion.core.access import audit, clientaddr, ratelimit, sessions
-from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access import keyformat as keys
+from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access.keycheck import API_KEY_HEADER, HOUR, authenticate, too_many
 from flashfusion.core.access.permissions import PERMISSIONS, Actor
 from flashfusion.core.config import Config

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flashfusion.core.access.permissions import PERMISSIONS
-from flashfusion.core.webhooks.endpoints import EVENT_TYPES
+from flashfusion.core.webhooks.outbox import EVENT_TYPES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 STRING = {"type": "string"}

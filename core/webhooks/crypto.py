@@ -17,12 +17,16 @@ import hashlib
 import logging
 import os
 import secrets
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Mapping
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from flashfusion.core.storage.db import from_db_time
+from flashfusion.core.storage.models import WebhookEndpoint
 
 log = logging.getLogger("flashfusion.webhooks")
 ENV_NAME = "FLASHFUSION_SECRET_KEY"
@@ -71,7 +75,7 @@ class SecretBox:
             raise SecretKeyError("a stored webhook secret could not be decrypted") from None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], key_file: Path) -> "SecretBox":
+    def from_env(cls, env: Mapping[str, str], key_file: Path) -> SecretBox:
         value = env.get(ENV_NAME)
         if value:
             return cls([part.strip() for part in value.split(",") if part.strip()])
@@ -114,3 +118,12 @@ def box_for(config) -> SecretBox:
     if not key_file.is_absolute():
         key_file = Path(config.path).resolve().parent / key_file
     return SecretBox.from_env(config.env, key_file)
+
+
+def endpoint_secrets(box: SecretBox, ep: WebhookEndpoint, now: datetime) -> list[str]:
+    """An endpoint's signing secrets, newest first: two while a rotation's grace period lasts."""
+    found = [box.decrypt(ep.secret_enc, ep.id)]
+    expires = from_db_time(ep.previous_expires_at)
+    if ep.previous_secret_enc and expires is not None and expires > now:
+        found.append(box.decrypt(ep.previous_secret_enc, ep.id))
+    return found

@@ -1,7 +1,7 @@
 """The worker side of webhooks: fan out the outbox, claim due deliveries, send, record.
 
-1. Fan-out: outbox rows (``event.fanned_out = FALSE``) become one delivery per subscribed
-   endpoint, with the body serialized once, and are marked in the same transaction.
+1. Fan-out: outbox rows not fanned out yet become one delivery per subscribed endpoint
+   (``outbox.fan_out``, the same fan-out sendWebhook uses), marked in the same transaction.
 2. Claim: due deliveries are leased (``lease_owner``/``lease_until``) in one transaction —
    ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite — so two workers
    never hold the same delivery. A delivery that has not yet been counted against its
@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -30,39 +29,23 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 import peewee
 
 from flashfusion.core.access import ratelimit
 from flashfusion.core.ids import new_id
-from flashfusion.core.storage.db import (
-    database,
-    from_db_time,
-    is_sqlite,
-    iso,
-    to_db_time,
-    utcnow,
-    write_tx,
-)
+from flashfusion.core.storage.db import database, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from flashfusion.core.webhooks import outbox, signing
 from flashfusion.core.webhooks import sender as client
-from flashfusion.core.webhooks import signing
-from flashfusion.core.webhooks.endpoints import (
-    RATE_PERIOD,
-    WebhookService,
-    bucket,
-    mark_fanned_out,
-    matches,
-    new_delivery,
-    wait_seconds,
-)
-from flashfusion.core.webhooks.payload import PayloadError, build_body
+from flashfusion.core.webhooks.crypto import SecretBox, box_for, endpoint_secrets
+from flashfusion.core.webhooks.limits import RATE_PERIOD, bucket, wait_seconds
 from flashfusion.core.webhooks.schedule import parse_schedule
-from flashfusion.core.webhooks.ssrf import Resolver, UrlRefused, check_url, system_resolver
+from flashfusion.core.webhooks.ssrf import Policy, Resolver, UrlRefused, check_url, system_resolver
 
 log = logging.getLogger("flashfusion.webhooks")
 JITTER = 0.2
@@ -85,7 +68,7 @@ class Job:
 class Dispatcher:
     def __init__(self, gateway, worker_id: str | None = None, *, clock: Callable[[], datetime] = utcnow,
                  wall: Callable[[], float] = time.time, resolver: Resolver = system_resolver,
-                 rng: random.Random | None = None, jitter: float = JITTER, service: WebhookService | None = None) -> None:
+                 rng: random.Random | None = None, jitter: float = JITTER) -> None:
         self.gw = gateway
         self.cfg = gateway.config.webhooks
         self.id = (worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}")[:80]
@@ -96,10 +79,18 @@ class Dispatcher:
         self.jitter = jitter
         self.schedule = parse_schedule(self.cfg.retry_schedule)
         self.lease = max(self.cfg.lease_seconds, self.cfg.timeout_seconds * 1.5 + 1)  # outlives an attempt
-        self.service = service or WebhookService(gateway, resolver=resolver)
+        self.policy = Policy.from_config(self.cfg)
+        self.limit = gateway.config.rate_limits.webhook_events_per_minute
+        self._box: SecretBox | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self.stop_event = threading.Event()
+
+    @property
+    def box(self) -> SecretBox:
+        if self._box is None:
+            self._box = box_for(self.gw.config)
+        return self._box
 
     # --- the loop -------------------------------------------------------------------
 
@@ -157,34 +148,11 @@ class Dispatcher:
     # --- fan-out --------------------------------------------------------------------
 
     def fan_out(self) -> int:
-        sql = (f"SELECT id, event_type, pipeline_id, payload, created_at FROM event WHERE fanned_out = FALSE "
-               f"ORDER BY created_at LIMIT {int(self.cfg.batch_size) * 4}")
-        if not is_sqlite():
-            sql += " FOR UPDATE SKIP LOCKED"
         with write_tx():
-            events = database.execute_sql(sql).fetchall()
-            if not events:
-                return 0
-            endpoints = list(WebhookEndpoint.select().where(WebhookEndpoint.deleted_at.is_null()
-                                                            & WebhookEndpoint.disabled_at.is_null()))
-            now = self.clock()
-            rows = []
-            for event_id, event_type, pipeline_id, payload, created_at in events:
-                targets = [ep for ep in endpoints if matches(ep, event_type, pipeline_id)]
-                if not targets:
-                    continue
-                data = json.loads(payload) if isinstance(payload, str) else payload
-                try:
-                    body = build_body(event_type, iso(from_db_time(created_at)), pipeline_id or None, data)
-                except PayloadError as exc:
-                    log.error("event %s cannot be serialized for webhooks: %s", event_id, exc)
-                    continue
-                text = body.decode("utf-8")
-                rows.extend(new_delivery(ep.id, event_id, event_type, pipeline_id or None, text, now,
-                                         rate_counted=False) for ep in targets)
-            for start in range(0, len(rows), 200):
-                WebhookDelivery.insert_many(rows[start:start + 200]).execute()
-            mark_fanned_out([e[0] for e in events])
+            events = outbox.unmarked(int(self.cfg.batch_size) * 4)
+            if events:
+                endpoints = outbox.live_endpoints()
+                outbox.fan_out([(event, outbox.subscribers(endpoints, event)) for event in events], self.clock())
         return len(events)
 
     # --- claim ----------------------------------------------------------------------
@@ -197,9 +165,9 @@ class Dispatcher:
         due = ((WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= now)
                & (WebhookDelivery.lease_until.is_null() | (WebhookDelivery.lease_until < now))
                & WebhookDelivery.endpoint_id.in_(usable))
-        limit = self.service.limit
         with write_tx():
-            query = WebhookDelivery.select().where(due).order_by(WebhookDelivery.next_attempt_at).limit(self.cfg.batch_size)
+            query = (WebhookDelivery.select().where(due).order_by(WebhookDelivery.next_attempt_at)
+                     .limit(self.cfg.batch_size))
             if not is_sqlite():
                 query = query.for_update(skip_locked=True)
             rows = list(query)
@@ -210,7 +178,7 @@ class Dispatcher:
             claimed, counted, postponed = [], [], {}
             for row in rows:
                 if not row.rate_counted:
-                    decision = ratelimit.hit(bucket(row.endpoint_id), limit, RATE_PERIOD)
+                    decision = ratelimit.hit(bucket(row.endpoint_id), self.limit, RATE_PERIOD)
                     if not decision.allowed:
                         postponed[row.id] = wait_seconds(decision)
                         continue
@@ -266,7 +234,7 @@ class Dispatcher:
         jobs = []
         for row, ep in claimed:
             try:
-                secrets = self.service.secrets_for(ep, self.clock())
+                secrets = endpoint_secrets(self.box, ep, self.clock())
             except Exception as exc:  # a missing FLASHFUSION_SECRET_KEY must not stop other endpoints
                 log.error("cannot sign for webhook %s: %s", ep.id, exc.__class__.__name__)
                 secrets = None
@@ -327,7 +295,7 @@ class Dispatcher:
         if secrets is None:
             return client.Outcome(status=None, latency_ms=0, error="signing key unavailable on this worker")
         try:
-            target = check_url(ep.url, self.service.policy, self.resolver)
+            target = check_url(ep.url, self.policy, self.resolver)
         except UrlRefused:
             return client.Outcome(status=None, latency_ms=0, error=REFUSED)
         body = row.body.encode("utf-8")
@@ -369,8 +337,9 @@ class Dispatcher:
         _executemany(_sql("UPDATE webhook_attempt SET status_code = ?, latency_ms = ?, error = ?, "
                           "response_excerpt = ? WHERE id = ?"), attempts)
         _executemany(_sql("UPDATE webhook_delivery SET status = ?, last_status_code = ?, last_latency_ms = ?, "
-                          "last_error = ?, last_response = ?, updated_at = ?, delivered_at = COALESCE(?, delivered_at), "
-                          "next_attempt_at = ?, lease_owner = NULL, lease_until = NULL "
+                          "last_error = ?, last_response = ?, updated_at = ?, "
+                          "delivered_at = COALESCE(?, delivered_at), next_attempt_at = ?, "
+                          "lease_owner = NULL, lease_until = NULL "
                           "WHERE id = ? AND status = 'pending' AND lease_owner = ?"), deliveries)
         failing = [ep_id for ep_id, outcomes in endpoints.items() if not all(o.ok for o in outcomes)]
         since = dict(WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.failing_since).where(

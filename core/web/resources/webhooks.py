@@ -22,7 +22,7 @@ from flashfusion.core.web.schemas.requests import (
     UpdateWebhookRequest,
     WebhookIdRequest,
 )
-from flashfusion.core.webhooks.endpoints import Caller, WebhookService
+from flashfusion.core.webhooks.management import Caller, WebhookService
 
 B = TypeVar("B", bound=Body)
 
@@ -125,7 +125,6 @@ ROUTES = {
 }
 
 
-def add_routes(app: falcon.App, gateway: Gateway, service: WebhookService | None = None) -> None:
-    service = service or getattr(gateway, "webhooks", None) or WebhookService(gateway)
+def add_routes(app: falcon.App, gateway: Gateway) -> None:
     for path, cls in ROUTES.items():
-        app.add_route(path, cls(gateway, service))
+        app.add_route(path, cls(gateway, gateway.webhooks))

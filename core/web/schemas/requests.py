@@ -15,7 +15,8 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from flashfusion.core.access.permissions import PERMISSIONS
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES
 from flashfusion.core.runs.service import INPUT_NAME_PATTERN, MAX_INPUT_VALUE, MAX_INPUTS, REF_PATTERN, parse_inputs
-from flashfusion.core.webhooks.endpoints import EVENT_TYPES, MAX_DESCRIPTION
+from flashfusion.core.webhooks.management import MAX_DESCRIPTION
+from flashfusion.core.webhooks.outbox import EVENT_TYPES
 
 Permission = Literal[PERMISSIONS]  # type: ignore[valid-type]
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]

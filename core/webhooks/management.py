@@ -1,5 +1,5 @@
-"""Webhook endpoints and everything that enqueues deliveries by request: create, list,
-update, delete, rotate, test (ping), sendWebhook, the delivery log, redeliver and replay.
+"""Webhook endpoint management and everything that enqueues deliveries by request: create,
+list, update, delete, rotate, test (ping), sendWebhook, the delivery log, redeliver and replay.
 
 Who sees what: an API key (``webhook`` permission) sees the endpoints whose pipeline
 filter lies inside its ``pipeline_ids`` (an unscoped key sees all); a person sees the
@@ -10,27 +10,25 @@ Anything outside the caller's view answers 404, as if it did not exist.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
-from flashfusion.core.access import audit, ratelimit
+from flashfusion.core.access import audit
 from flashfusion.core.access.permissions import Actor
-from flashfusion.core.errors import BadRequest, NotFound, TooManyRequests
+from flashfusion.core.config import Config
+from flashfusion.core.errors import BadRequest, NotFound
 from flashfusion.core.ids import new_id
-from flashfusion.core.storage.db import database, from_db_time, iso, to_db_time, utcnow, write_tx
-from flashfusion.core.storage.models import Event, User, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from flashfusion.core.storage.db import iso, to_db_time, write_tx
+from flashfusion.core.storage.models import User, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from flashfusion.core.webhooks import outbox, signing
 from flashfusion.core.webhooks import payload as payloads
-from flashfusion.core.webhooks import signing
-from flashfusion.core.webhooks.crypto import SecretBox, box_for
+from flashfusion.core.webhooks.crypto import SecretBox, box_for, endpoint_secrets
+from flashfusion.core.webhooks.limits import charge
+from flashfusion.core.webhooks.outbox import EVENT_TYPES, PING, new_delivery
 from flashfusion.core.webhooks.ssrf import Policy, Resolver, UrlRefused, check_url, system_resolver
+from flashfusion.core.webhooks.views import delivery_to_dict, endpoint_to_dict
 
-log = logging.getLogger("flashfusion.webhooks")
-
-EVENT_TYPES = ("run.started", "run.completed", "run.failed", "optimization.available", "deployment.success")
-PING = "ping"
-RATE_PERIOD = 60.0
 ROTATION_GRACE = timedelta(hours=24)
 MAX_REPLAY = 10000
 MAX_DESCRIPTION = 500
@@ -75,89 +73,22 @@ class Caller:
         return True
 
 
-def bucket(endpoint_id: str) -> str:
-    return f"webhook:{endpoint_id}"
-
-
-def wait_seconds(decision: ratelimit.Decision) -> float:
-    """Exact seconds until ``decision``'s bucket admits one more event."""
-    return max(0.05, decision.tat + decision.interval - decision.now - decision.period)
-
-
-def endpoint_to_dict(ep: WebhookEndpoint, now: datetime | None = None) -> dict[str, Any]:
-    now = now or utcnow()
-    rotation = from_db_time(ep.previous_expires_at)
-    return {
-        "id": ep.id,
-        "url": ep.url,
-        "description": ep.description,
-        "events": list(ep.events) or list(EVENT_TYPES),
-        "pipeline_ids": list(ep.pipeline_ids),
-        "enabled": ep.disabled_at is None,
-        "disabled_at": iso(ep.disabled_at),
-        "disabled_reason": ep.disabled_reason,
-        "failing_since": iso(ep.failing_since),
-        "last_success_at": iso(ep.last_success_at),
-        "previous_secret_expires_at": iso(rotation) if rotation and rotation > now else None,
-        "created_by": ep.created_by,
-        "created_at": iso(ep.created_at),
-        "updated_at": iso(ep.updated_at),
-    }
-
-
-def delivery_to_dict(d: WebhookDelivery, attempts: Iterable[WebhookAttempt] = ()) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "webhook_id": d.endpoint_id,
-        "event_id": d.event_id,
-        "event": d.event_type,
-        "pipeline_id": d.pipeline_id,
-        "status": d.status,
-        "attempt": d.attempts,
-        "status_code": d.last_status_code,
-        "latency_ms": d.last_latency_ms,
-        "error": d.last_error,
-        "response_excerpt": d.last_response,
-        "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending" else None,
-        "created_at": iso(d.created_at),
-        "delivered_at": iso(d.delivered_at),
-        "attempts": [{"attempt": a.attempt, "at": iso(a.started_at), "status_code": a.status_code,
-                      "latency_ms": a.latency_ms, "error": a.error, "response_excerpt": a.response_excerpt}
-                     for a in attempts],
-    }
-
-
-def matches(ep: WebhookEndpoint, event_type: str, pipeline_id: str | None) -> bool:
-    if ep.deleted_at is not None or ep.disabled_at is not None:
-        return False
-    if ep.events and event_type not in ep.events:
-        return False
-    if ep.pipeline_ids and pipeline_id not in ep.pipeline_ids:
-        return False
-    return True
-
-
-def new_delivery(ep_id: str, event_id: str, event_type: str, pipeline_id: str | None, body: str,
-                 now: datetime, *, rate_counted: bool) -> dict[str, Any]:
-    stamp = to_db_time(now)
-    return dict(id=new_id("dlv"), endpoint_id=ep_id, event_id=event_id, event_type=event_type,
-                pipeline_id=pipeline_id, body=body, status="pending", attempts=0, rate_counted=rate_counted,
-                next_attempt_at=stamp, created_at=stamp, updated_at=stamp)
-
-
-def mark_fanned_out(event_ids: list[str]) -> None:
-    if event_ids:
-        marks = ", ".join([database.param] * len(event_ids))
-        database.execute_sql(f"UPDATE event SET fanned_out = TRUE WHERE id IN ({marks})", tuple(event_ids))
-
-
 class WebhookService:
+    """Built once per process by the gateway (``gateway.webhooks``); it reads the gateway's
+    configuration and clock when called."""
+
     def __init__(self, gateway, *, resolver: Resolver = system_resolver, box: SecretBox | None = None) -> None:
         self.gw = gateway
-        self.config = gateway.config
-        self.policy = Policy.from_config(gateway.config.webhooks)
         self.resolver = resolver
         self._box = box
+
+    @property
+    def config(self) -> Config:
+        return self.gw.config
+
+    @property
+    def policy(self) -> Policy:
+        return Policy.from_config(self.config.webhooks)
 
     @property
     def box(self) -> SecretBox:
@@ -305,36 +236,12 @@ class WebhookService:
         return {"success": True, "id": ep.id, "secret": secret, "previous_secret_expires_at": iso(expires)}
 
     def secrets_for(self, ep: WebhookEndpoint, now: datetime) -> list[str]:
-        """The signing secrets, newest first: two while a rotation's grace period lasts."""
-        found = [self.box.decrypt(ep.secret_enc, ep.id)]
-        expires = from_db_time(ep.previous_expires_at)
-        if ep.previous_secret_enc and expires is not None and expires > now:
-            found.append(self.box.decrypt(ep.previous_secret_enc, ep.id))
-        return found
+        return endpoint_secrets(self.box, ep, now)
 
     # --- enqueueing -----------------------------------------------------------------
 
     def _charge(self, endpoint_ids: list[str]) -> None:
-        """Count one event against each endpoint's budget, inside the caller's transaction;
-        if any endpoint is over, raise 429 so the transaction (and every count) rolls back."""
-        denied = []
-        for ep_id in endpoint_ids:
-            decision = ratelimit.hit(bucket(ep_id), self.limit, RATE_PERIOD)
-            if not decision.allowed:
-                denied.append(decision)
-        if denied:
-            wait = max(wait_seconds(d) for d in denied)
-            retry = max(1, int(wait + 0.999))
-            raise TooManyRequests(f"Webhook rate limit of {self.limit} events per minute per endpoint exceeded "
-                                  f"for {len(denied)} subscribed endpoint(s); retry in {retry} s; nothing was sent",
-                                  retry_after=retry)
-
-    def _record_event(self, event_type: str, pipeline_id: str | None, data: dict[str, Any], now: datetime) -> str:
-        event_id = new_id("evt")
-        Event.insert(id=event_id, event_type=event_type, pipeline_id=pipeline_id or "", run_id=None,
-                     payload=data, created_at=to_db_time(now)).execute()
-        mark_fanned_out([event_id])
-        return event_id
+        charge(endpoint_ids, self.limit)
 
     def send(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         event_type = body.get("event_type")
@@ -360,29 +267,22 @@ class WebhookService:
         except payloads.PayloadError as exc:
             raise BadRequest(f"'payload' cannot be sent: {exc}", error="Invalid parameter") from None
         with write_tx():
-            targets = [ep for ep in WebhookEndpoint.select().where(WebhookEndpoint.deleted_at.is_null()
-                                                                   & WebhookEndpoint.disabled_at.is_null())
-                       if matches(ep, event_type, pipeline_id)]
+            targets = [ep for ep in outbox.live_endpoints() if outbox.matches(ep, event_type, pipeline_id)]
             self._charge([ep.id for ep in targets])
-            event_id = self._record_event(event_type, pipeline_id, json.loads(text)["data"], now)
-            rows = [new_delivery(ep.id, event_id, event_type, pipeline_id, text, now, rate_counted=True)
-                    for ep in targets]
-            if rows:
-                WebhookDelivery.insert_many(rows).execute()
-        return {"success": True, "event_id": event_id,
+            event = outbox.record(event_type, pipeline_id, json.loads(text)["data"], now=now)
+            rows = outbox.fan_out([(event, targets)], now, rate_counted=True)
+        return {"success": True, "event_id": event.id,
                 "deliveries": [{"id": r["id"], "webhook_id": r["endpoint_id"]} for r in rows]}
 
     def test(self, caller: Caller, endpoint_id: Any) -> dict[str, Any]:
         ep = self.visible(caller, endpoint_id)
         now = self.now()
         data = {"webhook_id": ep.id, "message": "Test event from FlashFusion"}
-        text = payloads.build_body(PING, iso(now), None, data).decode("utf-8")
         with write_tx():
             self._charge([ep.id])
-            event_id = self._record_event(PING, None, data, now)
-            row = new_delivery(ep.id, event_id, PING, None, text, now, rate_counted=True)
-            WebhookDelivery.insert(row).execute()
-        return {"success": True, "event_id": event_id, "delivery_id": row["id"]}
+            event = outbox.record(PING, None, data, now=now)
+            rows = outbox.fan_out([(event, [ep])], now, rate_counted=True)
+        return {"success": True, "event_id": event.id, "delivery_id": rows[0]["id"]}
 
     # --- the delivery log -----------------------------------------------------------
 
@@ -395,11 +295,13 @@ class WebhookService:
                 raise BadRequest("'status' must be pending, succeeded or failed", error="Invalid parameter")
             query = query.where(WebhookDelivery.status == status)
         if cursor is not None:
-            anchor = WebhookDelivery.get_or_none((WebhookDelivery.id == cursor) & (WebhookDelivery.endpoint_id == ep.id))
+            anchor = WebhookDelivery.get_or_none((WebhookDelivery.id == cursor)
+                                                 & (WebhookDelivery.endpoint_id == ep.id))
             if anchor is None:
                 raise BadRequest("'cursor' is not valid", error="Invalid parameter")
+            same_time = WebhookDelivery.created_at == anchor.created_at
             query = query.where((WebhookDelivery.created_at < anchor.created_at)
-                                | ((WebhookDelivery.created_at == anchor.created_at) & (WebhookDelivery.id < anchor.id)))
+                                | (same_time & (WebhookDelivery.id < anchor.id)))
         rows = list(query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
@@ -461,6 +363,5 @@ class WebhookService:
             if len(rows) >= MAX_REPLAY:
                 break
         with write_tx():
-            for start in range(0, len(rows), 200):
-                WebhookDelivery.insert_many(rows[start:start + 200]).execute()
+            outbox.insert_deliveries(rows)
         return {"success": True, "webhook_id": ep.id, "deliveries": len(rows)}
