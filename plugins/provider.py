@@ -7,6 +7,7 @@ import os
 from typing import Any, ClassVar, Mapping, Sequence
 
 from flashfusion.plugins.errors import PipelineConfigError
+from flashfusion.plugins.events import DeliveryRejected, InboundDelivery, InboundEvent
 from flashfusion.plugins.types import Dispatch, Pipeline, RunRef, RunSnapshot
 
 
@@ -75,6 +76,30 @@ class Provider:
 
     def close(self) -> None:
         """Release threads, sockets and child processes at shutdown."""
+
+    # -- inbound webhooks (optional; see flashfusion.plugins.events) ---------------------------
+
+    def verify_delivery(self, headers: Mapping[str, str], body: bytes) -> InboundDelivery:
+        """Check the signature of an inbound webhook delivery (``headers`` have lower-case
+        names; ``body`` is the raw request body) in constant time, and name its delivery id
+        and event. Raise ``DeliveryRejected`` when the signature is missing or wrong. Called on
+        the request path: no network, no database. Default: hooks are not accepted."""
+        raise DeliveryRejected(f"provider {self.name!r} does not accept webhooks")
+
+    def parse_event(self, delivery: InboundDelivery, headers: Mapping[str, str], body: bytes) -> InboundEvent | None:
+        """Turn a stored delivery into an ``InboundEvent``; ``None`` ignores it."""
+        return None
+
+    def event_matches(self, pipeline: Pipeline, event: InboundEvent) -> bool:
+        """Whether ``event`` concerns ``pipeline`` (default: the same repository)."""
+        return pipeline.repository_name == event.repository
+
+    def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+        """The snapshots ``event`` causes for ``runs`` (the active runs of ``pipeline`` bound to
+        ``event.upstream_id``, or the run just created for a run started upstream) — the same
+        snapshots ``poll`` would return. A stale event (older than what a run's ``state``
+        records) returns nothing for that run."""
+        return []
 
 
 def build_settings(settings_cls: type, table: Mapping[str, Any]) -> Any:

@@ -48,7 +48,13 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "updated_at": iso(run.updated_at),
+        **_origin(run),
     }
+
+
+def _origin(run: Run) -> dict[str, Any]:
+    """Runs that upstream started itself (a push, a schedule) say so; others add nothing."""
+    return {"started_upstream": True} if run.started_upstream else {}
 
 
 def event_data(run: Run) -> dict[str, Any]:
@@ -65,6 +71,7 @@ def event_data(run: Run) -> dict[str, Any]:
     }
     if run.deployment_url:
         data["deployment_url"] = run.deployment_url
+    data.update(_origin(run))
     step = failed_step(run)
     if step:
         data["failed_step"] = step

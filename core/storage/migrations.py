@@ -210,12 +210,40 @@ def m005_drop_rl_allowed(db: peewee.Database) -> None:
         _ddl(db, ["ALTER TABLE api_key DROP COLUMN rl_allowed"])
 
 
+def m006_inbound_hooks(db: peewee.Database) -> None:
+    """The inbox of provider webhooks (one row per delivery id, applied once by a worker) and
+    the mark of runs that upstream started itself, unique per upstream run and pipeline."""
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if is_sqlite(db) else "BIGSERIAL PRIMARY KEY"
+    _ddl(db, [
+        f"""CREATE TABLE inbound_hook (
+            id {serial},
+            provider VARCHAR(64) NOT NULL,
+            delivery_id VARCHAR(200) NOT NULL,
+            event VARCHAR(64) NOT NULL,
+            headers {{json}} NOT NULL,
+            body {{text}} NOT NULL,
+            received_at {{ts}} NOT NULL,
+            repository VARCHAR(255),
+            outcome VARCHAR(200),
+            applied_at {{ts}},
+            lease_owner VARCHAR(80),
+            lease_until {{ts}})""",
+        "CREATE UNIQUE INDEX inbound_hook_delivery ON inbound_hook (provider, delivery_id)",
+        "CREATE INDEX inbound_hook_pending ON inbound_hook (id) WHERE applied_at IS NULL",
+        "CREATE INDEX inbound_hook_source ON inbound_hook (provider, repository, received_at)",
+        "CREATE INDEX inbound_hook_received ON inbound_hook (received_at)",
+        "ALTER TABLE run ADD COLUMN started_upstream {bool} NOT NULL DEFAULT FALSE",
+        "CREATE UNIQUE INDEX run_started_upstream ON run (pipeline_id, upstream_id) WHERE started_upstream = TRUE",
+    ])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
     (2, "access_control", m002_access_control),
     (3, "webhooks", m003_webhooks),
     (4, "key_batches", m004_key_batches),
     (5, "drop_rl_allowed", m005_drop_rl_allowed),
+    (6, "inbound_hooks", m006_inbound_hooks),
 ]
 
 
