@@ -37,6 +37,9 @@ class Provider:
 
     name: ClassVar[str] = ""
     Settings: ClassVar[type] = NoSettings
+    #: Upstream's names of the webhook events to select when setting a hook up (empty: the
+    #: provider does not accept hooks). Shown by ``flashfusion hooks show``.
+    webhook_events: ClassVar[tuple[str, ...]] = ()
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: Any, *, env: Mapping[str, str] | None = None) -> None:
@@ -89,6 +92,12 @@ class Provider:
     def parse_event(self, delivery: InboundDelivery, headers: Mapping[str, str], body: bytes) -> InboundEvent | None:
         """Turn a stored delivery into an ``InboundEvent``; ``None`` ignores it."""
         return None
+
+    def register_webhook(self, pipeline: Pipeline, url: str) -> str:
+        """Create the repository's (project's) webhook to ``url`` with the configured secret
+        through upstream's API; return a short description. Raise a ``ProviderError`` when
+        upstream refuses (e.g. the token may not manage hooks)."""
+        raise NotImplementedError(f"provider {self.name!r} cannot register webhooks")
 
     def event_matches(self, pipeline: Pipeline, event: InboundEvent) -> bool:
         """Whether ``event`` concerns ``pipeline`` (default: the same repository)."""

@@ -16,7 +16,17 @@ import json
 import re
 from typing import Any, Mapping, Sequence
 
-from flashfusion.plugins import DeliveryRejected, InboundDelivery, InboundEvent, Pipeline, RunRef, RunSnapshot
+from github import GithubException
+
+from flashfusion.plugins import (
+    DeliveryRejected,
+    InboundDelivery,
+    InboundEvent,
+    Pipeline,
+    RunRef,
+    RunSnapshot,
+    UpstreamRejected,
+)
 from flashfusion.providers.github.mapping import utc
 
 EVENTS = frozenset({"workflow_run", "workflow_job", "deployment_status", "push", "ping"})
@@ -85,6 +95,8 @@ def stale(run: RunRef, item: Mapping[str, Any]) -> bool:
 class GitHubEvents:
     """The webhook half of ``GitHubProvider`` (mixed in; uses its client pool and lister)."""
 
+    webhook_events = ("Workflow runs", "Workflow jobs", "Deployment statuses", "Pushes")
+
     settings: Any
     env: Mapping[str, str]
     _pool: Any
@@ -93,6 +105,20 @@ class GitHubEvents:
     def verify_delivery(self, headers: Mapping[str, str], body: bytes) -> InboundDelivery:
         name = self.settings.webhook_secret_env
         return verify(headers, body, self.env.get(name) if name else None)
+
+    def register_webhook(self, pipeline: Pipeline, url: str) -> str:
+        secret = self.env.get(self.settings.webhook_secret_env or "")
+        if not secret:
+            raise UpstreamRejected("github: set webhook_secret_env and its environment variable first")
+        try:
+            with self._pool.client() as g:
+                hook = g.get_repo(pipeline.repository_name).create_hook(
+                    "web", {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
+                    events=sorted(EVENTS - {"ping"}), active=True)
+        except GithubException as exc:
+            raise UpstreamRejected(f"github: creating the webhook of {pipeline.repository_name} failed "
+                                   f"(HTTP {exc.status}); the token needs admin:repo_hook or Webhooks: write") from exc
+        return f"github webhook {hook.id} on {pipeline.repository_name} -> {url}"
 
     def parse_event(self, delivery: InboundDelivery, headers: Mapping[str, str], body: bytes) -> InboundEvent | None:
         return parse(delivery.event, body)

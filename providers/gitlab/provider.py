@@ -87,6 +87,7 @@ class GitLabProvider(Provider):
     name = "gitlab"
     Settings = Settings
     capabilities = frozenset({"cancel", "returns_run_id", "deployments"})
+    webhook_events = ("Pipeline events", "Job events", "Deployment events", "Push events")
 
     def __init__(self, settings: Settings, *, env: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -199,6 +200,23 @@ class GitLabProvider(Provider):
         token = self.env.get(s.webhook_secret_env) if s.webhook_secret_env else None
         signing = self.env.get(s.webhook_signing_token_env) if s.webhook_signing_token_env else None
         return events.verify(headers, body, token, signing)
+
+    def register_webhook(self, pipeline: Pipeline, url: str) -> str:
+        s = self.settings
+        token = self.env.get(s.webhook_secret_env or "")
+        if not token:
+            raise ProviderError("gitlab: set webhook_secret_env and its environment variable first")
+        data = {"url": url, "token": token, "pipeline_events": True, "job_events": True,
+                "deployment_events": True, "push_events": True, "enable_ssl_verification": True}
+        signing = self.env.get(s.webhook_signing_token_env or "")
+        if signing:
+            data["signing_token"] = signing
+        project = self._gitlab(pipeline).projects.get(_project_id(pipeline), lazy=True)
+        try:
+            hook = project.hooks.create(data)
+        except (gitlab.GitlabError, OSError) as exc:
+            raise self._translate(exc, "creating the project webhook", pipeline) from exc
+        return f"gitlab webhook {hook.get_id()} on {pipeline.repository_name} -> {url}"
 
     def parse_event(self, delivery: InboundDelivery, headers: Mapping[str, str], body: bytes) -> InboundEvent | None:
         return events.parse(delivery.event, body)
