@@ -668,8 +668,32 @@ LINKS = {
 }
 
 
+def _provider_hook_paths() -> dict[str, Any]:
+    """``POST /hooks/{provider}``: provider webhooks in (see README "Provider webhooks in")."""
+    error = _json(ERROR)
+    return {"/hooks/{provider}": {"post": {
+        "operationId": "providerHook", "tags": ["Service"], "security": [],
+        "summary": "Receive a provider's webhook (GitHub, GitLab)",
+        "description": "Authenticated by the provider's signature (GitHub X-Hub-Signature-256; GitLab "
+                       "X-Gitlab-Token and, with a signing token, webhook-signature), not by an API key. "
+                       "The delivery is stored and applied by the worker; a delivery id seen before is "
+                       "applied once. Unknown events are acknowledged and ignored.",
+        "parameters": [{"name": "provider", "in": "path", "required": True, "schema": STRING,
+                        "description": "a [providers.NAME] table with webhook_secret_env"}],
+        "requestBody": {"required": True, "content": _json({"type": "object"})},
+        "responses": {
+            "202": {"description": "Accepted (status accepted, duplicate or ignored)", "headers": _headers(False, 202),
+                    "content": _json(_obj(["success", "status"], success={"type": "boolean"}, status=STRING))},
+            **{str(code): {"description": text, "headers": _headers(False, code), "content": error}
+               for code, text in ((401, "Missing or wrong signature; nothing stored"), (404, "No such provider"),
+                                  (413, "Body larger than 1 MiB"))},
+        },
+    }}}
+
+
 def document() -> dict[str, Any]:
-    paths = {**_pipeline_paths(), **_access_paths(), **_webhook_paths(), **_service_paths()}
+    paths = {**_pipeline_paths(), **_access_paths(), **_webhook_paths(), **_service_paths(),
+             **_provider_hook_paths()}
     for (path, method), links in LINKS.items():
         paths[path][method]["responses"]["200"]["links"] = links
     paths["/readyz"]["head"]["responses"]["503"] = {"description": "Not ready", "headers": _headers(False, 503)}
