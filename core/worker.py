@@ -22,6 +22,8 @@ import peewee
 
 from flashfusion.core import housekeeping
 from flashfusion.core.gateway import Gateway
+from flashfusion.core.hooks import activity, inbox
+from flashfusion.core.hooks.apply import apply_delivery
 from flashfusion.core.runs import service
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.runs.serialize import run_to_dict
@@ -35,6 +37,7 @@ log = logging.getLogger("flashfusion.worker")
 HISTORY = 50
 APPLY_CHUNK = 200
 SWEEP_SECONDS = 300
+HOOK_BATCH = 200
 
 
 class Worker:
@@ -49,6 +52,7 @@ class Worker:
         self._last_sweep: float | None = None
         self.now = now
         self.scheduler = Scheduler(gateway)
+        self._hook_sources: dict[tuple[str, str], datetime] = {}
         self.stop_event = threading.Event()
         self.webhooks = Dispatcher(gateway, worker_id=self.id)  # delivers webhooks in its own thread
 
@@ -82,7 +86,9 @@ class Worker:
             if self._last_sweep is None or self.clock() - self._last_sweep >= SWEEP_SECONDS:
                 self._last_sweep = self.clock()
                 housekeeping.sweep(self.gw.config, utcnow())
+                inbox.prune(utcnow())
             self.scheduler.tick(self.now())
+            self.apply_hooks()
             claimed = self.claim()
             by_pipeline: dict[str, list[Run]] = defaultdict(list)
             for run in claimed:
@@ -124,9 +130,45 @@ class Worker:
         except Exception:
             pass  # the run has ended failed with the reason, and the service logged it
 
+    def apply_hooks(self) -> None:
+        """Apply the inbox's pending provider webhooks, oldest first, and note which
+        repositories' hooks arrive (the reconciler's switch, see ``poll_interval``)."""
+        rows = inbox.claim(self.id, HOOK_BATCH, self.cfg.lease_seconds)
+        finished: list[str] = []
+        for row in rows:
+            try:
+                applied = apply_delivery(self.gw, row)
+            except peewee.DatabaseError:
+                raise
+            except Exception:
+                log.exception("applying hook %s of %s crashed", row.delivery_id, row.provider)
+                with write_tx():
+                    inbox.done(row, None, "crashed")
+                continue
+            finished.extend(applied.finished)
+            for pipeline_id in applied.poll_now:
+                self._last_poll.pop(pipeline_id, None)
+        for run_id in finished:
+            self.finished(run_id)
+        longest = max((activity.reconcile_seconds(p.settings) for p in self.gw.providers.instances.values()
+                       if activity.takes_hooks(p.settings)), default=None)
+        self._hook_sources = {} if longest is None else activity.last_by_source(utcnow() - timedelta(seconds=longest))
+
+    def poll_interval(self, pipeline: Pipeline, active: list[Run]) -> float:
+        """``poll_interval_seconds``; ``reconcile_interval_seconds`` instead while the
+        repository's hooks arrive and every run is bound to its upstream run (binding a
+        dispatch without a run id needs the list)."""
+        settings = self.gw.provider_for(pipeline).settings
+        interval = float(getattr(settings, "poll_interval_seconds", 5))
+        last = self._hook_sources.get((pipeline.provider, pipeline.repository_name))
+        if (last is not None and activity.takes_hooks(settings) and all(r.upstream_id for r in active)
+                and utcnow() - last <= timedelta(seconds=activity.reconcile_seconds(settings))):
+            return max(interval, activity.reconcile_seconds(settings))
+        return interval
+
     def poll(self, pipeline: Pipeline, active: list[Run]) -> None:
         provider = self.gw.provider_for(pipeline)
-        interval = float(getattr(provider.settings, "poll_interval_seconds", 5))
+        interval = self.poll_interval(pipeline, active)
         last = self._last_poll.get(pipeline.id)
         if last is not None and self.clock() - last < interval:
             return

@@ -18,6 +18,7 @@ from flashfusion.plugins.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from flashfusion.plugins.events import DeliveryRejected, InboundDelivery, InboundEvent
 from flashfusion.plugins.markers import hookimpl, hookspec
 from flashfusion.plugins.provider import Provider
 from flashfusion.plugins.types import (
@@ -32,7 +33,10 @@ from flashfusion.plugins.types import (
 )
 
 __all__ = [
+    "DeliveryRejected",
     "Dispatch",
+    "InboundDelivery",
+    "InboundEvent",
     "PHASES",
     "Pipeline",
     "PipelineConfigError",

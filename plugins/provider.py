@@ -11,6 +11,7 @@ from typing import Any, ClassVar, TypeVar
 import msgspec
 
 from flashfusion.plugins.errors import PipelineConfigError
+from flashfusion.plugins.events import DeliveryRejected, InboundDelivery, InboundEvent
 from flashfusion.plugins.types import Dispatch, Pipeline, RunRef, RunSnapshot
 
 
@@ -43,6 +44,9 @@ class Provider:
 
     name: ClassVar[str] = ""
     Settings: ClassVar[type] = NoSettings
+    #: Upstream's names of the webhook events to select when setting a hook up (empty: the
+    #: provider does not accept hooks). Shown by ``flashfusion hooks show``.
+    webhook_events: ClassVar[tuple[str, ...]] = ()
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: Any, *, env: Mapping[str, str] | None = None) -> None:
@@ -82,6 +86,36 @@ class Provider:
 
     def close(self) -> None:
         """Release threads, sockets and child processes at shutdown."""
+
+    # -- inbound webhooks (optional; see flashfusion.plugins.events) ---------------------------
+
+    def verify_delivery(self, headers: Mapping[str, str], body: bytes) -> InboundDelivery:
+        """Check the signature of an inbound webhook delivery (``headers`` have lower-case
+        names; ``body`` is the raw request body) in constant time, and name its delivery id
+        and event. Raise ``DeliveryRejected`` when the signature is missing or wrong. Called on
+        the request path: no network, no database. Default: hooks are not accepted."""
+        raise DeliveryRejected(f"provider {self.name!r} does not accept webhooks")
+
+    def parse_event(self, delivery: InboundDelivery, headers: Mapping[str, str], body: bytes) -> InboundEvent | None:
+        """Turn a stored delivery into an ``InboundEvent``; ``None`` ignores it."""
+        return None
+
+    def register_webhook(self, pipeline: Pipeline, url: str) -> str:
+        """Create the repository's (project's) webhook to ``url`` with the configured secret
+        through upstream's API; return a short description. Raise a ``ProviderError`` when
+        upstream refuses (e.g. the token may not manage hooks)."""
+        raise NotImplementedError(f"provider {self.name!r} cannot register webhooks")
+
+    def event_matches(self, pipeline: Pipeline, event: InboundEvent) -> bool:
+        """Whether ``event`` concerns ``pipeline`` (default: the same repository)."""
+        return pipeline.repository_name == event.repository
+
+    def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+        """The snapshots ``event`` causes for ``runs`` (the active runs of ``pipeline`` bound to
+        ``event.upstream_id``, or the run just created for a run started upstream) — the same
+        snapshots ``poll`` would return. A stale event (older than what a run's ``state``
+        records) returns nothing for that run."""
+        return []
 
 
 def build_settings(settings_cls: type, table: Mapping[str, Any]) -> Any:

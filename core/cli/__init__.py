@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "flashfusion.core.cli.client",
     "flashfusion.core.cli.webhooks",
     "flashfusion.core.cli.doctor",
+    "flashfusion.core.cli.hooks",
 )
 
 

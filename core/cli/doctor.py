@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import sys
 
+import peewee
+
 from flashfusion.core.checks import run_checks
+from flashfusion.core.hooks import activity
+from flashfusion.core.storage.db import iso, utcnow
 
 
 def register(sub) -> None:
@@ -41,5 +45,19 @@ def _doctor(args, gateway) -> int:
         bad += 1
         for problem in result.problems:
             print(f"{pid}: {problem}" if result.finished else f"{pid}: {result.provider} check: {problem}")
+    _hooks(gateway)
     print(f"{len(wanted)} pipelines checked: {len(wanted) - bad} ok, {bad} with problems")
     return 1 if bad else 0
+
+
+def _hooks(gateway) -> None:
+    """One line per provider that takes webhooks: when the last one arrived, or that they are silent."""
+    try:
+        entries = activity.report(gateway.providers.instances)
+    except peewee.DatabaseError:
+        return  # not migrated yet: nothing received
+    now = utcnow()
+    for entry in entries:
+        last = iso(entry.last_received) if entry.last_received else "never"
+        state = "silent: polling at poll_interval_seconds" if entry.silent(now) else "arriving"
+        print(f"hooks {entry.provider}: last received {last} ({state})")

@@ -228,10 +228,39 @@ def m006_run_triggers(db: peewee.Database) -> None:
         trigger = json.dumps({"kind": "api", "key_name": name, "key_preview": preview})
         db.execute_sql(f'UPDATE run SET "trigger" = {db.param} WHERE api_key_id = {db.param}', (trigger, key_id))
     db.execute_sql(f'UPDATE run SET "trigger" = {db.param} WHERE "trigger" IS NULL', (json.dumps({"kind": "unknown"}),))
+
+
 def m007_run_hooks_due(db: peewee.Database) -> None:
     """When a finished run's ``run_finished`` hooks are due; NULL (every existing run): done."""
     _ddl(db, ["ALTER TABLE run ADD COLUMN hooks_due_at {ts}",
               "CREATE INDEX run_hooks_due ON run (hooks_due_at)"])
+
+
+def m008_inbound_hooks(db: peewee.Database) -> None:
+    """The inbox of provider webhooks (one row per delivery id, applied once by a worker) and
+    the mark of runs that upstream started itself, unique per upstream run and pipeline."""
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if is_sqlite(db) else "BIGSERIAL PRIMARY KEY"
+    _ddl(db, [
+        f"""CREATE TABLE inbound_hook (
+            id {serial},
+            provider VARCHAR(64) NOT NULL,
+            delivery_id VARCHAR(200) NOT NULL,
+            event VARCHAR(64) NOT NULL,
+            headers {{json}} NOT NULL,
+            body {{text}} NOT NULL,
+            received_at {{ts}} NOT NULL,
+            repository VARCHAR(255),
+            outcome VARCHAR(200),
+            applied_at {{ts}},
+            lease_owner VARCHAR(80),
+            lease_until {{ts}})""",
+        "CREATE UNIQUE INDEX inbound_hook_delivery ON inbound_hook (provider, delivery_id)",
+        "CREATE INDEX inbound_hook_pending ON inbound_hook (id) WHERE applied_at IS NULL",
+        "CREATE INDEX inbound_hook_source ON inbound_hook (provider, repository, received_at)",
+        "CREATE INDEX inbound_hook_received ON inbound_hook (received_at)",
+        "ALTER TABLE run ADD COLUMN started_upstream {bool} NOT NULL DEFAULT FALSE",
+        "CREATE UNIQUE INDEX run_started_upstream ON run (pipeline_id, upstream_id) WHERE started_upstream = TRUE",
+    ])
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
@@ -242,6 +271,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (5, "drop_rl_allowed", m005_drop_rl_allowed),
     (6, "run_triggers", m006_run_triggers),
     (7, "run_hooks_due", m007_run_hooks_due),
+    (8, "inbound_hooks", m008_inbound_hooks),
 ]
 
 

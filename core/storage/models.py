@@ -68,6 +68,7 @@ class Run(BaseModel):
     #: set by the completing transition: when the ``run_finished`` hooks are due (again);
     #: cleared with the ``optimization.available`` event they produce, in one transaction
     hooks_due_at = peewee.DateTimeField(null=True)
+    started_upstream = peewee.BooleanField(default=False)
 
     class Meta:
         only_save_dirty = True
@@ -219,3 +220,23 @@ class TriggerClaim(BaseModel):
 
 ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, User, Session, RateLimit, AuditEvent, SchemaMigration,
               WebhookEndpoint, WebhookDelivery, WebhookAttempt, TriggerClaim]
+class InboundHook(BaseModel):
+    """The inbox of provider webhooks: the raw delivery, stored by the receiver and applied
+    once by a worker. ``repository`` is filled in when the delivery is applied."""
+
+    id = peewee.AutoField()
+    provider = peewee.CharField(max_length=64)
+    delivery_id = peewee.CharField(max_length=200)
+    event = peewee.CharField(max_length=64)
+    headers = JSONField()
+    body = peewee.TextField()
+    received_at = peewee.DateTimeField()
+    repository = peewee.CharField(max_length=255, null=True)
+    outcome = peewee.CharField(max_length=200, null=True)
+    applied_at = peewee.DateTimeField(null=True)
+    lease_owner = peewee.CharField(max_length=80, null=True)
+    lease_until = peewee.DateTimeField(null=True)
+
+
+ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, User, Session, RateLimit, AuditEvent, SchemaMigration,
+              WebhookEndpoint, WebhookDelivery, WebhookAttempt, InboundHook]

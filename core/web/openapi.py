@@ -30,7 +30,7 @@ from flashfusion.core.web.openapi_parts import (
     headers_for,
     json_content,
 )
-from flashfusion.core.web.openapi_paths import access_paths, pipeline_paths, service_paths, webhook_paths
+from flashfusion.core.web.openapi_paths import access_paths, hook_paths, pipeline_paths, service_paths, webhook_paths
 from flashfusion.core.web.schemas import jsonschema
 
 # Routes the app serves that this document leaves out on purpose: the dashboard (HTML pages
@@ -94,8 +94,11 @@ LINKS = {
 }
 
 
+
+
 def document() -> dict[str, Any]:
-    paths = {**pipeline_paths(), **access_paths(), **webhook_paths(), **service_paths()}
+    paths = {**pipeline_paths(), **access_paths(), **webhook_paths(), **service_paths(),
+             **hook_paths()}
     for (path, method), links in LINKS.items():
         paths[path][method]["responses"]["200"]["links"] = links
     paths["/readyz"]["head"]["responses"]["503"] = {"description": "Not ready", "headers": headers_for(False, 503)}

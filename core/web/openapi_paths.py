@@ -12,6 +12,7 @@ from flashfusion.core.web.openapi_parts import (
     BOOLEAN,
     CREATE_KEY_ANSWER_EXAMPLE,
     CREATE_KEY_EXAMPLE,
+    ERROR,
     KEY_OR_SESSION_READ,
     KEY_OR_SESSION_WRITE,
     NULLABLE_STRING,
@@ -24,6 +25,7 @@ from flashfusion.core.web.openapi_parts import (
     STRING,
     TIME,
     USER,
+    headers_for,
     json_content,
     obj,
     operation,
@@ -327,3 +329,26 @@ def service_paths() -> dict[str, Any]:
                                    paths={"type": "object"}))},
             (500,), tag=tag)},
     }
+
+
+def hook_paths() -> dict[str, Any]:
+    """``POST /hooks/{provider}``: provider webhooks in (see README "Provider webhooks in")."""
+    error = json_content(ERROR)
+    return {"/hooks/{provider}": {"post": {
+        "operationId": "providerHook", "tags": ["Service"], "security": [],
+        "summary": "Receive a provider's webhook (GitHub, GitLab)",
+        "description": "Authenticated by the provider's signature (GitHub X-Hub-Signature-256; GitLab "
+                       "X-Gitlab-Token and, with a signing token, webhook-signature), not by an API key. "
+                       "The delivery is stored and applied by the worker; a delivery id seen before is "
+                       "applied once. Unknown events are acknowledged and ignored.",
+        "parameters": [{"name": "provider", "in": "path", "required": True, "schema": STRING,
+                        "description": "a [providers.NAME] table with webhook_secret_env"}],
+        "requestBody": {"required": True, "content": json_content({"type": "object"})},
+        "responses": {
+            "202": {"description": "Accepted (status accepted, duplicate or ignored)", "headers": headers_for(False, 202),
+                    "content": json_content(obj(["success", "status"], success={"type": "boolean"}, status=STRING))},
+            **{str(code): {"description": text, "headers": headers_for(False, code), "content": error}
+               for code, text in ((401, "Missing or wrong signature; nothing stored"), (404, "No such provider"),
+                                  (413, "Body larger than 1 MiB"))},
+        },
+    }}}

@@ -28,6 +28,7 @@ from flashfusion.providers.github import correlation
 from flashfusion.providers.github.checks import workflow_text_problems
 from flashfusion.providers.github.client import ClientPool, token_source
 from flashfusion.providers.github.deployments import deployment_url
+from flashfusion.providers.github.events import GitHubEvents
 from flashfusion.providers.github.errors import CredentialsMissing, github_message, rate_limited, translate
 from flashfusion.providers.github.mapping import run_state, steps_from_jobs, utc
 from flashfusion.providers.github.polling import RunLister
@@ -50,7 +51,7 @@ class _Workflow:
     path: str
 
 
-class GitHubProvider(Provider):
+class GitHubProvider(GitHubEvents, Provider):
     """GitHub Actions: ``workflow_dispatch`` to start, one conditional runs list per repository
     and poll cycle to follow, ``cancel_url`` to stop.
 

@@ -153,6 +153,25 @@ class ProjectPoller:
         fetched = self._with_deployments(fetched)
         return [self._commit(f) for f in fetched] + lost
 
+    def refresh(self, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+        """Read these runs' pipelines and jobs now, whatever the list says (a webhook said
+        they changed); the same snapshots ``poll`` gives for them."""
+        fetched: list[Fetched] = []
+        lost: list[RunSnapshot] = []
+        now = self.clock()
+        for run in runs:
+            if not run.upstream_id or self.throttle.wait_seconds() > 0:
+                continue
+            self.watch.watch(str(run.upstream_id), now)
+            try:
+                fetched.append(self._fetch(run))
+            except RateLimited:
+                break
+            except Gone:
+                lost.append(self._lost(run))
+        fetched = self._with_deployments(fetched)
+        return [self._commit(f) for f in fetched] + lost
+
     # -- which runs changed ---------------------------------------------------------------
 
     def _baseline(self, run: RunRef) -> Memo | None:

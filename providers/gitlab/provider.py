@@ -11,6 +11,8 @@ import gitlab
 
 from flashfusion.plugins import (
     Dispatch,
+    InboundDelivery,
+    InboundEvent,
     Pipeline,
     PipelineConfigError,
     Provider,
@@ -21,6 +23,7 @@ from flashfusion.plugins import (
 )
 
 from flashfusion.providers.gitlab import client as gl_client
+from flashfusion.providers.gitlab import events
 from flashfusion.providers.gitlab.polling import ProjectPoller, ProjectWatch
 
 INPUTS_AS = ("variables", "inputs")
@@ -43,6 +46,9 @@ class Settings:
     timeout_seconds: float = 15
     ssl_verify: bool | str = True
     steps_refresh_seconds: float = 0
+    webhook_secret_env: str | None = None
+    webhook_signing_token_env: str | None = None
+    reconcile_interval_seconds: float = 300
 
     def __post_init__(self) -> None:
         # build_settings() lets any value through an ``X | None`` annotation: check here too.
@@ -61,6 +67,8 @@ class Settings:
             raise PipelineConfigError("poll_interval_seconds", "must not be negative")
         if self.timeout_seconds <= 0:
             raise PipelineConfigError("timeout_seconds", "must be positive")
+        if self.reconcile_interval_seconds <= 0:
+            raise PipelineConfigError("reconcile_interval_seconds", "must be positive")
         if self.steps_refresh_seconds < 0:
             raise PipelineConfigError("steps_refresh_seconds", "must not be negative (0 turns it off)")
 
@@ -68,7 +76,8 @@ class Settings:
 _SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "url": (str,), "token_env": (str,), "trigger_token_env": (str, type(None)),
     "poll_interval_seconds": (int, float), "timeout_seconds": (int, float), "ssl_verify": (bool, str),
-    "steps_refresh_seconds": (int, float),
+    "steps_refresh_seconds": (int, float), "webhook_secret_env": (str, type(None)),
+    "webhook_signing_token_env": (str, type(None)), "reconcile_interval_seconds": (int, float),
 }
 
 
@@ -78,6 +87,7 @@ class GitLabProvider(Provider):
     name = "gitlab"
     Settings = Settings
     capabilities = frozenset({"cancel", "returns_run_id", "deployments"})
+    webhook_events = ("Pipeline events", "Job events", "Deployment events", "Push events")
 
     def __init__(self, settings: Settings, *, env: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -179,17 +189,48 @@ class GitLabProvider(Provider):
         Returns ``[]`` without any request while GitLab's rate limit says to hold off."""
         if not any(r.upstream_id for r in runs) or self.throttle.wait_seconds() > 0:
             return []
-        gl = self._gitlab(pipeline)
         watch = self._watch(pipeline)
-        poller = ProjectPoller(
-            gl.projects.get(_project_id(pipeline), lazy=True), watch, self.throttle,
-            lambda exc: self._translate(exc, "polling", pipeline),
-            clock=self.clock, freshness=self.settings.poll_interval_seconds / 2,
-            refresh=self.settings.steps_refresh_seconds,
-            environment=pipeline.option("environment"),
-        )
         with watch.lock:
-            return poller.poll(runs)
+            return self._poller(pipeline, watch).poll(runs)
+
+    # -- webhooks in (see events) -------------------------------------------------------------
+
+    def verify_delivery(self, headers: Mapping[str, str], body: bytes) -> InboundDelivery:
+        s = self.settings
+        token = self.env.get(s.webhook_secret_env) if s.webhook_secret_env else None
+        signing = self.env.get(s.webhook_signing_token_env) if s.webhook_signing_token_env else None
+        return events.verify(headers, body, token, signing)
+
+    def register_webhook(self, pipeline: Pipeline, url: str) -> str:
+        s = self.settings
+        token = self.env.get(s.webhook_secret_env or "")
+        if not token:
+            raise ProviderError("gitlab: set webhook_secret_env and its environment variable first")
+        data = {"url": url, "token": token, "pipeline_events": True, "job_events": True,
+                "deployment_events": True, "push_events": True, "enable_ssl_verification": True}
+        signing = self.env.get(s.webhook_signing_token_env or "")
+        if signing:
+            data["signing_token"] = signing
+        project = self._gitlab(pipeline).projects.get(_project_id(pipeline), lazy=True)
+        try:
+            hook = project.hooks.create(data)
+        except (gitlab.GitlabError, OSError) as exc:
+            raise self._translate(exc, "creating the project webhook", pipeline) from exc
+        return f"gitlab webhook {hook.get_id()} on {pipeline.repository_name} -> {url}"
+
+    def parse_event(self, delivery: InboundDelivery, headers: Mapping[str, str], body: bytes) -> InboundEvent | None:
+        return events.parse(delivery.event, body)
+
+    def event_matches(self, pipeline: Pipeline, event: InboundEvent) -> bool:
+        return events.project_matches(pipeline, event)
+
+    def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+        """The runs' pipelines read again with the polling code (see ``events``)."""
+        if not runs or self.throttle.wait_seconds() > 0:
+            return []
+        watch = self._watch(pipeline)
+        with watch.lock:
+            return self._poller(pipeline, watch).refresh(runs)
 
     def cancel(self, pipeline: Pipeline, run: RunRef) -> None:
         if not run.upstream_id:
@@ -219,6 +260,15 @@ class GitLabProvider(Provider):
                 self._client = gl_client.make_client(self.settings.url, token, self.settings.timeout_seconds,
                                                      self.throttle, ssl_verify=self.settings.ssl_verify)
             return self._client
+
+    def _poller(self, pipeline: Pipeline, watch: ProjectWatch) -> ProjectPoller:
+        return ProjectPoller(
+            self._gitlab(pipeline).projects.get(_project_id(pipeline), lazy=True), watch, self.throttle,
+            lambda exc: self._translate(exc, "polling", pipeline),
+            clock=self.clock, freshness=self.settings.poll_interval_seconds / 2,
+            refresh=self.settings.steps_refresh_seconds,
+            environment=pipeline.option("environment"),
+        )
 
     def _watch(self, pipeline: Pipeline) -> ProjectWatch:
         key = _project_id(pipeline)

@@ -46,6 +46,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from testkit.fake_github_hooks import GitHubHooks
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "github"  # copied from shared/fixtures (see its README)
 
@@ -234,6 +236,7 @@ class FakeGitHub:
         self.deployments: dict[int, FakeDeployment] = {}
         self.dispatches: list[dict[str, Any]] = []
         self.app: dict[str, Any] | None = None
+        self.hook_configs: list[dict[str, Any]] = []
         self.tokens_issued = 0
         self._lock = threading.RLock()
         self._ids = {"repo": 1296268, "workflow": 161335, "run": 30433642, "job": 399444496, "deployment": 42, "status": 1}
@@ -243,6 +246,7 @@ class FakeGitHub:
         self._stalls: list[float] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.hooks = GitHubHooks(self)  # webhooks out: see fake_github_hooks
         self.reset_counters()
 
     # ----------------------------------------------------------------- lifecycle
@@ -339,6 +343,7 @@ class FakeGitHub:
                 updated_at=now,
             )
             self.runs[run.id] = run
+            self.hooks.emit_changes()
             return run
 
     def add_deployment(self, repo: str, sha: str, environment: str, environment_url: str | None, *,
@@ -365,6 +370,7 @@ class FakeGitHub:
             run = self.runs[run_id]
             for _ in range(steps):
                 self._advance_once(run)
+                self.hooks.emit_changes()
             return run
 
     def finish(self, run_id: int) -> FakeRun:
@@ -372,6 +378,7 @@ class FakeGitHub:
             run = self.runs[run_id]
             while run.status != "completed":
                 self._advance_once(run)
+            self.hooks.emit_changes()
             return run
 
     def advance_all(self, steps: int = 1) -> None:
@@ -447,6 +454,7 @@ class FakeGitHub:
                     step.update(status="completed", conclusion="skipped")
             job.update(status="completed", conclusion="cancelled", completed_at=now)
         run.status, run.conclusion = "completed", "cancelled"
+        self.hooks.emit_changes()
 
     # ----------------------------------------------------------------- faults and limits
 
@@ -902,6 +910,19 @@ class _Handler(BaseHTTPRequestHandler):
         out.update(token=token, expires_at=iso(expiry))
         return 201, out, {}
 
+    def post_hook(self, params, query, body):
+        """``repo.create_hook("web", {"url", "content_type", "secret"}, events, active)``."""
+        fake = self.server_fake
+        if self._repo(params) is None:
+            return _error(404, "Not Found")
+        config = (body or {}).get("config") or {}
+        if not config.get("url"):
+            return _error(422, "Validation Failed")
+        fake.hooks.add_target(config["url"], config.get("secret", ""))
+        fake.hook_configs.append(dict(body))
+        return 201, {"type": "Repository", "id": len(fake.hook_configs), "name": "web", "active": True,
+                     "events": body.get("events", ["push"]), "config": {**config, "secret": "********"}}, {}
+
     def get_rate_limit(self, params, query, body):
         fake = self.server_fake
         out = fixture("rate-limit.json")
@@ -935,6 +956,7 @@ _ROUTES: list[tuple[str, str, str, str]] = [
     ("POST", r"/app/installations/(?P<installation_id>\d+)/access_tokens$",
      "POST /app/installations/{installation_id}/access_tokens", "post_access_token"),
     ("GET", r"/rate_limit$", "GET /rate_limit", "get_rate_limit"),
+    ("POST", _REPO + r"/hooks$", "POST /repos/{owner}/{repo}/hooks", "post_hook"),
 ]
 _COMPILED = [(verb, re.compile(pattern), name, method) for verb, pattern, name, method in _ROUTES]
 

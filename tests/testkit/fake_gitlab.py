@@ -56,6 +56,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
+from testkit.fake_gitlab_hooks import GitLabHooks, emits
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "gitlab"  # copied from shared/fixtures (see its README)
 
@@ -217,6 +219,7 @@ _ROUTES = (
     ("GET", "projects/{project}/environments", "environments"),
     ("GET", "projects/{project}/environments/{environment}", "environment"),
     ("GET", "projects/{project}/deployments", "deployments"),
+    ("POST", "projects/{project}/hooks", "hooks.create"),
 )
 
 
@@ -249,6 +252,8 @@ class FakeGitLab:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._templates: dict[str, Any] = {}
+        self.hooks = GitLabHooks(self)  # webhooks out: see fake_gitlab_hooks
+        self.hook_configs: list[dict[str, Any]] = []
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -326,6 +331,7 @@ class FakeGitLab:
             self._now += timedelta(seconds=seconds)
             return self._now
 
+    @emits
     def create_pipeline(self, project: Project, ref: str | None = None, *, source: str = "push",
                         variables: dict[str, str] | None = None) -> int:
         """Create a pipeline without HTTP (e.g. a push by someone else). Returns its id."""
@@ -345,6 +351,7 @@ class FakeGitLab:
         with self._lock:
             return max(j.id for j in self._pipelines[pipeline_id].jobs if j.spec.name == name)
 
+    @emits
     def advance(self, pipeline_id: int) -> str:
         """Move the pipeline one stage on; returns its new status."""
         with self._lock:
@@ -358,6 +365,7 @@ class FakeGitLab:
             self._start_next_stage(p, now)
             return p.status
 
+    @emits
     def play(self, job_id: int) -> None:
         """Start a manual job (it runs at the next ``advance``)."""
         with self._lock:
@@ -368,6 +376,7 @@ class FakeGitLab:
             p.status = "pending" if p.started_at is None else "running"
             self._touch(p)
 
+    @emits
     def set_status(self, pipeline_id: int, status: str) -> None:
         """Force a pipeline status (times follow: terminal statuses set ``finished_at``)."""
         with self._lock:
@@ -379,6 +388,7 @@ class FakeGitLab:
             if status in TERMINAL_PIPELINE:
                 p.finished_at = now
 
+    @emits
     def set_job(self, job_id: int, status: str) -> None:
         """Force a job status without touching the pipeline's ``updated_at``."""
         with self._lock:
@@ -391,6 +401,7 @@ class FakeGitLab:
                 job.finished_at = now
             job.status = status
 
+    @emits
     def retry_job(self, job_id: int) -> int:
         """Retry a finished job: the old attempt is kept as retried, a new one is pending."""
         with self._lock:
@@ -674,6 +685,7 @@ class FakeGitLab:
             "RateLimit-ResetTime": formatdate(self._rate_reset, usegmt=True),
         }
 
+    @emits
     def _dispatch(self, method: str, route: str, params: dict[str, str], query: dict[str, list[str]],
                   body: Any, headers: Any) -> Reply:
         if route == "unknown":
@@ -877,6 +889,18 @@ class FakeGitLab:
         if env is None:
             raise _Reply(404, {"message": "404 Not found"})
         return 200, self._environment_body(project, env, full=True), {}
+
+    def _r_hooks_create(self, project: Project, token: Token | None, params: dict[str, str],
+                            query: dict[str, list[str]], body: Any) -> Reply:
+        """``project.hooks.create({"url", "token", "pipeline_events", ...})`` (Maintainer only)."""
+        if token is None or token.access_level < MAINTAINER:
+            raise _Reply(403, {"message": "403 Forbidden"})
+        if not isinstance(body, dict) or not body.get("url"):
+            raise _Reply(400, {"message": "400 Bad request - url is missing"})
+        self.hooks.add_target(body["url"], body.get("token", ""), body.get("signing_token"))
+        self.hook_configs.append(dict(body))
+        answer = {k: v for k, v in body.items() if k not in ("token", "signing_token")}
+        return 201, {"id": len(self.hook_configs), "project_id": project.id, **answer}, {}
 
     def _r_deployments(self, project: Project, token: Token | None, params: dict[str, str],
                        query: dict[str, list[str]], body: Any) -> Reply:

@@ -12,6 +12,7 @@ from flashfusion.core.access import sessions
 from flashfusion.core.checks import CheckCache
 from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
+from flashfusion.core.hooks import activity
 from flashfusion.core.storage.db import database, iso
 from flashfusion.core.storage.migrations import schema_state
 from flashfusion.core.web import openapi
@@ -79,6 +80,11 @@ class Readyz:
         resp.media = {"success": ready, "status": "not_ready" if not ready else "degraded" if degraded else "ready"}
         if self._administrator(req):
             resp.media.update(checks=checks, pipelines=pipelines, pipelines_checked_at=iso(checked_at))
+            if ready:
+                now = self.gw.clock()
+                hooks = {e.provider: e.describe(now) for e in activity.report(self.gw.providers.instances)}
+                if hooks:
+                    resp.media["hooks"] = hooks
 
     on_head = on_get
 

@@ -1,0 +1,65 @@
+"""Whether each source's hooks still arrive: the reconciler's switch and what ``readyz``,
+``doctor`` and the dashboard report.
+
+A provider takes hooks when its table sets ``webhook_secret_env``. A repository whose last
+applied hook is younger than the provider's ``reconcile_interval_seconds`` is *live*: its runs
+are polled only that often. When its hooks fall silent for that long it is polled at
+``poll_interval_seconds`` again, with nothing to switch back by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import peewee
+
+from flashfusion.core.storage.db import from_db_time, iso, to_db_time
+from flashfusion.core.storage.models import InboundHook
+
+DEFAULT_RECONCILE_SECONDS = 300.0
+
+
+def takes_hooks(settings: Any) -> bool:
+    return bool(getattr(settings, "webhook_secret_env", None))
+
+
+def reconcile_seconds(settings: Any) -> float:
+    return float(getattr(settings, "reconcile_interval_seconds", DEFAULT_RECONCILE_SECONDS))
+
+
+def last_by_source(since: datetime) -> dict[tuple[str, str], datetime]:
+    """``(provider, repository) -> newest hook applied``, for hooks received after ``since``."""
+    rows = (InboundHook.select(InboundHook.provider, InboundHook.repository,
+                               peewee.fn.MAX(InboundHook.received_at).alias("last"))
+            .where((InboundHook.received_at >= to_db_time(since)) & InboundHook.repository.is_null(False))
+            .group_by(InboundHook.provider, InboundHook.repository).tuples())
+    return {(provider, repo): from_db_time(last) for provider, repo, last in rows}
+
+
+def last_by_provider() -> dict[str, datetime]:
+    rows = (InboundHook.select(InboundHook.provider, peewee.fn.MAX(InboundHook.received_at))
+            .group_by(InboundHook.provider).tuples())
+    return {provider: from_db_time(last) for provider, last in rows}
+
+
+@dataclass(frozen=True)
+class ProviderHooks:
+    provider: str
+    last_received: datetime | None
+    reconcile_seconds: float
+
+    def silent(self, now: datetime) -> bool:
+        return self.last_received is None or now - self.last_received > timedelta(seconds=self.reconcile_seconds)
+
+    def describe(self, now: datetime) -> dict[str, Any]:
+        return {"status": "silent" if self.silent(now) else "arriving", "last_received_at": iso(self.last_received),
+                "reconcile_interval_seconds": self.reconcile_seconds}
+
+
+def report(providers: dict[str, Any]) -> list[ProviderHooks]:
+    """One entry per provider instance that takes hooks (``providers``: name -> instance)."""
+    last = last_by_provider()
+    return [ProviderHooks(name, last.get(name), reconcile_seconds(p.settings))
+            for name, p in sorted(providers.items()) if takes_hooks(p.settings)]

@@ -1,0 +1,67 @@
+"""The fake GitHub's webhooks: ``workflow_run``, ``workflow_job``, ``deployment_status`` and
+``push`` deliveries built from GitHub's documented payloads (``tests/fixtures/hooks/github``,
+from octokit/webhooks) with the fake's own run, job and repository bodies in them, sent as
+the state they describe changes (see ``hooks_out`` for signing and the delivery switches)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from testkit.hooks_out import HookSender, github_headers
+
+if TYPE_CHECKING:
+    from testkit.fake_github import FakeGitHub, FakeRun
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hooks" / "github"
+
+
+def payload(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+class GitHubHooks(HookSender):
+    def __init__(self, fake: "FakeGitHub") -> None:
+        super().__init__(github_headers)
+        self.fake = fake
+        self._seen: dict[Any, str] = {}
+        self._templates = {name: payload(name) for name in
+                           ("workflow_run-requested", "workflow_run-completed", "workflow_job-in_progress",
+                            "workflow_job-completed", "deployment_status", "push")}
+
+    def _envelope(self, name: str, run: "FakeRun", action: str) -> dict[str, Any]:
+        body = copy.deepcopy(self._templates[name])
+        body["action"] = action
+        body["repository"] = self.fake.repo_body(self.fake.repos[run.repo])
+        return body
+
+    def emit_changes(self) -> None:
+        """Send one delivery for every run and job whose status changed since the last call."""
+        if not self.targets:
+            return
+        for run in list(self.fake.runs.values()):
+            key = ("run", run.id)
+            if self._seen.get(key) != run.status:
+                first = key not in self._seen
+                self._seen[key] = run.status
+                action = "requested" if first and run.status != "completed" else run.status
+                body = self._envelope("workflow_run-completed" if action == "completed" else "workflow_run-requested",
+                                      run, action)
+                body["workflow_run"] = self.fake.run_body(run)
+                self.send("workflow_run", body)
+            for job in run.jobs:
+                key = ("job", job["id"])
+                if self._seen.get(key) != job["status"]:
+                    self._seen[key] = job["status"]
+                    name = "workflow_job-completed" if job["status"] == "completed" else "workflow_job-in_progress"
+                    body = self._envelope(name, run, job["status"])
+                    body["workflow_job"] = self.fake.job_body(run, job)
+                    self.send("workflow_job", body)
+
+    def push(self, repo: str, branch: str, sha: str, pusher: str = "octocat") -> None:
+        body = copy.deepcopy(self._templates["push"])
+        body.update(ref=f"refs/heads/{branch}", after=sha, repository=self.fake.repo_body(self.fake.repos[repo]))
+        body["pusher"] = {"name": pusher, "email": f"{pusher}@example.com"}
+        self.send("push", body)
