@@ -85,13 +85,21 @@ def check_concurrent_dispatches(control: FakeControl) -> None:
             seen[upstream] = ref.id
 
 
+#: Polls after which a run that already has the expected status and got no new snapshot
+#: counts as settled (the new upstream state looked like the previous one).
+QUIET_POLLS = 3
+
+
 def _settled(seen: int, expected: str | None = None) -> Callable[[TrackedRun], bool]:
     """Done once a snapshot newer than the ``seen`` first ones arrived (with ``expected``:
-    and the run has that status or has ended)."""
+    and the run has that status or has ended, or it had it already and stayed quiet)."""
+    polls = 0
 
     def done(run: TrackedRun) -> bool:
+        nonlocal polls
+        polls += 1
         if len(run.history) <= seen:
-            return False
+            return expected is not None and run.status == expected and polls > QUIET_POLLS
         return expected is None or run.status == expected or run.terminal
 
     return done
