@@ -42,6 +42,7 @@ class Job:
     stages: tuple[str, ...] | None = ("Checkout", "Build", "Test")  # None: a freestyle job
     buildable: bool = True
     fail_stage: str | None = None
+    auto_advance: bool = False  # each read of a build moves it one stage on
     builds: dict[int, Build] = field(default_factory=dict)
     next_number: int = 1
 
@@ -120,11 +121,11 @@ class FakeJenkins:
     # ------------------------------------------------------------------ setup and scripting
 
     def add_job(self, full_name: str, *, stages: tuple[str, ...] | None = ("Checkout", "Build", "Test"),
-                buildable: bool = True, fail_stage: str | None = None) -> Job:
+                buildable: bool = True, fail_stage: str | None = None, auto_advance: bool = False) -> Job:
         """``full_name`` is folders and job separated by ``/`` (a multibranch branch job's
         last part is the branch URL-encoded, e.g. ``feature%2Fx``)."""
         with self.lock:
-            job = Job(tuple(full_name.split("/")), stages, buildable, fail_stage)
+            job = Job(tuple(full_name.split("/")), stages, buildable, fail_stage, auto_advance)
             self.jobs[job.path] = job
             return job
 
@@ -358,6 +359,8 @@ class _Handler(BaseHTTPRequestHandler):
             if build is None:
                 return 404, b"<html>Not Found</html>", {}
             if method == "GET" and rest[1:] == ["api", "json"]:
+                if job.auto_advance:
+                    fake.advance(build.number, "/".join(job.path))
                 return 200, fake.build_body(build), {}
             if method == "GET" and rest[1:] == ["wfapi", "describe"] and job.stages is not None:
                 return 200, fake.describe_body(build), {}
