@@ -24,3 +24,13 @@ def kit_control(request):
 
 class TestBuiltinProvidersKit(ProviderKit):
     pass
+
+
+def test_the_plugin_guide_documents_every_check():
+    from pathlib import Path
+
+    from flashfusion.plugins.testing import CHECKS
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    missing = [c.name for c in CHECKS if f"| `{c.name}` |" not in guide]
+    assert not missing, f"docs/plugins.md does not describe {missing}"
