@@ -9,8 +9,12 @@ SOURCES := pyproject.toml $(shell find core providers plugins -name '*.py' -o -n
 run: $(VENV)/.installed
 	$(BIN)/flashfusion --config flashfusion.toml serve
 
+# The Jenkins provider is a separate package (plugins/jenkins): installed from its folder as
+# a third party's would be, and tested as its own package after the main suite.
 test: $(VENV)/.installed-test
+	$(BIN)/pip install -q ./plugins/jenkins
 	$(BIN)/pytest
+	$(BIN)/pytest plugins/jenkins/tests
 
 install: $(VENV)/.installed
 

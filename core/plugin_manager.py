@@ -8,8 +8,8 @@ distributions (the built-in providers arrive that way too, like any third party)
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import pluggy
 
@@ -17,8 +17,12 @@ from flashfusion.core.config import Config
 from flashfusion.core.errors import ConfigError
 from flashfusion.plugins import PipelineConfigError, Provider, hookspecs
 from flashfusion.plugins.markers import PROJECT_NAME
+from flashfusion.plugins.version import PLUGIN_API_ATTRIBUTE, PLUGIN_API_VERSION, SUPPORTED_PLUGIN_APIS
 
 DEFAULT_PLUGINS: tuple[str, ...] = ("flashfusion.core.runs.analyzer",)
+#: Provider names of known plugins that live in their own distribution: named in the
+#: start-up error of a configuration that uses one without it installed.
+KNOWN_PROVIDER_PACKAGES = {"jenkins": "flashfusion-jenkins", "echo": "flashfusion-echo"}
 
 
 def get_plugin_manager(load_entrypoints: bool = True, disabled: Iterable[str] = (),
@@ -31,12 +35,26 @@ def get_plugin_manager(load_entrypoints: bool = True, disabled: Iterable[str] = 
         pm.register(plugin)
     if load_entrypoints:
         pm.load_setuptools_entrypoints(PROJECT_NAME)
+        for plugin, dist in pm.list_plugin_distinfo():
+            check_api_version(plugin, f"{pm.get_name(plugin)} ({dist.project_name} {dist.version})")
     for name in disabled:
         plugin = pm.get_plugin(name)
         if plugin is not None:
             pm.unregister(plugin)
     pm.check_pending()
     return pm
+
+
+def check_api_version(plugin: object, label: str) -> None:
+    """Refuse a plugin that declares a plugin API version this FlashFusion does not provide
+    (a plugin that declares none is taken to be written for the current one)."""
+    wanted = getattr(plugin, PLUGIN_API_ATTRIBUTE, None)
+    if wanted is None or str(wanted) in SUPPORTED_PLUGIN_APIS:
+        return
+    raise ConfigError("installed plugins", label,
+                      f"needs FlashFusion plugin API {wanted!s}, but this FlashFusion provides API "
+                      f"{PLUGIN_API_VERSION}: install a release of the plugin made for API {PLUGIN_API_VERSION}, "
+                      "or a FlashFusion that provides its API (see docs/plugins.md, Versioning)")
 
 
 @dataclass
@@ -72,7 +90,8 @@ def load_providers(pm: pluggy.PluginManager, config: Config, env: Mapping[str, s
     for name in config.providers:
         if name not in registry.classes:
             raise ConfigError(config.path, f"providers.{name}",
-                              f"no installed plugin provides {name!r} (installed: {_names(registry)})")
+                              f"no installed plugin provides {name!r} (installed: {_names(registry)}); "
+                              f"{_install_hint(name)}")
     for name in sorted(used | set(config.providers)):
         if name not in registry.classes:
             continue
@@ -84,7 +103,8 @@ def load_providers(pm: pluggy.PluginManager, config: Config, env: Mapping[str, s
         key = f"pipelines.{pipeline.id}"
         if pipeline.provider not in registry.classes:
             raise ConfigError(config.path, f"{key}.provider",
-                              f"provider {pipeline.provider!r} is not installed (installed: {_names(registry)})")
+                              f"provider {pipeline.provider!r} is not installed (installed: {_names(registry)}); "
+                              f"{_install_hint(pipeline.provider)}")
         try:
             registry.instances[pipeline.provider].validate(pipeline)
         except PipelineConfigError as exc:
@@ -94,3 +114,10 @@ def load_providers(pm: pluggy.PluginManager, config: Config, env: Mapping[str, s
 
 def _names(registry: ProviderRegistry) -> str:
     return ", ".join(sorted(registry.classes)) or "none"
+
+
+def _install_hint(provider: str) -> str:
+    package = KNOWN_PROVIDER_PACKAGES.get(provider)
+    if package:
+        return f"install its plugin package: pip install {package}"
+    return "install the plugin package that provides it (see docs/plugins.md)"
