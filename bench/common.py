@@ -135,6 +135,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    requests: int = 0
 
 
 def _ms(text: str) -> float:
@@ -154,7 +155,9 @@ def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 2, 
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, non_2xx=int(bad.group(1)) if bad else 0)
+    done = re.search(r"(\d+) requests in", out)
+    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, non_2xx=int(bad.group(1)) if bad else 0,
+                     requests=int(done.group(1)) if done else 0)
 
 
 def require(tool: str, hint: str) -> None:

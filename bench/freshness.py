@@ -1,7 +1,7 @@
 """Freshness: time from a run completing upstream (in the fake GitHub) to get-status showing
 it completed, and to the ``run.completed`` webhook arriving at a local receiver.
 
-    python bench/freshness.py [--intervals 10,2] [--runs 24]
+    python bench/freshness.py [--intervals 10,2] [--runs 24] [--modes poll,hooks]
 
 A real ``flashfusion serve`` (gunicorn + one worker) is started per poll interval, with
 ``[providers.github] base_url`` pointing at the fake GitHub (real clock) and the token in the
@@ -11,6 +11,10 @@ in progress; then they are completed one at a time, spaced by a random 0.2-0.6 p
 intervals, so completions fall at random points of the poll cycle. Each finished run's
 get-status is read every 50 ms until it shows ``phase = completed`` (the resolution of the
 get-status figure); the receiver time-stamps each webhook on arrival.
+
+``--modes``: ``poll`` as above; ``hooks`` the same with ``webhook_secret_env`` set and the fake
+GitHub sending its signed ``workflow_run`` / ``workflow_job`` hooks to ``/hooks/github`` (so
+polling is only the reconciler). Each interval is measured in both modes, one after the other.
 
 Expected: with a poll every I seconds a completion waits a uniform 0..I for the next list,
 so p50 about I/2 and p95 about 0.95 I, plus the worker tick and the requests of the cycle.
@@ -39,13 +43,15 @@ from testkit.receiver import Receiver  # noqa: E402
 REPO = "acme/web"
 TOKEN_ENV = "FFBENCH_GITHUB_TOKEN"
 OBSERVE_EVERY = 0.05
+HOOK_SECRET_ENV = "FFBENCH_HOOK_SECRET"
+HOOK_SECRET = "bench-hook-secret-0123456789"
 
 EXTRA = """
 [providers.github]
 base_url = "{url}"
 token_env = "{token_env}"
 poll_interval_seconds = {interval}
-
+{hooks}
 [pipelines.web]
 name = "Web"
 provider = "github"
@@ -75,14 +81,17 @@ def wait_until(predicate, timeout: float, what: str, every: float = 0.1) -> None
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def measure(interval: float, count: int, rng: random.Random) -> dict:
+def measure(interval: float, count: int, rng: random.Random, hooks: bool = False) -> dict:
     with FakeGitHub() as fake, Receiver() as rx:
         fake.add_repo(REPO)
         fake.add_workflow(REPO, "deploy.yml", jobs=[("build", ["Set up job", "Run tests", "Complete job"])])
-        extra = EXTRA.format(url=fake.url, token_env=TOKEN_ENV, interval=interval, repo=REPO)
+        extra = EXTRA.format(url=fake.url, token_env=TOKEN_ENV, interval=interval, repo=REPO,
+                             hooks=f'webhook_secret_env = "{HOOK_SECRET_ENV}"' if hooks else "")
         # worker tick back to its default (bench/common's config speeds it up for other benches)
-        env = {TOKEN_ENV: DEFAULT_TOKEN, "FLASHFUSION_WORKER__TICK_SECONDS": "0.5"}
+        env = {TOKEN_ENV: DEFAULT_TOKEN, "FLASHFUSION_WORKER__TICK_SECONDS": "0.5", HOOK_SECRET_ENV: HOOK_SECRET}
         with gateway(with_worker=True, extra=extra, env=env) as gw:
+            if hooks:
+                fake.hooks.add_target(f"{gw.url}/hooks/github", HOOK_SECRET)
             key = gw.key("trigger_pipeline,read_runs,webhook")
             headers = {"X-API-Key": key}
             with httpx.Client(base_url=gw.url, headers=headers, timeout=30) as api:
@@ -150,34 +159,40 @@ def measure(interval: float, count: int, rng: random.Random) -> dict:
                 signed = "webhook-signature" in sample.headers
     status_lat = [seen_at[r] - finished_at[r] for r in run_ids]
     hook_lat = [arrived[r] - finished_at[r] for r in run_ids]
-    return {"interval": interval, "runs": count, "status": status_lat, "webhook": hook_lat,
-            "observations": observations, "signed": signed}
+    refused = [r for r in fake.hooks.sent if r[2] != 202]
+    if refused:
+        raise RuntimeError(f"{len(refused)} hooks were not accepted: {refused[:3]}")
+    return {"interval": interval, "mode": "hooks" if hooks else "poll", "runs": count, "status": status_lat,
+            "webhook": hook_lat, "observations": observations, "signed": signed, "hooks_sent": len(fake.hooks.sent)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--intervals", default="10,2", help="poll_interval_seconds values, comma-separated")
     parser.add_argument("--runs", type=int, default=24)
+    parser.add_argument("--modes", default="poll,hooks", help="poll (hooks off), hooks (the fake's hooks on)")
     parser.add_argument("--seed", type=int, default=9)
     args = parser.parse_args()
     print(machine())
     rng = random.Random(args.seed)
     rows = []
     for interval in [float(i) for i in args.intervals.split(",")]:
-        print(f"  poll_interval_seconds = {interval:g}: {args.runs} runs ...", flush=True)
-        rows.append(measure(interval, args.runs, rng))
+        for mode in args.modes.split(","):
+            print(f"  poll_interval_seconds = {interval:g}, {mode}: {args.runs} runs ...", flush=True)
+            rows.append(measure(interval, args.runs, rng, hooks=mode == "hooks"))
     print(f"\nfreshness after the upstream run completes (fake GitHub, {args.runs} runs per interval, "
           f"get-status resolution {OBSERVE_EVERY * 1000:.0f} ms)")
-    head = (f"{'poll interval':>13} | {'get-status p50':>14} {'p95':>7} {'max':>7} | "
+    head = (f"{'poll interval':>13} {'mode':>5} | {'get-status p50':>14} {'p95':>7} {'max':>7} | "
             f"{'webhook p50':>11} {'p95':>7} {'max':>7} | {'p50 / interval':>14}")
     print(head)
     print("-" * len(head))
     for row in rows:
         s, w = row["status"], row["webhook"]
-        print(f"{row['interval']:>12g}s | {pct(s, 50):>13.2f}s {pct(s, 95):>6.2f}s {max(s):>6.2f}s | "
+        print(f"{row['interval']:>12g}s {row['mode']:>5} | {pct(s, 50):>13.2f}s {pct(s, 95):>6.2f}s {max(s):>6.2f}s | "
               f"{pct(w, 50):>10.2f}s {pct(w, 95):>6.2f}s {max(w):>6.2f}s | {pct(s, 50) / row['interval']:>14.2f}")
     print(f"(webhooks signed: {all(r['signed'] for r in rows)}; get-status reads made while waiting: "
-          f"{', '.join(str(r['observations']) for r in rows)})")
+          f"{', '.join(str(r['observations']) for r in rows)}; provider hooks sent and accepted: "
+          f"{', '.join(str(r['hooks_sent']) for r in rows if r['mode'] == 'hooks') or '-'})")
 
 
 if __name__ == "__main__":
