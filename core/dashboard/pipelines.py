@@ -18,6 +18,7 @@ from flashfusion.core.dashboard.pages import (
     redirect,
 )
 from flashfusion.core.errors import ApiError, BadRequest, Forbidden, NotFound
+from flashfusion.core.hooks import activity
 from flashfusion.core.runs import service, triggers
 from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.core.storage.db import from_db_time, utcnow
@@ -89,9 +90,10 @@ class Pipelines(ListPage):
 
     def show(self, ctx: Ctx, status: int = 200, **values: Any) -> None:
         rows = []
+        hooks = {e.provider: e.describe(self.gw.clock()) for e in activity.report(self.gw.providers.instances)}
         for pid in ctx.access.visible():
             p = self.gw.config.pipelines[pid]
-            rows.append({"p": p, "config": ctx.access.may("read_config", pid),
+            rows.append({"p": p, "config": ctx.access.may("read_config", pid), "hooks": hooks.get(p.provider),
                          "runs": ctx.access.may("read_runs", pid),
                          "trigger": ctx.access.may("trigger_pipeline", pid),
                          "stats": pipeline_stats(pid) if ctx.access.may("read_runs", pid) else None})
