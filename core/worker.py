@@ -53,6 +53,8 @@ class Worker:
         self.now = now
         self.scheduler = Scheduler(gateway)
         self._hook_sources: dict[tuple[str, str], datetime] = {}
+        #: when a reconcile poll last found a change that no hook had reported, per source
+        self._missed: dict[tuple[str, str], datetime] = {}
         self.stop_event = threading.Event()
         self.webhooks = Dispatcher(gateway, worker_id=self.id)  # delivers webhooks in its own thread
 
@@ -150,19 +152,18 @@ class Worker:
                 self._last_poll.pop(pipeline_id, None)
         for run_id in finished:
             self.finished(run_id)
-        longest = max((activity.reconcile_seconds(p.settings) for p in self.gw.providers.instances.values()
-                       if activity.takes_hooks(p.settings)), default=None)
-        self._hook_sources = {} if longest is None else activity.last_by_source(utcnow() - timedelta(seconds=longest))
+        takes = any(activity.takes_hooks(p.settings) for p in self.gw.providers.instances.values())
+        self._hook_sources = activity.last_by_source(utcnow() - activity.TRUSTED_FOR) if takes else {}
 
     def poll_interval(self, pipeline: Pipeline, active: list[Run]) -> float:
         """``poll_interval_seconds``; ``reconcile_interval_seconds`` instead while the
-        repository's hooks arrive and every run is bound to its upstream run (binding a
-        dispatch without a run id needs the list)."""
+        repository's hooks are trusted (``activity.trusted``) and every run is bound to its
+        upstream run (binding a dispatch without a run id needs the list)."""
         settings = self.gw.provider_for(pipeline).settings
         interval = float(getattr(settings, "poll_interval_seconds", 5))
-        last = self._hook_sources.get((pipeline.provider, pipeline.repository_name))
-        if (last is not None and activity.takes_hooks(settings) and all(r.upstream_id for r in active)
-                and utcnow() - last <= timedelta(seconds=activity.reconcile_seconds(settings))):
+        source = (pipeline.provider, pipeline.repository_name)
+        if (activity.takes_hooks(settings) and all(r.upstream_id for r in active)
+                and activity.trusted(self._hook_sources.get(source), self._missed.get(source), utcnow())):
             return max(interval, activity.reconcile_seconds(settings))
         return interval
 
@@ -183,10 +184,13 @@ class Worker:
             return
         known = {r.id for r in active}
         relevant = [s for s in snapshots if s.run_id in known]
+        changed = False
         for start in range(0, len(relevant), APPLY_CHUNK):
             with write_tx():  # one commit for many transitions; each still has its own savepoint
                 for snapshot in relevant[start:start + APPLY_CHUNK]:
-                    runs.apply_snapshot(snapshot, lease_owner=self.id)
+                    changed = runs.apply_snapshot(snapshot, lease_owner=self.id) or changed
+        if changed and interval > float(getattr(provider.settings, "poll_interval_seconds", 5)):
+            self._missed[(pipeline.provider, pipeline.repository_name)] = utcnow()
 
     def finish_runs(self) -> None:
         """Call the ``run_finished`` hooks of the completed runs whose hooks are due (the

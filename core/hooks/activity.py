@@ -1,10 +1,15 @@
 """Whether each source's hooks still arrive: the reconciler's switch and what ``readyz``,
 ``doctor`` and the dashboard report.
 
-A provider takes hooks when its table sets ``webhook_secret_env``. A repository whose last
-applied hook is younger than the provider's ``reconcile_interval_seconds`` is *live*: its runs
-are polled only that often. When its hooks fall silent for that long it is polled at
-``poll_interval_seconds`` again, with nothing to switch back by hand.
+A provider takes hooks when its table sets ``webhook_secret_env``. A repository's hooks are
+*trusted* once one has arrived within ``TRUSTED_FOR`` and no reconcile poll since then has
+found a change that no hook reported: its runs are then polled only every
+``reconcile_interval_seconds``. A quiet repository sends no hooks and needs none, so
+quietness alone does not end the trust; evidence does: a reconcile poll that finds a missed
+change (a dropped hook, a broken webhook) puts the repository back on
+``poll_interval_seconds`` until its next hook arrives, with nothing to switch back by hand.
+What ``readyz``, ``doctor`` and the dashboard call *silent* is a provider with no hook within
+its reconcile interval.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from flashfusion.core.storage.db import from_db_time, iso, to_db_time
 from flashfusion.core.storage.models import InboundHook
 
 DEFAULT_RECONCILE_SECONDS = 300.0
+#: how long one hook vouches for a repository's webhook when nothing contradicts it
+TRUSTED_FOR = timedelta(hours=24)
 
 
 def takes_hooks(settings: Any) -> bool:
@@ -27,6 +34,13 @@ def takes_hooks(settings: Any) -> bool:
 
 def reconcile_seconds(settings: Any) -> float:
     return float(getattr(settings, "reconcile_interval_seconds", DEFAULT_RECONCILE_SECONDS))
+
+
+def trusted(last_hook: datetime | None, last_missed: datetime | None, now: datetime) -> bool:
+    """Whether a source's hooks can be relied on (see the module's docstring)."""
+    if last_hook is None or now - last_hook > TRUSTED_FOR:
+        return False
+    return last_missed is None or last_hook > last_missed
 
 
 def last_by_source(since: datetime) -> dict[tuple[str, str], datetime]:

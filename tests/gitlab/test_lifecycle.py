@@ -184,3 +184,29 @@ def test_inputs_as_typed_pipeline_inputs(kit: Any, fake: FakeGitLab, trigger: bo
     upstream = fake.pipeline(int(run.upstream_id))
     assert upstream.inputs == {"environment": "staging", "replicas": "3"}
     assert upstream.variables == {}
+
+
+def test_a_pipeline_hook_gives_the_snapshot_polling_gives(core: Any, fake: FakeGitLab) -> None:
+    """A Pipeline Hook is applied by reading the pipeline again with the polling code: the
+    event's snapshot equals the poll's (and applying it never raises)."""
+    import json
+
+    run = core.dispatch()
+    pid = int(run.upstream_id)
+    fake.advance(pid)
+    fake.advance(pid)
+    body = json.dumps(fake.hooks.pipeline_body(fake.pipeline(pid))).encode()
+    provider = core.provider
+    event = provider.parse_event(_delivery("Pipeline Hook"), {"X-Gitlab-Event": "Pipeline Hook"}, body)
+    assert event is not None and provider.event_matches(core.pipeline, event)
+    [from_event] = provider.event_snapshots(core.pipeline, event, [core.runs[run.id]])
+    [from_poll] = core.provider.poll(core.pipeline, [core.runs[run.id]]) or [from_event]
+    assert (from_event.status, from_event.phase, [s.status for s in from_event.steps]) == (
+        from_poll.status, from_poll.phase, [s.status for s in from_poll.steps])
+    assert from_event.steps[0].status == "success"
+
+
+def _delivery(event: str) -> Any:
+    from flashfusion.plugins.events import InboundDelivery
+
+    return InboundDelivery(delivery_id="d-1", event=event)
