@@ -5,9 +5,10 @@ for the runs bound to the event — so the requests that applying events costs u
 re-reads the pipeline and its jobs, GitHub fetches a run's jobs) are counted by the fake like
 polling's.
 
-While a repository's hooks arrive the worker polls it every ``reconcile_interval_seconds``
-(300 s) instead of every ``poll_interval_seconds``; when no hook arrived for that long it polls
-at ``poll_interval_seconds`` again (``core/hooks/activity.py``, ``Worker.poll_interval``).
+While a repository's hooks are trusted the worker polls it every ``reconcile_interval_seconds``
+(300 s) instead of every ``poll_interval_seconds``; a quiet repository keeps that trust, and a
+reconcile poll that finds a status change no hook reported ends it until the next hook
+(``core/hooks/activity.py``, ``Worker.poll_interval``).
 """
 
 from __future__ import annotations
@@ -94,15 +95,8 @@ class HookScenario:
     seconds: float
 
     @property
-    def quiet_per_hour_now(self) -> float:
-        """Quiet for an hour under today's rule: one reconcile poll while the last hook (the
-        dispatch's) is younger than 300 s, then polled every 10 s again (hooks "silent")."""
-        polls = 1 + (3600 - RECONCILE) / INTERVAL
-        return self.quiet_poll.counted_per_cycle * polls
-
-    @property
-    def quiet_per_hour_reconciled(self) -> float:
-        """Quiet for an hour if a quiet source stayed on the reconcile interval."""
+    def quiet_per_hour(self) -> float:
+        """Quiet for an hour: a quiet source keeps its trust, so only the reconcile polls."""
         return self.quiet_poll.counted_per_cycle * 3600 / RECONCILE
 
     @property
@@ -163,8 +157,8 @@ def report_hooks(rows: list[HookScenario], poll_only: dict[tuple[str, int, int],
     """``poll_only``: (provider, runs, repos) -> the poll-only ``Scenario`` of the same world."""
     print(f"\nwith hooks (reconcile poll every {RECONCILE:g} s), counted requests per hour, against poll-only "
           f"at {INTERVAL:g} s")
-    head = (f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: poll-only':>16} {'hooks, today':>12} {'ratio':>6} "
-            f"{'hooks, stays live':>17} {'ratio':>6} | {'mix: poll-only':>14} {'hooks':>8} {'ratio':>6} "
+    head = (f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: poll-only':>16} {'hooks':>8} {'ratio':>6} "
+            f"| {'mix: poll-only':>14} {'hooks':>8} {'ratio':>6} "
             f"{'hooks/h':>8} {'changes seen by hook':>20}")
     print(head)
     print("-" * len(head))
@@ -174,9 +168,8 @@ def report_hooks(rows: list[HookScenario], poll_only: dict[tuple[str, int, int],
 
         def ratio(a: float, b: float) -> str:
             return f"{a / b:>5.1f}x" if b else "   inf"
-        print(f"{r.provider:8} {r.runs:>5} {r.repos:>5} | {fmt(quiet):>16} {fmt(r.quiet_per_hour_now):>12} "
-              f"{ratio(quiet, r.quiet_per_hour_now)} {fmt(r.quiet_per_hour_reconciled):>17} "
-              f"{ratio(quiet, r.quiet_per_hour_reconciled)} | {fmt(mix):>14} {fmt(r.mix_per_hour):>8} "
+        print(f"{r.provider:8} {r.runs:>5} {r.repos:>5} | {fmt(quiet):>16} {fmt(r.quiet_per_hour):>8} "
+              f"{ratio(quiet, r.quiet_per_hour)} | {fmt(mix):>14} {fmt(r.mix_per_hour):>8} "
               f"{ratio(mix, r.mix_per_hour)} {fmt(r.deliveries / max(r.mix_hooks.cycles, 1) * CYCLES_PER_HOUR):>8} "
               f"{r.seen:>9} of {r.changes:<8}"
               + (f" ({r.crashed} event_snapshots raised: polled)" if r.crashed else ""))

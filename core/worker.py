@@ -184,13 +184,17 @@ class Worker:
             return
         known = {r.id for r in active}
         relevant = [s for s in snapshots if s.run_id in known]
-        changed = False
+        before = {r.id: (r.status, r.phase) for r in active}
+        moved = False  # a run's status or phase changed: what hooks report (steps they may not)
         for start in range(0, len(relevant), APPLY_CHUNK):
             with write_tx():  # one commit for many transitions; each still has its own savepoint
                 for snapshot in relevant[start:start + APPLY_CHUNK]:
-                    changed = runs.apply_snapshot(snapshot, lease_owner=self.id) or changed
-        if changed and interval > float(getattr(provider.settings, "poll_interval_seconds", 5)):
-            self._missed[(pipeline.provider, pipeline.repository_name)] = utcnow()
+                    if (runs.apply_snapshot(snapshot, lease_owner=self.id)
+                            and (snapshot.status, "completed" if snapshot.terminal else snapshot.phase)
+                            != before[snapshot.run_id]):
+                        moved = True
+        if moved and interval > float(getattr(provider.settings, "poll_interval_seconds", 5)):
+            self._missed[(pipeline.provider, pipeline.repository_name)] = utcnow()  # a hook went missing
 
     def finish_runs(self) -> None:
         """Call the ``run_finished`` hooks of the completed runs whose hooks are due (the

@@ -3,10 +3,11 @@
 
 A provider takes hooks when its table sets ``webhook_secret_env``. A repository's hooks are
 *trusted* once one has arrived within ``TRUSTED_FOR`` and no reconcile poll since then has
-found a change that no hook reported: its runs are then polled only every
+found a run's status or phase changed without a hook saying so: its runs are then polled
+only every
 ``reconcile_interval_seconds``. A quiet repository sends no hooks and needs none, so
-quietness alone does not end the trust; evidence does: a reconcile poll that finds a missed
-change (a dropped hook, a broken webhook) puts the repository back on
+quietness alone does not end the trust; evidence does: a reconcile poll that finds such a
+missed change (a dropped hook, a broken webhook) puts the repository back on
 ``poll_interval_seconds`` until its next hook arrives, with nothing to switch back by hand.
 What ``readyz``, ``doctor`` and the dashboard call *silent* is a provider with no hook within
 its reconcile interval.
