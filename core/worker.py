@@ -164,7 +164,7 @@ class Worker:
         source = (pipeline.provider, pipeline.repository_name)
         if (activity.takes_hooks(settings) and all(r.upstream_id for r in active)
                 and activity.trusted(self._hook_sources.get(source), self._missed.get(source), utcnow())):
-            return max(interval, activity.reconcile_seconds(settings))
+            return activity.reconcile_seconds(settings)
         return interval
 
     def poll(self, pipeline: Pipeline, active: list[Run]) -> None:
@@ -193,7 +193,7 @@ class Worker:
                             and (snapshot.status, "completed" if snapshot.terminal else snapshot.phase)
                             != before[snapshot.run_id]):
                         moved = True
-        if moved and interval > float(getattr(provider.settings, "poll_interval_seconds", 5)):
+        if moved and interval != float(getattr(provider.settings, "poll_interval_seconds", 5)):
             self._missed[(pipeline.provider, pipeline.repository_name)] = utcnow()  # a hook went missing
 
     def finish_runs(self) -> None:

@@ -3,8 +3,10 @@
 GitHub signs the raw body with the webhook's secret: ``X-Hub-Signature-256: sha256=<hex
 HMAC-SHA256>``; ``X-GitHub-Event`` names the event and ``X-GitHub-Delivery`` is a GUID that a
 redelivery repeats. A ``workflow_run`` event carries the run exactly as the runs list shows
-it, so it goes through the polling code (``GitHubProvider._snapshot``: jobs, deployment URL);
-``workflow_job`` and ``deployment_status`` say that a run moved on and the run is read again
+it, so it goes through the polling code (``GitHubProvider._snapshot``); its jobs are read only
+when the run has completed (the final steps), since ``workflow_job`` events carry each job with
+its steps and update that job's steps from the hook's own body, reading nothing. A
+``deployment_status`` event says that a run moved on and the run is read again
 (conditionally: a 304 costs nothing).
 """
 
@@ -27,7 +29,9 @@ from flashfusion.plugins import (
     RunSnapshot,
     UpstreamRejected,
 )
-from flashfusion.providers.github.mapping import utc
+from flashfusion.providers.github.mapping import steps_from_jobs, utc
+
+FINAL = frozenset({"success", "failed", "skipped", "cancelled"})
 
 EVENTS = frozenset({"workflow_run", "workflow_job", "deployment_status", "push", "ping"})
 _RUN_LINK = re.compile(r"/actions/runs/(\d+)")
@@ -65,7 +69,7 @@ def parse(event: str, body: bytes) -> InboundEvent | None:
     if event == "workflow_job":
         job = payload.get("workflow_job") or {}
         return InboundEvent(kind="run", repository=repository, upstream_id=str(job["run_id"]),
-                            occurred_at=utc(job.get("completed_at") or job.get("started_at")))
+                            occurred_at=utc(job.get("completed_at") or job.get("started_at")), data={"job": job})
     if event == "deployment_status":
         status = payload.get("deployment_status") or {}
         run = payload.get("workflow_run") or {}
@@ -90,6 +94,51 @@ def stale(run: RunRef, item: Mapping[str, Any]) -> bool:
         return attempt < known_attempt
     known, seen = utc(run.state.get("updated_at")), utc(item.get("updated_at"))
     return known is not None and seen is not None and seen < known
+
+
+class _Job:
+    """A ``workflow_job`` hook's job with the attributes ``steps_from_jobs`` reads (PyGithub's
+    WorkflowJob has the same names)."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.name = str(raw.get("name") or "")
+        self.status, self.conclusion = raw.get("status"), raw.get("conclusion")
+        self.started_at, self.completed_at = raw.get("started_at"), raw.get("completed_at")
+        self.html_url = raw.get("html_url")
+        self.steps = [_Step(s) for s in raw.get("steps") or []]
+
+
+class _Step:
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.number = int(raw.get("number") or 0)
+        self.name = str(raw.get("name") or "")
+        self.status, self.conclusion = raw.get("status"), raw.get("conclusion")
+        self.started_at, self.completed_at = raw.get("started_at"), raw.get("completed_at")
+
+
+def job_snapshot(run: RunRef, raw: Mapping[str, Any]) -> RunSnapshot | None:
+    """The run with one job's steps replaced by those in a ``workflow_job`` hook. A job under
+    way means the run is; the run's own end comes with its ``workflow_run`` event. An event
+    older than what the run shows for that job (a late ``in_progress`` after ``completed``)
+    changes nothing."""
+    job = _Job(raw)
+    known = [s for s in run.steps if s.stage == job.name]
+    if known and all(s.status in FINAL for s in known) and job.status != "completed":
+        return None
+    fresh = steps_from_jobs([job])
+    steps, placed = [], False
+    for step in run.steps:
+        if step.stage == job.name:
+            if not placed:
+                steps.extend(fresh)
+                placed = True
+            continue
+        steps.append(step)
+    if not placed:
+        steps.extend(fresh)
+    started = job.status in ("in_progress", "completed")
+    return RunSnapshot(run_id=run.id, status="running", phase="in_progress" if started else "dispatching",
+                       provider_status=run.provider_status, steps=tuple(steps))
 
 
 class GitHubEvents:
@@ -132,12 +181,16 @@ class GitHubEvents:
     def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         out: list[RunSnapshot] = []
         repo = pipeline.repository_name
+        job = event.data.get("job")
+        if job is not None:
+            return [s for s in (job_snapshot(run, job) for run in runs) if s is not None]
         with self._pool.client() as g:
             for run in runs:
                 item = event.data.get("item") or self._lister.run(g, repo, str(run.upstream_id))
                 if item is None or stale(run, item):
                     continue
-                snapshot = self._snapshot(g, pipeline, run, item)  # type: ignore[attr-defined]
+                snapshot = self._snapshot(g, pipeline, run, item,  # type: ignore[attr-defined]
+                                          with_steps=item.get("status") == "completed")
                 if snapshot.terminal:
                     self._lister.forget_run(repo, str(item["id"]))
                 out.append(snapshot)

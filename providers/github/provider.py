@@ -28,8 +28,8 @@ from flashfusion.providers.github import correlation
 from flashfusion.providers.github.checks import workflow_text_problems
 from flashfusion.providers.github.client import ClientPool, token_source
 from flashfusion.providers.github.deployments import deployment_url
-from flashfusion.providers.github.events import GitHubEvents
 from flashfusion.providers.github.errors import CredentialsMissing, github_message, rate_limited, translate
+from flashfusion.providers.github.events import GitHubEvents
 from flashfusion.providers.github.mapping import run_state, steps_from_jobs, utc
 from flashfusion.providers.github.polling import RunLister
 from flashfusion.providers.github.settings import Settings
@@ -309,11 +309,14 @@ class GitHubProvider(GitHubEvents, Provider):
                                provider_status="dispatch_lost")
         return RunSnapshot(run_id=run.id, status="running", phase="dispatching")
 
-    def _snapshot(self, g: Github, pipeline: Pipeline, run: RunRef, item: Mapping[str, Any]) -> RunSnapshot:
+    def _snapshot(self, g: Github, pipeline: Pipeline, run: RunRef, item: Mapping[str, Any], *,
+                  with_steps: bool = True) -> RunSnapshot:
+        """The run ``item`` (as the runs list shows it) as a snapshot; its jobs are read for
+        the steps unless ``with_steps`` is False (a hook reports jobs by itself)."""
         status, phase, conclusion = run_state(item.get("status"), item.get("conclusion"))
         started_at = utc(item.get("run_started_at"))
         steps = None
-        if item.get("status") not in NOT_STARTED:
+        if with_steps and item.get("status") not in NOT_STARTED:
             upstream = g.create_from_raw_data(WorkflowRun, dict(item))
             steps = steps_from_jobs(upstream.jobs())
         state = {**run.state, "updated_at": item.get("updated_at"), "run_attempt": item.get("run_attempt"),
