@@ -94,7 +94,7 @@ def test_a_session_leaves_access_lines_lifecycle_and_moving_counters(tmp_path, d
                     return answer.json()["run"]["status"] != "running"
 
                 for run_id in runs.values():
-                    wait_for(lambda: finished(run_id), what=f"{run_id} to finish")
+                    wait_for(lambda run_id=run_id: finished(run_id), what=f"{run_id} to finish")
                 assert call(http, "GET", "/api/get-status", headers=keyed,
                             params={"run_id": "run_nope"}).status_code == 404
                 assert call(http, "GET", "/api/get-status", headers={"X-API-Key": "ffai_" + "0" * 40},
@@ -120,7 +120,8 @@ def test_a_session_leaves_access_lines_lifecycle_and_moving_counters(tmp_path, d
     assert value(after, "flashfusion_runs", provider="local", status="success") == 1
     assert value(after, "flashfusion_runs", provider="local", status="failed") == 1
     assert value(after, "flashfusion_queue_depth", queue="runs") == 0
-    assert value(after, "flashfusion_worker_tick_seconds_count") > value(before, "flashfusion_worker_tick_seconds_count")
+    ticks = "flashfusion_worker_tick_seconds_count"
+    assert value(after, ticks) > value(before, ticks)
     assert value(after, "flashfusion_http_request_duration_seconds_count", method="GET", route="/api/get-status") \
         >= polls + 2
 
