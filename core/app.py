@@ -15,11 +15,13 @@ from flashfusion.core import dashboard
 from flashfusion.core.config import Config, load_config
 from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
+from flashfusion.core.observability import logs
 from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
 from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.storage import db as dbmod
+from flashfusion.core.web.access_log import AccessLog
 from flashfusion.core.web.authentication import Authentication
-from flashfusion.core.web.resources import access, health, hooks, pipelines, webhooks
+from flashfusion.core.web.resources import access, health, hooks, metrics, pipelines, webhooks
 
 log = logging.getLogger("flashfusion.app")
 
@@ -84,7 +86,7 @@ def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, param
 
 
 def create_app(gateway: Gateway) -> falcon.App:
-    app = falcon.App(middleware=[RequestContext(), Authentication(gateway.config, gateway.clock)])
+    app = falcon.App(middleware=[AccessLog(), RequestContext(), Authentication(gateway.config, gateway.clock)])
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(falcon.HTTPError, _http_error)
@@ -104,6 +106,7 @@ def create_app(gateway: Gateway) -> falcon.App:
     app.add_route("/healthz", health.Healthz())
     app.add_route("/readyz", health.Readyz(gateway))
     app.add_route("/openapi.json", health.OpenApi())
+    app.add_route("/metrics", metrics.Metrics(gateway))
     webhooks.add_routes(app, gateway)
     hooks.add_routes(app, gateway)
     dashboard.add_routes(app, gateway)
@@ -122,4 +125,6 @@ def build_gateway(config: Config) -> Gateway:
 
 def get_app(config_path: str | None = None) -> falcon.App:
     """gunicorn's entry point: ``flashfusion.core.app:get_app()``."""
-    return create_app(build_gateway(load_config(config_path)))
+    config = load_config(config_path)
+    logs.configure(config.logging.format, config.logging.level)
+    return create_app(build_gateway(config))

@@ -82,6 +82,18 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    format: str = "text"  # "text" or "json"; see observability.logs
+    level: str = "info"  # debug, info, warning, error; `flashfusion --log-level` overrides it
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    # The variable holding the Bearer token GET /metrics asks for; unset: loopback peers only.
+    token_env: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -89,6 +101,8 @@ class Config:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     pipelines: Mapping[str, Pipeline] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -98,7 +112,7 @@ class Config:
 
 
 SECTIONS = {"server": ServerConfig, "rate_limits": RateLimitConfig, "webhooks": WebhookConfig,
-            "worker": WorkerConfig, "auth": AuthConfig}
+            "worker": WorkerConfig, "auth": AuthConfig, "logging": LoggingConfig, "metrics": MetricsConfig}
 
 
 def config_path(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -146,8 +160,10 @@ def parse_config(raw: Mapping[str, Any], *, path: str = "<config>", env: Mapping
     if auth.cookie_secure not in ("auto", "always", "never"):
         raise ConfigError(path, "auth.cookie_secure", "expected one of auto, always, never")
     _check_webhooks(sections["webhooks"], path)
+    _check_logging(sections["logging"], path, env)
     return Config(path=path, server=server, rate_limits=sections["rate_limits"], webhooks=sections["webhooks"],
-                  worker=sections["worker"], auth=auth, providers=providers, pipelines=pipelines, env=env)
+                  worker=sections["worker"], auth=auth, logging=sections["logging"], metrics=sections["metrics"],
+                  providers=providers, pipelines=pipelines, env=env)
 
 
 def _refuse_secrets(table: Mapping[str, Any], path: str, prefix: str) -> None:
@@ -288,3 +304,10 @@ def _check_webhooks(webhooks: WebhookConfig, path: str) -> None:
         parse_schedule(webhooks.retry_schedule)
     except ValueError as exc:
         raise ConfigError(path, "webhooks.retry_schedule", str(exc)) from None
+
+
+def _check_logging(settings: LoggingConfig, path: str, env: Mapping[str, str]) -> None:
+    from flashfusion.core.observability.logs import FORMATS, LEVELS
+    for key, allowed in (("format", FORMATS), ("level", LEVELS)):
+        if getattr(settings, key) not in allowed:
+            raise ConfigError(path, _override_name(env, "logging", key), f"expected one of {', '.join(allowed)}")

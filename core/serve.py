@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from flashfusion.core.config import Config
+from flashfusion.core.observability import logs
+from flashfusion.core.observability.metrics import MULTIPROC_VAR
 
 RESTART_DELAY = 1.0
 
@@ -80,6 +84,8 @@ def gunicorn_command(config: Config, bind: str, workers: int, threads: int) -> l
         "--keep-alive", "5",
         "--limit-request-field_size", "8190",
         "--name", "flashfusion-api",
+        "--log-level", config.logging.level,
+        "--config", "python:flashfusion.core.web.gunicorn_hooks",
         "--no-control-socket",
         "flashfusion.core.app:get_app()",
     ]
@@ -95,7 +101,23 @@ def serve(config: Config, bind: str, workers: int, threads: int, with_worker: bo
     except (AddressInUse, OSError) as exc:
         print(f"cannot listen on {bind}: {exc}", file=sys.stderr, flush=True)
         return 2
-    env = dict(os.environ, FLASHFUSION_CONFIG=str(Path(config.path).resolve()))
+    metrics_dir = tempfile.mkdtemp(prefix="flashfusion-metrics-")
+    try:
+        return _supervise(config, bind, workers, threads, with_worker, child_env(config, metrics_dir))
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def child_env(config: Config, metrics_dir: str) -> dict[str, str]:
+    """The children's environment: the configuration, the log format and level (which the
+    CLI's ``--log-level`` may have changed) and the private multiprocess metrics folder."""
+    return dict(os.environ, FLASHFUSION_CONFIG=str(Path(config.path).resolve()),
+                **{logs.FORMAT_VAR: config.logging.format, logs.LEVEL_VAR: config.logging.level,
+                   MULTIPROC_VAR: metrics_dir})
+
+
+def _supervise(config: Config, bind: str, workers: int, threads: int, with_worker: bool,
+               env: dict[str, str]) -> int:
     api = subprocess.Popen(gunicorn_command(config, bind, workers, threads), env=env)
     worker = subprocess.Popen(worker_command(), env=env) if with_worker else None
     stopping = False

@@ -24,6 +24,7 @@ from flashfusion.core import housekeeping
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.hooks import activity, inbox
 from flashfusion.core.hooks.apply import apply_delivery
+from flashfusion.core.observability import metrics
 from flashfusion.core.runs import service
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.runs.serialize import run_to_dict
@@ -71,6 +72,7 @@ class Worker:
                 self.stop_event.wait(self.cfg.tick_seconds)
         finally:
             self.shutdown()
+            metrics.process_exited()
 
     def shutdown(self) -> None:
         """Stop child work and hand this worker's runs back at once."""
@@ -84,7 +86,7 @@ class Worker:
         log.info("worker %s stopped", self.id)
 
     def tick(self) -> None:
-        with database.connection_context():
+        with metrics.timed(metrics.worker_tick), database.connection_context():
             if self._last_sweep is None or self.clock() - self._last_sweep >= SWEEP_SECONDS:
                 self._last_sweep = self.clock()
                 housekeeping.sweep(self.gw.config, utcnow())
@@ -175,7 +177,8 @@ class Worker:
             return
         self._last_poll[pipeline.id] = self.clock()
         try:
-            snapshots = provider.poll(pipeline, [runs.to_ref(r) for r in active])
+            with metrics.provider_call(pipeline.provider, "poll"):
+                snapshots = provider.poll(pipeline, [runs.to_ref(r) for r in active])
         except ProviderError as exc:
             log.warning("polling pipeline %s failed: %s", pipeline.id, exc.message)
             return

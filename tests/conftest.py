@@ -5,7 +5,7 @@ from pathlib import Path
 
 import falcon.testing
 import pytest
-from testkit.db import BACKENDS, database_url, fresh_database
+from testkit.db import BACKENDS, database_url, fresh_database, require_backend
 
 from flashfusion.core.access import apikeys
 from flashfusion.core.app import build_gateway, create_app
@@ -63,6 +63,7 @@ timeout_seconds = {slow_timeout}
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
+    require_backend(request.param)
     return request.param
 
 

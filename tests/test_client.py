@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import write_config
-from testkit.db import BACKENDS, database_url, fresh_database
+from testkit.db import BACKENDS, database_url, fresh_database, require_backend
 from testkit.server import FLASHFUSION, free_port, start_server
 
 from flashfusion.core.access import apikeys
@@ -41,6 +41,7 @@ def make_key(gw, permissions: str = "trigger_pipeline,read_runs,read_config") ->
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def gateway(request, tmp_path_factory):
+    require_backend(request.param)
     tmp = tmp_path_factory.mktemp("client")
     url = database_url(request.param, tmp)
     fresh_database(url)

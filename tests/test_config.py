@@ -116,3 +116,13 @@ def test_good_triggers_load(tmp_path):
     text = A_PIPELINE + ("triggers = { manual = true, push = ['main', 'release/*'], "
                             "schedule = ['0 3 * * 1-5', '*/15 * * * MON'], timezone = 'Europe/Riga' }\n")
     assert load(tmp_path, text).pipelines["x"].triggers["timezone"] == "Europe/Riga"
+
+
+def test_logging_format_and_level_from_the_file_and_the_environment(tmp_path):
+    config = load(tmp_path, GOOD + '[logging]\nformat = "json"\n')
+    assert (config.logging.format, config.logging.level) == ("json", "info")
+    config = load(tmp_path, GOOD, env={"FLASHFUSION_LOGGING__LEVEL": "debug"})
+    assert config.logging.level == "debug"
+    assert "logging.format: expected one of text, json" in error_of(tmp_path, GOOD + '[logging]\nformat = "xml"\n')
+    assert "FLASHFUSION_LOGGING__LEVEL: expected one of" in error_of(tmp_path, GOOD,
+                                                                    {"FLASHFUSION_LOGGING__LEVEL": "loud"})

@@ -260,8 +260,8 @@ def test_a_worker_poll_cycle_with_100_quiet_pipelines_costs_one_request(kit, fak
 def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path, fake):
     """One real serve per provider is enough: GitHub's runs on SQLite, this one on PostgreSQL
     when the suite has it."""
-    from testkit.db import BACKENDS, database_url, fresh_database
-    db_url = database_url(BACKENDS[-1], tmp_path)
+    from testkit.db import AVAILABLE_BACKENDS, database_url, fresh_database
+    db_url = database_url(AVAILABLE_BACKENDS[-1], tmp_path)
     fresh_database(db_url)
     config = write_gateway_config(tmp_path, db_url, provider_config(fake.url))
     env = {TOKEN_ENV: TOKEN, "FLASHFUSION_WORKERS": "1"}

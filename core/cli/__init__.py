@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
+import os
 import sys
 from typing import Sequence
 
 from flashfusion.core.errors import ConfigError
+from flashfusion.core.observability import logs
 
 COMMAND_MODULES = (
     "flashfusion.core.cli.admin",
@@ -29,6 +30,8 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flashfusion", description="FlashFusion CI/CD gateway")
     parser.add_argument("--config", help="configuration file (default: $FLASHFUSION_CONFIG or ./flashfusion.toml)")
+    parser.add_argument("--log-level", choices=logs.LEVELS, type=str.lower,
+                        help="log level (default: [logging] level in the configuration, or info)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -37,8 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    env = dict(os.environ)
+    if args.log_level:
+        env[logs.LEVEL_VAR] = args.log_level
+    logs.configure_from_env(env)
     if not getattr(args, "needs_config", True):
         return args.handler(args)
     from flashfusion.core.app import build_gateway
@@ -46,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from flashfusion.core.storage import migrations
     from flashfusion.core.storage.db import database
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, env)
+        logs.configure(config.logging.format, config.logging.level)
         if getattr(args, "before_gateway", None):
             return args.before_gateway(args, config)
         gateway = build_gateway(config)

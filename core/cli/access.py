@@ -138,8 +138,14 @@ def _keys_prune(args, gateway) -> int:
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Again: ") != first:
+    if not sys.stdin.isatty():
+        raise UserError("no terminal to ask for the password: pass --password-stdin and send it on standard input")
+    try:
+        first = getpass.getpass("Password: ")
+        again = getpass.getpass("Again: ")
+    except EOFError:
+        raise UserError("no password given (input ended)") from None
+    if again != first:
         raise UserError("the passwords differ")
     return first
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from flashfusion.core.client.handlers import DEFAULT_TIMEOUT, run_command
+from flashfusion.core.client.handlers import DEFAULT_TIMEOUT, DEFAULT_URL, run_command
 
 EXIT_CODES = """\
 exit codes:
@@ -26,8 +26,10 @@ FLASHFUSION_RETRIES (5), FLASHFUSION_RETRY_DELAY (1 s), FLASHFUSION_CANCEL_GRACE
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("connection")
-    group.add_argument("--url", help="the gateway, e.g. https://ci.example.com (default: $FLASHFUSION_URL)")
-    group.add_argument("--api-key", help=argparse.SUPPRESS)  # works, with a warning: use $FLASHFUSION_API_KEY
+    group.add_argument("--url", help="the gateway, e.g. https://ci.example.com (default: $FLASHFUSION_URL, else "
+                       f"{DEFAULT_URL}, where `flashfusion serve` listens by default)")
+    group.add_argument("--api-key", metavar="KEY", help="the API key (default: $FLASHFUSION_API_KEY, which is safer: "
+                       "an option shows in the process list and shell history)")
     group.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr (never the key)")
     return common
 

@@ -87,11 +87,12 @@ class WaitTimeout(Exception):
         self.run = run
 
 
+#: ``flashfusion serve``'s default bind ([server] bind), so a local gateway needs no --url.
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
 def connect(args: Any, out: Output, env: Mapping[str, str]) -> Api:
-    url = args.url or env.get("FLASHFUSION_URL")
-    if not url:
-        raise UsageError("no gateway URL: set FLASHFUSION_URL (or pass --url)")
-    url = check_url(url)
+    url = check_url(args.url or env.get("FLASHFUSION_URL") or DEFAULT_URL)
     key = None
     if args.api_key:
         out.warn("warning: --api-key puts the key in the process list and shell history; "

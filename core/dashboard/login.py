@@ -34,11 +34,13 @@ class Login:
         self.gw = dash.gw
 
     def _form(self, req: falcon.Request, resp: falcon.Response, status: int = 200, error: str | None = None,
-              username: str = "") -> None:
+              username: str = "", nxt: str | None = None) -> None:
+        """The login page; ``nxt`` is the page to go to after logging in (a failed post
+        keeps the one it carried)."""
         nonce = secrets.token_urlsafe(24)
         resp.set_cookie(LOGIN_COOKIE, nonce, http_only=True, secure=cookie_secure(self.gw), same_site="Strict",
                         path="/login", max_age=3600)
-        nxt = req.get_param("next") or ""
+        nxt = (req.get_param("next") or "") if nxt is None else nxt
         flash = {"logout": "You are logged out.",
                  "password": "Password changed. Log in with the new password."}.get(req.get_param("done") or "")
         self.d.render(resp, "login.html", status, user=None, login_token=nonce, error=error, flash=flash,
@@ -62,24 +64,24 @@ class Login:
             self._form(req, resp, 400, exc.message)
             return
         nonce = req.cookies.get(LOGIN_COOKIE) or ""
+        nxt = form.get("next")
         if not nonce or not hmac.compare_digest(nonce, form.get("login_token")):
-            self._form(req, resp, 403, "The login form expired; please try again.")
+            self._form(req, resp, 403, "The login form expired; please try again.", nxt=nxt)
             return
         username = form.get("username").strip()[:100]
         password = form.get("password")
         if not username or not password or len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-            self._form(req, resp, 400, "Enter your username and password.", username)
+            self._form(req, resp, 400, "Enter your username and password.", username, nxt)
             return
         try:
             user = check_password(self.gw, req, username, password)
         except ApiError as exc:
-            self._form(req, resp, exc.status, exc.message, username)
+            self._form(req, resp, exc.status, exc.message, username, nxt)
             for name, value in exc.headers.items():
                 resp.set_header(name, value)
             return
         start_session(self.gw, req, resp, user)
         resp.unset_cookie(LOGIN_COOKIE, path="/login")
-        nxt = form.get("next")
         redirect(resp, nxt if SAFE_NEXT.match(nxt) else "/dashboard")
 
 

@@ -15,7 +15,8 @@ def duration_seconds(run: Run, now: datetime | None = None) -> int | None:
     if start is None:
         return None
     end = from_db_time(run.finished_at) or (now or utcnow())
-    return max(0, round((end - start).total_seconds()))
+    seconds = (end - start).total_seconds()
+    return 1 if 0 < seconds < 1 else max(0, round(seconds))  # a run that took 240 ms did not take 0 s
 
 
 def failed_step(run: Run) -> str | None:

@@ -18,8 +18,9 @@ from typing import Any
 
 from flashfusion.core.errors import BadRequest, NotFound
 from flashfusion.core.gateway import Gateway
+from flashfusion.core.observability import metrics
 from flashfusion.core.runs import transitions
-from flashfusion.core.storage.db import fetch_by_id, from_db_time, to_db_time
+from flashfusion.core.storage.db import fetch_by_id, from_db_time, to_db_time, utcnow
 from flashfusion.core.storage.models import Run
 from flashfusion.plugins import Pipeline, ProviderError
 
@@ -90,8 +91,10 @@ def dispatch(gw: Gateway, pipeline: Pipeline, run: Run, *, then_lease_to: str | 
     to whichever worker claims it). Failures end the run: a ProviderError is re-raised for
     the caller to report, anything else is recorded as an internal dispatch error."""
     provider = gw.provider_for(pipeline)
+    metrics.queue_latency.observe(max(0.0, (utcnow() - from_db_time(run.created_at)).total_seconds()))
     try:
-        answer = provider.dispatch(pipeline, transitions.to_ref(run), run.ref, run.inputs or {})
+        with metrics.provider_call(pipeline.provider, "dispatch"):
+            answer = provider.dispatch(pipeline, transitions.to_ref(run), run.ref, run.inputs or {})
     except ProviderError as exc:
         log.warning("dispatch of %s for pipeline %s failed: %s", run.id, pipeline.id, exc.message)
         transitions.fail_dispatch(run.id, exc)
@@ -119,7 +122,8 @@ def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> bool:
     if run.cancel_sent:
         if "runs_in_worker" in provider.capabilities:
             try:
-                provider.cancel(pipeline, transitions.to_ref(run))
+                with metrics.provider_call(pipeline.provider, "cancel"):
+                    provider.cancel(pipeline, transitions.to_ref(run))
             except ProviderError as exc:
                 log.warning("cancel of %s failed: %s", run.id, exc.message)
             except NotImplementedError:
@@ -129,7 +133,8 @@ def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> bool:
         transitions.fail_run(run.id, "cancelled", "cancelled before it started")
         return False
     try:
-        provider.cancel(pipeline, transitions.to_ref(run))
+        with metrics.provider_call(pipeline.provider, "cancel"):
+            provider.cancel(pipeline, transitions.to_ref(run))
     except ProviderError as exc:
         log.warning("cancel of %s failed: %s", run.id, exc.message)
         return False

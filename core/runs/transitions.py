@@ -7,10 +7,12 @@ never publish an event twice or lose one.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
 from flashfusion.core.ids import new_id
+from flashfusion.core.observability import metrics
 from flashfusion.core.runs.serialize import event_data
 from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import Run, TriggerClaim
@@ -22,6 +24,16 @@ ACTIVE_PHASES = ("queued", "dispatching", "in_progress")
 #: runs in it), so a snapshot saying "queued" upstream (GitHub's queued, GitLab's pending) leaves a
 #: dispatched run in "dispatching"; the raw upstream state is in ``provider_status``.
 PHASE_ORDER = {"queued": 0, "dispatching": 1, "in_progress": 2, "completed": 3}
+log = logging.getLogger("flashfusion.runs")
+
+
+def lifecycle(run: Run, what: str) -> None:
+    """The log line and the count of one step in a run's life."""
+    metrics.run_transitions.labels(run.provider, run.phase, run.status).inc()
+    fields = {"run_id": run.id, "pipeline_id": run.pipeline_id, "provider": run.provider, "phase": run.phase,
+              "status": run.status, "conclusion": run.conclusion, "upstream_id": run.upstream_id}
+    log.info("run %s %s (pipeline %s, phase %s, status %s%s)", run.id, what, run.pipeline_id, run.phase, run.status,
+             f", conclusion {run.conclusion}" if run.conclusion else "", extra=fields)
 
 
 def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_id: str | None,
@@ -29,7 +41,7 @@ def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_
                lease_seconds: float = 0, run_id: str | None = None) -> Run:
     """A new queued run; ``trigger`` records what started it (runs.triggers)."""
     now = utcnow()
-    return Run.create(
+    run = Run.create(
         id=run_id or new_id("run"), pipeline_id=pipeline.id, provider=pipeline.provider, ref=ref,
         inputs=dict(inputs), api_key_id=api_key_id, status="running", phase="queued",
         steps=[], state={}, created_at=to_db_time(now), updated_at=to_db_time(now),
@@ -37,6 +49,8 @@ def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_
         lease_owner=lease_owner,
         lease_until=to_db_time(now + timedelta(seconds=lease_seconds)) if lease_owner else None,
     )
+    lifecycle(run, "queued")
+    return run
 
 
 def create_run_once(claim: str, pipeline: Pipeline, ref: str, inputs: Mapping[str, str], *,
@@ -99,6 +113,7 @@ def record_dispatch(run_id: str, dispatch: Dispatch, *, lease_owner: str | None 
         run.updated_at = to_db_time(now)
         run.version += 1
         run.save()
+        lifecycle(run, f"dispatched (upstream {run.upstream_id or 'not known yet'})")
         return run
 
 
@@ -118,6 +133,7 @@ def fail_run(run_id: str, conclusion: str, message: str | None = None, *, phase_
         run.version += 1
         run.save()
         emit("run.failed", run.pipeline_id, run.id, event_data(run))
+        lifecycle(run, f"failed: {message or conclusion}")
         return run
 
 
@@ -162,6 +178,7 @@ def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> 
         run.updated_at = to_db_time(now)
         run.version += 1
         run.save()
+        lifecycle(run, "finished" if snapshot.terminal else "changed")
         if run.phase in ("in_progress", "completed"):
             emit("run.started", run.pipeline_id, run.id, event_data(run))
         if run.status == "success":
@@ -189,6 +206,7 @@ def request_cancel(run_id: str) -> Run | None:
         run.updated_at = to_db_time(utcnow())
         run.version += 1
         run.save()
+        lifecycle(run, "cancel requested")
         return run
 
 

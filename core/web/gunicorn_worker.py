@@ -29,6 +29,8 @@ from gunicorn.http import errors as http_errors
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from flashfusion.core.observability import logs
+
 HEADER_TIMEOUT = 10.0
 MAX_HEADER_BYTES = 64 * 1024
 IO_TIMEOUT = 10.0
@@ -290,8 +292,15 @@ def _drain(environ: dict) -> bool:
 
 
 class AddressLogger(Logger):
-    """gunicorn's logger, naming the bound address where the arbiter has no shared socket
+    """gunicorn's logger in the gateway's log format (``FLASHFUSION_LOGGING__FORMAT``, set by
+    ``serve``), naming the bound address where the arbiter has no shared socket
     (``--reuse-port``: each worker opens its own and the arbiter logs ``Listening at:  (pid)``)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        fmt, _ = logs.configure_from_env()
+        for handler in self.error_log.handlers:
+            handler.setFormatter(logs.formatter(fmt))
 
     def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
         if msg.startswith("Listening at: %s") and args and not args[0]:

@@ -328,6 +328,13 @@ def service_paths() -> dict[str, Any]:
              "content": json_content(obj(["openapi", "info", "paths"], openapi=STRING, info={"type": "object"},
                                    paths={"type": "object"}))},
             (500,), tag=tag)},
+        "/metrics": {"get": operation(
+            "metrics", "Prometheus metrics", PUBLIC,
+            {"description": "The Prometheus text exposition (format 0.0.4)",
+             "content": {"text/plain; version=0.0.4; charset=utf-8": {"schema": STRING}}},
+            (401, 403, 500), tag=tag,
+            description="With [metrics] token_env set, send Authorization: Bearer <token>; without it, only "
+                        "loopback clients that came directly (no proxy header) are answered.")},
     }
 
 

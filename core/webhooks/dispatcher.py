@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -38,6 +39,7 @@ import peewee
 
 from flashfusion.core.access import ratelimit
 from flashfusion.core.ids import new_id
+from flashfusion.core.observability import metrics
 from flashfusion.core.storage.db import database, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from flashfusion.core.webhooks import outbox, signing
@@ -333,6 +335,7 @@ class Dispatcher:
                 status, delivered = "pending", None
             deliveries.append((status, outcome.status, outcome.latency_ms, error, outcome.excerpt, stamp, delivered,
                                next_at, job.row.id, self.id))
+            _note(job, outcome, status, error)
             endpoints.setdefault(job.ep.id, []).append(outcome)
         _executemany(_sql("UPDATE webhook_attempt SET status_code = ?, latency_ms = ?, error = ?, "
                           "response_excerpt = ? WHERE id = ?"), attempts)
@@ -371,6 +374,30 @@ class Dispatcher:
         WebhookEndpoint.update(**changes).where(WebhookEndpoint.id == ep_id).execute()
         if "disabled_at" in changes:
             log.warning("webhook %s disabled: %s", ep_id, changes["disabled_reason"])
+
+
+def _note(job: Job, outcome: client.Outcome, status: str, error: str | None) -> None:
+    """The log line and counts of one attempt's outcome."""
+    result = {"succeeded": "delivered", "failed": "failed", "pending": "will be retried"}[status]
+    metrics.webhook_attempts.labels("ok" if outcome.ok else "failed").inc()
+    if status != "pending":
+        metrics.webhook_deliveries.labels(status).inc()
+    fields = {"delivery_id": job.row.id, "run_id": _run_id(job.row.body), "event_id": job.row.event_id,
+              "event_type": job.row.event_type,
+              "endpoint_id": job.ep.id, "attempt": job.attempt, "status_code": outcome.status,
+              "latency_ms": outcome.latency_ms, "result": status}
+    level = logging.INFO if outcome.ok else logging.WARNING
+    log.log(level, "webhook delivery %s (%s, event %s, run %s) to endpoint %s, attempt %s: %s%s", job.row.id,
+            job.row.event_type, job.row.event_id, fields["run_id"] or "-", job.ep.id, job.attempt, result,
+            f" ({error})" if error else f" (HTTP {outcome.status})", extra=fields)
+
+
+def _run_id(body: str) -> str | None:
+    try:
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return None
+    return data.get("run_id") if isinstance(data, dict) else None
 
 
 def describe(outcome: client.Outcome) -> str | None:

@@ -30,7 +30,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL = 2048
 HOST_REFUSED = ("The URL's host is not allowed: webhook URLs must name a host that resolves only to "
-                "public internet addresses")
+                "public internet addresses (webhooks.allow_private_networks = true allows private and loopback "
+                "ones; cloud metadata addresses are always refused)")
 ALWAYS_BLOCKED = [ipaddress.ip_network(n) for n in (
     "169.254.169.254/32",   # AWS, GCP, Azure, OpenStack, DigitalOcean... instance metadata
     "169.254.170.2/32",     # AWS ECS task metadata

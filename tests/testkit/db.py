@@ -24,7 +24,19 @@ def require_tool(available: bool, what: str) -> None:
 
 
 POSTGRES_URL = os.environ.get("FLASHFUSION_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+#: Every backend a test runs on; one without a database shows as skipped (failed in CI), see ``require_backend``.
+BACKENDS = ["sqlite", "postgresql"]
+AVAILABLE_BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def require_backend(backend: str) -> None:
+    """Skip a PostgreSQL test when no server is configured, saying so; in CI (.ci/run sets
+    FLASHFUSION_TEST_POSTGRES_URL) a missing URL fails the test instead."""
+    if backend == "postgresql" and not POSTGRES_URL:
+        import pytest
+        if os.environ.get("CI"):
+            pytest.fail("FLASHFUSION_TEST_POSTGRES_URL is not set: .ci/run should have set it")
+        pytest.skip("PostgreSQL: FLASHFUSION_TEST_POSTGRES_URL is not set (CI sets it in .ci/run)")
 _migrated: set[str] = set()
 
 

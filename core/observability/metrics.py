@@ -1,0 +1,70 @@
+"""The gateway's Prometheus metrics, recorded where things happen.
+
+Under ``flashfusion serve`` every process (each gunicorn worker, the run worker) writes its
+samples to files in ``PROMETHEUS_MULTIPROC_DIR``, which ``serve`` creates for itself; the
+API's ``GET /metrics`` adds them up (see ``exposition``). Without that variable the samples
+stay in the process, which is what tests calling ``create_app`` see.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import Counter, Histogram
+
+MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
+
+http_requests = Counter("flashfusion_http_requests", "HTTP requests answered, by route template and status",
+                        ["method", "route", "status"])
+http_latency = Histogram("flashfusion_http_request_duration_seconds", "Time to answer an HTTP request",
+                         ["method", "route"])
+rate_limited = Counter("flashfusion_rate_limited_requests", "Requests refused with 429 Too Many Requests",
+                       ["route"])
+provider_requests = Counter("flashfusion_provider_requests", "Calls to a provider (dispatch, poll, cancel)",
+                            ["provider", "operation"])
+provider_errors = Counter("flashfusion_provider_errors", "Provider calls that failed", ["provider", "operation"])
+run_transitions = Counter("flashfusion_run_transitions", "Steps in runs' lives (queued, dispatched, "
+                          "each change, failed), by provider and the phase and status reached",
+                          ["provider", "phase", "status"])
+webhook_attempts = Counter("flashfusion_webhook_attempts", "Webhook delivery attempts, by outcome",
+                           ["outcome"])
+webhook_deliveries = Counter("flashfusion_webhook_deliveries", "Webhook deliveries that ended, by result",
+                             ["result"])
+queue_latency = Histogram("flashfusion_queue_latency_seconds", "Time from a run's creation to its dispatch",
+                          buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900))
+worker_tick = Histogram("flashfusion_worker_tick_seconds", "Duration of one worker tick",
+                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+@contextmanager
+def provider_call(provider: str, operation: str) -> Iterator[None]:
+    """Count one call to ``provider`` and, if it fails, one error (not an operation the
+    provider does not offer)."""
+    provider_requests.labels(provider, operation).inc()
+    try:
+        yield
+    except NotImplementedError:
+        raise
+    except BaseException:
+        provider_errors.labels(provider, operation).inc()
+        raise
+
+
+@contextmanager
+def timed(histogram: Histogram) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        histogram.observe(time.perf_counter() - start)
+
+
+def process_exited(pid: int | None = None) -> None:
+    """Tell the multiprocess files that ``pid`` is gone (gunicorn's ``worker_exit`` hook and
+    the run worker's exit): its live gauges are dropped, its counters kept."""
+    if os.environ.get(MULTIPROC_VAR):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(os.getpid() if pid is None else pid)
