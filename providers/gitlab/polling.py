@@ -122,7 +122,7 @@ class ProjectPoller:
                  freshness: float, refresh: float = 0, environment: str | None = None) -> None:
         self.project, self.watch, self.throttle = project, watch, throttle
         self.translate, self.clock, self.freshness = translate, clock, freshness
-        self.refresh, self.environment = refresh, environment
+        self.steps_refresh, self.environment = refresh, environment
 
     def poll(self, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         baselines = {r.upstream_id: self._baseline(r) for r in runs if r.upstream_id}
@@ -225,9 +225,9 @@ class ProjectPoller:
     def _refresh_due(self, pid: str, latest: Memo) -> bool:
         """Jobs can move on while the pipeline keeps its status (and ``updated_at``): with
         ``steps_refresh_seconds`` set, unfinished pipelines are re-read that often."""
-        if not self.refresh or latest.status in mapping.TERMINAL:
+        if not self.steps_refresh or latest.status in mapping.TERMINAL:
             return False
-        return self.clock() - self.watch.fetched_at.get(pid, float("-inf")) >= self.refresh
+        return self.clock() - self.watch.fetched_at.get(pid, float("-inf")) >= self.steps_refresh
 
     # -- fetching ---------------------------------------------------------------------------
 
