@@ -17,6 +17,7 @@ from flashfusion.core.storage.models import WebhookAttempt, WebhookDelivery, Web
 from flashfusion.core.webhooks.outbox import EVENT_TYPES
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 
 
 class Webhook(Struct, kw_only=True):
@@ -51,7 +52,7 @@ class Delivery(Struct, kw_only=True):
     event_id: str
     event: Annotated[str, Meta(description="An event type, or ping for testWebhook")]
     pipeline_id: str | None
-    status: Literal["pending", "succeeded", "failed"]
+    status: Literal[DELIVERY_STATUSES]  # type: ignore[valid-type]
     attempt: Annotated[int, Meta(ge=0)]
     status_code: int | None
     latency_ms: int | None
