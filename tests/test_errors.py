@@ -142,7 +142,7 @@ def test_curl_default_form_content_type_with_json_body_is_accepted(client, key):
 def test_internal_errors_are_500_without_internals(client, gateway, key, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("secret internal detail /etc/passwd")
-    monkeypatch.setattr("flashfusion.core.web.resources.pipelines.run_to_dict", explode)
+    monkeypatch.setattr("flashfusion.core.web.resources.pipelines.run_view", explode)
     run_id = post(client, "/api/trigger-pipeline", key, {"pipeline_id": "demo"}).json["run_id"]
     answer = client.simulate_get("/api/get-status", params={"run_id": run_id}, headers={"X-API-Key": key})
     assert_error(answer, 500, "Internal Server Error")

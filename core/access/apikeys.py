@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from flashfusion.core.access import audit
+import msgspec
+from msgspec import UNSET
+
+from flashfusion.core.access import audit, views
 from flashfusion.core.access import keyformat as keys
 from flashfusion.core.access.permissions import PERMISSIONS
 from flashfusion.core.ids import new_id
@@ -119,13 +122,10 @@ def prune_keys(unused_days: int, *, actor: str = "cli", now: datetime | None = N
 
 
 def key_to_dict(row: ApiKey, owners: dict[str, str] | None = None) -> dict[str, Any]:
-    out = {
-        "id": row.id, "name": row.name, "key_preview": row.key_preview, "permissions": row.permissions,
-        "pipeline_ids": row.pipeline_ids, "created_at": iso(row.created_at), "expires_at": iso(row.expires_at),
-        "last_used": iso(row.last_used), "usage_count": row.usage_count, "revoked": row.revoked_at is not None,
-    }
-    if row.previous_expires_at is not None and from_db_time(row.previous_expires_at) > utcnow():
-        out["previous_key_expires_at"] = iso(row.previous_expires_at)
-    if owners is not None:
-        out["owner"] = owners.get(row.owner_id or "", None)
-    return out
+    rotating = row.previous_expires_at is not None and from_db_time(row.previous_expires_at) > utcnow()
+    return msgspec.to_builtins(views.ApiKeyInfo(
+        id=row.id, name=row.name, key_preview=row.key_preview, permissions=row.permissions,
+        pipeline_ids=row.pipeline_ids, created_at=iso(row.created_at), expires_at=iso(row.expires_at),
+        last_used=iso(row.last_used), usage_count=row.usage_count, revoked=row.revoked_at is not None,
+        previous_key_expires_at=iso(row.previous_expires_at) if rotating else UNSET,
+        owner=owners.get(row.owner_id or "", None) if owners is not None else UNSET))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flashfusion.core.access import ratelimit
+import msgspec
+
+from flashfusion.core.access import ratelimit, views
 from flashfusion.core.ids import new_id
 from flashfusion.core.storage.db import iso, to_db_time, utcnow
 from flashfusion.core.storage.models import AuditEvent
@@ -28,6 +30,6 @@ def record_failure(action: str, source: str, *, actor: str, client_addr: str | N
 
 
 def event_to_dict(event: AuditEvent) -> dict[str, Any]:
-    return {"id": event.id, "at": iso(event.at), "actor": event.actor, "action": event.action,
-            "target": event.target, "client_addr": event.client_addr, "key_preview": event.key_preview,
-            "detail": event.detail}
+    return msgspec.to_builtins(views.AuditEvent(
+        id=event.id, at=iso(event.at), actor=event.actor, action=event.action, target=event.target,
+        client_addr=event.client_addr, key_preview=event.key_preview, detail=event.detail))

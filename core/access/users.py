@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from passlib.context import CryptContext
 
+from flashfusion.core.access import views
 from flashfusion.core.config import AuthConfig
 from flashfusion.core.ids import new_id
 from flashfusion.core.storage.db import iso, to_db_time, utcnow
@@ -31,7 +33,7 @@ class Passwords:
     dummy_hash: str
 
     @classmethod
-    def from_config(cls, auth: AuthConfig) -> "Passwords":
+    def from_config(cls, auth: AuthConfig) -> Passwords:
         context = CryptContext(schemes=["argon2"], argon2__type="ID", argon2__memory_cost=auth.argon2_memory_kib,
                                argon2__rounds=auth.argon2_time_cost, argon2__parallelism=1)
         return cls(context=context, dummy_hash=context.hash("flashfusion-timing-equaliser"))
@@ -89,5 +91,5 @@ def get_user(username: str) -> User:
 
 
 def user_to_dict(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "is_admin": bool(user.is_admin),
-            "created_at": iso(user.created_at), "disabled": user.disabled_at is not None}
+    return msgspec.to_builtins(views.User(id=user.id, username=user.username, is_admin=bool(user.is_admin),
+                                          created_at=iso(user.created_at), disabled=user.disabled_at is not None))

@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
+from msgspec import UNSET
+
 from flashfusion.core.durations import human_duration
+from flashfusion.core.runs import views
 from flashfusion.core.storage.db import from_db_time, iso, utcnow
 from flashfusion.core.storage.models import Run
 
@@ -31,49 +35,50 @@ def trigger_of(run: Run) -> dict[str, Any]:
     return dict(run.trigger) if run.trigger else {"kind": "unknown"}
 
 
+def run_view(run: Run) -> views.Run:
+    return views.Run(
+        id=run.id,
+        pipeline_id=run.pipeline_id,
+        status=run.status,
+        conclusion=run.conclusion,
+        phase=run.phase,
+        provider=run.provider,
+        provider_status=run.provider_status,
+        branch=run.ref,
+        workflow_id=run.workflow_id,
+        upstream_run_id=run.upstream_id,
+        html_url=run.html_url,
+        deployment_url=run.deployment_url,
+        duration_seconds=duration_seconds(run),
+        failed_step=failed_step(run),
+        error=run.error_message,
+        cancel_requested=bool(run.cancel_requested),
+        steps=run.steps or [],
+        created_at=iso(run.created_at),
+        started_at=iso(run.started_at),
+        finished_at=iso(run.finished_at),
+        updated_at=iso(run.updated_at),
+        trigger=trigger_of(run),
+    )
+
+
 def run_to_dict(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "pipeline_id": run.pipeline_id,
-        "status": run.status,
-        "conclusion": run.conclusion,
-        "phase": run.phase,
-        "provider": run.provider,
-        "provider_status": run.provider_status,
-        "branch": run.ref,
-        "workflow_id": run.workflow_id,
-        "upstream_run_id": run.upstream_id,
-        "html_url": run.html_url,
-        "deployment_url": run.deployment_url,
-        "duration_seconds": duration_seconds(run),
-        "failed_step": failed_step(run),
-        "error": run.error_message,
-        "cancel_requested": bool(run.cancel_requested),
-        "steps": run.steps or [],
-        "created_at": iso(run.created_at),
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-        "updated_at": iso(run.updated_at),
-        "trigger": trigger_of(run),
-    }
+    """``run_view`` as plain JSON types (for the dashboard, the CLI and the webhook payloads)."""
+    return msgspec.to_builtins(run_view(run))
 
 
 def event_data(run: Run) -> dict[str, Any]:
     """The ``data`` of a run event, as the webhook payload carries it."""
     seconds = duration_seconds(run)
-    data = {
-        "run_id": run.id,
-        "status": run.status,
-        "conclusion": run.conclusion,
-        "branch": run.ref,
-        "duration": human_duration(seconds),
-        "duration_seconds": seconds,
-        "html_url": run.html_url,
-        "trigger": trigger_of(run),
-    }
-    if run.deployment_url:
-        data["deployment_url"] = run.deployment_url
-    step = failed_step(run)
-    if step:
-        data["failed_step"] = step
-    return data
+    return msgspec.to_builtins(views.RunEventData(
+        run_id=run.id,
+        status=run.status,
+        conclusion=run.conclusion,
+        branch=run.ref,
+        duration=human_duration(seconds),
+        duration_seconds=seconds,
+        html_url=run.html_url,
+        trigger=trigger_of(run),
+        deployment_url=run.deployment_url or UNSET,
+        failed_step=failed_step(run) or UNSET,
+    ))

@@ -1,12 +1,10 @@
 """The building blocks of the OpenAPI document: security requirements, error answers,
-headers, the helpers that write one operation, and the schemas of the answers."""
+headers, the helpers that write one operation, and the schemas not declared as Structs
+(the webhook payload, readiness). The answers' schemas come from ``schemas/responses``."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from flashfusion.core.access.permissions import PERMISSIONS
-from flashfusion.core.webhooks.outbox import EVENT_TYPES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 STRING = {"type": "string"}
@@ -127,108 +125,9 @@ def operation(op_id: str, summary: str, security: list, ok: dict, codes: tuple[i
     return op
 
 
-STEP = {
-    "type": "object",
-    "required": ["name", "status"],
-    "properties": {
-        "name": STRING,
-        "status": {"type": "string", "enum": ["pending", "running", "success", "failed", "skipped", "cancelled"]},
-        "conclusion": NULLABLE_STRING,
-        "stage": NULLABLE_STRING,
-        "started_at": NULLABLE_STRING,
-        "completed_at": NULLABLE_STRING,
-        "duration_seconds": {"type": ["number", "null"]},
-        "exit_code": {"type": ["integer", "null"]},
-        "url": NULLABLE_STRING,
-        "log_tail": NULLABLE_STRING,
-    },
-}
-
-RUN = {
-    "type": "object",
-    "required": ["id", "status", "duration_seconds", "steps", "deployment_url"],
-    "properties": {
-        "id": STRING,
-        "pipeline_id": STRING,
-        "status": {"type": "string", "enum": ["success", "failed", "running"]},
-        "conclusion": NULLABLE_STRING,
-        "phase": {"type": "string", "enum": ["queued", "dispatching", "in_progress", "completed"]},
-        "provider": STRING,
-        "provider_status": NULLABLE_STRING,
-        "branch": STRING,
-        "workflow_id": NULLABLE_STRING,
-        "upstream_run_id": NULLABLE_STRING,
-        "html_url": NULLABLE_STRING,
-        "deployment_url": NULLABLE_STRING,
-        "duration_seconds": {"type": ["integer", "null"]},
-        "failed_step": NULLABLE_STRING,
-        "error": NULLABLE_STRING,
-        "cancel_requested": {"type": "boolean"},
-        "steps": {"type": "array", "items": STEP},
-        "created_at": NULLABLE_STRING,
-        "started_at": NULLABLE_STRING,
-        "finished_at": NULLABLE_STRING,
-        "updated_at": NULLABLE_STRING,
-        "trigger": {"type": "object", "required": ["kind"],
-                    "description": "What started the run: kind api (key_name, key_preview), dashboard (user), "
-                                   "push (commit, pusher, branch), schedule (cron, due), upstream, or unknown",
-                    "properties": {"kind": {"type": "string",
-                                            "enum": ["api", "dashboard", "push", "schedule", "upstream", "unknown"]}}},
-        "version": {"type": "integer"},
-    },
-}
-
 RUN_EXAMPLE = {"id": "run_456", "status": "success", "duration_seconds": 120,
                "steps": [{"name": "build", "status": "success", "duration_seconds": 95.2}],
                "deployment_url": "https://demo.example.com"}
-
-USER = obj(["id", "username", "is_admin", "created_at", "disabled"],
-            id=STRING, username=STRING, is_admin=BOOLEAN, created_at=NULLABLE_TIME, disabled=BOOLEAN)
-
-API_KEY_INFO = obj(
-    ["id", "name", "key_preview", "permissions", "pipeline_ids", "created_at", "expires_at", "last_used",
-     "usage_count", "revoked"],
-    id=STRING, name=STRING, key_preview=STRING,
-    permissions={"type": "array", "items": {"type": "string", "enum": list(PERMISSIONS)}},
-    pipeline_ids={"type": "array", "items": STRING, "description": "Empty: every pipeline"},
-    created_at=NULLABLE_TIME, expires_at=NULLABLE_TIME, last_used=NULLABLE_TIME,
-    usage_count={"type": "integer", "minimum": 0}, revoked=BOOLEAN,
-    previous_key_expires_at={**TIME, "description": "While a rotation's grace period lasts: when the old secret stops"},
-    owner={**NULLABLE_STRING, "description": "Owner's username (administrators' listings only)"},
-)
-
-AUDIT_EVENT = obj(["id", "at", "actor", "action", "target", "client_addr", "key_preview", "detail"],
-                   id=STRING, at=NULLABLE_TIME, actor=STRING, action=STRING, target=NULLABLE_STRING,
-                   client_addr=NULLABLE_STRING, key_preview=NULLABLE_STRING, detail={"type": ["object", "null"]})
-
-EVENT_NAMES = {"type": "string", "enum": list(EVENT_TYPES)}
-
-WEBHOOK = obj(
-    ["id", "url", "description", "events", "pipeline_ids", "enabled", "disabled_at", "disabled_reason",
-     "failing_since", "last_success_at", "previous_secret_expires_at", "created_by", "created_at", "updated_at"],
-    id=STRING, url=STRING, description=STRING,
-    events={"type": "array", "items": EVENT_NAMES},
-    pipeline_ids={"type": "array", "items": STRING, "description": "Empty: every pipeline"},
-    enabled=BOOLEAN, disabled_at=NULLABLE_TIME, disabled_reason=NULLABLE_STRING, failing_since=NULLABLE_TIME,
-    last_success_at=NULLABLE_TIME, previous_secret_expires_at=NULLABLE_TIME, created_by=NULLABLE_STRING,
-    created_at=NULLABLE_TIME, updated_at=NULLABLE_TIME,
-)
-
-ATTEMPT = obj(["attempt", "at", "status_code", "latency_ms", "error", "response_excerpt"],
-               attempt={"type": "integer"}, at=NULLABLE_TIME, status_code={"type": ["integer", "null"]},
-               latency_ms={"type": ["integer", "null"]}, error=NULLABLE_STRING, response_excerpt=NULLABLE_STRING)
-
-DELIVERY = obj(
-    ["id", "webhook_id", "event_id", "event", "pipeline_id", "status", "attempt", "status_code", "latency_ms",
-     "error", "response_excerpt", "next_attempt_at", "created_at", "delivered_at", "attempts"],
-    id=STRING, webhook_id=STRING, event_id=STRING,
-    event={"type": "string", "description": "An event type, or ping for testWebhook"},
-    pipeline_id=NULLABLE_STRING, status={"type": "string", "enum": ["pending", "succeeded", "failed"]},
-    attempt={"type": "integer", "minimum": 0}, status_code={"type": ["integer", "null"]},
-    latency_ms={"type": ["integer", "null"]}, error=NULLABLE_STRING, response_excerpt=NULLABLE_STRING,
-    next_attempt_at=NULLABLE_TIME, created_at=NULLABLE_TIME, delivered_at=NULLABLE_TIME,
-    attempts={"type": "array", "items": ATTEMPT},
-)
 
 # The spec's payload structure, as webhook receivers get it.
 WEBHOOK_PAYLOAD_EXAMPLE = {"event": "run.completed", "timestamp": "2025-11-21T10:30:00Z", "pipeline_id": "abc123",

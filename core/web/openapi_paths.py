@@ -24,7 +24,6 @@ from flashfusion.core.web.openapi_parts import (
     SESSION_WRITE,
     STRING,
     TIME,
-    USER,
     headers_for,
     json_content,
     obj,
@@ -46,38 +45,15 @@ from flashfusion.core.web.schemas.requests import (
     UpdateWebhookRequest,
     WebhookIdRequest,
 )
+from flashfusion.core.web.schemas.responses import ConfigAnswer, RunAnswer, RunsPage, TriggerPipelineAnswer, User
 
 
 def pipeline_paths() -> dict[str, Any]:
-    trigger_answer = {
-        "type": "object",
-        "required": ["success", "run_id", "status", "workflow_id"],
-        "properties": {
-            "success": {"type": "boolean"}, "run_id": STRING,
-            "status": {"type": "string", "enum": ["running", "success", "failed"]},
-            "workflow_id": STRING, "phase": STRING, "conclusion": NULLABLE_STRING,
-            "upstream_run_id": NULLABLE_STRING, "html_url": NULLABLE_STRING,
-        },
-    }
-    config_answer = {
-        "type": "object", "required": ["success", "config"],
-        "properties": {"success": {"type": "boolean"}, "config": {
-            "type": "object",
-            "required": ["id", "name", "provider", "project_type", "repository_name", "branch", "triggers",
-                         "build_command", "quality_gates"],
-            "properties": {
-                "id": STRING, "name": STRING, "provider": STRING, "project_type": STRING, "repository_name": STRING,
-                "branch": STRING, "triggers": {"type": "object"}, "build_command": STRING,
-                "quality_gates": {"type": "object"}, "steps": {"type": "array"},
-                "timeout_seconds": {"type": "integer"}, "workflow": NULLABLE_STRING,
-            }}},
-    }
-    run_answer = obj(["success", "run"], success=BOOLEAN, run={"$ref": "#/components/schemas/Run"})
     tag = "Pipelines"
     return {
         "/api/trigger-pipeline": {"post": operation(
             "triggerPipeline", "Trigger Pipeline Run", API_KEY,
-            {"description": "Run created", "content": json_content(trigger_answer, {
+            {"description": "Run created", "content": json_content(ref(TriggerPipelineAnswer), {
                 "success": True, "run_id": "run_456", "status": "running", "workflow_id": "deploy.yml"})},
             (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 502, 504), tag=tag,
             description="Required permission: trigger_pipeline.",
@@ -89,7 +65,7 @@ def pipeline_paths() -> dict[str, Any]:
                   422: "Upstream refused the dispatch, or an Idempotency-Key was reused with another body"})},
         "/api/get-status": {"get": operation(
             "getStatus", "Get Pipeline Status", API_KEY,
-            {"description": "The run", "content": json_content(run_answer, {"success": True, "run": RUN_EXAMPLE})},
+            {"description": "The run", "content": json_content(ref(RunAnswer), {"success": True, "run": RUN_EXAMPLE})},
             (400, 401, 403, 404, 429, 500), tag=tag, description="Required permission: read_runs.",
             parameters=[
                 query_param("run_id", "Pipeline run identifier", required=True),
@@ -100,7 +76,7 @@ def pipeline_paths() -> dict[str, Any]:
             ])},
         "/api/get-config": {"get": operation(
             "getConfig", "Get Pipeline Configuration", API_KEY,
-            {"description": "The pipeline", "content": json_content(config_answer, {
+            {"description": "The pipeline", "content": json_content(ref(ConfigAnswer), {
                 "success": True, "config": {"id": "abc123", "name": "Web", "provider": "github",
                                             "project_type": "nextjs", "repository_name": "owner/repo",
                                             "branch": "main", "triggers": {"push": ["main"]},
@@ -110,10 +86,7 @@ def pipeline_paths() -> dict[str, Any]:
             parameters=[query_param("pipeline_id", "Pipeline identifier", required=True)])},
         "/api/runs": {"get": operation(
             "listRuns", "List runs, newest first", API_KEY,
-            {"description": "A page of runs", "content": json_content(obj(
-                ["success", "runs", "next_cursor"], success=BOOLEAN,
-                runs={"type": "array", "items": {"$ref": "#/components/schemas/Run"}},
-                next_cursor=NULLABLE_STRING))},
+            {"description": "A page of runs", "content": json_content(ref(RunsPage))},
             (400, 401, 403, 404, 429, 500), tag=tag, description="Required permission: read_runs.",
             parameters=[
                 query_param("pipeline_id", "Only this pipeline"),
@@ -125,7 +98,7 @@ def pipeline_paths() -> dict[str, Any]:
             ])},
         "/api/cancel-run": {"post": operation(
             "cancelRun", "Cancel a run", API_KEY,
-            {"description": "Cancellation requested", "content": json_content(run_answer)},
+            {"description": "Cancellation requested", "content": json_content(ref(RunAnswer))},
             (400, 401, 403, 404, 413, 415, 429, 500), tag=tag, description="Required permission: trigger_pipeline.",
             body=request_body(ref(CancelRunRequest), {"run_id": "run_456"}))},
     }
@@ -140,7 +113,7 @@ def access_paths() -> dict[str, Any]:
             "login", "Log in (people)", PUBLIC,
             {"description": f"Logged in: the {COOKIE} cookie is set (HttpOnly, SameSite=Lax)",
              "content": json_content(obj(["success", "user", "csrf_token", "expires_at"], success=BOOLEAN,
-                                   user=USER, csrf_token={**STRING, "description": f"Send as {CSRF_HEADER}"},
+                                   user=ref(User), csrf_token={**STRING, "description": f"Send as {CSRF_HEADER}"},
                                    expires_at=TIME))},
             (400, 401, 413, 415, 429, 500), tag=tag,
             description="Throttled per account and per client address; unknown users and wrong passwords get "

@@ -4,7 +4,6 @@ fail. Each class breaks exactly the rule its docstring names."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -12,6 +11,7 @@ from typing import Any
 
 from flashfusion.plugins import (
     Dispatch,
+    InboundEvent,
     Pipeline,
     PipelineConfigError,
     Provider,
@@ -22,8 +22,7 @@ from flashfusion.plugins import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from flashfusion.plugins.testing import InboundRequest
-from flashfusion.providers.gitlab.mapping import PIPELINE_STATUSES, pipeline_state
+from flashfusion.providers.gitlab.mapping import PIPELINE_STATUSES
 from flashfusion.providers.gitlab.provider import GitLabProvider
 
 log = logging.getLogger("kit.broken")
@@ -144,37 +143,10 @@ class LogsItsToken(GitLabProvider):
         return super().dispatch(pipeline, run, ref, inputs)
 
 
-class _ParsesPipelineHooks(GitLabProvider):
-    """Parses GitLab pipeline hooks (``object_attributes.status``) through the inbound-event
-    interface by name, as the kit's hook point calls it."""
+class HooksDisagree(GitLabProvider):
+    """inbound_matches_polling: the snapshots of a webhook say "still running" whatever the
+    pipeline's status."""
 
-    def verify_delivery(self, headers: Mapping[str, str], body: bytes) -> Any:
-        return {"event": headers.get("x-gitlab-event")}
-
-    def parse_event(self, delivery: Any, headers: Mapping[str, str], body: bytes) -> Any:
-        return json.loads(body)["object_attributes"]
-
-    def map_state(self, raw: str) -> tuple[str, str, str | None]:
-        return pipeline_state(raw)
-
-    def event_snapshots(self, pipeline: Pipeline, event: Any, runs: Sequence[RunRef]) -> list[RunSnapshot]:
-        status, phase, conclusion = self.map_state(str(event["status"]))
-        return [RunSnapshot(run_id=r.id, status=status, phase=phase, conclusion=conclusion,
-                            provider_status=str(event["status"])) for r in runs
-                if r.upstream_id == str(event["id"])]
-
-
-class ParsesHooks(_ParsesPipelineHooks):
-    """A provider whose webhooks agree with polling (the inbound check passes)."""
-
-
-class HooksDisagree(_ParsesPipelineHooks):
-    """inbound_matches_polling: reads every webhook as "still running"."""
-
-    def map_state(self, raw: str) -> tuple[str, str, str | None]:
-        return "running", "in_progress", None
-
-
-def pipeline_hook(pipeline_id: int, status: str) -> InboundRequest:
-    body = {"object_kind": "pipeline", "object_attributes": {"id": pipeline_id, "status": status}}
-    return InboundRequest(headers={"x-gitlab-event": "Pipeline Hook"}, body=json.dumps(body).encode())
+    def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+        return [dataclasses.replace(s, status="running", phase="in_progress", conclusion=None, finished_at=None)
+                for s in super().event_snapshots(pipeline, event, runs)]

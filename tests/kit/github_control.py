@@ -7,13 +7,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from testkit.fake_github import FakeClock, FakeGitHub
+from testkit.hooks_out import Target, github_headers, signed_delivery
 
 from flashfusion.plugins import Pipeline, Provider
-from flashfusion.plugins.testing import FakeControl, Fault, UpstreamRun
+from flashfusion.plugins.testing import FakeControl, Fault, InboundRequest, UpstreamRun
 from flashfusion.providers.github.provider import GitHubProvider
 from flashfusion.providers.github.settings import Settings
 
 REPO = "acme/web"
+HOOK_SECRET_ENV, HOOK_SECRET = "GITHUB_WEBHOOK_SECRET", "kit-github-hook-secret-8c2d"
 CONCLUSIONS = {"success": "success", "neutral": "success", "skipped": "success", "failure": "failed",
                "cancelled": "failed", "timed_out": "failed", "action_required": "failed",
                "startup_failure": "failed", "stale": "failed"}
@@ -34,8 +36,9 @@ class GitHubControl(FakeControl):
         self.provider_class = provider_class
 
     def provider(self) -> Provider:
-        return self.provider_class(Settings(base_url=self.fake.url, poll_interval_seconds=1),
-                                   env={"GITHUB_TOKEN": self.fake.token}, clock=self.clock)
+        settings = Settings(base_url=self.fake.url, poll_interval_seconds=1, webhook_secret_env=HOOK_SECRET_ENV)
+        return self.provider_class(settings, env={"GITHUB_TOKEN": self.fake.token, HOOK_SECRET_ENV: HOOK_SECRET},
+                                   clock=self.clock)
 
     def pipeline(self) -> Pipeline:
         return Pipeline(id="kit", name="kit", provider="github", repository_name=REPO,
@@ -70,11 +73,20 @@ class GitHubControl(FakeControl):
         return True
 
     def secrets(self) -> Sequence[str]:
-        return [self.fake.token]
+        return [self.fake.token, HOOK_SECRET]
 
     def invalid_settings(self) -> Sequence[tuple[Mapping[str, Any], str]]:
         return [({"base_url": "ftp://example"}, "base_url"), ({"per_page": 500}, "per_page"),
                 ({"app_id": 1}, "installation_id")]
+
+    def inbound_request(self, upstream_id: str) -> InboundRequest | None:
+        """The ``workflow_run`` delivery GitHub sends as a run reaches its current status."""
+        with self.fake._lock:
+            run = self.fake.runs[int(upstream_id)]
+            action = run.status if run.status in ("in_progress", "completed") else "requested"
+            payload = self.fake.hooks.workflow_run(run, action)
+        headers, body = signed_delivery(github_headers, Target(self.fake.url, HOOK_SECRET), "workflow_run", payload)
+        return InboundRequest(headers, body)
 
     def tick(self) -> None:
         self.clock.advance(2)

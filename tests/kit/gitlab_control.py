@@ -7,13 +7,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from testkit.fake_gitlab import TERMINAL_PIPELINE, FakeGitLab
+from testkit.hooks_out import Target, gitlab_headers, signed_delivery
 
 from flashfusion.plugins import Pipeline, Provider
-from flashfusion.plugins.testing import FakeControl, Fault, UpstreamRun
+from flashfusion.plugins.testing import FakeControl, Fault, InboundRequest, UpstreamRun
 from flashfusion.providers.gitlab.mapping import PIPELINE_STATUSES
 from flashfusion.providers.gitlab.provider import GitLabProvider, Settings
 
 PROJECT = "acme/web"
+HOOK_TOKEN_ENV, HOOK_TOKEN = "GITLAB_WEBHOOK_TOKEN", "kit-gitlab-hook-token-31b7"
+#: GitLab's Standard Webhooks signing token (whsec_ + base64 key): deliveries carry both checks.
+SIGNING_ENV, SIGNING_TOKEN = "GITLAB_WEBHOOK_SIGNING", "whsec_a2l0LWdpdGxhYi1zaWduaW5nLWtleS00ZTg="
 FAULTS = {Fault.BAD_CREDENTIALS: (401, {"message": "401 Unauthorized"}),
           Fault.NOT_FOUND: (404, {"message": "404 Project Not Found"}),
           Fault.UNAVAILABLE: (503, {"message": "503 Service Unavailable"})}
@@ -28,8 +32,10 @@ class GitLabControl(FakeControl):
         self.provider_class = provider_class
 
     def provider(self) -> Provider:
-        return self.provider_class(Settings(url=self.fake.url, poll_interval_seconds=0),
-                                   env={"GITLAB_TOKEN": self.fake.token})
+        settings = Settings(url=self.fake.url, poll_interval_seconds=0, webhook_secret_env=HOOK_TOKEN_ENV,
+                            webhook_signing_token_env=SIGNING_ENV)
+        return self.provider_class(settings, env={"GITLAB_TOKEN": self.fake.token, HOOK_TOKEN_ENV: HOOK_TOKEN,
+                                                  SIGNING_ENV: SIGNING_TOKEN})
 
     def pipeline(self) -> Pipeline:
         return Pipeline(id="kit", name="kit", provider="gitlab", repository_name=PROJECT)
@@ -59,10 +65,18 @@ class GitLabControl(FakeControl):
         return True
 
     def secrets(self) -> Sequence[str]:
-        return [self.fake.token]
+        return [self.fake.token, HOOK_TOKEN, SIGNING_TOKEN]
 
     def invalid_settings(self) -> Sequence[tuple[Mapping[str, Any], str]]:
         return [({"url": "ftp://example"}, "url"), ({"timeout_seconds": 0}, "timeout_seconds")]
+
+    def inbound_request(self, upstream_id: str) -> InboundRequest | None:
+        """The ``Pipeline Hook`` delivery GitLab sends as a pipeline reaches its current status."""
+        with self.fake._lock:
+            payload = self.fake.hooks.pipeline_body(self.fake.pipeline(int(upstream_id)))
+        target = Target(self.fake.url, HOOK_TOKEN, SIGNING_TOKEN)
+        headers, body = signed_delivery(gitlab_headers, target, "Pipeline Hook", payload)
+        return InboundRequest(headers, body)
 
     def tick(self) -> None:
         time.sleep(0.01)

@@ -37,6 +37,13 @@ class GitHubHooks(HookSender):
         body["repository"] = self.fake.repo_body(self.fake.repos[run.repo])
         return body
 
+    def workflow_run(self, run: "FakeRun", action: str) -> dict[str, Any]:
+        """The ``workflow_run`` delivery about ``run`` as it is now."""
+        body = self._envelope("workflow_run-completed" if action == "completed" else "workflow_run-requested",
+                              run, action)
+        body["workflow_run"] = self.fake.run_body(run)
+        return body
+
     def emit_changes(self) -> None:
         """Send one delivery for every run and job whose status changed since the last call."""
         if not self.targets:
@@ -46,11 +53,8 @@ class GitHubHooks(HookSender):
             if self._seen.get(key) != run.status:
                 first = key not in self._seen
                 self._seen[key] = run.status
-                action = "requested" if first and run.status != "completed" else run.status
-                body = self._envelope("workflow_run-completed" if action == "completed" else "workflow_run-requested",
-                                      run, action)
-                body["workflow_run"] = self.fake.run_body(run)
-                self.send("workflow_run", body)
+                self.send("workflow_run", self.workflow_run(
+                    run, "requested" if first and run.status != "completed" else run.status))
             for job in run.jobs:
                 key = ("job", job["id"])
                 if self._seen.get(key) != job["status"]:

@@ -6,6 +6,7 @@ background thread to 127.0.0.1, with switches to drop, duplicate, delay and reor
     hooks.drop_rate = 0.2; hooks.duplicates = 2; hooks.delay = 0.5; hooks.reorder = True
     hooks.send("workflow_run", payload)          # queued; delivered by the thread
     hooks.wait_idle()
+    headers, body = signed_delivery(github_headers, Target(url, secret), "workflow_run", payload)  # not sent
 
 ``reorder`` holds each delivery back until the next one arrives and sends the two in swapped
 order (the held one is flushed by ``wait_idle``). ``sent`` lists ``(event, delivery id, status)``
@@ -51,6 +52,14 @@ def gitlab_headers(target: Target, event: str, delivery_id: str, body: bytes) ->
         sig = base64.b64encode(hmac.new(key, f"{delivery_id}.{stamp}.".encode() + body, hashlib.sha256).digest())
         headers.update({"webhook-id": delivery_id, "webhook-timestamp": stamp, "webhook-signature": f"v1,{sig.decode()}"})
     return headers
+
+
+def signed_delivery(sign: Callable[[Target, str, str, bytes], dict[str, str]], target: Target, event: str,
+                    payload: Any) -> tuple[dict[str, str], bytes]:
+    """One delivery as a ``HookSender`` would POST it (a fresh delivery id), with lower-case
+    header names as a receiver hands them on: for giving a provider a delivery directly."""
+    body = json.dumps(payload).encode()
+    return {k.lower(): v for k, v in sign(target, event, str(uuid.uuid4()), body).items()}, body
 
 
 class HookSender:

@@ -6,18 +6,27 @@ import logging
 from typing import Any
 
 import falcon
+import msgspec
 
 from flashfusion.core.access.permissions import Actor, check_pipeline_scope
 from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.runs import idempotency, service, triggers
-from flashfusion.core.runs.serialize import run_to_dict
+from flashfusion.core.runs.serialize import run_view
 from flashfusion.core.storage.db import fetch_by_id
 from flashfusion.core.storage.models import Run
 from flashfusion.core.web.authentication import require
 from flashfusion.core.web.parsing import query, query_int, read_json
 from flashfusion.core.web.schemas.decoding import decode
 from flashfusion.core.web.schemas.requests import CancelRunRequest, TriggerPipelineRequest
+from flashfusion.core.web.schemas.responses import (
+    ConfigAnswer,
+    PipelineConfig,
+    PipelineStepConfig,
+    RunAnswer,
+    RunsPage,
+    TriggerPipelineAnswer,
+)
 from flashfusion.plugins import Pipeline, ProviderError
 
 log = logging.getLogger("flashfusion.api")
@@ -79,16 +88,9 @@ class TriggerPipeline:
 
     @staticmethod
     def _answer(run: Run) -> dict[str, Any]:
-        return {
-            "success": True,
-            "run_id": run.id,
-            "status": run.status,
-            "workflow_id": run.workflow_id or run.pipeline_id,
-            "phase": run.phase,
-            "conclusion": run.conclusion,
-            "upstream_run_id": run.upstream_id,
-            "html_url": run.html_url,
-        }
+        return msgspec.to_builtins(TriggerPipelineAnswer(
+            success=True, run_id=run.id, status=run.status, workflow_id=run.workflow_id or run.pipeline_id,
+            phase=run.phase, conclusion=run.conclusion, upstream_run_id=run.upstream_id, html_url=run.html_url))
 
 
 class GetStatus:
@@ -106,9 +108,9 @@ class GetStatus:
             seen = run.version if version is None else version
             if seen == run.version and self.gw.watcher.wait(run.id, seen, wait):
                 run = fetch_by_id(Run, run.id)
-        body = run_to_dict(run)
-        body["version"] = run.version
-        resp.media = {"success": True, "run": body}
+        view = run_view(run)
+        view.version = run.version
+        resp.media = msgspec.to_builtins(RunAnswer(success=True, run=view))
 
 
 class GetConfig:
@@ -121,20 +123,12 @@ class GetConfig:
         pipeline_id = query(req, "pipeline_id", required=True, max_length=64)
         check_pipeline_scope(actor, pipeline_id)
         p = self.gw.pipeline(pipeline_id)
-        resp.media = {"success": True, "config": {
-            "id": p.id,
-            "name": p.name,
-            "provider": p.provider,
-            "project_type": p.project_type,
-            "repository_name": p.repository_name,
-            "branch": p.branch,
-            "triggers": dict(p.triggers),
-            "build_command": p.build_command,
-            "quality_gates": dict(p.quality_gates),
-            "steps": [{"name": s.name, "run": s.run} for s in p.steps],
-            "timeout_seconds": p.timeout_seconds,
-            "workflow": p.option("workflow"),
-        }}
+        resp.media = msgspec.to_builtins(ConfigAnswer(success=True, config=PipelineConfig(
+            id=p.id, name=p.name, provider=p.provider, project_type=p.project_type,
+            repository_name=p.repository_name, branch=p.branch, triggers=dict(p.triggers),
+            build_command=p.build_command, quality_gates=dict(p.quality_gates),
+            steps=[PipelineStepConfig(name=s.name, run=s.run) for s in p.steps],
+            timeout_seconds=p.timeout_seconds, workflow=p.option("workflow"))))
 
 
 class ListRuns:
@@ -153,11 +147,8 @@ class ListRuns:
         if pipeline_id is not None:
             check_pipeline_scope(actor, pipeline_id)
         page = service.list_runs(pipelines=visible, status=status, cursor=cursor, limit=limit)
-        resp.media = {
-            "success": True,
-            "runs": [run_to_dict(r) for r in page.runs],
-            "next_cursor": page.next_cursor,
-        }
+        resp.media = msgspec.to_builtins(RunsPage(success=True, runs=[run_view(r) for r in page.runs],
+                                                  next_cursor=page.next_cursor))
 
 
 class CancelRun:
@@ -170,4 +161,4 @@ class CancelRun:
         body = decode(read_json(req, self.gw.config.server.max_body_bytes), CancelRunRequest)
         run = scoped_run(actor, body.run_id)
         run = service.cancel(run)
-        resp.media = {"success": True, "run": run_to_dict(run)}
+        resp.media = msgspec.to_builtins(RunAnswer(success=True, run=run_view(run)))

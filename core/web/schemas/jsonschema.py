@@ -1,4 +1,4 @@
-"""The request Structs as OpenAPI 3.1 schemas (``components.schemas``).
+"""The request and answer Structs as OpenAPI 3.1 schemas (``components.schemas``).
 
 msgspec writes an optional field as ``anyOf: [X, {"type": "null"}]`` and a Literal as a
 bare ``enum``; they are written here the way this API has always described them, as
@@ -11,14 +11,15 @@ from typing import Any
 import msgspec
 
 from flashfusion.core.web.schemas.requests import REQUESTS
+from flashfusion.core.web.schemas.responses import RESPONSES
 
 REF_TEMPLATE = "#/components/schemas/{name}"
 _ENUM_TYPES = {str: "string", int: "integer", bool: "boolean"}
 
 
 def components() -> dict[str, Any]:
-    """Every request body's schema, by its Struct's name."""
-    _, found = msgspec.json.schema_components(REQUESTS, ref_template=REF_TEMPLATE)
+    """Every request body's and answer's schema, by its Struct's name."""
+    _, found = msgspec.json.schema_components(REQUESTS + RESPONSES, ref_template=REF_TEMPLATE)
     return {name: _openapi(schema) for name, schema in found.items()}
 
 
