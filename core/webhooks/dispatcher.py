@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -39,10 +38,9 @@ import peewee
 
 from flashfusion.core.access import ratelimit
 from flashfusion.core.ids import new_id
-from flashfusion.core.observability import metrics
 from flashfusion.core.storage.db import database, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from flashfusion.core.webhooks import outbox, signing
+from flashfusion.core.webhooks import outbox, outcomes, signing
 from flashfusion.core.webhooks import sender as client
 from flashfusion.core.webhooks.crypto import SecretBox, box_for, endpoint_secrets
 from flashfusion.core.webhooks.limits import RATE_PERIOD, bucket, wait_seconds
@@ -324,7 +322,7 @@ class Dispatcher:
         attempts, deliveries = [], []
         endpoints: dict[str, list[client.Outcome]] = {}
         for job, outcome in ended:
-            error = describe(outcome)
+            error = outcomes.describe(outcome)
             attempts.append((outcome.status, outcome.latency_ms, error, outcome.excerpt, job.attempt_id))
             if outcome.ok:
                 status, next_at, delivered = "succeeded", None, stamp
@@ -335,7 +333,7 @@ class Dispatcher:
                 status, delivered = "pending", None
             deliveries.append((status, outcome.status, outcome.latency_ms, error, outcome.excerpt, stamp, delivered,
                                next_at, job.row.id, self.id))
-            _note(job, outcome, status, error)
+            outcomes.note(job, outcome, status, error)
             endpoints.setdefault(job.ep.id, []).append(outcome)
         _executemany(_sql("UPDATE webhook_attempt SET status_code = ?, latency_ms = ?, error = ?, "
                           "response_excerpt = ? WHERE id = ?"), attempts)
@@ -347,8 +345,8 @@ class Dispatcher:
         failing = [ep_id for ep_id, outcomes in endpoints.items() if not all(o.ok for o in outcomes)]
         since = dict(WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.failing_since).where(
             WebhookEndpoint.id.in_(failing)).tuples()) if failing else {}
-        for ep_id, outcomes in endpoints.items():
-            self.judge_endpoint(ep_id, outcomes, from_db_time(since.get(ep_id)), now)
+        for ep_id, ends in endpoints.items():
+            self.judge_endpoint(ep_id, ends, from_db_time(since.get(ep_id)), now)
 
     def judge_endpoint(self, ep_id: str, outcomes: list[client.Outcome], failing_since: datetime | None,
                        now: datetime) -> None:
@@ -374,40 +372,6 @@ class Dispatcher:
         WebhookEndpoint.update(**changes).where(WebhookEndpoint.id == ep_id).execute()
         if "disabled_at" in changes:
             log.warning("webhook %s disabled: %s", ep_id, changes["disabled_reason"])
-
-
-def _note(job: Job, outcome: client.Outcome, status: str, error: str | None) -> None:
-    """The log line and counts of one attempt's outcome."""
-    result = {"succeeded": "delivered", "failed": "failed", "pending": "will be retried"}[status]
-    metrics.webhook_attempts.labels("ok" if outcome.ok else "failed").inc()
-    if status != "pending":
-        metrics.webhook_deliveries.labels(status).inc()
-    fields = {"delivery_id": job.row.id, "run_id": _run_id(job.row.body), "event_id": job.row.event_id,
-              "event_type": job.row.event_type,
-              "endpoint_id": job.ep.id, "attempt": job.attempt, "status_code": outcome.status,
-              "latency_ms": outcome.latency_ms, "result": status}
-    level = logging.INFO if outcome.ok else logging.WARNING
-    log.log(level, "webhook delivery %s (%s, event %s, run %s) to endpoint %s, attempt %s: %s%s", job.row.id,
-            job.row.event_type, job.row.event_id, fields["run_id"] or "-", job.ep.id, job.attempt, result,
-            f" ({error})" if error else f" (HTTP {outcome.status})", extra=fields)
-
-
-def _run_id(body: str) -> str | None:
-    try:
-        data = json.loads(body).get("data")
-    except (ValueError, AttributeError):
-        return None
-    return data.get("run_id") if isinstance(data, dict) else None
-
-
-def describe(outcome: client.Outcome) -> str | None:
-    """The error kept for an attempt, at most 300 characters."""
-    error = outcome.error
-    if outcome.status is not None and 300 <= outcome.status < 400:
-        error = f"redirect not followed ({outcome.status}" + (f" to {outcome.location})" if outcome.location else ")")
-    elif outcome.status is not None and not outcome.ok:
-        error = f"HTTP {outcome.status}"
-    return (error or None) and error[:300]
 
 
 def _sql(text: str) -> str:
