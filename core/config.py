@@ -77,6 +77,8 @@ class AuthConfig:
     login_attempts_per_account: int = 5
     login_attempts_per_address: int = 20
     login_window_minutes: int = 15
+    key_cache_seconds: float = 1.0  # how long a process trusts a key check (0: check every request)
+    usage_flush_seconds: float = 1.0  # how often a process writes usage counts and returns unused rate-limit cells
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,7 @@ def _typed(value: Any, default: Any, key: str, path: str) -> Any:
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(path, key, f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
-    if expected in (int, float) and value <= 0 and key != "server.max_body_bytes":
+    if expected in (int, float) and value <= 0 and key not in ("server.max_body_bytes", "auth.key_cache_seconds"):
         raise ConfigError(path, key, "must be greater than 0")
     return value
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import falcon
 
-from flashfusion.core.access import audit, clientaddr, ratelimit, sessions
+from flashfusion.core.access import audit, clientaddr, keycheck, ratelimit, sessions
 from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access import keyformat as keys
 from flashfusion.core.access.keycheck import API_KEY_HEADER, HOUR, authenticate, too_many
@@ -48,6 +48,8 @@ class Authentication:
         self.config = config
         self.clock = clock
         self.proxies = clientaddr.parse_networks(config.server.trusted_proxies)
+        keycheck.configure(key_cache_seconds=config.auth.key_cache_seconds,
+                           usage_flush_seconds=config.auth.usage_flush_seconds)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         clientaddr.remember(req, self.proxies)
