@@ -17,7 +17,10 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
 
 
-def test_1100_requests_over_32_connections_on_4_workers_yield_exactly_1000(tmp_path, db_url):
+def test_1100_requests_over_32_connections_on_4_workers_stay_within_1000(tmp_path, db_url):
+    """Four processes lease slices of one key's budget: together they never let more through
+    than GCRA allows, strand at most a handful of cells, and after a flush ``usage_count``
+    is exactly what they let through."""
     config = write_config(tmp_path, db_url)
     server = start_server(config, tmp_path, "--workers", "4")
     try:
@@ -38,21 +41,27 @@ def test_1100_requests_over_32_connections_on_4_workers_yield_exactly_1000(tmp_p
             answers = [a for batch in pool.map(hammer, shares) for a in batch]
         elapsed = time.monotonic() - started
         codes = [a.status_code for a in answers]
+        allowed = codes.count(200)
         assert len(codes) == 1100 and set(codes) == {200, 429}
         # GCRA frees one request every 3.6 s: a burst that outlasts that may rightly pass more.
         refills = math.floor(elapsed / 3.6)
-        assert 1000 <= codes.count(200) <= 1000 + refills, f"{codes.count(200)} allowed in {elapsed:.2f} s"
-        if refills == 0:
-            assert codes.count(200) == 1000 and codes.count(429) == 100
+        assert 995 <= allowed <= 1000 + refills, f"{allowed} allowed in {elapsed:.2f} s"
         for answer in answers:
             assert answer.headers["X-RateLimit-Limit"] == "1000"
-            assert int(answer.headers["X-RateLimit-Remaining"]) >= 0
+            assert 0 <= int(answer.headers["X-RateLimit-Remaining"]) <= 999
             assert answer.headers["RateLimit-Policy"] == '"default";q=1000;w=3600'
-        refused = next(a for a in answers if a.status_code == 429)
-        assert int(refused.headers["Retry-After"]) >= 1
-        assert set(refused.json()) == {"error", "message"}
-        listed = json.loads(cli("keys", "list", "--json", config=config).stdout)
-        assert {k["name"]: k["usage_count"] for k in listed}["r"] == codes.count(200)
+        refused = [a for a in answers if a.status_code == 429]
+        assert all(int(a.headers["Retry-After"]) >= 1 and a.headers["X-RateLimit-Remaining"] == "0" for a in refused)
+        assert set(refused[0].json()) == {"error", "message"}
+
+        def usage() -> int:
+            listed = json.loads(cli("keys", "list", "--json", config=config).stdout)
+            return {k["name"]: k["usage_count"] for k in listed}["r"]
+
+        deadline = time.monotonic() + 30  # the workers flush every second
+        while usage() != allowed and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert usage() == allowed
     finally:
         server.process.stop()
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flashfusion.core.access import ratelimit
