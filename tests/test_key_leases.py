@@ -41,7 +41,8 @@ def gcra_remaining(tat: float | None, now: float, limit: int, period: float) -> 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(limit=64, processes=2, steps=[("request", 0, 40), ("request", 1, 40), ("flush", 0, 0), ("clock", 0.3, 0),
                                         ("request", 1, 40)])
-@given(limit=st.sampled_from([1, 2, 3, 10, 64, 200]), processes=st.integers(1, 4), steps=st.lists(step, min_size=1, max_size=40))
+@given(limit=st.sampled_from([1, 2, 3, 10, 64, 200]), processes=st.integers(1, 4),
+       steps=st.lists(step, min_size=1, max_size=40))
 def test_leases_never_exceed_gcra_and_lose_nothing_once_returned(make_key, gateway, limit, processes, steps):
     period = 10.0
     interval = period / limit
