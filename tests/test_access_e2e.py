@@ -129,3 +129,63 @@ def test_people_and_keys_over_http_and_no_secret_at_rest_or_in_logs(tmp_path, db
         raw = b"".join(p.read_bytes() for p in tmp_path.glob("flashfusion.db*"))
         for secret in secrets:
             assert secret.encode() not in raw
+
+
+COUNT_KEY_WRITES = {
+    "sqlite": ["CREATE TABLE key_writes (n INTEGER NOT NULL)", "INSERT INTO key_writes VALUES (0)",
+               "CREATE TRIGGER count_key_writes AFTER UPDATE ON api_key BEGIN UPDATE key_writes SET n = n + 1; END"],
+    "postgresql": ["DROP TABLE IF EXISTS key_writes", "CREATE TABLE key_writes (n bigint NOT NULL)",
+                   "INSERT INTO key_writes VALUES (0)",
+                   "CREATE OR REPLACE FUNCTION count_key_writes() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN UPDATE key_writes SET n = n + 1; RETURN NULL; END $$",
+                   "CREATE TRIGGER count_key_writes AFTER UPDATE ON api_key FOR EACH STATEMENT "
+                   "EXECUTE FUNCTION count_key_writes()"],
+}
+
+
+def test_1000_authenticated_requests_write_per_flush_not_per_request(tmp_path, db_url, backend):
+    """The key's row is written a bounded number of times per process and flush interval
+    (leases and flushes), however many requests there are; a trigger counts the UPDATEs."""
+    from flashfusion.core.storage import db as dbmod
+    config = write_config(tmp_path, db_url, "[rate_limits]\napi_requests_per_hour = 1000000\n")
+    workers, flush_seconds = 2, 1.0
+    server = start_server(config, tmp_path, "--no-worker", "--workers", str(workers))
+    database = dbmod.open_database(db_url)
+    try:
+        key = json.loads(cli("keys", "create", "--name", "k", "--permissions", "read_config", "--json",
+                             config=config).stdout)["plaintext_key"]
+        with database.connection_context():
+            for statement in COUNT_KEY_WRITES[backend]:
+                database.execute_sql(statement)
+
+        def hammer(count: int) -> list[int]:
+            with httpx.Client(base_url=server.url, headers={"X-API-Key": key}, timeout=60) as http:
+                return [http.get("/api/get-config", params={"pipeline_id": "demo"}).status_code for _ in range(count)]
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            codes = [c for batch in pool.map(hammer, [125] * 8) for c in batch]
+        elapsed = time.monotonic() - started
+        assert codes == [200] * 1000
+
+        def counted() -> tuple[int, int]:
+            with database.connection_context():
+                usage = database.execute_sql("SELECT usage_count FROM api_key").fetchone()[0]
+                return usage, database.execute_sql("SELECT n FROM key_writes").fetchone()[0]
+
+        deadline = time.monotonic() + 30
+        while counted()[0] != 1000 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        usage, writes = counted()
+        assert usage == 1000
+        flushes = math.ceil((time.monotonic() - started) / flush_seconds) + 1
+        # per process and interval: a flush, and leases whose slices grow fourfold while they run out
+        assert writes <= workers * (2 * flushes + 8), f"{writes} writes in {elapsed:.1f} s"
+        assert writes < 100
+    finally:
+        server.process.stop()
+        if backend == "postgresql":
+            with database.connection_context():
+                database.execute_sql("DROP TABLE IF EXISTS key_writes")
+                database.execute_sql("DROP FUNCTION IF EXISTS count_key_writes() CASCADE")
+        database.close()

@@ -11,7 +11,7 @@ meanwhile to ``usage_count``. Every ``usage_flush_seconds`` (and at graceful shu
 counts: one UPDATE per key. A slice never outlives a flush, so a cell is used at most one
 flush interval after it was granted.
 
-Slices follow demand (doubling while they run out before the flush, halving when left
+Slices follow demand (growing fourfold while they run out before the flush, halving when left
 over) and shrink as the bucket empties: a lease takes at most a ``SHARE`` of what remains,
 so little budget sits unused in one process while another is refused. A lease that gets
 nothing tells when the next cell is due; until then the key is refused from memory, with no
@@ -138,7 +138,7 @@ class LeaseBook:
             local = self.clock()
             if b.cells == 0 and local >= b.refused_until:
                 if b.ran_out:  # the last slice did not last until the flush
-                    b.want = min(MAX_SLICE, b.want * 2)
+                    b.want = min(MAX_SLICE, b.want * 4)
                 done = self._settle(b, limit, period, want=b.want, valid_at=stamp)
                 if done is None:
                     return None
