@@ -189,3 +189,29 @@ def test_1000_authenticated_requests_write_per_flush_not_per_request(tmp_path, d
                 database.execute_sql("DROP TABLE IF EXISTS key_writes")
                 database.execute_sql("DROP FUNCTION IF EXISTS count_key_writes() CASCADE")
         database.close()
+
+
+def test_a_graceful_stop_writes_the_counts_and_returns_the_unused_budget(tmp_path, db_url):
+    """With flushes an hour apart, only the final flush of each gunicorn process can write
+    the counts: after SIGTERM, usage_count is exact and no leased cell is left out."""
+    from flashfusion.core.access.ratelimit import Decision, sql_now
+    from flashfusion.core.storage import db as dbmod
+    config = write_config(tmp_path, db_url, "[auth]\nusage_flush_seconds = 3600\n")
+    server = start_server(config, tmp_path, "--no-worker", "--workers", "2")
+    try:
+        key = json.loads(cli("keys", "create", "--name", "k", "--permissions", "read_config", "--json",
+                             config=config).stdout)["plaintext_key"]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            codes = list(pool.map(lambda _: httpx.get(server.url + "/api/get-config", params={"pipeline_id": "demo"},
+                                                      headers={"X-API-Key": key}, timeout=30).status_code,
+                                  range(60)))
+        assert codes == [200] * 60
+    finally:
+        assert server.process.stop() == 0
+    database = dbmod.open_database(db_url)
+    with database.connection_context():
+        usage, tat, now = database.execute_sql(f"SELECT usage_count, rl_tat, {sql_now()} FROM api_key").fetchone()
+    database.close()
+    assert usage == 60
+    # the bucket holds what 60 requests left of 1000, not less: every unused cell came back
+    assert Decision(allowed=True, limit=1000, period=3600.0, tat=float(tat), now=float(now)).remaining >= 940
