@@ -5,13 +5,20 @@ more through than GCRA allows, and once the slices are back no budget is lost.""
 from __future__ import annotations
 
 import math
+import time
 
+import falcon.testing
+import pytest
+from conftest import write_config
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from flashfusion.core.access import apikeys
 from flashfusion.core.access import keyformat as keys
 from flashfusion.core.access.keyleases import LeaseBook
-from flashfusion.core.storage.db import database
+from flashfusion.core.app import build_gateway, create_app
+from flashfusion.core.config import ConfigError, load_config
+from flashfusion.core.storage.db import database, utcnow
 from flashfusion.core.storage.models import ApiKey
 
 START = 1_000_000.0
@@ -107,3 +114,41 @@ def test_an_exhausted_key_is_refused_from_memory_until_its_next_cell_is_due(make
             assert book.take(key_id, 2, 10.0, STAMP).allowed and len(statements) == leases + 1
         finally:
             keyleases.settle = real
+
+
+@pytest.mark.parametrize("cache_seconds", [0.0, 1.0])
+def test_a_key_revoked_elsewhere_is_refused_within_key_cache_seconds(tmp_path, db_url, cache_seconds):
+    """Revoked by another process (here: straight in the database, as another host would):
+    with ``key_cache_seconds = 0`` the next request is refused, otherwise within the bound."""
+    config = write_config(tmp_path, db_url, f"[auth]\nkey_cache_seconds = {cache_seconds}\n")
+    gw = build_gateway(load_config(str(config), env={}))
+    app = falcon.testing.TestClient(create_app(gw))
+    with database.connection_context():
+        key = apikeys.create_key("k", ["read_config"], known_pipelines=gw.config.pipelines)["plaintext_key"]
+
+    def status() -> int:
+        return app.simulate_get("/api/get-config", params={"pipeline_id": "demo"},
+                                headers={"X-API-Key": key}).status_code
+
+    assert status() == 200
+    with database.connection_context():
+        ApiKey.update(revoked_at=utcnow()).where(ApiKey.key_hash == keys.hash_key(key)).execute()
+    revoked = time.monotonic()
+    if cache_seconds == 0:
+        assert status() == 401
+    else:
+        while status() == 200:
+            time.sleep(0.05)
+        assert time.monotonic() - revoked <= cache_seconds + 0.5
+    assert status() == 401
+    gw.providers.close()
+    database.close()
+
+
+def test_key_cache_seconds_may_be_0_and_usage_flush_seconds_may_not(tmp_path):
+    path = tmp_path / "flashfusion.toml"
+    path.write_text("[auth]\nkey_cache_seconds = 0\n")
+    assert load_config(str(path), env={}).auth.key_cache_seconds == 0
+    path.write_text("[auth]\nusage_flush_seconds = 0\n")
+    with pytest.raises(ConfigError, match="usage_flush_seconds"):
+        load_config(str(path), env={})
