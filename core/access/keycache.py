@@ -130,7 +130,8 @@ class RevocationListener(threading.Thread):
             self.stopped.wait(1.0)
 
     def _listen(self) -> None:
-        conn = self.db._connect()  # a raw connection outside the pool, kept for LISTEN
+        import psycopg2
+        conn = psycopg2.connect(database=self.db.database, **self.db.connect_params)  # outside the pool
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
