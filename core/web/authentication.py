@@ -74,9 +74,10 @@ class Authentication:
         except Unauthorized as exc:
             self._failed(req, resp, exc)
             raise
-        resp.set_headers(decision.headers())
+        headers = decision.headers()
         if not decision.allowed:
-            raise too_many(decision, "API key")
+            raise too_many(decision, "API key", headers)
+        resp.set_headers(headers)
         req.context.actor = actor
 
     def _failed(self, req: falcon.Request, resp: falcon.Response, exc: Unauthorized) -> None:
