@@ -21,7 +21,7 @@ from flashfusion.core.access.keycache import KeyCache, RevocationListener
 from flashfusion.core.access.keyleases import LeaseBook
 from flashfusion.core.access.permissions import Actor
 from flashfusion.core.errors import TooManyRequests, Unauthorized
-from flashfusion.core.storage.db import database, is_sqlite, to_db_time
+from flashfusion.core.storage.db import connection, database, is_sqlite, to_db_time
 from flashfusion.core.storage.models import ApiKey
 
 API_KEY_HEADER = "X-API-Key"
@@ -61,7 +61,7 @@ class ProcessState:
     def flush(self) -> int:
         if database.obj is not self.db:
             return 0
-        with database.connection_context():
+        with connection():  # closes the connection only if it opened it (a request may be using it)
             return self.book.flush()
 
     def stop(self) -> None:
