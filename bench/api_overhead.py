@@ -1,11 +1,20 @@
-"""API overhead: authenticated get-status (auth, rate limit and usage counting on) against a
-bare Falcon app returning the same bytes, same gunicorn settings, same wrk, alternating.
+"""API overhead: authenticated get-status (key check, rate limit and usage counting on)
+against a bare Falcon app returning the same bytes, same gunicorn settings, same wrk,
+alternating.
 
-    python bench/api_overhead.py [--database-url postgresql://...] [--seconds 8] [--rounds 3] [--split]
+    python bench/api_overhead.py [--database-url postgresql://...] [--seconds 8] [--rounds 3]
 
-``--split`` (SQLite) also runs the gateway with its key step changed (``auth_variants.py``):
-the same key UPDATE on a per-process copy of the database, and a read-only key lookup, to
-show what the shared per-request write costs.
+Rows, each the median of ``--rounds`` alternating rounds:
+
+* ``gateway``: ``GET /api/get-status`` of a finished run with a key whose budget is ample.
+* ``exhausted``: the same request with a key whose rate limit is spent (every answer a 429),
+  on a second gateway started with a limit of 1 request per hour.
+* ``bare``: the baseline.
+* ``gateway @half`` / ``bare @half``: both paced at half the gateway's peak rate (each wrk
+  connection waits between requests), to compare latency when neither is saturated; the
+  difference of their p99 is the latency the gateway adds.
+
+Then ``POST /api/trigger-pipeline`` (every request creates a run) once.
 """
 
 from __future__ import annotations
@@ -25,9 +34,7 @@ import httpx
 from flashfusion.core.config import ServerConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BIN, free_port, gateway, machine, require, wait_http, wrk  # noqa: E402
-
-VARIANTS = ("private", "read-only")
+from common import BIN, WrkResult, free_port, gateway, machine, require, wait_http, wrk  # noqa: E402
 
 POST_LUA = """
 wrk.method = "POST"
@@ -50,18 +57,27 @@ def run_bare(body: bytes, workers: int, threads: int):
     return proc, f"http://127.0.0.1:{port}"
 
 
-def run_variant(config: Path, variant: str, workers: int, threads: int):
-    """The gateway app under exactly the gunicorn command ``serve`` uses, key step swapped."""
-    from flashfusion.core.config import load_config
-    from flashfusion.core.serve import gunicorn_command
-    port = free_port()
-    command = gunicorn_command(load_config(str(config)), f"127.0.0.1:{port}", workers, threads)
-    command[-1] = "auth_variants:app"
-    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parent, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=dict(os.environ, FLASHFUSION_CONFIG=str(config), BENCH_AUTH_VARIANT=variant))
-    wait_http(f"http://127.0.0.1:{port}/healthz")
-    return proc, f"http://127.0.0.1:{port}"
+def _script(text: str) -> str:
+    path = Path(tempfile.mkstemp(prefix="ffbench-", suffix=".lua")[1])
+    path.write_text(text)
+    return str(path)
+
+
+def paced(rate: float, connections: int) -> str:
+    """A wrk script holding the total rate near ``rate``: each connection waits
+    ``connections / rate`` seconds before each request (wrk's ``delay``)."""
+    return _script(f"function delay() return {max(1, round(connections / rate * 1000))} end\n")
+
+
+def finished_run(url: str, headers: dict) -> tuple[str, bytes]:
+    run_id = httpx.post(url + "/api/trigger-pipeline", json={"pipeline_id": "demo"}, headers=headers).json()["run_id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answer = httpx.get(url + "/api/get-status", params={"run_id": run_id}, headers=headers)
+        if answer.json()["run"]["phase"] == "completed":
+            break
+        time.sleep(0.1)
+    return run_id, answer.content
 
 
 def main() -> None:
@@ -72,64 +88,77 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=ServerConfig.workers)
     parser.add_argument("--threads", type=int, default=ServerConfig.threads)
-    parser.add_argument("--split", action="store_true", help="also the per-process-write and read-only variants (SQLite)")
     args = parser.parse_args()
-    if args.split and args.database_url:
-        parser.error("--split measures SQLite only")
     require("wrk", "apt-get install wrk")
     print(machine())
+    print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}")
     backend = "PostgreSQL" if args.database_url else "SQLite"
-    with gateway(args.database_url, workers=args.workers, threads=args.threads, with_worker=True) as gw:
-        key = gw.key()
-        headers = {"X-API-Key": key}
-        run_id = httpx.post(gw.url + "/api/trigger-pipeline", json={"pipeline_id": "demo"}, headers=headers).json()["run_id"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            answer = httpx.get(gw.url + "/api/get-status", params={"run_id": run_id}, headers=headers)
-            if answer.json()["run"]["phase"] == "completed":
-                break
-            time.sleep(0.1)
-        body = answer.content
-        servers = [run_bare(body, args.workers, args.threads)]
-        urls = {"gateway": gw.url, "bare": servers[0][1]}
+    exhausted_db = None
+    if args.database_url:  # the second gateway needs an empty database of its own, beside the first
+        exhausted_db = args.database_url + "_exhausted"
+        _recreate(exhausted_db)
+    with gateway(args.database_url, workers=args.workers, threads=args.threads, with_worker=True) as gw, \
+            gateway(exhausted_db, workers=args.workers, threads=args.threads, limit=1) as spent:
+        headers = {"X-API-Key": gw.key()}
+        run_id, body = finished_run(gw.url, headers)
+        spent_headers = {"X-API-Key": spent.key()}
+        httpx.get(spent.url + "/api/get-status", params={"run_id": run_id}, headers=spent_headers)
+        assert httpx.get(spent.url + "/api/get-status", params={"run_id": run_id},
+                         headers=spent_headers).status_code == 429
+        bare, bare_url = run_bare(body, args.workers, args.threads)
+        target = f"/api/get-status?run_id={run_id}"
         try:
-            for variant in (VARIANTS if args.split else ()):
-                servers.append(run_variant(gw.config, variant, args.workers, args.threads))
-                urls[variant] = servers[-1][1]
-            target = f"/api/get-status?run_id={run_id}"
-            results = {name: [] for name in urls}
+            rows: dict[str, list[WrkResult]] = {"gateway": [], "exhausted": [], "bare": []}
             for _ in range(args.rounds):
-                for name, url in urls.items():
-                    results[name].append(wrk(url + target, seconds=args.seconds, connections=args.connections,
-                                             headers=headers))
+                rows["gateway"].append(wrk(gw.url + target, seconds=args.seconds, connections=args.connections,
+                                           headers=headers))
+                rows["exhausted"].append(wrk(spent.url + target, seconds=args.seconds,
+                                             connections=args.connections, headers=spent_headers))
+                rows["bare"].append(wrk(bare_url + target, seconds=args.seconds, connections=args.connections))
+            half = statistics.median(r.rps for r in rows["gateway"]) / 2
+            script = paced(half, args.connections)
+            rows["gateway @half"], rows["bare @half"] = [], []
+            for _ in range(args.rounds):
+                rows["gateway @half"].append(wrk(gw.url + target, seconds=args.seconds,
+                                                 connections=args.connections, headers=headers, script=script))
+                rows["bare @half"].append(wrk(bare_url + target, seconds=args.seconds,
+                                              connections=args.connections, script=script))
             trigger = wrk(gw.url + "/api/trigger-pipeline", seconds=args.seconds, connections=args.connections,
-                          headers=headers, script=_lua())
+                          headers=headers, script=_script(POST_LUA))
         finally:
-            for proc, _ in servers:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait()
+            os.killpg(bare.pid, signal.SIGTERM)
+            bare.wait()
     print(f"\nGET /api/get-status, {backend}, gunicorn {args.workers} workers x {args.threads} threads, "
           f"wrk {args.connections} connections, {args.rounds} alternating rounds of {args.seconds} s")
-    bare_rps = statistics.median(r.rps for r in results["bare"])
-    print(f"{'':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  non-2xx  / bare")
-    for name, runs in results.items():
+    bare_rps = statistics.median(r.rps for r in rows["bare"])
+    print(f"{'':14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  non-2xx  / bare")
+    p99 = {}
+    for name, runs in rows.items():
         rps = statistics.median(r.rps for r in runs)
-        p50 = statistics.median(r.p50_ms for r in runs)
-        p99 = statistics.median(r.p99_ms for r in runs)
-        print(f"{name:10} {rps:9.0f} {p50:8.2f} {p99:8.2f}  {sum(r.non_2xx for r in runs):7}  {rps / bare_rps:6.2f}")
-    ratio = statistics.median(r.rps for r in results["gateway"]) / bare_rps
-    print(f"ratio gateway/bare: {ratio:.2f}  (target >= 0.60)")
-    if args.split:
-        print("private = the same key UPDATE on a per-process copy of the database; "
-              "read-only = a SELECT of the key, no rate limit or usage count (auth_variants.py)")
+        p99[name] = statistics.median(r.p99_ms for r in runs)
+        print(f"{name:14} {rps:9.0f} {statistics.median(r.p50_ms for r in runs):8.2f} {p99[name]:8.2f}  "
+              f"{sum(r.non_2xx for r in runs):7}  {rps / bare_rps:6.2f}")
+    ratio = statistics.median(r.rps for r in rows["gateway"]) / bare_rps
+    spent_ratio = statistics.median(r.rps for r in rows["exhausted"]) / bare_rps
+    print(f"ratio gateway/bare: {ratio:.2f}  (target >= 0.60, aim 0.75)")
+    print(f"ratio exhausted key/bare: {spent_ratio:.2f}  (target >= 0.80)")
+    print(f"p99 added at half the gateway's peak ({half:.0f} req/s): {p99['gateway @half'] - p99['bare @half']:.2f} ms "
+          f"(target <= 2 ms)")
     print(f"\nPOST /api/trigger-pipeline (local provider, worker running): {trigger.rps:.0f} req/s, "
           f"p50 {trigger.p50_ms:.2f} ms, p99 {trigger.p99_ms:.2f} ms, non-2xx {trigger.non_2xx}")
+    print(f"load average at end: {Path('/proc/loadavg').read_text().split()[:3]}")
 
 
-def _lua() -> str:
-    path = Path(tempfile.mkstemp(prefix="ffbench-", suffix=".lua")[1])
-    path.write_text(POST_LUA)
-    return str(path)
+def _recreate(url: str) -> None:
+    """An empty database ``url`` on the same PostgreSQL server (dropped first if it exists)."""
+    import psycopg2
+    admin, name = url.rsplit("/", 1)
+    conn = psycopg2.connect(admin + "/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
 
 
 if __name__ == "__main__":

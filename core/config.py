@@ -79,6 +79,8 @@ class AuthConfig:
     login_attempts_per_account: int = 5
     login_attempts_per_address: int = 20
     login_window_minutes: int = 15
+    key_cache_seconds: float = 1.0  # how long a process trusts a key check (0: check every request)
+    usage_flush_seconds: float = 1.0  # how often a process writes usage counts and returns unused rate-limit cells
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ def _section(table: Any, cls: type, name: str, path: str, env: Mapping[str, str]
         raise ConfigError(path, source.get(exc.key, f"{name}.{exc.key}"), exc.problem) from None
     for fld in fields(cls):
         value = getattr(section, fld.name)
-        if type(value) in (int, float) and value <= 0 and (name, fld.name) != ("server", "max_body_bytes"):
+        if type(value) in (int, float) and value <= 0 and f"{name}.{fld.name}" not in MAY_BE_ZERO:
             raise ConfigError(path, source.get(fld.name, f"{name}.{fld.name}"), "must be greater than 0")
     return section
 
@@ -216,6 +218,10 @@ def _check_networks(entries: tuple[str, ...], path: str, key: str) -> None:
         parse_networks(entries)
     except ValueError as exc:
         raise ConfigError(path, key, str(exc)) from None
+
+
+#: numbers that may be 0 (everything else numeric must be greater than 0)
+MAY_BE_ZERO = frozenset({"server.max_body_bytes", "auth.key_cache_seconds"})
 
 
 def _from_env(text: str, default: Any, var: str, path: str) -> Any:

@@ -405,8 +405,9 @@ def test_exhausted_key_gets_429_with_retry_after(app, key):
 
 
 def test_concurrent_requests_of_one_process_are_decided_exactly(gateway, key):
-    """Requests that queue while another thread writes the key's row share the next UPDATE
-    (keycheck.py): each still gets its own decision, in order, and the count stays exact."""
+    """Threads of one process take cells from its slice or wait for its next lease
+    (keyleases.py): each gets its own decision and remaining count, and after a flush the
+    count is exact."""
     limit, callers = 10, 24
     start = threading.Barrier(callers)
     decisions: list = []
@@ -427,6 +428,7 @@ def test_concurrent_requests_of_one_process_are_decided_exactly(gateway, key):
     assert sorted(d.remaining for d in allowed) == list(range(limit))
     assert all(d.remaining == 0 and d.retry_after >= 1 for d in decisions if not d.allowed)
     with database.connection_context():
+        auth.flush()
         assert ApiKey.get().usage_count == limit
 
 

@@ -8,8 +8,9 @@ from typing import Any, Iterable
 import msgspec
 from msgspec import UNSET
 
-from flashfusion.core.access import audit, views
+from flashfusion.core.access import audit, keycheck, views
 from flashfusion.core.access import keyformat as keys
+from flashfusion.core.access.keycache import announce_revocation
 from flashfusion.core.access.permissions import PERMISSIONS
 from flashfusion.core.ids import new_id
 from flashfusion.core.storage.db import from_db_time, iso, to_db_time, utcnow, write_tx
@@ -66,7 +67,9 @@ def create_key(name: Any, permissions: Any, pipeline_ids: Any = None, expires_in
 
 
 def visible_keys(user: User | None):
-    """Keys a person may manage: their own, or all for an administrator (and the CLI)."""
+    """Keys a person may manage: their own, or all for an administrator (and the CLI).
+    This process's pending usage counts are written first."""
+    keycheck.flush()
     query = ApiKey.select().order_by(ApiKey.created_at)
     if user is not None and not user.is_admin:
         query = query.where(ApiKey.owner_id == user.id)
@@ -87,7 +90,9 @@ def revoke_key(row: ApiKey, *, actor: str, client_addr: str | None = None, actio
     with write_tx():
         if row.revoked_at is None:
             ApiKey.update(revoked_at=to_db_time(now or utcnow())).where(ApiKey.id == row.id).execute()
+            announce_revocation(row.id)
         audit.record(action, actor, target=row.id, client_addr=client_addr, key_preview=row.key_preview)
+    keycheck.forget(row.id)
     return ApiKey.get_by_id(row.id)
 
 

@@ -53,8 +53,10 @@ def resolve(peer: str | None, forwarded_for: str | None, proxies: tuple[Network,
     """The client's address for a request from ``peer`` carrying ``forwarded_for``."""
     if not peer:
         return UNKNOWN
+    if not proxies:
+        return peer
     current = _address(peer)
-    if current is None or not proxies or not _trusted(current, proxies):
+    if current is None or not _trusted(current, proxies):
         return peer
     for hop in reversed((forwarded_for or "").split(",")):
         address = _address(hop)

@@ -44,13 +44,13 @@ class Decision:
         return max(0, math.ceil(self.tat + self.interval - self.now - self.period))
 
     def headers(self, policy: str = "default") -> dict[str, str]:
-        window = int(self.period)
+        remaining, reset_after = self.remaining, self.reset_after
         headers = {
             "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(math.ceil(self.now + self.reset_after)),
-            "RateLimit-Policy": f'"{policy}";q={self.limit};w={window}',
-            "RateLimit": f'"{policy}";r={self.remaining};t={self.reset_after}',
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(math.ceil(self.now + reset_after)),
+            "RateLimit-Policy": f'"{policy}";q={self.limit};w={int(self.period)}',
+            "RateLimit": f'"{policy}";r={remaining};t={reset_after}',
         }
         if not self.allowed:
             headers["Retry-After"] = str(max(1, self.retry_after))

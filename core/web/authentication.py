@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import falcon
 
-from flashfusion.core.access import audit, clientaddr, ratelimit, sessions
+from flashfusion.core.access import audit, clientaddr, keycheck, ratelimit, sessions
 from flashfusion.core.access import keyformat as keys
 from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access.keycheck import API_KEY_HEADER, HOUR, authenticate, too_many
@@ -48,6 +48,8 @@ class Authentication:
         self.config = config
         self.clock = clock
         self.proxies = clientaddr.parse_networks(config.server.trusted_proxies)
+        keycheck.configure(key_cache_seconds=config.auth.key_cache_seconds,
+                           usage_flush_seconds=config.auth.usage_flush_seconds)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         clientaddr.remember(req, self.proxies)
@@ -72,9 +74,10 @@ class Authentication:
         except Unauthorized as exc:
             self._failed(req, resp, exc)
             raise
-        resp.set_headers(decision.headers())
+        headers = decision.headers()
         if not decision.allowed:
-            raise too_many(decision, "API key")
+            raise too_many(decision, "API key", headers)
+        resp.set_headers(headers)
         req.context.actor = actor
 
     def _failed(self, req: falcon.Request, resp: falcon.Response, exc: Unauthorized) -> None:

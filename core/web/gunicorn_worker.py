@@ -78,6 +78,18 @@ class HeaderFirstWorker(ThreadWorker):
         super().load_wsgi()
         self.wsgi = closing_truthfully(self.wsgi)
 
+    def run(self) -> None:
+        """Serve; on a graceful stop, write the process's pending key usage and give its
+        unused rate-limit cells back (see ``access.keycheck``)."""
+        try:
+            super().run()
+        finally:
+            from flashfusion.core.access import keycheck
+            try:
+                keycheck.flush()
+            except Exception as exc:  # noqa: BLE001 - exiting anyway; a SIGKILL would lose the same
+                self.log.warning("final usage flush failed: %s", type(exc).__name__)
+
     # --- main loop ----------------------------------------------------------------------
 
     def accept(self, listener: socket.socket) -> None:
