@@ -19,7 +19,7 @@ from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
 from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.web.authentication import Authentication
-from flashfusion.core.web.resources import access, health, hooks, pipelines, webhooks
+from flashfusion.core.web.resources import access, apidocs, health, hooks, pipelines, webhooks
 
 log = logging.getLogger("flashfusion.app")
 
@@ -104,6 +104,8 @@ def create_app(gateway: Gateway) -> falcon.App:
     app.add_route("/healthz", health.Healthz())
     app.add_route("/readyz", health.Readyz(gateway))
     app.add_route("/openapi.json", health.OpenApi())
+    app.add_route("/docs", apidocs.ApiDocsPage())
+    app.add_route("/docs/{name}", apidocs.ApiDocsAsset())
     webhooks.add_routes(app, gateway)
     hooks.add_routes(app, gateway)
     dashboard.add_routes(app, gateway)
