@@ -21,7 +21,7 @@ from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.web.access_log import AccessLog
 from flashfusion.core.web.authentication import Authentication
-from flashfusion.core.web.resources import access, health, hooks, metrics, pipelines, webhooks
+from flashfusion.core.web.resources import access, apidocs, health, hooks, metrics, pipelines, webhooks
 
 log = logging.getLogger("flashfusion.app")
 
@@ -107,6 +107,8 @@ def create_app(gateway: Gateway) -> falcon.App:
     app.add_route("/readyz", health.Readyz(gateway))
     app.add_route("/openapi.json", health.OpenApi())
     app.add_route("/metrics", metrics.Metrics(gateway))
+    app.add_route("/docs", apidocs.ApiDocsPage())
+    app.add_route("/docs/{name}", apidocs.ApiDocsAsset())
     webhooks.add_routes(app, gateway)
     hooks.add_routes(app, gateway)
     dashboard.add_routes(app, gateway)

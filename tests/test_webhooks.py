@@ -1,6 +1,6 @@
 """Webhooks end to end in one process: endpoints through the API, events from real local
 runs, signed deliveries to a receiver on 127.0.0.1 checked by the spec's Node.js verifier,
-the standardwebhooks package and the README's raw-body verifier; sendWebhook, rotation,
+the standardwebhooks package and docs/webhooks.md's raw-body verifier; sendWebhook, rotation,
 the delivery log, scopes and errors. Retries run under an injected clock."""
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def test_local_runs_reach_the_receiver_signed_and_every_verifier_accepts(client,
     # the standardwebhooks package
     for r in got:
         assert Webhook(secret).verify(r.body, r.headers)["event"] == r.json["event"]
-    # the README's raw-body verifiers
+    # docs/webhooks.md's raw-body verifiers
     docs = docs_verifier()
     for r in got:
         assert docs["verify_flashfusion_signature"](r.body, r.headers, secret)
@@ -99,7 +99,7 @@ def test_local_runs_reach_the_receiver_signed_and_every_verifier_accepts(client,
 
 
 def test_the_spec_python_snippet_cannot_verify_a_compact_body(client, gateway, key, rx):
-    """What the README explains: json.dumps of the parsed body is not the body."""
+    """What docs/webhooks.md explains: json.dumps of the parsed body is not the body."""
     secret = create(client, key, rx.url())["secret"]
     post(client, "/functions/sendWebhook", {"event_type": "run.completed", "pipeline_id": "demo",
                                             "payload": {"run_id": "run_456", "status": "success",

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+from importlib import metadata
 from typing import Sequence
 
 from flashfusion.core.errors import ConfigError
@@ -27,8 +28,17 @@ COMMAND_MODULES = (
 )
 
 
+def installed_version() -> str:
+    """The installed distribution's version (what ``pip show flashfusion`` says)."""
+    try:
+        return metadata.version("flashfusion")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flashfusion", description="FlashFusion CI/CD gateway")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     parser.add_argument("--config", help="configuration file (default: $FLASHFUSION_CONFIG or ./flashfusion.toml)")
     parser.add_argument("--log-level", choices=logs.LEVELS, type=str.lower,
                         help="log level (default: [logging] level in the configuration, or info)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 
 from flashfusion.core.storage import migrations
 from flashfusion.core.storage.db import database
@@ -20,8 +21,16 @@ def register(sub) -> None:
     worker.add_argument("--once", action="store_true", help="run one cycle and exit")
     worker.set_defaults(handler=_worker)
 
-    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(handler=_migrate,
-                                                                                    migrate_first=False)
+    migrate = sub.add_parser("migrate", help="apply pending database migrations (asks for a recent backup first)",
+                             description="Apply pending database migrations. A database that holds data must have "
+                             "a recent backup (flashfusion backup DEST: at most 24 hours old and at the current "
+                             "schema version) unless --without-backup is given.")
+    migrate.add_argument("--without-backup", action="store_true",
+                         help="migrate even though no recent backup was recorded")
+    migrate.set_defaults(handler=_migrate, migrate_first=False)
+    backup = sub.add_parser("backup", help="copy the database while it runs (SQLite online backup, or pg_dump)")
+    backup.add_argument("dest", help="a new file, or a directory to put a time-stamped file in")
+    backup.set_defaults(handler=_backup, migrate_first=False)
     sub.add_parser("plugins", help="list loaded plugins and providers").set_defaults(handler=_plugins,
                                                                                      migrate_first=False)
     sub.add_parser("check", help="validate the configuration and exit").set_defaults(handler=_check,
@@ -55,8 +64,27 @@ def _worker(args, gateway) -> int:
 
 
 def _migrate(args, gateway) -> int:
-    applied = migrations.migrate(database.obj)
+    from flashfusion.core.storage import backup
+    db = database.obj
+    if migrations.pending(db) and migrations.applied_versions(db) and not args.without_backup:
+        missing = backup.missing_backup(db)
+        if missing:
+            print(f"flashfusion: refusing to migrate: {missing}. Take one with `flashfusion backup DEST` "
+                  "(or pass --without-backup)", file=sys.stderr)
+            return 2
+    applied = migrations.migrate(db)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _backup(args, gateway) -> int:
+    from flashfusion.core.storage import backup
+    try:
+        record = backup.take_backup(database.obj, gateway.config.server.database_url, args.dest)
+    except backup.BackupError as exc:
+        print(f"flashfusion: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup written to {record.destination} (schema version {record.schema_version})")
     return 0
 
 

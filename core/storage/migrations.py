@@ -263,6 +263,22 @@ def m008_inbound_hooks(db: peewee.Database) -> None:
     ])
 
 
+BACKUP_RECORD_DDL = """CREATE TABLE IF NOT EXISTS backup_record (
+    id VARCHAR(40) PRIMARY KEY,
+    taken_at {ts} NOT NULL,
+    destination {text} NOT NULL,
+    schema_version INTEGER NOT NULL)"""
+
+
+def create_backup_record_table(db: peewee.Database) -> None:
+    """The backups ``flashfusion backup`` took, so ``flashfusion migrate`` can ask for a recent
+    one. ``IF NOT EXISTS``: ``backup`` creates the table itself on a database older than 9."""
+    _ddl(db, [BACKUP_RECORD_DDL])
+
+
+m009_backup_record = create_backup_record_table
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
     (2, "access_control", m002_access_control),
@@ -272,6 +288,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (6, "run_triggers", m006_run_triggers),
     (7, "run_hooks_due", m007_run_hooks_due),
     (8, "inbound_hooks", m008_inbound_hooks),
+    (9, "backup_record", m009_backup_record),
 ]
 
 

@@ -30,6 +30,8 @@ from flashfusion.core.web.schemas import jsonschema
 # behind the session login, and the HTML form posts they make) and its static files.
 NOT_DESCRIBED: dict[str, tuple[str, ...]] = {
     "/": ("GET",),
+    "/docs": ("GET",),
+    "/docs/{name}": ("GET",),
     "/login": ("GET", "POST"),
     "/logout": ("POST",),
     "/dashboard": ("GET",),
@@ -60,7 +62,8 @@ DESCRIPTION = (
     "not take), is JSON {\"error\", \"message\"}; every answer carries X-Request-ID.\n\n"
     "Not described here, on purpose: the dashboard (GET / and /login, /logout, /dashboard/... HTML pages and "
     "their form posts) and its static files under /static/dashboard/. They are the browser UI behind the "
-    "session login, answer HTML, and are not an API."
+    "session login, answer HTML, and are not an API; nor is /docs, the browsable page that renders this "
+    "document (/docs and its assets /docs/{name})."
 )
 
 

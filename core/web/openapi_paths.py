@@ -312,7 +312,7 @@ def service_paths() -> dict[str, Any]:
 
 
 def hook_paths() -> dict[str, Any]:
-    """``POST /hooks/{provider}``: provider webhooks in (see README "Provider webhooks in")."""
+    """``POST /hooks/{provider}``: provider webhooks in (see docs/provider-webhooks.md)."""
     error = json_content(ERROR)
     return {"/hooks/{provider}": {"post": {
         "operationId": "providerHook", "tags": ["Service"], "security": [],

@@ -49,7 +49,7 @@ def test_steady_cycle_with_100_active_runs_costs_at_most_2_counted_requests(fake
 
 
 def test_cost_of_following_one_run_from_dispatch_to_deployment(fake, tracker):
-    """The figure behind the capacity estimate in the README."""
+    """The figure behind the capacity estimate in docs/providers/github.md."""
     fake.add_workflow(REPO, "deploy.yml", deploy=("production", "https://web.acme.example"),
                       jobs=[("build", ["Set up job", "Run tests", "Complete job"])])
     t = tracker()

@@ -148,7 +148,7 @@ class Receiver:
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO.parent / "shared" / "spec" / "API.md"
-DOCS = REPO / "README.md"
+DOCS = REPO / "docs" / "webhooks.md"
 
 WEBHOOK_CONFIG = """
 [webhooks]
