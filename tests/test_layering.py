@@ -22,7 +22,8 @@ TOPS = {"core": "flashfusion.core", "providers": "flashfusion.providers", "plugi
 HTTP = ("flashfusion.core.web", "flashfusion.core.dashboard", "flashfusion.core.cli", "flashfusion.core.app")
 SERVICES = ("flashfusion.core.access", "flashfusion.core.runs", "flashfusion.core.webhooks",
             "flashfusion.core.storage", "flashfusion.core.checks", "flashfusion.core.housekeeping", "flashfusion.core.gateway",
-            "flashfusion.core.config", "flashfusion.core.plugin_manager", "flashfusion.core.errors")
+            "flashfusion.core.config", "flashfusion.core.plugin_manager", "flashfusion.core.errors",
+            "flashfusion.core.hooks", "flashfusion.core.observability")
 
 
 def module_files() -> dict[str, Path]:
