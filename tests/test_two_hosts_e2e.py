@@ -20,7 +20,7 @@ from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
 from flashfusion.core.app import build_gateway
 from flashfusion.core.config import load_config
 from flashfusion.core.storage.db import database
-from flashfusion.core.webhooks.endpoints import Caller, WebhookService
+from flashfusion.core.webhooks.management import Caller, WebhookService
 
 pytestmark = pytest.mark.e2e
 EXTRA = """
