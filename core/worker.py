@@ -120,10 +120,10 @@ class Worker:
         free = active & (Run.lease_owner.is_null() | (Run.lease_until < to_db_time(now)))
         with write_tx():
             Run.update(lease_until=until).where((Run.lease_owner == self.id) & active).execute()
-            ids = Run.select(Run.id).where(free).order_by(Run.created_at).limit(self.cfg.batch_size)
+            query = Run.select(Run.id).where(free).order_by(Run.created_at).limit(self.cfg.batch_size)
             if not is_sqlite():
-                ids = ids.for_update(skip_locked=True)
-            ids = [r.id for r in ids]
+                query = query.for_update(skip_locked=True)
+            ids = [r.id for r in query]
             if ids:
                 Run.update(lease_owner=self.id, lease_until=until).where(Run.id.in_(ids)).execute()
         return list(Run.select().where((Run.lease_owner == self.id) & active).order_by(Run.created_at))

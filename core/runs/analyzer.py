@@ -41,7 +41,7 @@ def _fmt(seconds: float) -> str:
     return f"{minutes}m {secs}s" if minutes else f"{secs}s"
 
 
-def _duration(run: Mapping[str, Any]) -> int | None:
+def _duration(run: Mapping[str, Any]) -> float | None:
     value = run.get("duration_seconds")
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -68,8 +68,9 @@ def slow_run(run: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> di
     growth = []
     for step in _steps(run):
         seconds = step.get("duration_seconds")
-        past = [s.get("duration_seconds") for r in history if r.get("status") == "success"
-                for s in _steps(r) if s.get("name") == step["name"] and isinstance(s.get("duration_seconds"), (int, float))]
+        past = [d for r in history if r.get("status") == "success"
+                for s in _steps(r)
+                if s.get("name") == step["name"] and isinstance(d := s.get("duration_seconds"), (int, float))]
         if isinstance(seconds, (int, float)) and len(past) >= MIN_HISTORY:
             growth.append((seconds - statistics.median(past), step["name"], seconds, statistics.median(past)))
     if growth:

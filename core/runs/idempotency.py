@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import peewee
@@ -35,6 +35,12 @@ def validate_key(key: str) -> str:
     return key
 
 
+def _created(row: IdempotencyKey) -> datetime:
+    created = from_db_time(row.created_at)
+    assert created is not None, "idempotency_key.created_at is NOT NULL"
+    return created
+
+
 def claim(api_key_id: str, key: str, body_hash: str) -> str | None:
     """Return the run id of an earlier request with this key, or ``None`` when this
     request now owns the key and must create the run."""
@@ -43,7 +49,7 @@ def claim(api_key_id: str, key: str, body_hash: str) -> str | None:
             with write_tx():
                 row = (IdempotencyKey.select()
                        .where((IdempotencyKey.api_key_id == api_key_id) & (IdempotencyKey.key == key)).first())
-                if row is not None and from_db_time(row.created_at) < utcnow() - TTL:
+                if row is not None and _created(row) < utcnow() - TTL:
                     row.delete_instance()
                     row = None
                 if row is None:

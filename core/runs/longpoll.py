@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
+from typing import cast
 
 from flashfusion.core.storage.db import connection
 from flashfusion.core.storage.models import Run
@@ -65,7 +67,8 @@ class RunWatcher:
             idle_since = None
             try:
                 with connection():
-                    versions = dict(Run.select(Run.id, Run.version).where(Run.id.in_(ids)).tuples())
+                    rows = Run.select(Run.id, Run.version).where(Run.id.in_(ids)).tuples()
+                    versions = dict(cast(Iterable[tuple[str, int]], rows))  # peewee's stubs type rows as models
             except Exception:  # a database hiccup: try again next round
                 versions = {}
             with self._lock:

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flashfusion.core.errors import BadRequest, NotFound
 from flashfusion.core.gateway import Gateway
@@ -91,7 +91,7 @@ def dispatch(gw: Gateway, pipeline: Pipeline, run: Run, *, then_lease_to: str | 
     to whichever worker claims it). Failures end the run: a ProviderError is re-raised for
     the caller to report, anything else is recorded as an internal dispatch error."""
     provider = gw.provider_for(pipeline)
-    metrics.queue_latency.observe(max(0.0, (utcnow() - from_db_time(run.created_at)).total_seconds()))
+    metrics.queue_latency.observe(max(0.0, (utcnow() - transitions.created_at(run)).total_seconds()))
     try:
         with metrics.provider_call(pipeline.provider, "dispatch"):
             answer = provider.dispatch(pipeline, transitions.to_ref(run), run.ref, run.inputs or {})
@@ -148,7 +148,7 @@ def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> bool:
 def find_run(run_id: str, visible: Iterable[str] | None) -> Run:
     """The run, if its pipeline is among ``visible`` (None: every pipeline); else NotFound,
     so that a caller learns nothing about runs outside its scope."""
-    run = fetch_by_id(Run, run_id[:64])
+    run = cast("Run | None", fetch_by_id(Run, run_id[:64]))
     if run is None or (visible is not None and run.pipeline_id not in visible):
         raise NotFound("Run not found", error="Run not found")
     return run
@@ -187,7 +187,7 @@ def list_runs(*, pipelines: Iterable[str] | None, status: str | None = None, bra
 
 
 def encode_cursor(run: Run) -> str:
-    stamp = from_db_time(run.created_at).isoformat()
+    stamp = transitions.created_at(run).isoformat()
     return base64.urlsafe_b64encode(f"{stamp}|{run.id}".encode()).decode().rstrip("=")
 
 

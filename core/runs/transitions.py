@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
 from flashfusion.core.ids import new_id
 from flashfusion.core.observability import metrics
@@ -71,10 +71,24 @@ def create_run_once(claim: str, pipeline: Pipeline, ref: str, inputs: Mapping[st
                           lease_seconds=lease_seconds, run_id=run_id)
 
 
+def created_at(run: Run) -> datetime:
+    """When ``run`` was created, as an aware UTC datetime."""
+    created = from_db_time(run.created_at)
+    assert created is not None, "run.created_at is NOT NULL"
+    return created
+
+
+def stored_time(when: datetime) -> datetime:
+    """``when`` as stored (naive UTC), for the NOT NULL time columns."""
+    stored = to_db_time(when)
+    assert stored is not None, "to_db_time() maps only None to None"
+    return stored
+
+
 def to_ref(run: Run) -> RunRef:
     return RunRef(
         id=run.id, pipeline_id=run.pipeline_id, ref=run.ref, inputs=run.inputs or {},
-        created_at=from_db_time(run.created_at), upstream_id=run.upstream_id,
+        created_at=created_at(run), upstream_id=run.upstream_id,
         workflow_id=run.workflow_id, provider_status=run.provider_status,
         steps=tuple(StepResult.from_dict(s) for s in run.steps or []), state=run.state or {},
     )
@@ -89,7 +103,7 @@ def emit(event_type: str, pipeline_id: str, run_id: str | None, data: dict[str, 
 def _locked(run_id: str) -> Run | None:
     """The run, locked for the rest of the transaction on PostgreSQL (SQLite's write
     transactions already exclude each other)."""
-    return fetch_by_id(Run, run_id, for_update=not is_sqlite())
+    return cast("Run | None", fetch_by_id(Run, run_id, for_update=not is_sqlite()))
 
 
 def record_dispatch(run_id: str, dispatch: Dispatch, *, lease_owner: str | None = None,
@@ -110,7 +124,7 @@ def record_dispatch(run_id: str, dispatch: Dispatch, *, lease_owner: str | None 
         run.phase = "dispatching"
         run.lease_owner = lease_owner
         run.lease_until = to_db_time(now + timedelta(seconds=lease_seconds)) if lease_owner else None
-        run.updated_at = to_db_time(now)
+        run.updated_at = stored_time(now)
         run.version += 1
         run.save()
         lifecycle(run, f"dispatched (upstream {run.upstream_id or 'not known yet'})")
@@ -123,7 +137,7 @@ def fail_run(run_id: str, conclusion: str, message: str | None = None, *, phase_
         run = _locked(run_id)
         if run is None or run.phase not in tuple(phase_from):
             return run
-        now = to_db_time(utcnow())
+        now = stored_time(utcnow())
         run.status, run.phase, run.conclusion = "failed", "completed", conclusion
         run.error_message = message
         run.finished_at = now
@@ -175,7 +189,7 @@ def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> 
             run.hooks_due_at = to_db_time(now)  # the worker calls the run_finished hooks, see worker.finish_runs
         if _comparable(run) == before:
             return False
-        run.updated_at = to_db_time(now)
+        run.updated_at = stored_time(now)
         run.version += 1
         run.save()
         lifecycle(run, "finished" if snapshot.terminal else "changed")
@@ -203,7 +217,7 @@ def request_cancel(run_id: str) -> Run | None:
         if run is None or run.phase == "completed":
             return run
         run.cancel_requested = True
-        run.updated_at = to_db_time(utcnow())
+        run.updated_at = stored_time(utcnow())
         run.version += 1
         run.save()
         lifecycle(run, "cancel requested")
@@ -211,4 +225,4 @@ def request_cancel(run_id: str) -> Run | None:
 
 
 def active_deadline(run: Run, pipeline: Pipeline) -> datetime:
-    return from_db_time(run.created_at) + timedelta(seconds=pipeline.timeout_seconds)
+    return created_at(run) + timedelta(seconds=pipeline.timeout_seconds)

@@ -29,10 +29,11 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import peewee
 
@@ -343,8 +344,11 @@ class Dispatcher:
                           "lease_owner = NULL, lease_until = NULL "
                           "WHERE id = ? AND status = 'pending' AND lease_owner = ?"), deliveries)
         failing = [ep_id for ep_id, outcomes in endpoints.items() if not all(o.ok for o in outcomes)]
-        since = dict(WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.failing_since).where(
-            WebhookEndpoint.id.in_(failing)).tuples()) if failing else {}
+        since: dict[str, Any] = {}
+        if failing:
+            rows = WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.failing_since).where(
+                WebhookEndpoint.id.in_(failing)).tuples()
+            since = dict(cast(Iterable[tuple[str, Any]], rows))  # peewee's stubs type rows as models
         for ep_id, ends in endpoints.items():
             self.judge_endpoint(ep_id, ends, from_db_time(since.get(ep_id)), now)
 

@@ -9,6 +9,7 @@ Anything outside the caller's view answers 404, as if it did not exist.
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -235,12 +236,12 @@ class WebhookService:
             audit.record("webhook.secret_rotated", caller.name, target=ep.id, client_addr=client_addr)
         return {"success": True, "id": ep.id, "secret": secret, "previous_secret_expires_at": iso(expires)}
 
-    def secrets_for(self, ep: WebhookEndpoint, now: datetime) -> list[str]:
+    def secrets_for(self, ep: WebhookEndpoint, now: datetime) -> builtins.list[str]:  # list: the method above
         return endpoint_secrets(self.box, ep, now)
 
     # --- enqueueing -----------------------------------------------------------------
 
-    def _charge(self, endpoint_ids: list[str]) -> None:
+    def _charge(self, endpoint_ids: builtins.list[str]) -> None:
         charge(endpoint_ids, self.limit)
 
     def send(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +264,7 @@ class WebhookService:
             raise NotFound("Pipeline not found", error="Pipeline not found")
         now = self.now()
         try:
-            text = payloads.build_body(event_type, iso(now), pipeline_id, data).decode("utf-8")
+            text = payloads.build_body(event_type, outbox.timestamp(now), pipeline_id, data).decode("utf-8")
         except payloads.PayloadError as exc:
             raise BadRequest(f"'payload' cannot be sent: {exc}", error="Invalid parameter") from None
         with write_tx():

@@ -38,7 +38,14 @@ class OutboxEvent:
 
     def body(self) -> str:
         """The webhook body as sent and signed. Raises ``PayloadError``."""
-        return build_body(self.event_type, iso(self.created_at), self.pipeline_id, self.data).decode("utf-8")
+        return build_body(self.event_type, timestamp(self.created_at), self.pipeline_id, self.data).decode("utf-8")
+
+
+def timestamp(when: datetime) -> str:
+    """The body's ``timestamp`` field."""
+    text = iso(when)
+    assert text is not None, "iso() maps only None to None"
+    return text
 
 
 def record(event_type: str, pipeline_id: str | None, data: dict[str, Any], *, run_id: str | None = None,
@@ -59,8 +66,14 @@ def unmarked(limit: int) -> list[OutboxEvent]:
     if not is_sqlite():
         sql += " FOR UPDATE SKIP LOCKED"
     return [OutboxEvent(event_id, event_type, pipeline_id or None,
-                        json.loads(payload) if isinstance(payload, str) else payload, from_db_time(created_at))
+                        json.loads(payload) if isinstance(payload, str) else payload, _created(created_at))
             for event_id, event_type, pipeline_id, payload, created_at in database.execute_sql(sql).fetchall()]
+
+
+def _created(value: Any) -> datetime:
+    created = from_db_time(value)
+    assert created is not None, "event.created_at is NOT NULL"
+    return created
 
 
 def live_endpoints() -> list[WebhookEndpoint]:

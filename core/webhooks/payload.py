@@ -36,7 +36,8 @@ def js_normalize(value: Any, depth: int = 0) -> Any:
         raise PayloadError("payload is nested too deeply")
     if isinstance(value, dict):
         items = [(str(k), js_normalize(v, depth + 1)) for k, v in value.items()]
-        numeric = sorted((i for i in items if _array_index(i[0]) is not None), key=lambda i: _array_index(i[0]))
+        indexed = [(index, i) for i in items if (index := _array_index(i[0])) is not None]
+        numeric = [i for _, i in sorted(indexed, key=lambda pair: pair[0])]
         return dict(numeric + [i for i in items if _array_index(i[0]) is None])
     if isinstance(value, (list, tuple)):
         return [js_normalize(v, depth + 1) for v in value]

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from github import GithubException
 
@@ -27,6 +27,7 @@ from flashfusion.plugins import (
     Pipeline,
     RunRef,
     RunSnapshot,
+    StepResult,
     UpstreamRejected,
 )
 from flashfusion.providers.github.mapping import steps_from_jobs, utc
@@ -126,7 +127,8 @@ def job_snapshot(run: RunRef, raw: Mapping[str, Any]) -> RunSnapshot | None:
     if known and all(s.status in FINAL for s in known) and job.status != "completed":
         return None
     fresh = steps_from_jobs([job])
-    steps, placed = [], False
+    steps: list[StepResult] = []
+    placed = False
     for step in run.steps:
         if step.stage == job.name:
             if not placed:
@@ -144,7 +146,7 @@ def job_snapshot(run: RunRef, raw: Mapping[str, Any]) -> RunSnapshot | None:
 class GitHubEvents:
     """The webhook half of ``GitHubProvider`` (mixed in; uses its client pool and lister)."""
 
-    webhook_events = ("Workflow runs", "Workflow jobs", "Deployment statuses", "Pushes")
+    webhook_events: ClassVar[tuple[str, ...]] = ("Workflow runs", "Workflow jobs", "Deployment statuses", "Pushes")
 
     settings: Any
     env: Mapping[str, str]

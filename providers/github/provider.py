@@ -32,7 +32,7 @@ from flashfusion.providers.github.errors import CredentialsMissing, github_messa
 from flashfusion.providers.github.events import GitHubEvents
 from flashfusion.providers.github.mapping import run_state, steps_from_jobs, utc
 from flashfusion.providers.github.polling import RunLister
-from flashfusion.providers.github.settings import Settings
+from flashfusion.providers.github.settings import Settings as GitHubSettings
 from flashfusion.providers.github.throttle import Throttle
 
 log = logging.getLogger("flashfusion.providers.github")
@@ -60,10 +60,10 @@ class GitHubProvider(GitHubEvents, Provider):
     """
 
     name = "github"
-    Settings = Settings
+    Settings = GitHubSettings
     capabilities = frozenset({"cancel", "returns_run_id", "deployments"})
 
-    def __init__(self, settings: Settings, *, env: Mapping[str, str] | None = None,
+    def __init__(self, settings: GitHubSettings, *, env: Mapping[str, str] | None = None,
                  clock: Callable[[], float] | None = None,
                  github_options: Mapping[str, Any] | None = None) -> None:
         """``clock`` (epoch seconds) and ``github_options`` (extra ``Github(...)`` arguments)

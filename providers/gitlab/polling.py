@@ -125,7 +125,7 @@ class ProjectPoller:
         self.steps_refresh, self.environment = refresh, environment
 
     def poll(self, runs: Sequence[RunRef]) -> list[RunSnapshot]:
-        baselines = {r.upstream_id: self._baseline(r) for r in runs if r.upstream_id}
+        baselines: dict[str | None, Memo | None] = {r.upstream_id: self._baseline(r) for r in runs if r.upstream_id}
         tracked = [r for r in runs if r.upstream_id]
         now = self.clock()
         self.watch.prune(now)

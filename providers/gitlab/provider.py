@@ -81,6 +81,9 @@ _SETTING_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+GitLabSettings = Settings  # the name inside GitLabProvider, where ``Settings`` is the class attribute
+
+
 class GitLabProvider(Provider):
     """Dispatch, poll and cancel GitLab CI pipelines through python-gitlab."""
 
@@ -89,7 +92,7 @@ class GitLabProvider(Provider):
     capabilities = frozenset({"cancel", "returns_run_id", "deployments"})
     webhook_events = ("Pipeline events", "Job events", "Deployment events", "Push events")
 
-    def __init__(self, settings: Settings, *, env: Mapping[str, str] | None = None,
+    def __init__(self, settings: GitLabSettings, *, env: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(settings, env=env)
         self.clock = clock

@@ -10,6 +10,7 @@ timeout or a cancel ends the run whatever became of the thread that started the 
 
 from __future__ import annotations
 
+import io
 import logging
 import signal
 import subprocess
@@ -208,18 +209,19 @@ class Executor:
             stopping = self._stop_reason is not None
         if stopping:
             self._signal(proc)
+        stdout = proc.stdout
+        assert isinstance(stdout, io.BufferedReader), "start_step pipes stdout with default buffering"
         tail: deque[bytes] = deque()
         size = 0
         try:
-            assert proc.stdout is not None
-            for chunk in iter(lambda: proc.stdout.read1(4096), b""):
+            for chunk in iter(lambda: stdout.read1(4096), b""):
                 tail.append(chunk)
                 size += len(chunk)
                 while size - len(tail[0]) >= self.log_tail_bytes:
                     size -= len(tail.popleft())
             code = proc.wait()
         finally:
-            proc.stdout.close()
+            stdout.close()
             with self._lock:
                 self._proc = None
         outcome = self._pending_stop() or ("success" if code == 0 else "failed")
