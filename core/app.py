@@ -73,8 +73,8 @@ def _http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError
     else:
         message = ex.description or ex.title or name
     resp.media = {"error": name, "message": message}
-    for header, value in (ex.headers or {}).items():
-        resp.set_header(header, value)
+    if ex.headers:
+        resp.set_headers(ex.headers)
 
 
 def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict) -> None:
@@ -86,7 +86,8 @@ def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, param
 
 
 def create_app(gateway: Gateway) -> falcon.App:
-    app = falcon.App(middleware=[AccessLog(), RequestContext(), Authentication(gateway.config, gateway.clock)])
+    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
+        middleware=[AccessLog(), RequestContext(), Authentication(gateway.config, gateway.clock)])
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(falcon.HTTPError, _http_error)

@@ -177,7 +177,7 @@ def _refuse_secrets(table: Mapping[str, Any], path: str, prefix: str) -> None:
             raise ConfigError(path, dotted, f"secrets are read from the environment only: use {key}_env = \"VAR_NAME\"")
 
 
-def _section(table: Any, cls: type, name: str, path: str, env: Mapping[str, str]) -> Any:
+def _section(table: Any, cls: type[Any], name: str, path: str, env: Mapping[str, str]) -> Any:
     """One ``[name]`` table as ``cls``, environment overrides applied, through the converter
     provider settings use too; an error names the key, or the variable that set it."""
     if not isinstance(table, dict):

@@ -127,10 +127,11 @@ def prune_keys(unused_days: int, *, actor: str = "cli", now: datetime | None = N
 
 
 def key_to_dict(row: ApiKey, owners: dict[str, str] | None = None) -> dict[str, Any]:
-    rotating = row.previous_expires_at is not None and from_db_time(row.previous_expires_at) > utcnow()
+    previous = row.previous_expires_at
+    rotating = previous is not None and from_db_time(previous) > utcnow()
     return msgspec.to_builtins(views.ApiKeyInfo(
         id=row.id, name=row.name, key_preview=row.key_preview, permissions=row.permissions,
         pipeline_ids=row.pipeline_ids, created_at=iso(row.created_at), expires_at=iso(row.expires_at),
         last_used=iso(row.last_used), usage_count=row.usage_count, revoked=row.revoked_at is not None,
-        previous_key_expires_at=iso(row.previous_expires_at) if rotating else UNSET,
+        previous_key_expires_at=iso(previous) if previous is not None and rotating else UNSET,
         owner=owners.get(row.owner_id or "", None) if owners is not None else UNSET))

@@ -50,12 +50,14 @@ def check_password(gw: Gateway, req: falcon.Request, username: str, password: st
                                   retry_after=wait)
     user = User.get_or_none(User.username == username)
     usable = user is not None and user.disabled_at is None
-    ok, upgraded = gw.passwords.verify(password, user.password_hash if usable else None)
+    assert gw.passwords is not None, "Gateway.__post_init__ always sets passwords"
+    ok, upgraded = gw.passwords.verify(password, user.password_hash if user is not None and usable else None)
     if not ok:
         for bucket, limit, _ in buckets:
             ratelimit.hit(bucket, limit, period)
         audit.record_failure("login.failed", f"{addr}:{username.lower()}", actor=username[:100], client_addr=addr)
         raise Unauthorized(WRONG_CREDENTIALS, error="Invalid credentials")
+    assert user is not None, "verify() never accepts a missing password hash"
     if upgraded:
         User.update(password_hash=upgraded).where(User.id == user.id).execute()
     return user

@@ -75,4 +75,6 @@ def end(token: str | None) -> None:
 
 
 def csrf_ok(token: str, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(csrf_for(token), presented)
+    if not presented:
+        return False
+    return hmac.compare_digest(csrf_for(token), presented)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from passlib.context import CryptContext
@@ -88,6 +89,13 @@ def get_user(username: str) -> User:
     if user is None:
         raise UserError(f"no user {username!r}")
     return user
+
+
+def usernames_by_id() -> dict[str, str]:
+    """Every user's name by id (to show who owns an API key)."""
+    # peewee's stubs type ``.tuples()`` as yielding models
+    rows = cast(Iterable[tuple[str, str]], User.select(User.id, User.username).tuples())
+    return dict(rows)
 
 
 def user_to_dict(user: User) -> dict[str, Any]:

@@ -8,7 +8,14 @@ import sys
 from datetime import timedelta
 
 from flashfusion.core.access import apikeys, audit
-from flashfusion.core.access.users import UserError, create_user, disable_user, set_password, user_to_dict
+from flashfusion.core.access.users import (
+    UserError,
+    create_user,
+    disable_user,
+    set_password,
+    user_to_dict,
+    usernames_by_id,
+)
 from flashfusion.core.cli.output import print_rows
 from flashfusion.core.storage.models import AuditEvent, User
 
@@ -93,7 +100,7 @@ def _keys_create(args, gateway) -> int:
 
 
 def _keys_list(args, gateway) -> int:
-    owners = dict(User.select(User.id, User.username).tuples())
+    owners = usernames_by_id()
     rows = [apikeys.key_to_dict(r, owners) for r in apikeys.visible_keys(None)]
     return print_rows(rows, args.json, lambda row: (
         f"{row['id']}  {row['key_preview']}  {row['name']}  [{','.join(row['permissions'])}]  "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 from flashfusion.core.cli.output import print_rows
 from flashfusion.core.errors import ApiError
@@ -143,17 +144,13 @@ def _send(args, gateway) -> int:
 
 
 def _deliveries(args, gateway) -> int:
-    result = None
-
-    def fetch():
-        nonlocal result
-        result = _service(gateway).deliveries(Caller(), args.id, status=args.status,
-                                              limit=max(1, min(200, args.limit)), cursor=None)
-        return result
+    def fetch() -> dict[str, Any]:
+        return _service(gateway).deliveries(Caller(), args.id, status=args.status,
+                                            limit=max(1, min(200, args.limit)), cursor=None)
     if args.json:
         return _run(fetch)
     try:
-        fetch()
+        result = fetch()
     except ApiError as exc:
         print(f"flashfusion: {exc.error}: {exc.message}", file=sys.stderr)
         return 2

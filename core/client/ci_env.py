@@ -57,7 +57,8 @@ def _truthy(value: str | None) -> bool:
 
 def detect(env: Mapping[str, str]) -> CiJob | None:
     if _truthy(env.get("GITHUB_ACTIONS")) and env.get("GITHUB_RUN_ID"):
-        names = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_JOB", "GITHUB_ACTION")
+        names: tuple[str, ...] = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_JOB",
+                                  "GITHUB_ACTION")
         identity = tuple((n, env.get(n, "")) for n in names)
         url = None
         if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY"):

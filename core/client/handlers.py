@@ -135,7 +135,7 @@ def follow(api: Api, run_id: str, *, deadline: float | None, progress: Progress,
         if new.get("version") == run.get("version") and new.get("phase") != "completed" and took < wait / 2:
             pause = min(15.0, 2.0 ** idle_answers)
             idle_answers += 1
-            if remaining is not None:
+            if deadline is not None:
                 pause = min(pause, max(0.0, deadline - time.monotonic()))
             sleep(pause)
         else:
@@ -158,7 +158,7 @@ def summary(run: Mapping[str, Any], out: Output, *, timed_out: bool = False) -> 
     out.say(head)
     failing = run.get("failed_step")
     if failing:
-        step = next((s for s in run.get("steps") or [] if s.get("name") == failing), {})
+        step: Mapping[str, Any] = next((s for s in run.get("steps") or [] if s.get("name") == failing), {})
         line = f"  failing step: {failing}"
         if step.get("exit_code") is not None:
             line += f" (exit code {step['exit_code']})"

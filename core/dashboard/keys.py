@@ -8,6 +8,7 @@ from typing import Any
 from flashfusion.core.access import apikeys
 from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access.permissions import PERMISSIONS
+from flashfusion.core.access.users import usernames_by_id
 from flashfusion.core.dashboard.pages import (
     Ctx,
     ListPage,
@@ -17,14 +18,13 @@ from flashfusion.core.dashboard.pages import (
     redirect,
 )
 from flashfusion.core.errors import NotFound
-from flashfusion.core.storage.models import User
 
 
 class Keys(ListPage):
     nav = "keys"
 
     def show(self, ctx: Ctx, status: int = 200, **values: Any) -> None:
-        owners = dict(User.select(User.id, User.username).tuples()) if ctx.user.is_admin else None
+        owners = usernames_by_id() if ctx.user.is_admin else None
         keys = [apikeys.key_to_dict(row, owners) for row in apikeys.visible_keys(ctx.user)]
         now = self.gw.clock()
         for k in keys:

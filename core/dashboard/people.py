@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 from flashfusion.core.access import audit, sessions, users
 from flashfusion.core.access.clientaddr import client_addr
@@ -26,7 +27,10 @@ class AuditLog(Page):
     @page
     def on_get(self, ctx: Ctx) -> None:
         action = (ctx.req.get_param("action") or "")[:64]
-        actions = [a for (a,) in AuditEvent.select(AuditEvent.action).distinct().order_by(AuditEvent.action).tuples()]
+        # peewee's stubs type ``.tuples()`` as yielding models
+        names = cast(Iterable[tuple[str]], AuditEvent.select(AuditEvent.action).distinct()
+                     .order_by(AuditEvent.action).tuples())
+        actions = [a for (a,) in names]
         q = AuditEvent.select().order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(200)
         if action:
             q = q.where(AuditEvent.action == action)
@@ -52,6 +56,7 @@ class Account(Page):
             if new != again:
                 raise BadRequest("The two new passwords differ", error="Invalid parameter")
             try:
+                assert self.gw.passwords is not None, "Gateway.__post_init__ always sets passwords"
                 users.set_password(self.gw.passwords, ctx.user.username, new)
             except UserError as exc:
                 raise BadRequest(str(exc), error="Invalid parameter") from None
@@ -77,11 +82,13 @@ class Users(ListPage):
     @page
     def on_post(self, ctx: Ctx) -> None:
         form = ctx.form
-        draft = {"username": form.get("username").strip(), "admin": form.get("admin") == "on"}
+        username, admin = form.get("username").strip(), form.get("admin") == "on"
+        draft = {"username": username, "admin": admin}
         try:
             if form.get("password") != form.get("password_again"):
                 raise UserError("the two passwords differ")
-            user = users.create_user(self.gw.passwords, draft["username"], form.get("password"), admin=draft["admin"])
+            assert self.gw.passwords is not None, "Gateway.__post_init__ always sets passwords"
+            user = users.create_user(self.gw.passwords, username, form.get("password"), admin=admin)
         except UserError as exc:
             self.show(ctx, 400, error=str(exc), draft=draft)
             return

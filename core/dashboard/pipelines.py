@@ -156,6 +156,7 @@ def timeline(run: dict[str, Any], now: datetime) -> dict[str, Any]:
     starts = [parse_time(s.get("started_at")) for s in run["steps"]]
     ends = [parse_time(s.get("completed_at")) for s in run["steps"]]
     t0 = parse_time(run["started_at"]) or min([s for s in starts if s], default=None) or parse_time(run["created_at"])
+    assert t0 is not None, "every run has created_at"
     t1 = parse_time(run["finished_at"]) or now
     t1 = max([t1] + [e for e in ends if e])
     span = max((t1 - t0).total_seconds(), 0.05)

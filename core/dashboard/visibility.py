@@ -58,10 +58,9 @@ def access_for(user: User, pipelines: Iterable[str], now: datetime) -> Access:
     for key in keys:
         for perm in key.permissions or []:
             if key.pipeline_ids:
-                if perm not in grants:
-                    grants[perm] = set()
-                if grants[perm] is not ALL:
-                    grants[perm].update(key.pipeline_ids)
+                scope = grants.setdefault(perm, set())
+                if scope is not None:  # None is ALL: already every pipeline
+                    scope.update(key.pipeline_ids)
             else:
                 grants[perm] = ALL
     frozen = {perm: (ALL if scope is ALL else frozenset(scope)) for perm, scope in grants.items()}

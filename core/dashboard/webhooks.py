@@ -34,7 +34,7 @@ class Webhooks(ListPage):
     @page
     def on_post(self, ctx: Ctx) -> None:
         form = ctx.form
-        draft = {"url": form.get("url").strip(), "description": form.get("description"),
+        draft: dict[str, Any] = {"url": form.get("url").strip(), "description": form.get("description"),
                  "events": form.getall("events"), "pipelines": form.getall("pipelines")}
         try:
             pipelines = self.scope(ctx, draft["pipelines"])

@@ -15,9 +15,10 @@ its reconcile interval.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import peewee
 
@@ -46,16 +47,19 @@ def trusted(last_hook: datetime | None, last_missed: datetime | None, now: datet
 
 def last_by_source(since: datetime) -> dict[tuple[str, str], datetime]:
     """``(provider, repository) -> newest hook applied``, for hooks received after ``since``."""
-    rows = (InboundHook.select(InboundHook.provider, InboundHook.repository,
-                               peewee.fn.MAX(InboundHook.received_at).alias("last"))
-            .where((InboundHook.received_at >= to_db_time(since)) & InboundHook.repository.is_null(False))
-            .group_by(InboundHook.provider, InboundHook.repository).tuples())
+    query = (InboundHook.select(InboundHook.provider, InboundHook.repository,
+                                peewee.fn.MAX(InboundHook.received_at).alias("last"))
+             .where((InboundHook.received_at >= to_db_time(since)) & InboundHook.repository.is_null(False))
+             .group_by(InboundHook.provider, InboundHook.repository))
+    # peewee's stubs type ``.tuples()`` as yielding models; MAX over a group is never NULL
+    rows = cast(Iterable[tuple[str, str, datetime | str]], query.tuples())
     return {(provider, repo): from_db_time(last) for provider, repo, last in rows}
 
 
 def last_by_provider() -> dict[str, datetime]:
-    rows = (InboundHook.select(InboundHook.provider, peewee.fn.MAX(InboundHook.received_at))
-            .group_by(InboundHook.provider).tuples())
+    query = (InboundHook.select(InboundHook.provider, peewee.fn.MAX(InboundHook.received_at))
+             .group_by(InboundHook.provider))
+    rows = cast(Iterable[tuple[str, datetime | str]], query.tuples())
     return {provider: from_db_time(last) for provider, last in rows}
 
 

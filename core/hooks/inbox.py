@@ -46,10 +46,10 @@ def claim(owner: str, limit: int, lease_seconds: float) -> list[InboundHook]:
     pending = InboundHook.applied_at.is_null()
     free = pending & (InboundHook.lease_owner.is_null() | (InboundHook.lease_until < to_db_time(now)))
     with write_tx():
-        ids = InboundHook.select(InboundHook.id).where(free).order_by(InboundHook.id).limit(limit)
+        free_rows = InboundHook.select(InboundHook.id).where(free).order_by(InboundHook.id).limit(limit)
         if not is_sqlite():
-            ids = ids.for_update(skip_locked=True)
-        ids = [r.id for r in ids]
+            free_rows = free_rows.for_update(skip_locked=True)
+        ids = [r.id for r in free_rows]
         if ids:
             InboundHook.update(lease_owner=owner, lease_until=until).where(InboundHook.id.in_(ids)).execute()
     return list(InboundHook.select().where(pending & (InboundHook.lease_owner == owner)).order_by(InboundHook.id))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import cast
 
 import peewee
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -25,8 +26,10 @@ class DatabaseGauges(Collector):
     def collect(self) -> Iterable[Metric]:
         runs = GaugeMetricFamily("flashfusion_runs", "Runs in the database, by provider and status",
                                  labels=["provider", "status"])
-        rows = Run.select(Run.provider, Run.status, peewee.fn.COUNT(Run.id)).group_by(Run.provider, Run.status)
-        for provider, status, count in sorted(rows.tuples()):
+        query = Run.select(Run.provider, Run.status, peewee.fn.COUNT(Run.id)).group_by(Run.provider, Run.status)
+        # peewee's stubs type ``.tuples()`` as yielding models
+        rows = cast(Iterable[tuple[str, str, int]], query.tuples())
+        for provider, status, count in sorted(rows):
             runs.add_metric([provider, status], count)
         yield runs
         depth = GaugeMetricFamily("flashfusion_queue_depth", "Work waiting: runs not yet dispatched, "

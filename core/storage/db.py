@@ -13,7 +13,7 @@ import os
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeVar, overload
 from urllib.parse import unquote, urlparse
 
 import peewee
@@ -142,6 +142,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@overload
+def to_db_time(value: None) -> None: ...
+@overload
+def to_db_time(value: datetime) -> datetime: ...
+@overload
+def to_db_time(value: datetime | None) -> datetime | None: ...
 def to_db_time(value: datetime | None) -> datetime | None:
     """Datetimes are stored as naive UTC."""
     if value is None:
@@ -151,7 +157,15 @@ def to_db_time(value: datetime | None) -> datetime | None:
     return value
 
 
+@overload
+def from_db_time(value: None) -> None: ...
+@overload
+def from_db_time(value: datetime | str) -> datetime: ...
+@overload
+def from_db_time(value: datetime | str | None) -> datetime | None: ...
 def from_db_time(value: Any) -> datetime | None:
+    """A stored time (naive UTC ``datetime``, or ISO text on SQLite) as an aware UTC
+    ``datetime``; ``None`` stays ``None``."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -161,6 +175,12 @@ def from_db_time(value: Any) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
+@overload
+def iso(value: None) -> None: ...
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: datetime | None) -> str | None: ...
 def iso(value: datetime | None) -> str | None:
     if type(value) is datetime and value.tzinfo is None:  # as stored: naive UTC
         return value.isoformat(timespec="seconds") + "Z"
@@ -178,10 +198,12 @@ class JSONField(peewee.TextField):
         return None if value is None else json.loads(value)
 
 
+M = TypeVar("M", bound=peewee.Model)
+
 _BY_ID: dict[tuple[type, type, bool], tuple[str, list]] = {}
 
 
-def fetch_by_id(model: type[peewee.Model], value: Any, *, for_update: bool = False) -> peewee.Model | None:
+def fetch_by_id(model: type[M], value: Any, *, for_update: bool = False) -> M | None:
     """``model.get_or_none(pk == value)`` for hot paths. Peewee spends about a millisecond of
     pure Python building the SELECT of a wide model and resolving its result columns, so the
     SQL and the column converters are prepared once and the row is converted here, straight
@@ -199,6 +221,6 @@ def fetch_by_id(model: type[peewee.Model], value: Any, *, for_update: bool = Fal
         return None
     instance = model.__new__(model)
     instance.__data__ = {name: raw if raw is None else convert(raw) for (name, convert), raw in zip(columns, row)}
-    instance._dirty = set()
+    instance._dirty = set()  # type: ignore[attr-defined]  # peewee keeps it undeclared
     instance.__rel__ = {}
     return instance

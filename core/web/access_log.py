@@ -40,7 +40,9 @@ class AccessLog:
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
                          req_succeeded: bool) -> None:
-        seconds = time.perf_counter() - req.context.get("started", time.perf_counter())
+        now = time.perf_counter()
+        started = req.context.get("started")
+        seconds = now - (now if started is None else started)
         route = route_of(req)
         status = resp.status_code
         metrics.http_requests.labels(req.method, route, str(status)).inc()

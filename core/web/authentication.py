@@ -107,6 +107,7 @@ def session_user(req: falcon.Request, now: datetime, config: Config, form_token:
         raise Forbidden("Cross-site requests are refused", error="Cross-site request")
     token = req.cookies.get(sessions.COOKIE)
     user, _ = sessions.resume(token, now, config.auth)
+    assert token is not None, "resume() refuses a request without a session cookie"
     if req.method not in SAFE_METHODS and not sessions.csrf_ok(token, req.get_header(CSRF_HEADER) or form_token):
         raise Forbidden(f"Send the csrf_token from login in the {CSRF_HEADER} header", error="CSRF token missing or wrong")
     return user

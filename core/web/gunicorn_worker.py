@@ -70,6 +70,8 @@ class Connection(TConn):
 class HeaderFirstWorker(ThreadWorker):
     """``gthread`` with the header block read in the main loop (see the module docstring)."""
 
+    wsgi: Callable  # set by gunicorn's Worker.load_wsgi
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reading_heads: deque[Connection] = deque()  # oldest deadline first

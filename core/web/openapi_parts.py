@@ -16,9 +16,9 @@ ID = {"type": "string", "minLength": 1}
 
 # Security requirements (alternatives are OR-ed). A session's state-changing call must also
 # carry the CSRF token that login returned.
-API_KEY = [{"ApiKey": []}]
-SESSION_READ = [{"SessionCookie": []}]
-SESSION_WRITE = [{"SessionCookie": [], "CsrfToken": []}]
+API_KEY: list[dict[str, list[str]]] = [{"ApiKey": []}]
+SESSION_READ: list[dict[str, list[str]]] = [{"SessionCookie": []}]
+SESSION_WRITE: list[dict[str, list[str]]] = [{"SessionCookie": [], "CsrfToken": []}]
 KEY_OR_SESSION_READ = API_KEY + SESSION_READ
 KEY_OR_SESSION_WRITE = API_KEY + SESSION_WRITE
 PUBLIC: list = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Literal, overload
 
 import falcon
 
@@ -131,6 +131,10 @@ def _bad_string(value: Any) -> str | None:
     return None
 
 
+@overload
+def query(req: falcon.Request, name: str, *, required: Literal[True], max_length: int = 200) -> str: ...
+@overload
+def query(req: falcon.Request, name: str, *, required: bool = False, max_length: int = 200) -> str | None: ...
 def query(req: falcon.Request, name: str, *, required: bool = False, max_length: int = 200) -> str | None:
     value = req.get_param(name)
     if value is None:
@@ -147,6 +151,10 @@ def query(req: falcon.Request, name: str, *, required: bool = False, max_length:
     return value
 
 
+@overload
+def query_int(req: falcon.Request, name: str, *, default: int, low: int, high: int) -> int: ...
+@overload
+def query_int(req: falcon.Request, name: str, *, default: None, low: int, high: int) -> int | None: ...
 def query_int(req: falcon.Request, name: str, *, default: int | None, low: int, high: int) -> int | None:
     """An integer query parameter: ASCII digits with an optional leading '-' (Python's int()
     would also take '٣' or '1_000'), between ``low`` and ``high``."""

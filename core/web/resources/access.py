@@ -9,10 +9,10 @@ import falcon
 from flashfusion.core.access import apikeys, audit, sessions
 from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access.logins import check_password, start_session
-from flashfusion.core.access.users import MAX_PASSWORD_BYTES, user_to_dict
+from flashfusion.core.access.users import MAX_PASSWORD_BYTES, user_to_dict, usernames_by_id
 from flashfusion.core.errors import BadRequest, NotFound, Unauthorized
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.storage.models import AuditEvent, User
+from flashfusion.core.storage.models import AuditEvent
 from flashfusion.core.web.authentication import require_admin
 from flashfusion.core.web.parsing import query, query_int, read_json
 from flashfusion.core.web.schemas.decoding import decode
@@ -79,7 +79,7 @@ class ListAPIKeys:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = req.context.user
-        owners = dict(User.select(User.id, User.username).tuples()) if user.is_admin else None
+        owners = usernames_by_id() if user.is_admin else None
         resp.media = {"success": True,
                       "keys": [apikeys.key_to_dict(row, owners) for row in apikeys.visible_keys(user)]}
 

@@ -107,7 +107,9 @@ class GetStatus:
         if wait and run.phase != "completed":
             seen = run.version if version is None else version
             if seen == run.version and self.gw.watcher.wait(run.id, seen, wait):
-                run = fetch_by_id(Run, run.id)
+                fresh = fetch_by_id(Run, run.id)
+                assert fresh is not None, "runs are never deleted"
+                run = fresh
         view = run_view(run)
         view.version = run.version
         resp.media = msgspec.to_builtins(RunAnswer(success=True, run=view))

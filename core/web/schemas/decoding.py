@@ -39,7 +39,7 @@ def decode(body: dict[str, Any], cls: type[B]) -> B:
             if name in prepared:
                 explain(prepared[name])  # raises the precise BadRequest when the field is at fault
         raise problem(cls, str(exc)) from None
-    for info in msgspec.inspect.type_info(cls).fields:
+    for info in _fields(cls):
         text = getattr(value, info.name)
         if info.required and isinstance(text, str) and not text.strip():
             raise BadRequest(f"'{info.name}' must not be empty", error="Invalid parameter")
@@ -90,8 +90,14 @@ def _kind(name: str, what: str, nested: bool) -> tuple[str, str]:
     return "range", f"'{name}' is out of range: {what}"
 
 
+def _fields(cls: type[Body]) -> tuple[msgspec.inspect.Field, ...]:
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType), "request bodies are msgspec Structs"
+    return info.fields
+
+
 def _messages(cls: type[Body], name: str) -> dict[str, str]:
-    for info in msgspec.inspect.type_info(cls).fields:
+    for info in _fields(cls):
         if info.name == name:
             return _extra_messages(info.type)
     return {}
