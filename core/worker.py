@@ -25,6 +25,7 @@ from flashfusion.core.gateway import Gateway
 from flashfusion.core.hooks import activity, inbox
 from flashfusion.core.hooks.apply import apply_delivery
 from flashfusion.core.runs import service
+from flashfusion.core.runs.results import completion_for
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.core.runs.triggers import Scheduler
@@ -181,12 +182,16 @@ class Worker:
         except Exception:
             log.exception("polling pipeline %s crashed", pipeline.id)
             return
-        known = {r.id for r in active}
-        relevant = [s for s in snapshots if s.run_id in known]
+        refs = {r.id: runs.to_ref(r) for r in active}
+        relevant = [s for s in snapshots if s.run_id in refs]
+        check_gate = self.gw.pm.hook.check_quality_gate
+        completions = {s.run_id: completion_for(pipeline, provider, refs[s.run_id], s, check_gate)
+                       for s in relevant if s.terminal}
         for start in range(0, len(relevant), APPLY_CHUNK):
             with write_tx():  # one commit for many transitions; each still has its own savepoint
                 for snapshot in relevant[start:start + APPLY_CHUNK]:
-                    runs.apply_snapshot(snapshot, lease_owner=self.id)
+                    runs.apply_snapshot(snapshot, lease_owner=self.id,
+                                        completion=completions.get(snapshot.run_id))
 
     def finish_runs(self) -> None:
         """Call the ``run_finished`` hooks of the completed runs whose hooks are due (the

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flashfusion.core.durations import human_duration
+from flashfusion.core.runs.results import run_results
 from flashfusion.core.storage.db import from_db_time, iso, utcnow
 from flashfusion.core.storage.models import Run
 
@@ -54,6 +55,7 @@ def run_to_dict(run: Run) -> dict[str, Any]:
         "finished_at": iso(run.finished_at),
         "updated_at": iso(run.updated_at),
         "trigger": trigger_of(run),
+        **run_results(run),
     }
 
 
@@ -75,4 +77,6 @@ def event_data(run: Run) -> dict[str, Any]:
     step = failed_step(run)
     if step:
         data["failed_step"] = step
+    if run.quality_gates:
+        data["quality_gates"] = run.quality_gates
     return data

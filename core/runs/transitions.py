@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
 from flashfusion.core.ids import new_id
-from flashfusion.core.runs.serialize import event_data
+from flashfusion.core.runs.results import Completion
+from flashfusion.core.runs.serialize import event_data, run_to_dict
 from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import Run, TriggerClaim
 from flashfusion.core.webhooks import outbox
@@ -125,9 +126,12 @@ def fail_dispatch(run_id: str, exc: ProviderError) -> Run | None:
     return fail_run(run_id, exc.conclusion, exc.message)
 
 
-def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> bool:
+def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None,
+                   completion: Completion | None = None) -> bool:
     """Store what the provider reported and publish the events the change causes.
-    Returns whether anything changed. A finished run is never reopened."""
+    Returns whether anything changed. A finished run is never reopened. When the snapshot
+    ends the run, ``completion`` stores its results and judges its quality gates here, so the
+    run's first finished state already carries the verdict."""
     with write_tx():
         run = _locked(snapshot.run_id)
         if run is None or run.phase == "completed":
@@ -157,6 +161,8 @@ def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> 
             run.finished_at = to_db_time(snapshot.finished_at or now)
             run.lease_owner = run.lease_until = None
             run.hooks_due_at = to_db_time(now)  # the worker calls the run_finished hooks, see worker.finish_runs
+            if completion is not None:
+                completion.apply(run, run_to_dict)
         if _comparable(run) == before:
             return False
         run.updated_at = to_db_time(now)

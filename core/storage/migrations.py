@@ -263,6 +263,23 @@ def m008_inbound_hooks(db: peewee.Database) -> None:
     ])
 
 
+def m009_run_results(db: peewee.Database) -> None:
+    """A run's outputs, artifacts and quality gate results (NULL on existing runs: none), and
+    groups of runs started together (``trigger-pipelines``)."""
+    _ddl(db, [
+        "ALTER TABLE run ADD COLUMN outputs {json}",
+        "ALTER TABLE run ADD COLUMN artifacts {json}",
+        "ALTER TABLE run ADD COLUMN quality_gates {json}",
+        "ALTER TABLE run ADD COLUMN group_id VARCHAR(40)",
+        "CREATE INDEX run_group_id ON run (group_id)",
+        """CREATE TABLE run_group (
+            id VARCHAR(40) PRIMARY KEY,
+            api_key_id VARCHAR(40),
+            created_at {ts} NOT NULL,
+            completed_at {ts})""",
+    ])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
     (2, "access_control", m002_access_control),
@@ -272,6 +289,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (6, "run_triggers", m006_run_triggers),
     (7, "run_hooks_due", m007_run_hooks_due),
     (8, "inbound_hooks", m008_inbound_hooks),
+    (9, "run_results", m009_run_results),
 ]
 
 

@@ -174,6 +174,17 @@ RUN = {
                                    "push (commit, pusher, branch), schedule (cron, due), upstream, or unknown",
                     "properties": {"kind": {"type": "string",
                                             "enum": ["api", "dashboard", "push", "schedule", "upstream", "unknown"]}}},
+        "outputs": {"type": "object", "additionalProperties": STRING,
+                    "description": "What the run's steps wrote as outputs (at most 64, 64 KiB in all)"},
+        "artifacts": {"type": "array", "items": obj(
+            ["name", "size", "expires_at", "download_url"], name=STRING, size={"type": ["integer", "null"]},
+            expires_at=NULLABLE_STRING,
+            download_url={**STRING, "description": "GET it on this gateway with the same API key"})},
+        "quality_gates": {"type": "array", "description": "The pipeline's gates, judged when the run finished",
+                          "items": obj(["name", "expected", "actual", "passed"], name=STRING, expected={},
+                                       actual={}, passed={"type": "boolean"},
+                                       reason={**STRING, "description": "Why it failed"})},
+        "group_id": {**NULLABLE_STRING, "description": "The group of a run started by trigger-pipelines"},
         "version": {"type": "integer"},
     },
 }

@@ -123,6 +123,15 @@ def pipeline_paths() -> dict[str, Any]:
                 query_param("cursor", "next_cursor of the previous page",
                        schema={"type": "string", "minLength": 1, "maxLength": 200}),
             ])},
+        "/api/get-artifact": {"get": operation(
+            "getArtifact", "Download a run's artifact", API_KEY,
+            {"description": "The artifact's bytes, streamed from upstream (GitHub and GitLab send a zip archive)",
+             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            (400, 401, 403, 404, 429, 500, 502, 504), tag=tag,
+            description="Required permission: read_runs. The download_url of an artifact in get-status.",
+            parameters=[query_param("run_id", "Pipeline run identifier", required=True),
+                        query_param("name", "The artifact's name", required=True)],
+            text={404: "Unknown run or artifact, outside the caller's pipeline scope, or expired upstream"})},
         "/api/cancel-run": {"post": operation(
             "cancelRun", "Cancel a run", API_KEY,
             {"description": "Cancellation requested", "content": json_content(run_answer)},
