@@ -19,7 +19,7 @@ from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
 from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.web.authentication import Authentication
-from flashfusion.core.web.resources import access, artifacts, health, hooks, pipelines, webhooks
+from flashfusion.core.web.resources import access, artifacts, groups, health, hooks, pipelines, webhooks
 
 log = logging.getLogger("flashfusion.app")
 
@@ -95,6 +95,8 @@ def create_app(gateway: Gateway) -> falcon.App:
     app.add_route("/api/runs", pipelines.ListRuns(gateway))
     app.add_route("/api/cancel-run", pipelines.CancelRun(gateway))
     app.add_route("/api/get-artifact", artifacts.GetArtifact(gateway))
+    app.add_route("/api/trigger-pipelines", groups.TriggerPipelines(gateway))
+    app.add_route("/api/get-group", groups.GetGroup(gateway))
     app.add_route("/functions/login", access.Login(gateway))
     app.add_route("/functions/logout", access.Logout())
     app.add_route("/functions/createAPIKey", access.CreateAPIKey(gateway))

@@ -27,12 +27,14 @@ QUALITY_GATE_FAILED = "quality_gate_failed"
 
 def run_results(run: Run) -> dict[str, Any]:
     """The get-status fields of ``run``'s results: ``outputs``, ``artifacts`` (with the
-    gateway's ``download_url``) and ``quality_gates``."""
+    gateway's ``download_url``), ``quality_gates``, and the ``group_id`` of a run started by
+    trigger-pipelines."""
     return {
         "outputs": dict(run.outputs or {}),
         "artifacts": [{"name": a["name"], "size": a.get("size"), "expires_at": a.get("expires_at"),
                        "download_url": download_url(run.id, a["name"])} for a in run.artifacts or []],
         "quality_gates": list(run.quality_gates or []),
+        "group_id": run.group_id,
     }
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
 from flashfusion.core.ids import new_id
+from flashfusion.core.runs import groups
 from flashfusion.core.runs.results import Completion
 from flashfusion.core.runs.serialize import event_data, run_to_dict
 from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
@@ -27,7 +28,7 @@ PHASE_ORDER = {"queued": 0, "dispatching": 1, "in_progress": 2, "completed": 3}
 
 def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_id: str | None,
                *, trigger: Mapping[str, Any] | None = None, lease_owner: str | None = None,
-               lease_seconds: float = 0, run_id: str | None = None) -> Run:
+               lease_seconds: float = 0, run_id: str | None = None, group_id: str | None = None) -> Run:
     """A new queued run; ``trigger`` records what started it (runs.triggers)."""
     now = utcnow()
     return Run.create(
@@ -37,6 +38,7 @@ def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_
         trigger=dict(trigger) if trigger is not None else {"kind": "unknown"},
         lease_owner=lease_owner,
         lease_until=to_db_time(now + timedelta(seconds=lease_seconds)) if lease_owner else None,
+        group_id=group_id,
     )
 
 
@@ -119,6 +121,7 @@ def fail_run(run_id: str, conclusion: str, message: str | None = None, *, phase_
         run.version += 1
         run.save()
         emit("run.failed", run.pipeline_id, run.id, event_data(run))
+        groups.note_completed(run)
         return run
 
 
@@ -176,6 +179,8 @@ def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None,
                 emit("deployment.success", run.pipeline_id, run.id, event_data(run))
         elif run.status == "failed":
             emit("run.failed", run.pipeline_id, run.id, event_data(run))
+        if run.phase == "completed":
+            groups.note_completed(run)
         return True
 
 
