@@ -20,7 +20,10 @@ from typing import Any, Callable, Mapping, TextIO
 
 from flashfusion.core.client import EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env
 from flashfusion.core.client.api import Api, ClientError, RetryPolicy, UsageError, check_url, plain_http_warning
-from flashfusion.core.client.progress import LiveProgress, PlainProgress, Progress, fmt_duration, make_progress
+from flashfusion.core.client.progress import PlainProgress, Progress, fmt_duration, make_progress
+from flashfusion.core.client import results
+from flashfusion.core.client.results import show_gates, write_outputs_file
+from flashfusion.core.client.signals import Stopped, shielded, stop_on_signals
 
 LONG_POLL_SECONDS = 60        # the gateway's maximum for get-status?wait=
 DEFAULT_TIMEOUT = "60m"
@@ -169,6 +172,7 @@ def summary(run: Mapping[str, Any], out: Output, *, timed_out: bool = False) -> 
             out.say(f"    {step['url']}")
     if run.get("error"):
         out.say(f"  error: {run['error']}")
+    show_gates(run, out.say)
     if run.get("deployment_url"):
         out.say(f"  deployment: {run['deployment_url']}")
     if run.get("html_url"):
@@ -192,8 +196,36 @@ def run_exit_code(run: Mapping[str, Any]) -> int:
     return EXIT_SUCCESS if run.get("status") == "success" else EXIT_RUN_FAILED
 
 
+def cancel_grace(env: Mapping[str, str]) -> float:
+    return float(env.get("FLASHFUSION_CANCEL_GRACE") or DEFAULT_CANCEL_GRACE)
+
+
+def cancel_and_watch(api: Api, run_id: str, args: Any, out: Output, env: Mapping[str, str]) -> dict:
+    """Cancel the run and follow it for up to the cancel grace; the run as last seen."""
+    out.say(f"cancelling run {run_id}")
+    run = api.cancel(run_id)
+    grace = cancel_grace(env)
+    progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
+                             redact=out.redact, env=env)
+    try:
+        run = follow(api, run_id, deadline=time.monotonic() + grace, progress=progress, first=run)
+    except WaitTimeout as again:
+        run = again.run
+        out.warn(f"run {run_id} did not stop within {fmt_duration(grace)} of the cancel request")
+    progress.close()
+    return run
+
+
+def cancels_on_timeout(args: Any, env: Mapping[str, str]) -> bool:
+    """``--cancel-on-timeout`` as given, else on in CI (``CI=true``)."""
+    chosen = getattr(args, "cancel_on_timeout", None)
+    return chosen if chosen is not None else env.get("CI", "").lower() == "true"
+
+
 def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[str, str],
-                    cancel_on_timeout: bool = False, url_shown: str | None = None) -> int:
+                    cancel_on_timeout: bool = False, url_shown: str | None = None, started: bool = False) -> int:
+    """Follow the run to its end and report it. ``started``: this command started the run,
+    so SIGINT/SIGTERM cancel it (unless ``--detach-on-exit``) before exiting 130/143."""
     timeout = parse_duration(args.timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
@@ -208,37 +240,35 @@ def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[
             out.say(f"web: {url}")
 
     try:
-        try:
+        with stop_on_signals():
             run = follow(api, run_id, deadline=deadline, progress=progress, on_run=on_run)
-        except WaitTimeout as exc:
-            run = exc.run
-            progress.close()
-            out.say(f"timed out after {fmt_duration(timeout)} waiting for run {run_id}")
-            if cancel_on_timeout:
-                out.say(f"cancelling run {run_id}")
-                run = api.cancel(run_id)
-                grace = float(env.get("FLASHFUSION_CANCEL_GRACE") or DEFAULT_CANCEL_GRACE)
-                if isinstance(progress, LiveProgress):  # closed above; the plain one goes on
-                    progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
-                                             redact=out.redact, env=env)
-                try:
-                    run = follow(api, run_id, deadline=time.monotonic() + grace, progress=progress)
-                except WaitTimeout as again:
-                    run = again.run
-                    out.warn(f"run {run_id} did not stop within {fmt_duration(grace)} of the cancel request")
-                progress.close()
-            summary(run, out, timed_out=True)
-            if args.json:
-                out.document(run)
-            return EXIT_TIMEOUT
-    except KeyboardInterrupt:
+    except WaitTimeout as exc:
+        run = exc.run
         progress.close()
-        out.warn(f"interrupted; run {run_id} goes on (stop it with: flashfusion cancel {run_id})")
-        return 130
+        out.say(f"timed out after {fmt_duration(timeout)} waiting for run {run_id}")
+        if cancel_on_timeout:
+            with shielded():
+                run = cancel_and_watch(api, run_id, args, out, env)
+        summary(run, out, timed_out=True)
+        if args.json:
+            out.document(run)
+        return EXIT_TIMEOUT
+    except Stopped as exc:
+        progress.close()
+        if not started or getattr(args, "detach_on_exit", False):
+            out.warn(f"{exc.name}: run {run_id} goes on (stop it with: flashfusion cancel {run_id})")
+            return exc.exit_code
+        out.warn(f"{exc.name}: cancelling the run this command started")
+        with shielded():
+            run = cancel_and_watch(api, run_id, args, out, env)
+            summary(run, out)
+        return exc.exit_code
     progress.close()
     summary(run, out)
     if args.json:
         out.document(run)
+    if getattr(args, "outputs_file", None):
+        write_outputs_file(args.outputs_file, run.get("outputs") or {})
     return run_exit_code(run)
 
 
@@ -248,7 +278,14 @@ def cmd_trigger(args: Any, out: Output, env: Mapping[str, str]) -> int:
     inputs = parse_inputs(args.input)
     if args.cancel_on_timeout and not args.wait:
         raise UsageError("--cancel-on-timeout needs --wait")
+    for flag in ("outputs_file", "fail_fast", "detach_on_exit"):
+        if getattr(args, flag, None) and not args.wait:
+            raise UsageError(f"--{flag.replace('_', '-')} needs --wait")
     explicit = args.idempotency_key or env.get("FLASHFUSION_IDEMPOTENCY_KEY")
+    if len(args.pipeline_ids) > 1:
+        with connect(args, out, env) as api:
+            return trigger_many(api, args, out, env, inputs, explicit)
+    args.pipeline_id = args.pipeline_ids[0]
     with connect(args, out, env) as api:
         derived = None if explicit else ci_env.derive_key(env, args.pipeline_id, args.branch, inputs)
         if explicit:
@@ -277,8 +314,27 @@ def cmd_trigger(args: Any, out: Output, env: Mapping[str, str]) -> int:
             if args.json:
                 out.document(answer)
             return EXIT_SUCCESS
-        return wait_and_report(api, run_id, args, out, env, cancel_on_timeout=args.cancel_on_timeout,
-                               url_shown=answer.get("html_url"))
+        return wait_and_report(api, run_id, args, out, env, cancel_on_timeout=cancels_on_timeout(args, env),
+                               url_shown=answer.get("html_url"), started=True)
+
+
+def trigger_many(api: Api, args: Any, out: Output, env: Mapping[str, str], inputs: dict[str, str],
+                 explicit: str | None) -> int:
+    from flashfusion.core.client.fanout import follow_group
+
+    runs = [{"pipeline_id": p, **({"branch": args.branch} if args.branch else {}),
+             **({"inputs": inputs} if inputs else {})} for p in args.pipeline_ids]
+    key = explicit or ci_env.derive_key(env, ",".join(args.pipeline_ids), args.branch, inputs) or ci_env.random_key()
+    answer, replayed = api.trigger_group(runs, key)
+    out.say(f"group {answer['group_id']}{' (already started by an earlier attempt of this job)' if replayed else ''}:")
+    for run in answer["runs"]:
+        out.say(f"  run {run['run_id']} started for pipeline {run['pipeline_id']}"
+                + (f" (refused: {run['error']})" if run.get("error") else ""))
+    if not args.wait:
+        if args.json:
+            out.document(answer)
+        return EXIT_SUCCESS
+    return follow_group(api, answer, args, out, env)
 
 
 def cmd_status(args: Any, out: Output, env: Mapping[str, str]) -> int:
@@ -357,8 +413,18 @@ def cmd_cancel(args: Any, out: Output, env: Mapping[str, str]) -> int:
         return EXIT_SUCCESS
 
 
+def cmd_outputs(args: Any, out: Output, env: Mapping[str, str]) -> int:
+    with connect(args, out, env) as api:
+        return results.cmd_outputs(api, args, out)
+
+
+def cmd_artifacts(args: Any, out: Output, env: Mapping[str, str]) -> int:
+    with connect(args, out, env) as api:
+        return results.cmd_artifacts(api, args, out)
+
+
 HANDLERS = {"trigger": cmd_trigger, "status": cmd_status, "runs": cmd_runs, "config": cmd_config,
-            "cancel": cmd_cancel}
+            "cancel": cmd_cancel, "outputs": cmd_outputs, "artifacts": cmd_artifacts}
 
 
 def run_command(args: Any, env: Mapping[str, str] | None = None) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from flashfusion.core.ids import new_id
 from flashfusion.core.runs.serialize import run_to_dict
-from flashfusion.core.storage.db import fetch_by_id, iso, is_sqlite, to_db_time, utcnow
+from flashfusion.core.storage.db import fetch_by_id, is_sqlite, iso, to_db_time, utcnow
 from flashfusion.core.storage.models import Run, RunGroup
 from flashfusion.core.webhooks import outbox
 
