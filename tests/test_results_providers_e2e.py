@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import zipfile
@@ -157,3 +158,30 @@ def test_sigterm_to_a_waiting_cli_cancels_the_github_run(tmp_path, db_url):
         assert proc.returncode == 143, out + err
         assert gh.stats()["by_route"]["POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"] == 1
         assert "conclusion cancelled" in out
+
+
+def test_fail_fast_group_cancels_the_github_run_when_the_gitlab_one_fails(tmp_path, db_url):
+    with world(tmp_path, db_url) as (gh, gl, server, config):
+        key = make_key(config)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("CI", "GITHUB_", "GITLAB_", "FLASHFUSION_"))}
+        clean.update(FLASHFUSION_URL=server.url, FLASHFUSION_API_KEY=key, FLASHFUSION_CANCEL_GRACE="30")
+        proc = subprocess.Popen([FLASHFUSION, "trigger", "gh", "gl", "--wait", "--fail-fast"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=clean)
+        try:
+            lines = [proc.stdout.readline() for _ in range(3)]
+            started = [re.search(r"run (\S+) started for pipeline (\S+)", line) for line in lines[1:]]
+            run_ids = {m.group(2): m.group(1) for m in started}
+            with server.client(key) as http:
+                upstream = wait_for(lambda: status(http, run_ids["gl"])["upstream_run_id"], what="the GitLab pipeline")
+                gl.set_status(int(upstream), "failed")
+                out, err = proc.communicate(timeout=90)
+                gh_run = status(http, run_ids["gh"])
+                group = http.get("/api/get-group", params={"group_id": gh_run["group_id"]}).json()["group"]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 1, out + err
+        assert "cancelling the others (--fail-fast)" in out
+        assert gh.stats()["by_route"]["POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"] == 1
+        assert gh_run["conclusion"] == "cancelled"
+        assert group["status"] == "failed" and set(group["failed_runs"]) == set(run_ids.values())

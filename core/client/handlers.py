@@ -22,12 +22,12 @@ from flashfusion.core.client import EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS,
 from flashfusion.core.client.api import Api, ClientError, RetryPolicy, UsageError, check_url, plain_http_warning
 from flashfusion.core.client.progress import PlainProgress, Progress, fmt_duration, make_progress
 from flashfusion.core.client import results
+from flashfusion.core.client.starting import start_one
 from flashfusion.core.client.results import show_gates, write_outputs_file
 from flashfusion.core.client.signals import Stopped, shielded, stop_on_signals
 
 LONG_POLL_SECONDS = 60        # the gateway's maximum for get-status?wait=
 DEFAULT_TIMEOUT = "60m"
-DEFAULT_CANCEL_GRACE = 60.0   # how long to watch a cancelled run come to its end
 LOG_TAIL_LINES = 15
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)", re.IGNORECASE)
 _UNITS = {"h": 3600, "m": 60, "s": 1, "": 1}
@@ -196,15 +196,11 @@ def run_exit_code(run: Mapping[str, Any]) -> int:
     return EXIT_SUCCESS if run.get("status") == "success" else EXIT_RUN_FAILED
 
 
-def cancel_grace(env: Mapping[str, str]) -> float:
-    return float(env.get("FLASHFUSION_CANCEL_GRACE") or DEFAULT_CANCEL_GRACE)
-
-
 def cancel_and_watch(api: Api, run_id: str, args: Any, out: Output, env: Mapping[str, str]) -> dict:
     """Cancel the run and follow it for up to the cancel grace; the run as last seen."""
     out.say(f"cancelling run {run_id}")
     run = api.cancel(run_id)
-    grace = cancel_grace(env)
+    grace = ci_env.cancel_grace(env)
     progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
                              redact=out.redact, env=env)
     try:
@@ -214,12 +210,6 @@ def cancel_and_watch(api: Api, run_id: str, args: Any, out: Output, env: Mapping
         out.warn(f"run {run_id} did not stop within {fmt_duration(grace)} of the cancel request")
     progress.close()
     return run
-
-
-def cancels_on_timeout(args: Any, env: Mapping[str, str]) -> bool:
-    """``--cancel-on-timeout`` as given, else on in CI (``CI=true``)."""
-    chosen = getattr(args, "cancel_on_timeout", None)
-    return chosen if chosen is not None else env.get("CI", "").lower() == "true"
 
 
 def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[str, str],
@@ -276,65 +266,33 @@ def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[
 
 def cmd_trigger(args: Any, out: Output, env: Mapping[str, str]) -> int:
     inputs = parse_inputs(args.input)
-    if args.cancel_on_timeout and not args.wait:
-        raise UsageError("--cancel-on-timeout needs --wait")
-    for flag in ("outputs_file", "fail_fast", "detach_on_exit"):
+    for flag in ("cancel_on_timeout", "outputs_file", "fail_fast", "detach_on_exit"):
         if getattr(args, flag, None) and not args.wait:
             raise UsageError(f"--{flag.replace('_', '-')} needs --wait")
     explicit = args.idempotency_key or env.get("FLASHFUSION_IDEMPOTENCY_KEY")
     if len(args.pipeline_ids) > 1:
+        from flashfusion.core.client import fanout  # it builds on this module
         with connect(args, out, env) as api:
-            return trigger_many(api, args, out, env, inputs, explicit)
+            return fanout.trigger_group(api, args, out, env, inputs, explicit)
     args.pipeline_id = args.pipeline_ids[0]
-    with connect(args, out, env) as api:
-        derived = None if explicit else ci_env.derive_key(env, args.pipeline_id, args.branch, inputs)
-        if explicit:
-            keys = [explicit]
-        elif derived:
-            keys = [ci_env.chain(derived, n) for n in range(ci_env.MAX_CHAIN)]
-        else:
-            keys = [ci_env.random_key()]
-        if args.verbose:
-            out.warn(f"Idempotency-Key source: {'explicit' if explicit else 'CI job' if derived else 'random'}")
-        for number, key in enumerate(keys):
-            answer, replayed = api.trigger(args.pipeline_id, args.branch, inputs, key)
-            retry_failed = replayed and derived and answer.get("status") == "failed"
-            if not retry_failed or number == len(keys) - 1:
-                break
-            out.say(f"run {answer.get('run_id')} of an earlier attempt of this CI job ended "
-                    f"{answer.get('conclusion') or 'failed'}; starting a new run")
-        run_id = answer["run_id"]
-        if replayed:
-            out.say(f"run {run_id} (already started by an earlier attempt of this job): {answer.get('status')}")
-        else:
-            out.say(f"run {run_id} started for pipeline {args.pipeline_id}")
-        if answer.get("html_url"):
-            out.say(f"web: {answer['html_url']}")
+    with connect(args, out, env) as api, stop_on_signals() as stop:
+        try:
+            with stop.deferred():  # a signal now is acted on once the answer names the run
+                answer = start_one(api, args, out, env, inputs, explicit)
+        except Stopped as exc:
+            if not args.wait or args.detach_on_exit:
+                out.warn(f"{exc.name}: run {answer['run_id']} goes on")
+                return exc.exit_code
+            out.warn(f"{exc.name}: cancelling the run this command started")
+            with shielded():
+                summary(cancel_and_watch(api, answer["run_id"], args, out, env), out)
+            return exc.exit_code
         if not args.wait:
             if args.json:
                 out.document(answer)
             return EXIT_SUCCESS
-        return wait_and_report(api, run_id, args, out, env, cancel_on_timeout=cancels_on_timeout(args, env),
+        return wait_and_report(api, answer["run_id"], args, out, env, cancel_on_timeout=ci_env.cancels_on_timeout(args, env),
                                url_shown=answer.get("html_url"), started=True)
-
-
-def trigger_many(api: Api, args: Any, out: Output, env: Mapping[str, str], inputs: dict[str, str],
-                 explicit: str | None) -> int:
-    from flashfusion.core.client.fanout import follow_group
-
-    runs = [{"pipeline_id": p, **({"branch": args.branch} if args.branch else {}),
-             **({"inputs": inputs} if inputs else {})} for p in args.pipeline_ids]
-    key = explicit or ci_env.derive_key(env, ",".join(args.pipeline_ids), args.branch, inputs) or ci_env.random_key()
-    answer, replayed = api.trigger_group(runs, key)
-    out.say(f"group {answer['group_id']}{' (already started by an earlier attempt of this job)' if replayed else ''}:")
-    for run in answer["runs"]:
-        out.say(f"  run {run['run_id']} started for pipeline {run['pipeline_id']}"
-                + (f" (refused: {run['error']})" if run.get("error") else ""))
-    if not args.wait:
-        if args.json:
-            out.document(answer)
-        return EXIT_SUCCESS
-    return follow_group(api, answer, args, out, env)
 
 
 def cmd_status(args: Any, out: Output, env: Mapping[str, str]) -> int:
@@ -413,18 +371,13 @@ def cmd_cancel(args: Any, out: Output, env: Mapping[str, str]) -> int:
         return EXIT_SUCCESS
 
 
-def cmd_outputs(args: Any, out: Output, env: Mapping[str, str]) -> int:
+def cmd_results(args: Any, out: Output, env: Mapping[str, str]) -> int:
     with connect(args, out, env) as api:
-        return results.cmd_outputs(api, args, out)
-
-
-def cmd_artifacts(args: Any, out: Output, env: Mapping[str, str]) -> int:
-    with connect(args, out, env) as api:
-        return results.cmd_artifacts(api, args, out)
+        return (results.cmd_outputs if args.client_command == "outputs" else results.cmd_artifacts)(api, args, out)
 
 
 HANDLERS = {"trigger": cmd_trigger, "status": cmd_status, "runs": cmd_runs, "config": cmd_config,
-            "cancel": cmd_cancel, "outputs": cmd_outputs, "artifacts": cmd_artifacts}
+            "cancel": cmd_cancel, "outputs": cmd_results, "artifacts": cmd_results}
 
 
 def run_command(args: Any, env: Mapping[str, str] | None = None) -> int:
@@ -441,3 +394,6 @@ def run_command(args: Any, env: Mapping[str, str] | None = None) -> int:
     except KeyboardInterrupt:
         out.warn("interrupted")
         return 130
+    except Stopped as exc:
+        out.warn(f"{exc.name}: stopped")
+        return exc.exit_code

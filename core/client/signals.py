@@ -21,18 +21,40 @@ class Stopped(BaseException):
         self.name = name
 
 
+class StopSignals:
+    """SIGINT and SIGTERM raise ``Stopped``; within ``deferred()`` (a request that starts runs,
+    whose answer names what to cancel) the signal is kept and raised when the block ends."""
+
+    def __init__(self) -> None:
+        self.pending: Stopped | None = None
+        self._defer = 0
+
+    def handle(self, signum: int, frame: Any) -> None:
+        stopped = Stopped(EXIT_SIGTERM, "SIGTERM") if signum == signal.SIGTERM else Stopped(EXIT_SIGINT, "SIGINT")
+        if self._defer:
+            self.pending = self.pending or stopped
+            return
+        raise stopped
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._defer += 1
+        try:
+            yield
+        finally:
+            self._defer -= 1
+        if self.pending is not None and not self._defer:
+            raise self.pending
+
+
 @contextmanager
-def stop_on_signals() -> Iterator[None]:
+def stop_on_signals() -> Iterator[StopSignals]:
     """Within the block, SIGINT and SIGTERM raise ``Stopped`` in the main thread (a blocking
     HTTP read is interrupted); afterwards the previous handlers are back."""
-    def handler(signum: int, frame: Any) -> None:
-        if signum == signal.SIGTERM:
-            raise Stopped(EXIT_SIGTERM, "SIGTERM")
-        raise Stopped(EXIT_SIGINT, "SIGINT")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop = StopSignals()
+    previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stop
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
