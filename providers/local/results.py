@@ -25,9 +25,14 @@ class RunFiles:
         self.artifacts = self.root / "artifacts"
 
     def prepare(self) -> dict[str, str]:
-        """Create the files a step writes to; the environment variables that name them."""
-        self.artifacts.mkdir(parents=True, exist_ok=True)
-        self.outputs.touch(exist_ok=True)
+        """Create the files a step writes to; the environment variables that name them. A
+        directory that cannot be made is left to the run's first step to report (the run's
+        own directory sits beside it and fails the same way, with the reason as its log)."""
+        try:
+            self.artifacts.mkdir(parents=True, exist_ok=True)
+            self.outputs.touch(exist_ok=True)
+        except OSError:
+            pass
         return {"FLASHFUSION_OUTPUT": str(self.outputs), "FLASHFUSION_ARTIFACTS": str(self.artifacts)}
 
     def results(self) -> RunResults:
