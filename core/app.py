@@ -21,7 +21,17 @@ from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.web.access_log import AccessLog
 from flashfusion.core.web.authentication import Authentication
-from flashfusion.core.web.resources import access, apidocs, health, hooks, metrics, pipelines, webhooks
+from flashfusion.core.web.resources import (
+    access,
+    apidocs,
+    artifacts,
+    groups,
+    health,
+    hooks,
+    metrics,
+    pipelines,
+    webhooks,
+)
 
 log = logging.getLogger("flashfusion.app")
 
@@ -97,6 +107,9 @@ def create_app(gateway: Gateway) -> falcon.App:
     app.add_route("/api/get-config", pipelines.GetConfig(gateway))
     app.add_route("/api/runs", pipelines.ListRuns(gateway))
     app.add_route("/api/cancel-run", pipelines.CancelRun(gateway))
+    app.add_route("/api/get-artifact", artifacts.GetArtifact(gateway))
+    app.add_route("/api/trigger-pipelines", groups.TriggerPipelines(gateway))
+    app.add_route("/api/get-group", groups.GetGroup(gateway))
     app.add_route("/functions/login", access.Login(gateway))
     app.add_route("/functions/logout", access.Logout())
     app.add_route("/functions/createAPIKey", access.CreateAPIKey(gateway))

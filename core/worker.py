@@ -27,6 +27,7 @@ from flashfusion.core.hooks.apply import apply_delivery
 from flashfusion.core.observability import metrics
 from flashfusion.core.runs import service
 from flashfusion.core.runs import transitions as runs
+from flashfusion.core.runs.results import completion_for
 from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.core.runs.triggers import Scheduler
 from flashfusion.core.storage.db import database, is_sqlite, to_db_time, utcnow, write_tx
@@ -185,14 +186,17 @@ class Worker:
         except Exception:
             log.exception("polling pipeline %s crashed", pipeline.id)
             return
-        known = {r.id for r in active}
-        relevant = [s for s in snapshots if s.run_id in known]
+        refs = {r.id: runs.to_ref(r) for r in active}
+        relevant = [s for s in snapshots if s.run_id in refs]
+        check_gate = self.gw.pm.hook.check_quality_gate
+        completions = {s.run_id: completion_for(pipeline, provider, refs[s.run_id], s, check_gate)
+                       for s in relevant if s.terminal}
         before = {r.id: (r.status, r.phase) for r in active}
         moved = False  # a run's status or phase changed: what hooks report (steps they may not)
         for start in range(0, len(relevant), APPLY_CHUNK):
             with write_tx():  # one commit for many transitions; each still has its own savepoint
                 for snapshot in relevant[start:start + APPLY_CHUNK]:
-                    if (runs.apply_snapshot(snapshot, lease_owner=self.id)
+                    if (runs.apply_snapshot(snapshot, lease_owner=self.id, completion=completions.get(snapshot.run_id))
                             and (snapshot.status, "completed" if snapshot.terminal else snapshot.phase)
                             != before[snapshot.run_id]):
                         moved = True

@@ -11,6 +11,7 @@ third-party plugin does.
 """
 
 from flashfusion.plugins.errors import (
+    ArtifactGone,
     PipelineConfigError,
     ProviderError,
     UpstreamAuthError,
@@ -22,10 +23,12 @@ from flashfusion.plugins.events import DeliveryRejected, InboundDelivery, Inboun
 from flashfusion.plugins.markers import hookimpl, hookspec
 from flashfusion.plugins.provider import Provider
 from flashfusion.plugins.types import (
+    Artifact,
     Dispatch,
     Pipeline,
     PipelineStep,
     RunRef,
+    RunResults,
     RunSnapshot,
     StepResult,
     RUN_STATUSES,
@@ -33,6 +36,8 @@ from flashfusion.plugins.types import (
 )
 
 __all__ = [
+    "Artifact",
+    "ArtifactGone",
     "DeliveryRejected",
     "Dispatch",
     "InboundDelivery",
@@ -45,6 +50,7 @@ __all__ = [
     "ProviderError",
     "RUN_STATUSES",
     "RunRef",
+    "RunResults",
     "RunSnapshot",
     "StepResult",
     "UpstreamAuthError",

@@ -12,7 +12,7 @@ import dataclasses
 
 from flashfusion.plugins.provider import Provider
 
-KNOWN_CAPABILITIES = frozenset({"cancel", "returns_run_id", "deployments", "runs_in_worker"})
+KNOWN_CAPABILITIES = frozenset({"cancel", "returns_run_id", "deployments", "runs_in_worker", "results"})
 
 
 def check_provider_class(cls: type) -> None:
@@ -28,3 +28,7 @@ def check_provider_class(cls: type) -> None:
         assert getattr(cls, method) is not getattr(Provider, method), f"{cls.__name__} must implement {method}()"
     if "cancel" in cls.capabilities:
         assert cls.cancel is not Provider.cancel, f"{cls.__name__} declares 'cancel' but does not implement cancel()"
+    if "results" in cls.capabilities:
+        for method in ("results", "open_artifact"):
+            assert getattr(cls, method) is not getattr(Provider, method), \
+                f"{cls.__name__} declares 'results' but does not implement {method}()"

@@ -5,6 +5,7 @@
      +-- UpstreamAuthError      502  upstream refused our credentials
      +-- UpstreamUnavailable    502  upstream answered 5xx or could not be reached
      +-- UpstreamTimeout        504  upstream did not answer in time
+     +-- ArtifactGone           404  the artifact expired or was deleted upstream
     PipelineConfigError             a pipeline block is unusable (raised at start-up)
 
 Messages are shown to API clients: never put a token or other secret in one.
@@ -44,6 +45,11 @@ class UpstreamUnavailable(ProviderError):
 class UpstreamTimeout(ProviderError):
     http_status = 504
     error = "Upstream timeout"
+
+
+class ArtifactGone(ProviderError):
+    http_status = 404
+    error = "Artifact not found"
 
 
 class PipelineConfigError(Exception):

@@ -31,3 +31,13 @@ def run_finished(run: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -
 def startup(app: Any, config: Any) -> None:
     """Called once per process after the Falcon ``app`` (``None`` in the worker) and the
     parsed ``config`` are built. Use it to add routes or read plugin settings."""
+
+
+@hookspec(firstresult=True)
+def check_quality_gate(kind: str, expected: Any, run: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Check a quality gate of a kind the core does not know (a key of a pipeline's
+    ``quality_gates`` table other than ``required_steps``, ``max_duration_seconds`` and
+    ``outputs``). ``expected`` is that key's value; ``run`` the finished run as get-status
+    shows it (``outputs`` included). Return ``{"passed": bool, "actual": ..., "reason": "..."}``
+    for a kind you check, ``None`` for the others. Called inside the run's completing
+    transaction: no network, keep it quick. A kind nobody checks fails the run."""

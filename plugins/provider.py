@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
 from flashfusion.plugins.errors import PipelineConfigError
 from flashfusion.plugins.events import DeliveryRejected, InboundDelivery, InboundEvent
-from flashfusion.plugins.types import Dispatch, Pipeline, RunRef, RunSnapshot
+from flashfusion.plugins.types import Artifact, Dispatch, Pipeline, RunRef, RunResults, RunSnapshot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Provider:
     ``deployments``      snapshots may carry ``deployment_url``.
     ``runs_in_worker``   the run executes inside the worker process: the core calls
                          ``dispatch()`` from the worker instead of the request path.
+    ``results``          ``results()`` and ``open_artifact()`` are implemented.
     """
 
     name: ClassVar[str] = ""
@@ -86,6 +87,21 @@ class Provider:
 
     def close(self) -> None:
         """Release threads, sockets and child processes at shutdown."""
+
+    # -- outputs and artifacts (optional; capability ``results``) -------------------------------
+
+    def results(self, pipeline: Pipeline, run: RunRef) -> RunResults:
+        """The outputs and artifacts of ``run``, which upstream reports finished. Called by
+        the worker once, before the run's completing transition (quality gates read the
+        outputs), so it may talk to upstream. Raise a ``ProviderError`` when upstream fails:
+        the run then completes without them, and a gate on an output fails as missing."""
+        return RunResults()
+
+    def open_artifact(self, pipeline: Pipeline, run: RunRef, artifact: Artifact) -> Iterator[bytes]:
+        """The bytes of ``artifact`` (as ``results()`` listed it), in chunks, fetched with the
+        provider's own credentials. Called on the request path of a download; raise a
+        ``ProviderError`` when upstream refuses or the artifact has expired."""
+        raise NotImplementedError(f"provider {self.name!r} does not serve artifacts")
 
     # -- inbound webhooks (optional; see flashfusion.plugins.events) ---------------------------
 

@@ -150,6 +150,27 @@ class RunSnapshot:
         return self.status in ("success", "failed")
 
 
+@dataclass(frozen=True)
+class Artifact:
+    """A file a run produced. ``locator`` is the provider's own handle for fetching it again
+    (an archive URL, a job id, a path); the core stores it and never shows it to clients."""
+
+    name: str
+    size: int | None = None
+    expires_at: datetime | None = None
+    locator: str = ""
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """What a finished run gave back: named string ``outputs`` and ``artifacts``. The core
+    keeps at most 64 outputs and 64 KiB of them in all; the rest are dropped, and a gate
+    on a dropped output fails as missing."""
+
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    artifacts: tuple[Artifact, ...] = ()
+
+
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import write_config
 from testkit.db import BACKENDS, database_url, fresh_database, require_backend
-from testkit.server import FLASHFUSION, free_port, start_server
+from testkit.server import FLASHFUSION, free_port, start_server, wait_for
 
 from flashfusion.core.access import apikeys
 from flashfusion.core.app import build_gateway
@@ -29,6 +30,12 @@ EXTRA = f"""
 provider = "local"
 repository_name = "local/long"
 steps = [ {{ name = "wait", run = "sleep {LONG_SECONDS}" }} ]
+
+[pipelines.gated]
+provider = "local"
+repository_name = "local/gated"
+build_command = "echo coverage=70 >> $FLASHFUSION_OUTPUT; echo report > $FLASHFUSION_ARTIFACTS/report.txt"
+quality_gates = {{ outputs = {{ coverage = ">= 80" }} }}
 """
 CI_NAMES = ("CI", "GITHUB_", "GITLAB_", "CI_", "FLASHFUSION_")
 
@@ -108,9 +115,10 @@ def test_failing_step_exits_1_and_names_the_step(gateway):
     assert "conclusion failure" in result.stdout
 
 
-def test_timeout_exits_3_and_cancels_the_run_when_asked(gateway):
+def test_timeout_exits_3_and_cancels_the_run_by_default_in_ci(gateway):
+    """CI=true (as ff sets it) makes --cancel-on-timeout the default."""
     started = time.monotonic()
-    result = ff(gateway, "trigger", "slow", "--wait", "--timeout", "2s", "--cancel-on-timeout")
+    result = ff(gateway, "trigger", "slow", "--wait", "--timeout", "2s")
     assert result.returncode == 3, result.stdout + result.stderr
     assert time.monotonic() - started < 20
     assert "timed out after 2s" in result.stdout and "cancelling run" in result.stdout
@@ -120,7 +128,7 @@ def test_timeout_exits_3_and_cancels_the_run_when_asked(gateway):
 
 
 def test_timeout_without_cancel_exits_3_and_leaves_the_run(gateway):
-    result = ff(gateway, "trigger", "slow", "--wait", "--timeout", "1s", "--json")
+    result = ff(gateway, "trigger", "slow", "--wait", "--timeout", "1s", "--json", "--no-cancel-on-timeout")
     assert result.returncode == 3
     run = json.loads(result.stdout)  # --json: the last status seen, nothing else on stdout
     assert run["phase"] != "completed" and "still going" in result.stderr
@@ -261,3 +269,53 @@ def test_status_runs_config_cancel(gateway):
     finished = ff(gateway, "cancel", done["id"])
     assert finished.returncode == 0 and "already finished" in finished.stdout
     assert ff(gateway, "cancel", "run_doesnotexist").returncode == 2
+
+
+def test_gates_outputs_and_artifacts_in_the_cli(gateway, tmp_path):
+    outputs_file = tmp_path / "out.env"
+    result = ff(gateway, "trigger", "gated", "--wait", "--outputs-file", str(outputs_file))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "conclusion quality_gate_failed" in result.stdout
+    assert "quality gates: 0 of 1 passed" in result.stdout
+    assert "outputs.coverage: expected >= 80, got 70" in result.stdout
+    assert outputs_file.read_text() == "coverage=70\n"
+    run_id = run_id_of(result.stdout)
+    shown = ff(gateway, "outputs", run_id, "--json")
+    assert json.loads(shown.stdout) == {"coverage": "70"}
+    saved = ff(gateway, "artifacts", run_id, "--download", str(tmp_path / "got"))
+    assert saved.returncode == 0, saved.stderr
+    assert (tmp_path / "got" / "report.txt").read_text() == "report\n"
+
+
+def test_sigterm_cancels_the_run_it_started_and_exits_143(gateway):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(CI_NAMES)}
+    clean.update(CI="true", FLASHFUSION_URL=gateway.url, FLASHFUSION_API_KEY=gateway.key)
+    proc = subprocess.Popen([FLASHFUSION, "trigger", "slow", "--wait"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=clean)
+    try:
+        first = proc.stdout.readline()
+        run_id = run_id_of(first)
+        wait_for(lambda: any(s["name"] == "sleepy" and s["status"] == "running"
+                             for s in api_run(gateway, run_id)["steps"]), what="the slow step to run")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, out + err
+    assert "SIGTERM: cancelling the run this command started" in err
+    run = api_run(gateway, run_id)
+    assert (run["status"], run["conclusion"]) == ("failed", "cancelled")
+
+
+def test_a_group_with_a_failing_member_and_fail_fast(gateway):
+    result = ff(gateway, "trigger", "demo", "broken", "--wait")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(r"run \S+ \(broken\): failed", result.stdout) and "(demo): success" in result.stdout
+    assert "failed" in result.stdout.splitlines()[-1]
+
+    fast = ff(gateway, "trigger", "broken", "slow", "--wait", "--fail-fast")
+    assert fast.returncode == 1, fast.stdout + fast.stderr
+    assert "cancelling the others (--fail-fast)" in fast.stdout
+    slow = re.search(r"run (\S+) started for pipeline slow", fast.stdout).group(1)
+    assert api_run(gateway, slow)["conclusion"] == "cancelled"

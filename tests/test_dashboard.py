@@ -369,3 +369,19 @@ def test_bad_forms_are_refused_not_crashed(admin):
     assert crowded.status_code == 400 and "too many fields" in crowded.text
     with database.connection_context():
         assert ApiKey.select().count() == before
+
+
+def test_run_page_shows_quality_gates_outputs_and_artifacts(admin):
+    run = make_run("demo", status="failed")
+    gates = [{"name": "outputs.coverage", "expected": ">= 80", "actual": "70", "passed": False,
+              "reason": "coverage = 70, not >= 80"},
+             {"name": "required_steps.build", "expected": "success", "actual": "success", "passed": True}]
+    with database.connection_context():
+        Run.update(quality_gates=gates, outputs={"coverage": "70"}, conclusion="quality_gate_failed",
+                   artifacts=[{"name": "report.txt", "size": 12, "expires_at": None, "locator": "report.txt"}]
+                   ).where(Run.id == run.id).execute()
+    html = admin.get(f"/dashboard/runs/{run.id}").text
+    assert 'data-gate="outputs.coverage" data-passed="0"' in html and "coverage = 70, not &gt;= 80" in html
+    assert 'data-gate="required_steps.build" data-passed="1"' in html
+    assert "<code>coverage</code>" in html and "<code>report.txt</code>" in html
+    assert "locator" not in html

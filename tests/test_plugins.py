@@ -34,7 +34,7 @@ HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) 
 
 def test_hooks_are_documented_where_declared_and_in_the_docs():
     readme = (REPO / "docs" / "extending.md").read_text()
-    assert set(HOOKS) == {"register_providers", "run_finished", "startup"}
+    assert set(HOOKS) == {"register_providers", "run_finished", "startup", "check_quality_gate"}
     for name in HOOKS:
         fn = getattr(hookspecs, name)
         assert fn.__doc__ and len(fn.__doc__) > 40, name

@@ -185,7 +185,7 @@ def test_management_endpoints_rotation_test_ping_log_redeliver_replay(client, ga
     assert listed["webhooks"][0]["events"] == ["run.completed", "run.failed"]
 
     updated = post(client, "/functions/updateWebhook", {"id": wid, "description": "renamed", "events": []}, key).json
-    assert updated["webhook"]["description"] == "renamed" and len(updated["webhook"]["events"]) == 5
+    assert updated["webhook"]["description"] == "renamed" and len(updated["webhook"]["events"]) == 6
 
     ping = post(client, "/functions/testWebhook", {"id": wid}, key).json
     assert ping["success"] is True and ping["delivery_id"].startswith("dlv_")

@@ -17,6 +17,7 @@ exit codes:
   3  --timeout passed (after cancelling the run with --cancel-on-timeout)
   4  the gateway or its provider unreachable after retries
   5  (status without --wait) the run has not finished yet
+  130/143  SIGINT/SIGTERM while waiting (after cancelling the runs it started, unless --detach-on-exit)
 
 environment: FLASHFUSION_URL, FLASHFUSION_API_KEY, FLASHFUSION_IDEMPOTENCY_KEY,
 FLASHFUSION_RETRIES (5), FLASHFUSION_RETRY_DELAY (1 s), FLASHFUSION_CANCEL_GRACE (60 s)
@@ -52,13 +53,21 @@ def register(sub) -> None:
         parser.set_defaults(handler=run_command, needs_config=False, client_command=name)
         return parser
 
-    trigger = add("trigger", "trigger a pipeline run (and with --wait, follow it to its end)")
-    trigger.add_argument("pipeline_id")
+    trigger = add("trigger", "trigger a pipeline run, or several as a group (and with --wait, follow them to "
+                             "their end)")
+    trigger.add_argument("pipeline_ids", nargs="+", metavar="pipeline_id")
     trigger.add_argument("--branch", help="git ref to run (default: the pipeline's branch)")
     trigger.add_argument("--input", action="append", metavar="NAME=VALUE", help="an input; repeat for more")
     trigger.add_argument("--idempotency-key", metavar="KEY",
                          help="default: derived from the CI job (GitHub Actions, GitLab CI), else random")
-    trigger.add_argument("--cancel-on-timeout", action="store_true", help="cancel the run when --timeout passes")
+    trigger.add_argument("--cancel-on-timeout", action=argparse.BooleanOptionalAction, default=None,
+                         help="cancel the run when --timeout passes (default: on when CI=true)")
+    trigger.add_argument("--detach-on-exit", action="store_true",
+                         help="on SIGINT/SIGTERM leave the runs going (default: cancel them, wait up to "
+                              "$FLASHFUSION_CANCEL_GRACE to see them stop, exit 130/143)")
+    trigger.add_argument("--fail-fast", action="store_true", help="several pipelines: cancel the others when one fails")
+    trigger.add_argument("--outputs-file", metavar="FILE",
+                         help="write the run's outputs to FILE as dotenv (several pipelines: PIPELINE_NAME=...)")
     _waiting(trigger, "follow the run until it ends; the exit code tells how it ended")
 
     status = add("status", "show a run (and with --wait, follow it to its end)")
@@ -74,6 +83,15 @@ def register(sub) -> None:
     config = add("config", "show a pipeline's configuration")
     config.add_argument("pipeline_id")
     config.add_argument("--json", action="store_true")
+
+    outputs = add("outputs", "show a finished run's outputs (dotenv, or --json)")
+    outputs.add_argument("run_id")
+    outputs.add_argument("--json", action="store_true")
+
+    artifacts = add("artifacts", "list a run's artifacts, or download them all")
+    artifacts.add_argument("run_id")
+    artifacts.add_argument("--download", metavar="DIR", help="save every artifact under DIR")
+    artifacts.add_argument("--json", action="store_true")
 
     cancel = add("cancel", "cancel a run")
     cancel.add_argument("run_id")

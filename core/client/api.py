@@ -175,6 +175,34 @@ class Api:
     def cancel(self, run_id: str) -> dict:
         return self.request("POST", "/api/cancel-run", json={"run_id": run_id}).body["run"]
 
+    def trigger_group(self, runs: list[dict[str, Any]], idempotency_key: str) -> tuple[dict, bool]:
+        resp = self.request("POST", "/api/trigger-pipelines", json={"runs": runs},
+                            headers={"Idempotency-Key": idempotency_key})
+        return resp.body, resp.headers.get("Idempotent-Replayed", "").lower() == "true"
+
+    def group(self, group_id: str) -> dict:
+        return self.request("GET", "/api/get-group", params={"group_id": group_id}).body["group"]
+
+    def download(self, url: str, path: Any) -> int:
+        """Stream a gateway download (a path on this gateway) into ``path``; the byte count."""
+        if not url.startswith("/"):
+            raise UsageError("refusing a download URL that is not on this gateway")
+        size = 0
+        timeout = httpx.Timeout(300.0, connect=10.0)
+        with self._http.stream("GET", url, headers={"Accept": "*/*"}, timeout=timeout) as raw:
+            if raw.status_code >= 400:
+                raw.read()
+                body = _json(raw)
+                error = body.get("error") if isinstance(body, dict) else None
+                message = body.get("message") if isinstance(body, dict) else None
+                raise ApiError(raw.status_code, str(error or raw.reason_phrase), str(message or ""),
+                               raw.headers.get("X-Request-ID"))
+            with open(path, "wb") as f:
+                for chunk in raw.iter_bytes():
+                    f.write(chunk)
+                    size += len(chunk)
+        return size
+
     # -- the machinery -------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,

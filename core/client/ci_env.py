@@ -36,7 +36,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 MAX_KEY_LENGTH = 255
 MAX_CHAIN = 50
@@ -97,3 +97,17 @@ def chain(first: str, n: int) -> str:
 
 def random_key() -> str:
     return f"ffcli-{uuid.uuid4().hex}"
+
+
+DEFAULT_CANCEL_GRACE = 60.0   # how long to watch a cancelled run come to its end
+
+
+def cancel_grace(env: Mapping[str, str]) -> float:
+    """``FLASHFUSION_CANCEL_GRACE`` seconds (60): how long to watch cancelled runs stop."""
+    return float(env.get("FLASHFUSION_CANCEL_GRACE") or DEFAULT_CANCEL_GRACE)
+
+
+def cancels_on_timeout(args: Any, env: Mapping[str, str]) -> bool:
+    """``--cancel-on-timeout`` as given, else on in CI (``CI=true``)."""
+    chosen = getattr(args, "cancel_on_timeout", None)
+    return chosen if chosen is not None else env.get("CI", "").lower() == "true"

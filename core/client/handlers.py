@@ -18,13 +18,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, TextIO
 
-from flashfusion.core.client import EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env
+from flashfusion.core.client import EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env, results
 from flashfusion.core.client.api import Api, ClientError, RetryPolicy, UsageError, check_url, plain_http_warning
-from flashfusion.core.client.progress import LiveProgress, PlainProgress, Progress, fmt_duration, make_progress
+from flashfusion.core.client.progress import PlainProgress, Progress, fmt_duration, make_progress
+from flashfusion.core.client.results import show_gates, write_outputs_file
+from flashfusion.core.client.signals import Stopped, shielded, stop_on_signals
+from flashfusion.core.client.starting import start_one
 
 LONG_POLL_SECONDS = 60        # the gateway's maximum for get-status?wait=
 DEFAULT_TIMEOUT = "60m"
-DEFAULT_CANCEL_GRACE = 60.0   # how long to watch a cancelled run come to its end
 LOG_TAIL_LINES = 15
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)", re.IGNORECASE)
 _UNITS = {"h": 3600, "m": 60, "s": 1, "": 1}
@@ -170,6 +172,7 @@ def summary(run: Mapping[str, Any], out: Output, *, timed_out: bool = False) -> 
             out.say(f"    {step['url']}")
     if run.get("error"):
         out.say(f"  error: {run['error']}")
+    show_gates(run, out.say)
     if run.get("deployment_url"):
         out.say(f"  deployment: {run['deployment_url']}")
     if run.get("html_url"):
@@ -193,8 +196,26 @@ def run_exit_code(run: Mapping[str, Any]) -> int:
     return EXIT_SUCCESS if run.get("status") == "success" else EXIT_RUN_FAILED
 
 
+def cancel_and_watch(api: Api, run_id: str, args: Any, out: Output, env: Mapping[str, str]) -> dict:
+    """Cancel the run and follow it for up to the cancel grace; the run as last seen."""
+    out.say(f"cancelling run {run_id}")
+    run = api.cancel(run_id)
+    grace = ci_env.cancel_grace(env)
+    progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
+                             redact=out.redact, env=env)
+    try:
+        run = follow(api, run_id, deadline=time.monotonic() + grace, progress=progress, first=run)
+    except WaitTimeout as again:
+        run = again.run
+        out.warn(f"run {run_id} did not stop within {fmt_duration(grace)} of the cancel request")
+    progress.close()
+    return run
+
+
 def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[str, str],
-                    cancel_on_timeout: bool = False, url_shown: str | None = None) -> int:
+                    cancel_on_timeout: bool = False, url_shown: str | None = None, started: bool = False) -> int:
+    """Follow the run to its end and report it. ``started``: this command started the run,
+    so SIGINT/SIGTERM cancel it (unless ``--detach-on-exit``) before exiting 130/143."""
     timeout = parse_duration(args.timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
@@ -209,37 +230,35 @@ def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[
             out.say(f"web: {url}")
 
     try:
-        try:
+        with stop_on_signals():
             run = follow(api, run_id, deadline=deadline, progress=progress, on_run=on_run)
-        except WaitTimeout as exc:
-            run = exc.run
-            progress.close()
-            out.say(f"timed out after {fmt_duration(timeout)} waiting for run {run_id}")
-            if cancel_on_timeout:
-                out.say(f"cancelling run {run_id}")
-                run = api.cancel(run_id)
-                grace = float(env.get("FLASHFUSION_CANCEL_GRACE") or DEFAULT_CANCEL_GRACE)
-                if isinstance(progress, LiveProgress):  # closed above; the plain one goes on
-                    progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
-                                             redact=out.redact, env=env)
-                try:
-                    run = follow(api, run_id, deadline=time.monotonic() + grace, progress=progress)
-                except WaitTimeout as again:
-                    run = again.run
-                    out.warn(f"run {run_id} did not stop within {fmt_duration(grace)} of the cancel request")
-                progress.close()
-            summary(run, out, timed_out=True)
-            if args.json:
-                out.document(run)
-            return EXIT_TIMEOUT
-    except KeyboardInterrupt:
+    except WaitTimeout as exc:
+        run = exc.run
         progress.close()
-        out.warn(f"interrupted; run {run_id} goes on (stop it with: flashfusion cancel {run_id})")
-        return 130
+        out.say(f"timed out after {fmt_duration(timeout)} waiting for run {run_id}")
+        if cancel_on_timeout:
+            with shielded():
+                run = cancel_and_watch(api, run_id, args, out, env)
+        summary(run, out, timed_out=True)
+        if args.json:
+            out.document(run)
+        return EXIT_TIMEOUT
+    except Stopped as exc:
+        progress.close()
+        if not started or getattr(args, "detach_on_exit", False):
+            out.warn(f"{exc.name}: run {run_id} goes on (stop it with: flashfusion cancel {run_id})")
+            return exc.exit_code
+        out.warn(f"{exc.name}: cancelling the run this command started")
+        with shielded():
+            run = cancel_and_watch(api, run_id, args, out, env)
+            summary(run, out)
+        return exc.exit_code
     progress.close()
     summary(run, out)
     if args.json:
         out.document(run)
+    if getattr(args, "outputs_file", None):
+        write_outputs_file(args.outputs_file, run.get("outputs") or {})
     return run_exit_code(run)
 
 
@@ -247,39 +266,33 @@ def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[
 
 def cmd_trigger(args: Any, out: Output, env: Mapping[str, str]) -> int:
     inputs = parse_inputs(args.input)
-    if args.cancel_on_timeout and not args.wait:
-        raise UsageError("--cancel-on-timeout needs --wait")
+    for flag in ("cancel_on_timeout", "outputs_file", "fail_fast", "detach_on_exit"):
+        if getattr(args, flag, None) and not args.wait:
+            raise UsageError(f"--{flag.replace('_', '-')} needs --wait")
     explicit = args.idempotency_key or env.get("FLASHFUSION_IDEMPOTENCY_KEY")
-    with connect(args, out, env) as api:
-        derived = None if explicit else ci_env.derive_key(env, args.pipeline_id, args.branch, inputs)
-        if explicit:
-            keys = [explicit]
-        elif derived:
-            keys = [ci_env.chain(derived, n) for n in range(ci_env.MAX_CHAIN)]
-        else:
-            keys = [ci_env.random_key()]
-        if args.verbose:
-            out.warn(f"Idempotency-Key source: {'explicit' if explicit else 'CI job' if derived else 'random'}")
-        for number, key in enumerate(keys):
-            answer, replayed = api.trigger(args.pipeline_id, args.branch, inputs, key)
-            retry_failed = replayed and derived and answer.get("status") == "failed"
-            if not retry_failed or number == len(keys) - 1:
-                break
-            out.say(f"run {answer.get('run_id')} of an earlier attempt of this CI job ended "
-                    f"{answer.get('conclusion') or 'failed'}; starting a new run")
-        run_id = answer["run_id"]
-        if replayed:
-            out.say(f"run {run_id} (already started by an earlier attempt of this job): {answer.get('status')}")
-        else:
-            out.say(f"run {run_id} started for pipeline {args.pipeline_id}")
-        if answer.get("html_url"):
-            out.say(f"web: {answer['html_url']}")
+    if len(args.pipeline_ids) > 1:
+        from flashfusion.core.client import fanout  # it builds on this module
+        with connect(args, out, env) as api:
+            return fanout.trigger_group(api, args, out, env, inputs, explicit)
+    args.pipeline_id = args.pipeline_ids[0]
+    with connect(args, out, env) as api, stop_on_signals() as stop:
+        try:
+            with stop.deferred():  # a signal now is acted on once the answer names the run
+                answer = start_one(api, args, out, env, inputs, explicit)
+        except Stopped as exc:
+            if not args.wait or args.detach_on_exit:
+                out.warn(f"{exc.name}: run {answer['run_id']} goes on")
+                return exc.exit_code
+            out.warn(f"{exc.name}: cancelling the run this command started")
+            with shielded():
+                summary(cancel_and_watch(api, answer["run_id"], args, out, env), out)
+            return exc.exit_code
         if not args.wait:
             if args.json:
                 out.document(answer)
             return EXIT_SUCCESS
-        return wait_and_report(api, run_id, args, out, env, cancel_on_timeout=args.cancel_on_timeout,
-                               url_shown=answer.get("html_url"))
+        return wait_and_report(api, answer["run_id"], args, out, env, cancel_on_timeout=ci_env.cancels_on_timeout(args, env),
+                               url_shown=answer.get("html_url"), started=True)
 
 
 def cmd_status(args: Any, out: Output, env: Mapping[str, str]) -> int:
@@ -358,8 +371,13 @@ def cmd_cancel(args: Any, out: Output, env: Mapping[str, str]) -> int:
         return EXIT_SUCCESS
 
 
+def cmd_results(args: Any, out: Output, env: Mapping[str, str]) -> int:
+    with connect(args, out, env) as api:
+        return (results.cmd_outputs if args.client_command == "outputs" else results.cmd_artifacts)(api, args, out)
+
+
 HANDLERS = {"trigger": cmd_trigger, "status": cmd_status, "runs": cmd_runs, "config": cmd_config,
-            "cancel": cmd_cancel}
+            "cancel": cmd_cancel, "outputs": cmd_results, "artifacts": cmd_results}
 
 
 def run_command(args: Any, env: Mapping[str, str] | None = None) -> int:
@@ -376,3 +394,6 @@ def run_command(args: Any, env: Mapping[str, str] | None = None) -> int:
     except KeyboardInterrupt:
         out.warn("interrupted")
         return 130
+    except Stopped as exc:
+        out.warn(f"{exc.name}: stopped")
+        return exc.exit_code

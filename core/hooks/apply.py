@@ -10,7 +10,9 @@ index makes a second worker's insert fail harmlessly).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import peewee
 
@@ -19,6 +21,7 @@ from flashfusion.core.hooks import inbox
 from flashfusion.core.ids import new_id
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.runs import triggers
+from flashfusion.core.runs.results import completion_for
 from flashfusion.core.storage.db import to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import InboundHook, Run
 from flashfusion.plugins import InboundDelivery, InboundEvent, Pipeline, Provider, ProviderError
@@ -56,7 +59,7 @@ def apply_delivery(gw: Gateway, row: InboundHook) -> Applied:
     if event.kind == "push":
         outcome = _push(gw, row.provider, event)
     elif event.kind == "run":
-        outcome = _run_event(provider, pipelines, event, applied)
+        outcome = _run_event(provider, pipelines, event, applied, gw.pm.hook.check_quality_gate)
     else:
         outcome = event.kind
     with write_tx():
@@ -70,7 +73,8 @@ def _push(gw: Gateway, provider: str, event: InboundEvent) -> str:
     return f"push: {len(started)} run(s) started"
 
 
-def _run_event(provider: Provider, pipelines: list[Pipeline], event: InboundEvent, applied: Applied) -> str:
+def _run_event(provider: Provider, pipelines: list[Pipeline], event: InboundEvent, applied: Applied,
+               check_gate: Callable[..., Any]) -> str:
     if event.upstream_id is None:
         applied.poll_now.update(p.id for p in pipelines)
         return "poll requested"
@@ -95,9 +99,12 @@ def _run_event(provider: Provider, pipelines: list[Pipeline], event: InboundEven
             log.exception("applying a %s hook to pipeline %s crashed", provider.name, pipeline.id)
             applied.poll_now.add(pipeline.id)
             continue
-        known = {r.id for r in bound}
+        refs = {r.id: runs.to_ref(r) for r in bound}
         for snapshot in snapshots:
-            if snapshot.run_id in known and runs.apply_snapshot(snapshot):
+            if snapshot.run_id not in refs:
+                continue
+            completion = completion_for(pipeline, provider, refs[snapshot.run_id], snapshot, check_gate)
+            if runs.apply_snapshot(snapshot, completion=completion):
                 changed += 1
                 if snapshot.terminal:
                     applied.finished.append(snapshot.run_id)

@@ -9,7 +9,7 @@ import msgspec
 from msgspec import UNSET
 
 from flashfusion.core.durations import human_duration
-from flashfusion.core.runs import views
+from flashfusion.core.runs import results, views
 from flashfusion.core.storage.db import from_db_time, iso, utcnow
 from flashfusion.core.storage.models import Run
 
@@ -59,7 +59,15 @@ def run_view(run: Run) -> views.Run:
         finished_at=iso(run.finished_at),
         updated_at=iso(run.updated_at),
         trigger=trigger_of(run),
+        **_results(run),
     )
+
+
+def _results(run: Run) -> dict[str, Any]:
+    found = results.run_results(run)
+    found["artifacts"] = [views.ArtifactLink(**a) for a in found["artifacts"]]
+    found["quality_gates"] = [views.QualityGate(**g) for g in found["quality_gates"]]
+    return found
 
 
 def run_to_dict(run: Run) -> dict[str, Any]:
@@ -81,4 +89,5 @@ def event_data(run: Run) -> dict[str, Any]:
         trigger=trigger_of(run),
         deployment_url=run.deployment_url or UNSET,
         failed_step=failed_step(run) or UNSET,
+        quality_gates=[views.QualityGate(**g) for g in run.quality_gates] if run.quality_gates else UNSET,
     ))

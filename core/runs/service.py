@@ -60,12 +60,14 @@ def parse_inputs(raw: Any) -> dict[str, str]:
 
 
 def start_run(gw: Gateway, pipeline: Pipeline, ref: str, inputs: dict[str, str], api_key_id: str | None,
-              trigger: Mapping[str, Any] | None = None) -> Run:
+              trigger: Mapping[str, Any] | None = None, group_id: str | None = None) -> Run:
     """Create a run and dispatch it now, or leave it queued for the worker when the provider
-    runs there. ``trigger`` records what started it (runs.triggers). A provider's refusal ends
-    the run ``failed`` and is raised as ProviderError."""
+    runs there. ``trigger`` records what started it (runs.triggers); ``group_id`` the group
+    it belongs to (runs.groups). A provider's refusal ends the run ``failed`` and is raised as
+    ProviderError."""
     in_worker = "runs_in_worker" in gw.provider_for(pipeline).capabilities
-    run = transitions.create_run(pipeline, ref, inputs, api_key_id, trigger=trigger, **_dispatch_lease(gw, in_worker))
+    run = transitions.create_run(pipeline, ref, inputs, api_key_id, trigger=trigger, group_id=group_id,
+                                 **_dispatch_lease(gw, in_worker))
     return run if in_worker else dispatch(gw, pipeline, run, then_lease_to=None)
 
 

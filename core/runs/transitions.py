@@ -13,7 +13,9 @@ from typing import Any, Iterable, Mapping, cast
 
 from flashfusion.core.ids import new_id
 from flashfusion.core.observability import metrics
-from flashfusion.core.runs.serialize import event_data
+from flashfusion.core.runs import groups
+from flashfusion.core.runs.results import Completion
+from flashfusion.core.runs.serialize import event_data, run_to_dict
 from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import Run, TriggerClaim
 from flashfusion.core.webhooks import outbox
@@ -38,7 +40,7 @@ def lifecycle(run: Run, what: str) -> None:
 
 def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_id: str | None,
                *, trigger: Mapping[str, Any] | None = None, lease_owner: str | None = None,
-               lease_seconds: float = 0, run_id: str | None = None) -> Run:
+               lease_seconds: float = 0, run_id: str | None = None, group_id: str | None = None) -> Run:
     """A new queued run; ``trigger`` records what started it (runs.triggers)."""
     now = utcnow()
     run = Run.create(
@@ -48,6 +50,7 @@ def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_
         trigger=dict(trigger) if trigger is not None else {"kind": "unknown"},
         lease_owner=lease_owner,
         lease_until=to_db_time(now + timedelta(seconds=lease_seconds)) if lease_owner else None,
+        group_id=group_id,
     )
     lifecycle(run, "queued")
     return run
@@ -148,6 +151,7 @@ def fail_run(run_id: str, conclusion: str, message: str | None = None, *, phase_
         run.save()
         emit("run.failed", run.pipeline_id, run.id, event_data(run))
         lifecycle(run, f"failed: {message or conclusion}")
+        groups.note_completed(run)
         return run
 
 
@@ -155,9 +159,12 @@ def fail_dispatch(run_id: str, exc: ProviderError) -> Run | None:
     return fail_run(run_id, exc.conclusion, exc.message)
 
 
-def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> bool:
+def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None,
+                   completion: Completion | None = None) -> bool:
     """Store what the provider reported and publish the events the change causes.
-    Returns whether anything changed. A finished run is never reopened."""
+    Returns whether anything changed. A finished run is never reopened. When the snapshot
+    ends the run, ``completion`` stores its results and judges its quality gates here, so the
+    run's first finished state already carries the verdict."""
     with write_tx():
         run = _locked(snapshot.run_id)
         if run is None or run.phase == "completed":
@@ -187,6 +194,8 @@ def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> 
             run.finished_at = to_db_time(snapshot.finished_at or now)
             run.lease_owner = run.lease_until = None
             run.hooks_due_at = to_db_time(now)  # the worker calls the run_finished hooks, see worker.finish_runs
+            if completion is not None:
+                completion.apply(run, run_to_dict)
         if _comparable(run) == before:
             return False
         run.updated_at = stored_time(now)
@@ -201,6 +210,8 @@ def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None) -> 
                 emit("deployment.success", run.pipeline_id, run.id, event_data(run))
         elif run.status == "failed":
             emit("run.failed", run.pipeline_id, run.id, event_data(run))
+        if run.phase == "completed":
+            groups.note_completed(run)
         return True
 
 

@@ -39,6 +39,21 @@ Trigger = Annotated[dict[str, Any], Meta(
     extra_json_schema={"required": ["kind"], "properties": {"kind": {"type": "string", "enum": list(TRIGGER_KINDS)}}})]
 
 
+class ArtifactLink(Struct, kw_only=True):
+    name: str
+    size: int | None
+    expires_at: str | None
+    download_url: Annotated[str, Meta(description="GET it on this gateway with the same API key")]
+
+
+class QualityGate(Struct, kw_only=True):
+    name: str
+    expected: Any
+    actual: Any
+    passed: bool
+    reason: Annotated[str, Meta(description="Why it failed")] | UnsetType = UNSET
+
+
 class Run(Struct, kw_only=True):
     id: str
     pipeline_id: str
@@ -62,6 +77,12 @@ class Run(Struct, kw_only=True):
     finished_at: str | None
     updated_at: str | None
     trigger: Trigger
+    outputs: Annotated[dict[str, str], Meta(
+        description="What the run's steps wrote as outputs (at most 64, 64 KiB in all)")] = {}
+    artifacts: list[ArtifactLink] = []
+    quality_gates: Annotated[list[QualityGate], Meta(
+        description="The pipeline's gates, judged when the run finished")] = []
+    group_id: Annotated[str | None, Meta(description="The group of a run started by trigger-pipelines")] = None
     #: get-status only: the run's change counter, for ``wait`` + ``version``.
     version: int | UnsetType = UNSET
 
@@ -79,3 +100,4 @@ class RunEventData(Struct, kw_only=True):
     trigger: dict[str, Any]
     deployment_url: str | UnsetType = UNSET
     failed_step: str | UnsetType = UNSET
+    quality_gates: list[QualityGate] | UnsetType = UNSET

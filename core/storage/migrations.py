@@ -279,6 +279,23 @@ def create_backup_record_table(db: peewee.Database) -> None:
 m009_backup_record = create_backup_record_table
 
 
+def m010_run_results(db: peewee.Database) -> None:
+    """A run's outputs, artifacts and quality gate results (NULL on existing runs: none), and
+    groups of runs started together (``trigger-pipelines``)."""
+    _ddl(db, [
+        "ALTER TABLE run ADD COLUMN outputs {json}",
+        "ALTER TABLE run ADD COLUMN artifacts {json}",
+        "ALTER TABLE run ADD COLUMN quality_gates {json}",
+        "ALTER TABLE run ADD COLUMN group_id VARCHAR(40)",
+        "CREATE INDEX run_group_id ON run (group_id)",
+        """CREATE TABLE run_group (
+            id VARCHAR(40) PRIMARY KEY,
+            api_key_id VARCHAR(40),
+            created_at {ts} NOT NULL,
+            completed_at {ts})""",
+    ])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (1, "initial", m001_initial),
     (2, "access_control", m002_access_control),
@@ -289,6 +306,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[peewee.Database], None]]] = [
     (7, "run_hooks_due", m007_run_hooks_due),
     (8, "inbound_hooks", m008_inbound_hooks),
     (9, "backup_record", m009_backup_record),
+    (10, "run_results", m010_run_results),
 ]
 
 

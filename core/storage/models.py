@@ -69,9 +69,25 @@ class Run(BaseModel):
     #: cleared with the ``optimization.available`` event they produce, in one transaction
     hooks_due_at = peewee.DateTimeField(null=True)
     started_upstream = peewee.BooleanField(default=False)
+    # what the run gave back and how its quality gates went (runs.results), set by the
+    # completing transition; null until then
+    outputs = JSONField(null=True)
+    artifacts = JSONField(null=True)
+    quality_gates = JSONField(null=True)
+    group_id = peewee.CharField(max_length=40, null=True, index=True)  # runs started together (runs.groups)
 
     class Meta:
         only_save_dirty = True
+
+
+class RunGroup(BaseModel):
+    """Runs started by one trigger-pipelines request. ``completed_at`` is set, and
+    ``group.completed`` published, by the transition that ends its last run."""
+
+    id = peewee.CharField(primary_key=True, max_length=40)
+    api_key_id = peewee.CharField(max_length=40, null=True)
+    created_at = peewee.DateTimeField()
+    completed_at = peewee.DateTimeField(null=True)
 
 
 class Event(BaseModel):

@@ -42,6 +42,7 @@ from flashfusion.core.web.schemas.requests import (
     ReplayWebhooksRequest,
     SendWebhookRequest,
     TriggerPipelineRequest,
+    TriggerPipelinesRequest,
     UpdateWebhookRequest,
     WebhookIdRequest,
 )
@@ -96,6 +97,48 @@ def pipeline_paths() -> dict[str, Any]:
                 query_param("cursor", "next_cursor of the previous page",
                        schema={"type": "string", "minLength": 1, "maxLength": 200}),
             ])},
+        "/api/get-artifact": {"get": operation(
+            "getArtifact", "Download a run's artifact", API_KEY,
+            {"description": "The artifact's bytes, streamed from upstream (GitHub and GitLab send a zip archive)",
+             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            (400, 401, 403, 404, 429, 500, 502, 504), tag=tag,
+            description="Required permission: read_runs. The download_url of an artifact in get-status.",
+            parameters=[query_param("run_id", "Pipeline run identifier", required=True),
+                        query_param("name", "The artifact's name", required=True)],
+            text={404: "Unknown run or artifact, outside the caller's pipeline scope, or expired upstream"})},
+        "/api/trigger-pipelines": {"post": operation(
+            "triggerPipelines", "Trigger several pipeline runs as a group", API_KEY,
+            {"description": "The group and its runs (a member upstream refused is failed, with error)",
+             "content": json_content(obj(
+                 ["success", "group_id", "runs"], success=BOOLEAN, group_id=STRING,
+                 runs={"type": "array", "items": obj(
+                     ["run_id", "pipeline_id", "status"], run_id=STRING, pipeline_id=STRING,
+                     status={"type": "string", "enum": ["running", "success", "failed"]}, phase=STRING,
+                     conclusion=NULLABLE_STRING, upstream_run_id=NULLABLE_STRING, html_url=NULLABLE_STRING,
+                     error={**STRING, "description": "Why upstream refused this member"})}),
+                 {"success": True, "group_id": "grp_1", "runs": [
+                     {"run_id": "run_1", "pipeline_id": "web", "status": "running"},
+                     {"run_id": "run_2", "pipeline_id": "api", "status": "running"}]})},
+            (400, 401, 403, 404, 409, 413, 415, 422, 429, 500), tag=tag,
+            description="Required permission: trigger_pipeline, and every pipeline in the key's scope; every "
+                        "member is checked before any run starts.",
+            parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
+                         "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                         "description": "Returns the same group for 24 h when repeated"}],
+            body=request_body(ref(TriggerPipelinesRequest), {"runs": [{"pipeline_id": "web"},
+                                                                      {"pipeline_id": "api", "branch": "main"}]}))},
+        "/api/get-group": {"get": operation(
+            "getGroup", "Get a group of runs", API_KEY,
+            {"description": "The group: running until all its runs end, then failed if any failed, else success",
+             "content": json_content(obj(["success", "group"], success=BOOLEAN, group=obj(
+                 ["id", "status", "failed_runs", "runs", "created_at", "completed_at"], id=STRING,
+                 status={"type": "string", "enum": ["running", "success", "failed"]},
+                 failed_runs={"type": "array", "items": STRING},
+                 runs={"type": "array", "items": {"$ref": "#/components/schemas/Run"},
+                       "description": "The runs the caller's key may see"},
+                 created_at=NULLABLE_STRING, completed_at=NULLABLE_STRING)))},
+            (400, 401, 403, 404, 429, 500), tag=tag, description="Required permission: read_runs.",
+            parameters=[query_param("group_id", "The group_id trigger-pipelines returned", required=True)])},
         "/api/cancel-run": {"post": operation(
             "cancelRun", "Cancel a run", API_KEY,
             {"description": "Cancellation requested", "content": json_content(ref(RunAnswer))},

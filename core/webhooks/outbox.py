@@ -23,7 +23,8 @@ from flashfusion.core.webhooks.payload import PayloadError, build_body
 
 log = logging.getLogger("flashfusion.webhooks")
 
-EVENT_TYPES = ("run.started", "run.completed", "run.failed", "optimization.available", "deployment.success")
+EVENT_TYPES = ("run.started", "run.completed", "run.failed", "optimization.available", "deployment.success",
+               "group.completed")
 PING = "ping"
 INSERT_CHUNK = 200
 

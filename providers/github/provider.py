@@ -25,6 +25,7 @@ from flashfusion.plugins import (
     UpstreamRejected,
 )
 from flashfusion.providers.github import correlation
+from flashfusion.providers.github.artifacts import GitHubResults
 from flashfusion.providers.github.checks import workflow_text_problems
 from flashfusion.providers.github.client import ClientPool, token_source
 from flashfusion.providers.github.deployments import deployment_url
@@ -51,7 +52,7 @@ class _Workflow:
     path: str
 
 
-class GitHubProvider(GitHubEvents, Provider):
+class GitHubProvider(GitHubEvents, GitHubResults, Provider):
     """GitHub Actions: ``workflow_dispatch`` to start, one conditional runs list per repository
     and poll cycle to follow, ``cancel_url`` to stop.
 
@@ -61,7 +62,7 @@ class GitHubProvider(GitHubEvents, Provider):
 
     name = "github"
     Settings = GitHubSettings
-    capabilities = frozenset({"cancel", "returns_run_id", "deployments"})
+    capabilities = frozenset({"cancel", "returns_run_id", "deployments", "results"})
 
     def __init__(self, settings: GitHubSettings, *, env: Mapping[str, str] | None = None,
                  clock: Callable[[], float] | None = None,

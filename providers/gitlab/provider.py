@@ -24,6 +24,7 @@ from flashfusion.plugins import (
 
 from flashfusion.providers.gitlab import client as gl_client
 from flashfusion.providers.gitlab import events
+from flashfusion.providers.gitlab.artifacts import GitLabResults
 from flashfusion.providers.gitlab.polling import ProjectPoller, ProjectWatch
 
 INPUTS_AS = ("variables", "inputs")
@@ -84,12 +85,12 @@ _SETTING_TYPES: dict[str, tuple[type, ...]] = {
 GitLabSettings = Settings  # the name inside GitLabProvider, where ``Settings`` is the class attribute
 
 
-class GitLabProvider(Provider):
+class GitLabProvider(GitLabResults, Provider):
     """Dispatch, poll and cancel GitLab CI pipelines through python-gitlab."""
 
     name = "gitlab"
     Settings = Settings
-    capabilities = frozenset({"cancel", "returns_run_id", "deployments"})
+    capabilities = frozenset({"cancel", "returns_run_id", "deployments", "results"})
     webhook_events = ("Pipeline events", "Job events", "Deployment events", "Push events")
 
     def __init__(self, settings: GitLabSettings, *, env: Mapping[str, str] | None = None,

@@ -13,13 +13,14 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from flashfusion.plugins import (
-    Dispatch, Pipeline, PipelineConfigError, PipelineStep, Provider, RunRef, RunSnapshot,
+    Artifact, Dispatch, Pipeline, PipelineConfigError, PipelineStep, Provider, RunRef, RunResults, RunSnapshot,
 )
 from flashfusion.providers.local.executor import Executor
 from flashfusion.providers.local.processes import kill_run_processes
+from flashfusion.providers.local.results import RunFiles
 
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "USER", "SHELL")
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -36,7 +37,7 @@ class LocalSettings:
 class LocalProvider(Provider):
     name = "local"
     Settings = LocalSettings
-    capabilities = frozenset({"cancel", "runs_in_worker", "returns_run_id"})
+    capabilities = frozenset({"cancel", "runs_in_worker", "returns_run_id", "results"})
 
     def __init__(self, settings: LocalSettings, *, env: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, env=env)
@@ -93,6 +94,17 @@ class LocalProvider(Provider):
         else:
             executor.cancel()
 
+    def results(self, pipeline: Pipeline, run: RunRef) -> RunResults:
+        return self._files(run.id).results()
+
+    def open_artifact(self, pipeline: Pipeline, run: RunRef, artifact: Artifact) -> Iterator[bytes]:
+        return self._files(run.id).open(artifact)
+
+    def _files(self, run_id: str) -> RunFiles:
+        if not RUN_ID.match(run_id):
+            raise ValueError("unexpected run id")
+        return RunFiles(self.base, run_id)
+
     def close(self) -> None:
         with self._lock:
             executors = list(self._executors.values())
@@ -106,7 +118,9 @@ class LocalProvider(Provider):
         if not RUN_ID.match(run.id):
             raise ValueError("unexpected run id")
         started = min((s.started_at for s in done if s.started_at), default=None)
-        executor = Executor(run.id, self.steps_of(pipeline), self.base / run.id, self._env(pipeline, run, ref, inputs),
+        env = self._env(pipeline, run, ref, inputs)
+        env.update(self._files(run.id).prepare())
+        executor = Executor(run.id, self.steps_of(pipeline), self.base / run.id, env,
                             pipeline.timeout_seconds, self.settings.log_tail_bytes, done=done, started_at=started)
         with self._lock:
             self._executors[run.id] = executor

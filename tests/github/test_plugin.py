@@ -23,7 +23,7 @@ def test_register_providers_hook_hands_over_the_class():
     pm.hook.register_providers(register=registered.append)
     assert registered == [GitHubProvider]
     assert GitHubProvider.name == "github"
-    assert GitHubProvider.capabilities == {"cancel", "returns_run_id", "deployments"}
+    assert GitHubProvider.capabilities == {"cancel", "returns_run_id", "deployments", "results"}
 
 
 def test_settings_from_a_config_table():

@@ -15,7 +15,7 @@ from flashfusion.providers.gitlab.provider import GitLabProvider
 def test_conformance_kit_passes() -> None:
     check_provider_class(GitLabProvider)
     assert GitLabProvider.name == "gitlab"
-    assert GitLabProvider.capabilities == {"cancel", "returns_run_id", "deployments"}
+    assert GitLabProvider.capabilities == {"cancel", "returns_run_id", "deployments", "results"}
 
 
 def test_register_providers_hook_hands_over_the_class() -> None:

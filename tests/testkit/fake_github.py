@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 import secrets
 import threading
 import time
 import urllib.parse
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -196,6 +198,16 @@ class FakeRun:
 
 
 @dataclass
+class FakeArtifact:
+    id: int
+    run_id: int
+    name: str
+    archive: bytes  # a zip, as GitHub serves it
+    created_at: float
+    expired: bool = False
+
+
+@dataclass
 class FakeDeployment:
     id: int
     repo: str
@@ -234,12 +246,14 @@ class FakeGitHub:
         self.workflows: dict[int, FakeWorkflow] = {}
         self.runs: dict[int, FakeRun] = {}
         self.deployments: dict[int, FakeDeployment] = {}
+        self.artifacts: dict[int, FakeArtifact] = {}
         self.dispatches: list[dict[str, Any]] = []
         self.app: dict[str, Any] | None = None
         self.hook_configs: list[dict[str, Any]] = []
         self.tokens_issued = 0
         self._lock = threading.RLock()
-        self._ids = {"repo": 1296268, "workflow": 161335, "run": 30433642, "job": 399444496, "deployment": 42, "status": 1}
+        self._ids = {"repo": 1296268, "workflow": 161335, "run": 30433642, "job": 399444496, "deployment": 42, "status": 1,
+                     "artifact": 11}
         self._run_numbers: Counter[int] = Counter()
         self._secondary: list[tuple[float | None, str | None]] = []
         self._failures: list[tuple[int, str, str | None]] = []
@@ -345,6 +359,29 @@ class FakeGitHub:
             self.runs[run.id] = run
             self.hooks.emit_changes()
             return run
+
+    def add_artifact(self, run_id: int, name: str, files: dict[str, bytes], *, expired: bool = False) -> FakeArtifact:
+        """An artifact of the run, uploaded as ``actions/upload-artifact`` does: a zip of ``files``."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for path, data in files.items():
+                archive.writestr(path, data)
+        with self._lock:
+            artifact = FakeArtifact(self._next("artifact"), run_id, name, buffer.getvalue(), self.clock(), expired)
+            self.artifacts[artifact.id] = artifact
+        return artifact
+
+    def artifact_body(self, artifact: FakeArtifact) -> dict[str, Any]:
+        run = self.runs[artifact.run_id]
+        api = f"{self.url}/repos/{run.repo}/actions/artifacts/{artifact.id}"
+        return {"id": artifact.id, "node_id": f"MDg6QXJ0aWZhY3Qx{artifact.id}", "name": artifact.name,
+                "size_in_bytes": len(artifact.archive), "url": api, "archive_download_url": f"{api}/zip",
+                "expired": artifact.expired, "created_at": iso(artifact.created_at),
+                "updated_at": iso(artifact.created_at), "expires_at": iso(artifact.created_at + 90 * 86400),
+                "digest": "sha256:" + hashlib.sha256(artifact.archive).hexdigest(),
+                "workflow_run": {"id": run.id, "repository_id": self.repos[run.repo].id,
+                                 "head_repository_id": self.repos[run.repo].id, "head_branch": run.ref,
+                                 "head_sha": run.head_sha}}
 
     def add_deployment(self, repo: str, sha: str, environment: str, environment_url: str | None, *,
                        state: str = "success", ref: str = "main", run_id: int | None = None) -> FakeDeployment:
@@ -635,6 +672,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         split = urllib.parse.urlsplit(self.path)
         path = split.path
+        if path.startswith("/_blob/") and verb == "GET":
+            return self._blob(path, dict(urllib.parse.parse_qsl(split.query)))
         if fake.prefix:
             if not path.startswith(fake.prefix + "/"):
                 return self._send(*_error(404, "Not Found"), route="unknown", count=False)
@@ -681,6 +720,23 @@ class _Handler(BaseHTTPRequestHandler):
                 return (*_error(status, message), True)
         status, payload, headers = handler(self, params, query, body)
         return status, payload, headers, route != "GET /rate_limit"  # free on GitHub too
+
+    def _blob(self, path: str, query: dict[str, str]) -> None:
+        """The signed storage URL an archive download redirects to: no GitHub token (a request
+        that carries one is refused, as blob storage does), the signature in the query."""
+        fake = self.server_fake
+        with fake._lock:
+            fake.total += 1
+            fake.by_route["GET blob"] += 1
+            artifact = fake.artifacts.get(int(path.rsplit("/", 1)[-1] or 0))
+        bad = (artifact is None or "Authorization" in self.headers
+               or query.get("sig") != hashlib.sha256(b"sig%d" % artifact.id).hexdigest())
+        data = b"<Error><Code>AuthenticationFailed</Code></Error>" if bad else artifact.archive
+        self.send_response(403 if bad else 200)
+        self.send_header("Content-Type", "application/xml" if bad else "application/zip")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _check_token(self) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         fake = self.server_fake
@@ -923,6 +979,26 @@ class _Handler(BaseHTTPRequestHandler):
         return 201, {"type": "Repository", "id": len(fake.hook_configs), "name": "web", "active": True,
                      "events": body.get("events", ["push"]), "config": {**config, "secret": "********"}}, {}
 
+    def get_run_artifacts(self, params, query, body):
+        fake = self.server_fake
+        run = fake.runs.get(int(params["run_id"]))
+        if run is None or run.repo != f"{params['owner']}/{params['repo']}":
+            return _error(404, "Not Found")
+        found = [fake.artifact_body(a) for a in fake.artifacts.values() if a.run_id == run.id]
+        return 200, {"total_count": len(found), "artifacts": found}, {}
+
+    def get_artifact_archive(self, params, query, body):
+        """302 to a short-lived signed URL (on the fake's origin, standing in for blob storage);
+        410 once the artifact has expired."""
+        fake = self.server_fake
+        artifact = fake.artifacts.get(int(params["artifact_id"]))
+        if artifact is None or params["archive_format"] != "zip":
+            return _error(404, "Not Found")
+        if artifact.expired:
+            return _error(410, "Artifact has expired")
+        sig = hashlib.sha256(b"sig%d" % artifact.id).hexdigest()
+        return 302, None, {"Location": f"{fake.origin}/_blob/{artifact.id}?sig={sig}"}
+
     def get_rate_limit(self, params, query, body):
         fake = self.server_fake
         out = fixture("rate-limit.json")
@@ -947,6 +1023,10 @@ _ROUTES: list[tuple[str, str, str, str]] = [
     ("GET", _REPO + r"/actions/runs/(?P<run_id>\d+)$", "GET /repos/{owner}/{repo}/actions/runs/{run_id}", "get_run"),
     ("GET", _REPO + r"/actions/runs/(?P<run_id>\d+)/jobs$",
      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs", "get_jobs"),
+    ("GET", _REPO + r"/actions/runs/(?P<run_id>\d+)/artifacts$",
+     "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", "get_run_artifacts"),
+    ("GET", _REPO + r"/actions/artifacts/(?P<artifact_id>\d+)/(?P<archive_format>[^/]+)$",
+     "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", "get_artifact_archive"),
     ("POST", _REPO + r"/actions/runs/(?P<run_id>\d+)/cancel$",
      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel", "post_cancel"),
     ("GET", _REPO + r"/deployments$", "GET /repos/{owner}/{repo}/deployments", "get_deployments"),

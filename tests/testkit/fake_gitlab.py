@@ -42,11 +42,14 @@ body's ``token`` against ``add_trigger_token``.
 from __future__ import annotations
 
 import copy
+import gzip
+import io
 import itertools
 import json
 import re
 import threading
 import time
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -124,6 +127,8 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     retried: bool = False
+    archive: bytes | None = None  # the artifacts zip (artifacts:paths)
+    dotenv: bytes | None = None  # the artifacts:reports:dotenv file
 
 
 @dataclass
@@ -216,6 +221,7 @@ _ROUTES = (
     ("POST", "projects/{project}/pipelines/{pipeline}/retry", "pipeline.retry"),
     ("GET", "projects/{project}/pipelines/{pipeline}/jobs", "pipeline.jobs"),
     ("GET", "projects/{project}/jobs/{job}", "job"),
+    ("GET", "projects/{project}/jobs/{job}/artifacts", "job.artifacts"),
     ("GET", "projects/{project}/environments", "environments"),
     ("GET", "projects/{project}/environments/{environment}", "environment"),
     ("GET", "projects/{project}/deployments", "deployments"),
@@ -416,6 +422,16 @@ class FakeGitLab:
 
     # ---- traffic control -------------------------------------------------------------------
 
+    def add_job_artifacts(self, job_id: int, files: dict[str, bytes], *, dotenv: bytes | None = None) -> None:
+        """Give a job an artifacts archive of ``files`` and, optionally, a dotenv report."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for path, data in files.items():
+                archive.writestr(path, data)
+        with self._lock:
+            _, job = self._jobs[job_id]
+            job.archive, job.dotenv = buffer.getvalue(), dotenv
+
     def set_rate_limit(self, limit: int, *, observed: int = 0, reset_in: int = 60) -> None:
         """Every answer carries ``RateLimit-*``; once ``observed`` reaches ``limit`` GitLab
         answers 429 with ``Retry-After`` until this is called again."""
@@ -566,6 +582,7 @@ class FakeGitLab:
             duration=self._duration(job.started_at, job.finished_at),
             queued_duration=self._duration(job.created_at, job.started_at),
             ref=p.ref, web_url=self._web(p.project, f"jobs/{job.id}"), artifacts_expire_at=None,
+            artifacts=self._artifact_entries(job),
             pipeline={"id": p.id, "project_id": p.project.id, "ref": p.ref, "sha": p.sha, "status": p.status},
         )
         body["commit"] = dict(body["commit"], id=p.sha, short_id=p.sha[:8])
@@ -574,6 +591,18 @@ class FakeGitLab:
         else:
             body.pop("failure_reason", None)
         return body
+
+    @staticmethod
+    def _artifact_entries(job: Job) -> list[dict[str, Any]]:
+        """The job's ``artifacts`` list, as GitLab's jobs API shows it."""
+        entries = []
+        if job.archive is not None:
+            entries.append({"file_type": "archive", "size": len(job.archive), "filename": "artifacts.zip",
+                            "file_format": "zip"})
+        if job.dotenv is not None:
+            entries.append({"file_type": "dotenv", "size": len(gzip.compress(job.dotenv)), "filename": ".env.gz",
+                            "file_format": "gzip"})
+        return entries
 
     def _deployment_body(self, d: Deployment) -> dict[str, Any]:
         body = copy.deepcopy(self._templates["deployment-list.json"][0])
@@ -644,7 +673,9 @@ class FakeGitLab:
             headers = {**self._rate_headers(), **headers}
             items = len(answer) if isinstance(answer, list) else None
             self.requests.append(Request(method, route, raw_path, query, status, body, items))
-        if isinstance(answer, (dict, list)):
+        if isinstance(answer, bytes):
+            data = answer
+        elif isinstance(answer, (dict, list)):
             data = json.dumps(answer).encode()
             headers["Content-Type"] = "application/json; charset=utf-8"
         else:
@@ -874,6 +905,22 @@ class FakeGitLab:
         if found is None or found[0].project is not project:
             raise _Reply(404, {"message": "404 Not found"})
         return 200, self._job_body(*found), {}
+
+    def _r_job_artifacts(self, project: Project, token: Token | None, params: dict[str, str],
+                         query: dict[str, list[str]], body: Any) -> Reply:
+        """The archive (``file_type`` absent or ``archive``) or a report (``dotenv``, gzipped)."""
+        found = self._jobs.get(int(params["job"])) if params["job"].isdigit() else None
+        if found is None or found[0].project is not project:
+            raise _Reply(404, {"message": "404 Not found"})
+        job = found[1]
+        file_type = query.get("file_type", ["archive"])[0]
+        if file_type == "archive" and job.archive is not None:
+            return 200, job.archive, {"Content-Type": "application/zip"}
+        if file_type == "dotenv" and job.dotenv is not None:
+            return 200, gzip.compress(job.dotenv), {"Content-Type": "application/gzip"}
+        if file_type not in ("archive", "dotenv"):
+            raise _Reply(400, {"error": "file_type does not have a valid value"})
+        raise _Reply(404, {"message": "404 Not found"})
 
     def _r_environments(self, project: Project, token: Token | None, params: dict[str, str],
                         query: dict[str, list[str]], body: Any) -> Reply:

@@ -14,6 +14,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from flashfusion.core.access.permissions import PERMISSIONS
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES
+from flashfusion.core.runs.groups import MAX_RUNS as MAX_GROUP_RUNS
 from flashfusion.core.runs.service import INPUT_NAME_PATTERN, MAX_INPUT_VALUE, MAX_INPUTS, REF_PATTERN, parse_inputs
 from flashfusion.core.webhooks.management import MAX_DESCRIPTION
 from flashfusion.core.webhooks.outbox import EVENT_TYPES
@@ -60,6 +61,11 @@ class TriggerPipelineRequest(Body):
             f"'inputs' must be a JSON object of at most {MAX_INPUTS} entries; each input name must match "
             f"{INPUT_NAME_PATTERN} and each value must be a string of at most {MAX_INPUT_VALUE} characters")}}),
     ] | UnsetType = UNSET
+
+
+class TriggerPipelinesRequest(Body):
+    runs: Annotated[list[TriggerPipelineRequest], Meta(min_length=1, max_length=MAX_GROUP_RUNS, extra={"messages": {
+        "length": f"'runs' must hold 1 to {MAX_GROUP_RUNS} runs"}})]
 
 
 class CancelRunRequest(Body):
