@@ -57,8 +57,8 @@ class GitLabResults:
     def open_artifact(self, pipeline: Pipeline, run: RunRef, artifact: Artifact) -> Iterator[bytes]:
         gl = self._gitlab(pipeline)
         try:
-            response = gl.http_get(f"/projects/{_project_path(pipeline)}/jobs/{int(artifact.locator)}/artifacts",
-                                   streamed=True, raw=True)
+            response = _raw(gl.http_get(f"/projects/{_project_path(pipeline)}/jobs/{int(artifact.locator)}/artifacts",
+                                        streamed=True, raw=True))
         except gitlab.GitlabHttpError as exc:
             if exc.response_code in (404, 410):
                 raise ArtifactGone(f"the artifacts of job {artifact.name!r} have expired or were deleted") from exc
@@ -69,8 +69,8 @@ class GitLabResults:
 
     @staticmethod
     def _dotenv(gl: gitlab.Gitlab, project: str, job_id: int) -> dict[str, str]:
-        response = gl.http_get(f"/projects/{project}/jobs/{job_id}/artifacts", query_data={"file_type": "dotenv"},
-                               streamed=True, raw=True)
+        response = _raw(gl.http_get(f"/projects/{project}/jobs/{job_id}/artifacts",
+                                    query_data={"file_type": "dotenv"}, streamed=True, raw=True))
         data = bytearray()
         with response:
             for chunk in response.iter_content(CHUNK):
@@ -121,3 +121,11 @@ def _project_path(pipeline: Pipeline) -> str:
 def _stream(response: requests.Response) -> Iterator[bytes]:
     with response:
         yield from response.iter_content(CHUNK)
+
+
+def _raw(answer: Any) -> requests.Response:
+    """``http_get(..., raw=True)`` answers the HTTP response itself (python-gitlab types it as
+    JSON or a response)."""
+    if not isinstance(answer, requests.Response):
+        raise TypeError(f"expected a raw HTTP response, got {type(answer).__name__}")
+    return answer

@@ -89,7 +89,7 @@ class GetGroup:
         group_id = query(req, "group_id", required=True, max_length=64)
         group = fetch_by_id(RunGroup, group_id)
         runs = groups.group_runs(group_id, actor.pipeline_ids or None) if group is not None else []
-        if not runs:
+        if group is None or not runs:
             raise NotFound("Group not found", error="Group not found")
         resp.media = {"success": True, "group": groups.aggregate(group, runs)}
 
