@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flashfusion.core.config import parse_config
@@ -38,7 +38,7 @@ class HoldProvider(Provider):
         return Dispatch(workflow_id="hold.yml", upstream_id=run.id)
 
     def poll(self, pipeline, runs):
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         steps = tuple(StepResult(name=f"job-{i}", status="running", started_at=now) for i in range(3))
         return [RunSnapshot(run_id=r.id, status="running", phase="in_progress", provider_status="in_progress",
                             steps=steps, upstream_id=r.id, state={"etag": "W/\"abc\"", "updated_at": now.isoformat()})

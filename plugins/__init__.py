@@ -23,6 +23,8 @@ from flashfusion.plugins.events import DeliveryRejected, InboundDelivery, Inboun
 from flashfusion.plugins.markers import hookimpl, hookspec
 from flashfusion.plugins.provider import Provider
 from flashfusion.plugins.types import (
+    PHASES,
+    RUN_STATUSES,
     Artifact,
     Dispatch,
     Pipeline,
@@ -31,8 +33,6 @@ from flashfusion.plugins.types import (
     RunResults,
     RunSnapshot,
     StepResult,
-    RUN_STATUSES,
-    PHASES,
 )
 
 __all__ = [

@@ -9,9 +9,10 @@ none of this (the default) simply does not accept hooks: its runs are polled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 #: Event kinds the core acts on.
 EVENT_KINDS = ("run", "push", "ping")

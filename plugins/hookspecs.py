@@ -6,7 +6,8 @@ decorated with ``flashfusion.plugins.hookimpl``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from flashfusion.plugins.markers import hookspec
 

@@ -7,9 +7,10 @@ them a ``Pipeline`` and ``RunRef``s and stores what comes back in ``Dispatch`` a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 # The spec's three statuses; detail lives in ``conclusion``, ``phase`` and ``provider_status``.
 RUN_STATUSES = ("running", "success", "failed")
@@ -74,7 +75,7 @@ class StepResult:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "StepResult":
+    def from_dict(cls, data: Mapping[str, Any]) -> StepResult:
         return cls(
             name=str(data["name"]),
             status=str(data.get("status", "pending")),

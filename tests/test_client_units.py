@@ -170,7 +170,7 @@ def test_follow_times_out_at_the_deadline():
 
 def run_with(*steps, **fields):
     return dict({"id": "run_1", "pipeline_id": "demo", "status": "running", "phase": "in_progress",
-                 "steps": [dict(zip(("name", "status"), s)) for s in steps]}, **fields)
+                 "steps": [dict(zip(("name", "status"), s, strict=True)) for s in steps]}, **fields)
 
 
 def test_plain_progress_prints_one_line_per_change():

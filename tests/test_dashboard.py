@@ -4,7 +4,7 @@ page, CSRF on every form, the login redirect, and who sees what."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -62,7 +62,7 @@ def make_user(gateway, name: str, admin: bool = False):
 
 
 def make_run(pipeline_id: str, status: str = "success", steps=None, seconds: int = 3):
-    start = datetime.now(timezone.utc) - timedelta(seconds=seconds + 5)
+    start = datetime.now(UTC) - timedelta(seconds=seconds + 5)
     end = start + timedelta(seconds=seconds)
     with database.connection_context():
         return Run.create(id=f"run_{pipeline_id}_{status}_{seconds}", pipeline_id=pipeline_id, provider="local",
@@ -249,7 +249,7 @@ def test_people_see_what_their_own_keys_allow(admin, bob, client, gateway):
     assert "bob reads demo" in admin_keys and "admin key" in admin_keys
     # a revoked key no longer grants anything
     with database.connection_context():
-        ApiKey.update(revoked_at=to_db_time(datetime.now(timezone.utc))).where(ApiKey.name == "bob reads demo").execute()
+        ApiKey.update(revoked_at=to_db_time(datetime.now(UTC))).where(ApiKey.name == "bob reads demo").execute()
     assert bob.get(f"/dashboard/runs/{demo.id}").status_code == 404
 
 

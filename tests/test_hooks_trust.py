@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flashfusion.core.hooks.activity import TRUSTED_FOR, trusted
 
-NOW = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 def test_a_repository_that_never_sent_a_hook_is_polled_as_usual():

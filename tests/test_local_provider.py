@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from testkit.drive import run_until_done
@@ -37,7 +37,7 @@ def provider(tmp_path):
 
 def start(provider, pipeline, run_id="run_1", inputs=None):
     ref = RunRef(id=run_id, pipeline_id=pipeline.id, ref="main", inputs=inputs or {},
-                 created_at=datetime.now(timezone.utc))
+                 created_at=datetime.now(UTC))
     provider.dispatch(pipeline, ref, "main", inputs or {})
     return ref
 

@@ -113,7 +113,7 @@ def test_429_with_retry_after_is_honoured(gateway, clock, rx):
 
 
 def test_410_disables_the_endpoint_and_the_listing_says_so(gateway, clock, rx):
-    wid = endpoint(gateway, rx.url())
+    endpoint(gateway, rx.url())
     rx.default = (410, {}, b"gone")
     d = dispatcher(gateway, clock)
     emit(1)

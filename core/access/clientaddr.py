@@ -11,7 +11,7 @@ and prove nothing.
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 import falcon
 

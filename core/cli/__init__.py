@@ -12,8 +12,8 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from importlib import metadata
-from typing import Sequence
 
 from flashfusion.core.errors import ConfigError
 from flashfusion.core.observability import logs

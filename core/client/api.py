@@ -18,9 +18,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -70,7 +71,7 @@ class RetryPolicy:
     max_delay: float = 30.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "RetryPolicy":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RetryPolicy:
         def number(name: str, default: float, kind: Callable = float) -> Any:
             raw = env.get(name)
             if raw is None or raw == "":
@@ -136,7 +137,7 @@ class Api:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Api":
+    def __enter__(self) -> Api:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -35,8 +35,9 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 MAX_KEY_LENGTH = 255
 MAX_CHAIN = 50

@@ -15,8 +15,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, TextIO
 
 from flashfusion.core.client import EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env, results
 from flashfusion.core.client.api import Api, ClientError, RetryPolicy, UsageError, check_url, plain_http_warning
@@ -333,7 +334,7 @@ def cmd_runs(args: Any, out: Output, env: Mapping[str, str]) -> int:
                      fmt_duration(run.get("duration_seconds")), str(run.get("created_at") or "-")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        out.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        out.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return EXIT_SUCCESS
 
 

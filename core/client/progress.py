@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, TextIO
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 from flashfusion.core.durations import human_duration
 
@@ -37,7 +38,7 @@ def parse_time(value: str | None) -> float | None:
     except ValueError:
         return None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
+        stamp = stamp.replace(tzinfo=UTC)
     return stamp.timestamp()
 
 

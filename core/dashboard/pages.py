@@ -12,10 +12,11 @@ import functools
 import re
 import secrets
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import falcon
@@ -129,7 +130,7 @@ class Form:
         self.values = values or {}
 
     @classmethod
-    def read(cls, req: falcon.Request, max_bytes: int) -> "Form":
+    def read(cls, req: falcon.Request, max_bytes: int) -> Form:
         media = (req.content_type or "").split(";")[0].strip().lower()
         if media != "application/x-www-form-urlencoded":
             return cls()

@@ -64,7 +64,7 @@ def chart_bars(finished: list[Run], width: int = 240, height: int = 48) -> dict[
     top = max(durations, default=0) or 1
     slot = width / STATS_WINDOW
     bars = []
-    for i, (run, d) in enumerate(zip(finished, durations)):
+    for i, (run, d) in enumerate(zip(finished, durations, strict=True)):
         h = max(2.0, (height - 2) * d / top)
         bars.append({"x": round(i * slot + 1, 1), "y": round(height - h, 1), "w": round(slot - 2, 1),
                      "h": round(h, 1), "status": run.status, "run_id": run.id, "duration": d})
@@ -161,7 +161,7 @@ def timeline(run: dict[str, Any], now: datetime) -> dict[str, Any]:
     t1 = max([t1] + [e for e in ends if e])
     span = max((t1 - t0).total_seconds(), 0.05)
     rows = []
-    for step, start, end in zip(run["steps"], starts, ends):
+    for step, start, end in zip(run["steps"], starts, ends, strict=True):
         bar = None
         if start is not None:
             stop = end or (now if step.get("status") == "running" else start)

@@ -10,9 +10,9 @@ webhook endpoints: one's own; administrators all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
 
 from flashfusion.core.access.permissions import PERMISSIONS
 from flashfusion.core.storage.db import to_db_time

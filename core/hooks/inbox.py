@@ -9,8 +9,8 @@ and tell ``doctor`` and the reconciler when each repository last sent a hook.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Mapping
 
 from flashfusion.core.storage.db import is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import InboundHook

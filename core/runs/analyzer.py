@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 import statistics
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from flashfusion.plugins import hookimpl
 
@@ -138,7 +139,7 @@ def flaky_steps(run: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) ->
             continue  # only when this run is a pass right after a failure
         statuses = [_step_status(r, name) for r in chronological]
         failures = statuses.count("failed")
-        flips = sum(1 for a, b in zip(statuses, statuses[1:]) if a == "failed" and b == "success")
+        flips = sum(1 for a, b in zip(statuses, statuses[1:], strict=False) if a == "failed" and b == "success")
         if flips >= FLAKY_MIN_FLIPS:
             ran = sum(1 for s in statuses if s in ("failed", "success"))
             found.append({

@@ -8,8 +8,9 @@ never publish an event twice or lose one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping, cast
+from typing import Any, cast
 
 from flashfusion.core.ids import new_id
 from flashfusion.core.observability import metrics

@@ -11,9 +11,10 @@ import fcntl
 import json
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, Iterator, TypeVar, overload
+from datetime import UTC, datetime
+from typing import Any, TypeVar, overload
 from urllib.parse import unquote, urlparse
 
 import peewee
@@ -139,7 +140,7 @@ def connection() -> Iterator[None]:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @overload
@@ -153,7 +154,7 @@ def to_db_time(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -171,8 +172,8 @@ def from_db_time(value: Any) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 @overload
@@ -220,7 +221,7 @@ def fetch_by_id(model: type[M], value: Any, *, for_update: bool = False) -> M | 
     if row is None:
         return None
     instance = model.__new__(model)
-    instance.__data__ = {name: raw if raw is None else convert(raw) for (name, convert), raw in zip(columns, row)}
+    instance.__data__ = {name: raw if raw is None else convert(raw) for (name, convert), raw in zip(columns, row, strict=True)}
     instance._dirty = set()  # type: ignore[attr-defined]  # peewee keeps it undeclared
     instance.__rel__ = {}
     return instance

@@ -9,7 +9,7 @@ the schema they produced when they were written.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import peewee
 

@@ -4,8 +4,9 @@ live in ``flashfusion.core.access``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import falcon
 

@@ -21,8 +21,9 @@ import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from gunicorn.glogging import Logger
 from gunicorn.http import errors as http_errors

@@ -21,8 +21,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 Resolver = Callable[[str, int], Iterable[str]]
@@ -57,7 +57,7 @@ class Policy:
     allow_private_networks: bool = False
 
     @classmethod
-    def from_config(cls, webhooks) -> "Policy":
+    def from_config(cls, webhooks) -> Policy:
         return cls(allow_http=webhooks.allow_http, allow_private_networks=webhooks.allow_private_networks)
 
 

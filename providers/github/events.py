@@ -16,7 +16,8 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any, ClassVar, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from github import GithubException
 

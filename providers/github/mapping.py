@@ -16,8 +16,9 @@ Runs (PROVIDER-APIS.md A.3, A.7):
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from flashfusion.plugins import StepResult
 
@@ -64,8 +65,8 @@ def utc(value: Any) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:

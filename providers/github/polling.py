@@ -9,9 +9,10 @@ cached per (repository, page) with their ETag and items, in memory, per process.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from github import Github, GithubException
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from flashfusion.providers.github.errors import SECONDARY_DEFAULT_WAIT, RateLimited
 

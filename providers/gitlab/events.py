@@ -20,7 +20,8 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flashfusion.plugins import DeliveryRejected, InboundDelivery, InboundEvent, Pipeline
 

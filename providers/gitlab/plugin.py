@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flashfusion.plugins import hookimpl
-
 from flashfusion.providers.gitlab.provider import GitLabProvider
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import gitlab
 
 from flashfusion.plugins import ProviderError, RunRef, RunSnapshot, StepResult
-
 from flashfusion.providers.gitlab import mapping
 from flashfusion.providers.gitlab.client import Throttle
 
@@ -52,12 +52,12 @@ class Memo:
     status: str
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any], provider_status: str | None) -> "Memo | None":
+    def from_state(cls, state: Mapping[str, Any], provider_status: str | None) -> Memo | None:
         updated = mapping.parse_time(state.get("updated_at"))
         status = state.get("status") or provider_status
         return cls(updated, str(status)) if updated and status else None
 
-    def older_than(self, other: "Memo") -> bool:
+    def older_than(self, other: Memo) -> bool:
         return other.updated_at > self.updated_at or (
             other.updated_at == self.updated_at and other.status != self.status)
 
@@ -93,12 +93,12 @@ class Fetched:
 
     @property
     def memo(self) -> Memo:
-        return Memo(mapping.parse_time(self.pipeline["updated_at"]) or datetime.now(timezone.utc),
+        return Memo(mapping.parse_time(self.pipeline["updated_at"]) or datetime.now(UTC),
                     str(self.pipeline["status"]))
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _call(fn: Callable[[], Any], translate: Callable[[Exception], ProviderError], *,
@@ -190,7 +190,7 @@ class ProjectPoller:
                 times.append(created)
             else:
                 times.append(run.created_at - CLOCK_MARGIN)
-        return min(times, default=datetime.now(timezone.utc)) - OVERLAP
+        return min(times, default=datetime.now(UTC)) - OVERLAP
 
     def _list(self, since: datetime) -> None:
         watch = self.watch

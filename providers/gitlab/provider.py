@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import gitlab
 
@@ -21,7 +22,6 @@ from flashfusion.plugins import (
     RunSnapshot,
     UpstreamAuthError,
 )
-
 from flashfusion.providers.gitlab import client as gl_client
 from flashfusion.providers.gitlab import events
 from flashfusion.providers.gitlab.artifacts import GitLabResults

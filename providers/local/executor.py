@@ -17,10 +17,10 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from flashfusion.plugins import PipelineStep, StepResult
 from flashfusion.providers.local.processes import StepStartError, kill_run_processes, start_step
@@ -38,7 +38,7 @@ SETTLED = ("success", "skipped", "failed", "cancelled")
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass

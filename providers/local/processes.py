@@ -8,8 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 SUPERVISOR = Path(__file__).with_name("supervise.py")
 RUN_ID_VARIABLE = "FLASHFUSION_RUN_ID"

@@ -11,12 +11,20 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 from flashfusion.plugins import (
-    Artifact, Dispatch, Pipeline, PipelineConfigError, PipelineStep, Provider, RunRef, RunResults, RunSnapshot,
+    Artifact,
+    Dispatch,
+    Pipeline,
+    PipelineConfigError,
+    PipelineStep,
+    Provider,
+    RunRef,
+    RunResults,
+    RunSnapshot,
 )
 from flashfusion.providers.local.executor import Executor
 from flashfusion.providers.local.processes import kill_run_processes

@@ -4,8 +4,9 @@ runs between provider calls the way the core does (RunRef + the provider's ``sta
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from testkit.fake_github import DEFAULT_TOKEN, FakeClock, FakeGitHub
@@ -29,7 +30,7 @@ class Tracker:
         self.history: dict[str, list[RunSnapshot]] = {}
 
     def new_ref(self, run_id: str, inputs: dict[str, str] | None = None, ref: str = "main") -> RunRef:
-        created = datetime.fromtimestamp(self.clock(), timezone.utc)
+        created = datetime.fromtimestamp(self.clock(), UTC)
         return RunRef(id=run_id, pipeline_id=self.pipeline.id, ref=ref, inputs=inputs or {}, created_at=created)
 
     def dispatch(self, run_id: str, inputs: dict[str, str] | None = None, ref: str = "main") -> Dispatch:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from github import GithubException
@@ -100,7 +100,7 @@ def test_unreachable_host(clock):
                         options={"workflow": "deploy.yml"})
     with pytest.raises(UpstreamUnavailable, match="cannot reach GitHub"):
         provider.dispatch(pipeline, RunRef(id="run_1", pipeline_id="web", ref="main", inputs={},
-                                           created_at=datetime.fromtimestamp(clock(), timezone.utc)), "main", {})
+                                           created_at=datetime.fromtimestamp(clock(), UTC)), "main", {})
     provider.close()
 
 

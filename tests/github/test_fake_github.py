@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import requests
 from github import Auth, Github, GithubException
@@ -86,7 +86,7 @@ def test_created_filter_syntax(fake, clock):
     clock.advance(3600)
     late = fake.create_run(wf)
     g = _github(fake)
-    iso = datetime.fromtimestamp(clock() - 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    iso = datetime.fromtimestamp(clock() - 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     repo = g.get_repo(REPO)
     assert [r.id for r in repo.get_workflow_runs(created=f">={iso}")] == [late.id]
     assert [r.id for r in repo.get_workflow_runs(created=f"<{iso}")] == [early.id]

@@ -4,7 +4,7 @@ GitHub), keeps the other jobs' steps, and a late event never moves a finished jo
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flashfusion.plugins import RunRef, StepResult
 from flashfusion.providers.github.events import job_snapshot, parse
@@ -22,7 +22,7 @@ def job_body(status: str, conclusion: str | None, steps: list[tuple[str, str, st
 
 def run_with(steps: tuple[StepResult, ...]) -> RunRef:
     return RunRef(id="run_1", pipeline_id="gh", ref="main", inputs={}, upstream_id="42",
-                  created_at=datetime(2026, 12, 6, tzinfo=timezone.utc), steps=steps)
+                  created_at=datetime(2026, 12, 6, tzinfo=UTC), steps=steps)
 
 
 def test_a_job_hook_replaces_that_jobs_steps_and_keeps_the_others():

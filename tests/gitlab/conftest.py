@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from testkit.fake_gitlab import FakeGitLab
@@ -39,7 +40,7 @@ class Core:
     def dispatch(self, inputs: dict[str, str] | None = None, ref: str | None = None) -> RunRef:
         run_id = f"run_{self.pipeline.id}_{len(self.runs) + 1}"
         run = RunRef(id=run_id, pipeline_id=self.pipeline.id, ref=ref or self.pipeline.branch,
-                     inputs=inputs or {}, created_at=datetime.now(timezone.utc))
+                     inputs=inputs or {}, created_at=datetime.now(UTC))
         d = self.provider.dispatch(self.pipeline, run, run.ref, run.inputs)
         self.runs[run_id] = dataclasses.replace(run, upstream_id=d.upstream_id, workflow_id=d.workflow_id,
                                                 state=dict(d.state))

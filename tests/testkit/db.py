@@ -4,9 +4,9 @@ before each test when ``FLASHFUSION_TEST_POSTGRES_URL`` is set."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.storage.migrations import MIGRATIONS, migrate

@@ -40,13 +40,14 @@ import time
 import urllib.parse
 import zipfile
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate
-from functools import lru_cache
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from testkit.fake_github_hooks import GitHubHooks
 
@@ -81,7 +82,7 @@ class FakeClock:
             self._now += seconds
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fixture_text(name: str) -> str:
     return (FIXTURES / name).read_text(encoding="utf-8")
 
@@ -94,7 +95,7 @@ def fixture(name: str) -> Any:
 def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_iso(value: str) -> float:
@@ -265,7 +266,7 @@ class FakeGitHub:
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> "FakeGitHub":
+    def start(self) -> FakeGitHub:
         fake = self
 
         class Handler(_Handler):
@@ -283,7 +284,7 @@ class FakeGitHub:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeGitHub":
+    def __enter__(self) -> FakeGitHub:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -768,7 +769,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = b"" if payload is None else json.dumps(payload).encode()
         out = {"Content-Type": "application/json; charset=utf-8", **headers}
         if self.command == "GET" and status == 200:
-            etag = 'W/"%s"' % hashlib.sha1(data).hexdigest()
+            etag = f'W/"{hashlib.sha1(data).hexdigest()}"'
             out["ETag"] = etag
             if etag in (self.headers.get("If-None-Match") or ""):
                 status, data, count = 304, b"", False

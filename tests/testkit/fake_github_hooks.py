@@ -23,7 +23,7 @@ def payload(name: str) -> dict[str, Any]:
 
 
 class GitHubHooks(HookSender):
-    def __init__(self, fake: "FakeGitHub") -> None:
+    def __init__(self, fake: FakeGitHub) -> None:
         super().__init__(github_headers)
         self.fake = fake
         self._seen: dict[Any, str] = {}
@@ -31,13 +31,13 @@ class GitHubHooks(HookSender):
                            ("workflow_run-requested", "workflow_run-completed", "workflow_job-in_progress",
                             "workflow_job-completed", "deployment_status", "push")}
 
-    def _envelope(self, name: str, run: "FakeRun", action: str) -> dict[str, Any]:
+    def _envelope(self, name: str, run: FakeRun, action: str) -> dict[str, Any]:
         body = copy.deepcopy(self._templates[name])
         body["action"] = action
         body["repository"] = self.fake.repo_body(self.fake.repos[run.repo])
         return body
 
-    def workflow_run(self, run: "FakeRun", action: str) -> dict[str, Any]:
+    def workflow_run(self, run: FakeRun, action: str) -> dict[str, Any]:
         """The ``workflow_run`` delivery about ``run`` as it is now."""
         body = self._envelope("workflow_run-completed" if action == "completed" else "workflow_run-requested",
                               run, action)

@@ -51,12 +51,13 @@ import threading
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from testkit.fake_gitlab_hooks import GitLabHooks, emits
@@ -106,7 +107,7 @@ class Project:
     refs: set[str] = field(default_factory=lambda: {"main"})
     jobs: tuple[JobSpec, ...] = DEFAULT_JOBS
     trigger_tokens: set[str] = field(default_factory=set)
-    environments: dict[str, "Environment"] = field(default_factory=dict)
+    environments: dict[str, Environment] = field(default_factory=dict)
     declared_inputs: set[str] | None = None  # None: accept any typed input
 
 
@@ -183,7 +184,7 @@ class _Reply(Exception):
 def _fmt(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def _parse_time(value: str) -> datetime:
@@ -248,7 +249,7 @@ class FakeGitLab:
         self._ids = {k: itertools.count(start) for k, start in
                      (("project", 1), ("pipeline", 1000), ("job", 5000), ("env", 1), ("deployment", 1))}
         self._iids: Counter[int] = Counter()
-        self._now = datetime.now(timezone.utc).replace(microsecond=0)
+        self._now = datetime.now(UTC).replace(microsecond=0)
         self._rate_limit = rate_limit
         self._rate_observed = 0
         self._rate_reset = int(time.time()) + 60
@@ -263,7 +264,7 @@ class FakeGitLab:
 
     # ---- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> "FakeGitLab":
+    def start(self) -> FakeGitLab:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
@@ -284,7 +285,7 @@ class FakeGitLab:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeGitLab":
+    def __enter__(self) -> FakeGitLab:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -698,7 +699,7 @@ class FakeGitLab:
             if verb != method or len(parts) != len(segments):
                 continue
             params: dict[str, str] = {}
-            for part, seg in zip(parts, segments):
+            for part, seg in zip(parts, segments, strict=False):
                 if part.startswith("{"):
                     params[part[1:-1]] = seg
                 elif part != seg:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from testkit.hooks_out import HookSender, gitlab_headers
 
@@ -22,13 +23,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def hook_time(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def emits(method: F) -> F:
     """After the wrapped mutation, send a hook for every pipeline and job that changed."""
     @functools.wraps(method)
-    def wrapper(self: "FakeGitLab", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: FakeGitLab, *args: Any, **kwargs: Any) -> Any:
         result = method(self, *args, **kwargs)
         with self._lock:
             self.hooks.emit_changes()
@@ -37,14 +38,14 @@ def emits(method: F) -> F:
 
 
 class GitLabHooks(HookSender):
-    def __init__(self, fake: "FakeGitLab") -> None:
+    def __init__(self, fake: FakeGitLab) -> None:
         super().__init__(gitlab_headers)
         self.fake = fake
         self._seen: dict[Any, str] = {}
         self._templates = {name: json.loads((FIXTURES / f"{name}.json").read_text())
                            for name in ("pipeline-hook", "job-hook", "push-hook")}
 
-    def _project(self, p: "Pipeline") -> dict[str, Any]:
+    def _project(self, p: Pipeline) -> dict[str, Any]:
         body = copy.deepcopy(self._templates["pipeline-hook"]["project"])
         web = f"{self.fake.url}/{p.project.path}"
         body.update(id=p.project.id, name=p.project.path.rsplit("/", 1)[-1], web_url=web,
@@ -52,7 +53,7 @@ class GitLabHooks(HookSender):
                     git_http_url=f"{web}.git", git_ssh_url=f"git@127.0.0.1:{p.project.path}.git")
         return body
 
-    def pipeline_body(self, p: "Pipeline") -> dict[str, Any]:
+    def pipeline_body(self, p: Pipeline) -> dict[str, Any]:
         body = copy.deepcopy(self._templates["pipeline-hook"])
         duration = None if p.started_at is None or p.finished_at is None else int(
             (p.finished_at - p.started_at).total_seconds())
@@ -74,7 +75,7 @@ class GitLabHooks(HookSender):
                           for j in p.jobs]
         return body
 
-    def job_body(self, p: "Pipeline", job: "Job") -> dict[str, Any]:
+    def job_body(self, p: Pipeline, job: Job) -> dict[str, Any]:
         body = copy.deepcopy(self._templates["job-hook"])
         body.update(ref=p.ref, sha=p.sha, before_sha=p.sha, build_id=job.id, build_name=job.spec.name,
                     build_stage=job.spec.stage, build_status=job.status,

@@ -5,10 +5,11 @@ driven by the test and the provider token passed in the configuration's environm
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import falcon.testing
 

@@ -18,11 +18,11 @@ import subprocess
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 from flashfusion.core.storage.db import database
 from flashfusion.core.webhooks.dispatcher import Dispatcher
@@ -111,7 +111,7 @@ class Receiver:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.server.server_address[1]}{path}"
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         self._thread.start()
         return self
 
@@ -119,7 +119,7 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -132,7 +132,7 @@ class Receiver:
     def ids(self, ok_only: bool = True) -> Counter:
         return Counter(r.webhook_id for r in self.snapshot() if not ok_only or 200 <= r.answered < 300)
 
-    def wait_for(self, predicate: Callable[["Receiver"], bool], timeout: float = 30, interval: float = 0.02) -> None:
+    def wait_for(self, predicate: Callable[[Receiver], bool], timeout: float = 30, interval: float = 0.02) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate(self):
@@ -178,7 +178,7 @@ function verifyWebhook(req, secret) {
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+        self.now = datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now

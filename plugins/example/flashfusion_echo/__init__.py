@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Mapping, Sequence
+from datetime import UTC, datetime
 
 from flashfusion.plugins import (
-    Dispatch, Pipeline, Provider, RunRef, RunSnapshot, StepResult, UpstreamAuthError, UpstreamRejected,
-    UpstreamTimeout, UpstreamUnavailable, hookimpl,
+    Dispatch,
+    Pipeline,
+    Provider,
+    RunRef,
+    RunSnapshot,
+    StepResult,
+    UpstreamAuthError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    hookimpl,
 )
 
 FAILURES = {
@@ -54,7 +63,7 @@ class EchoProvider(Provider):
     def poll(self, pipeline: Pipeline, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         self.polls.append(len(runs))
         out = []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for run in runs:
             polls = int(run.state.get("polls", 0)) + 1
             if run.id in self.cancelled:
