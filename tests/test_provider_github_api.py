@@ -4,14 +4,12 @@ triggered with ``trigger-pipeline``, followed by a worker, read with ``get-statu
 
 from __future__ import annotations
 
-import json
 import logging
-import signal
 
 import pytest
 from testkit.fake_github import FakeClock, FakeGitHub
-from testkit.gateway import ApiKit, ManualClock, build_kit, kit_factory, write_gateway_config
-from testkit.server import cli, start_server, wait_for
+from testkit.gateway import ManualClock, build_kit, write_gateway_config
+from testkit.provider_api import assert_readyz_degraded, kit_fixtures, provider_table, serving_with_worker
 
 from flashfusion.core.storage.db import database
 from flashfusion.core.storage.models import Run
@@ -26,11 +24,7 @@ PAUSE = 0.06  # > half of poll_interval_seconds below: every worker cycle really
 
 def provider_config(url: str, **settings) -> str:
     table = {"base_url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": 0.1, **settings}
-    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in table.items())
-    return f"""
-[providers.github]
-{lines}
-
+    return provider_table("github", table) + f"""
 [pipelines.web]
 name = "Web"
 provider = "github"
@@ -65,16 +59,7 @@ def fake(clock):
         yield server
 
 
-@pytest.fixture
-def make_kit(tmp_path, db_url, fake):
-    with kit_factory(tmp_path, db_url, lambda **settings: provider_config(fake.url, **settings),
-                     {TOKEN_ENV: TOKEN}, pause=PAUSE) as make:
-        yield make
-
-
-@pytest.fixture
-def kit(make_kit) -> ApiKit:
-    return make_kit()
+make_kit, kit = kit_fixtures(provider_config, {TOKEN_ENV: TOKEN}, pause=PAUSE)
 
 
 def test_trigger_follows_the_run_to_success_with_steps_durations_and_deployment(kit, fake, clock):
@@ -304,42 +289,29 @@ def test_dispatch_state_round_trips_through_the_database(kit, fake):
 @pytest.mark.e2e
 def test_real_serve_follows_a_github_run_and_never_shows_the_token(tmp_path, fake, clock):
     """One real serve per provider is enough: this one on SQLite, GitLab's on PostgreSQL."""
-    from testkit.db import database_url, fresh_database
+    from testkit.db import database_url
     db_url = database_url("sqlite", tmp_path)
-    fresh_database(db_url)
-    config = write_gateway_config(tmp_path, db_url, provider_config(fake.url))
-    env = {TOKEN_ENV: TOKEN, "FLASHFUSION_WORKERS": "1"}
-    server = start_server(config, tmp_path, env=env)
-    try:
-        key = json.loads(cli("keys", "create", "--name", "gh", "--permissions", "trigger_pipeline,read_runs",
-                             "--json", config=config, env=env).stdout)["plaintext_key"]
-        with server.client(key) as http:
-            started = http.post("/api/trigger-pipeline", json={"pipeline_id": "web"}).json()
-            assert started["phase"] == "dispatching" and started["upstream_run_id"]
-            upstream = int(started["upstream_run_id"])
-            clock.advance(3)
-            fake.advance(upstream)
+    with serving_with_worker(tmp_path, db_url, provider_config(fake.url), {TOKEN_ENV: TOKEN}, "gh") as served:
+        http = served.http
+        started = http.post("/api/trigger-pipeline", json={"pipeline_id": "web"}).json()
+        assert started["phase"] == "dispatching" and started["upstream_run_id"]
+        upstream = int(started["upstream_run_id"])
+        clock.advance(3)
+        fake.advance(upstream)
+        served.wait_until_started(started["run_id"], what="the run to start")
+        clock.advance(4)
+        fake.finish(upstream)
+        run = served.wait_until_completed(started["run_id"], what="the run to finish")
+        assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
+        assert all(s["duration_seconds"] is not None for s in run["steps"]) and len(run["steps"]) == 3
+        assert run["duration_seconds"] >= 4
 
-            def status():
-                return http.get("/api/get-status", params={"run_id": started["run_id"]}).json()["run"]
-
-            wait_for(lambda: status()["phase"] == "in_progress", what="the run to start")
-            clock.advance(4)
-            fake.finish(upstream)
-            run = wait_for(lambda: (lambda r: r if r["phase"] == "completed" else None)(status()),
-                           what="the run to finish")
-            assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
-            assert all(s["duration_seconds"] is not None for s in run["steps"]) and len(run["steps"]) == 3
-            assert run["duration_seconds"] >= 4
-
-            fake.tokens.pop(TOKEN)  # the token is revoked upstream
-            refused = http.post("/api/trigger-pipeline", json={"pipeline_id": "web"})
-            assert refused.status_code == 502
-            assert "github" in refused.json()["message"] and "web" in refused.json()["message"]
-            assert TOKEN not in refused.text
-    finally:
-        assert server.process.stop(signal.SIGTERM) == 0
-    log = server.process.output()
+        fake.tokens.pop(TOKEN)  # the token is revoked upstream
+        refused = http.post("/api/trigger-pipeline", json={"pipeline_id": "web"})
+        assert refused.status_code == 502
+        assert "github" in refused.json()["message"] and "web" in refused.json()["message"]
+        assert TOKEN not in refused.text
+    log = served.server.process.output()
     assert "rejected the credentials" in log  # the refusal is logged ...
     assert TOKEN not in log  # ... without the token
 
@@ -382,10 +354,7 @@ def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, d
 
 
 def test_readyz_reports_provider_problems_per_pipeline_as_degraded_with_200(kit):
-    answer = kit.readyz()
-    assert answer.status_code == 200
-    body = answer.json
-    assert (body["success"], body["status"], body["checks"]) == (True, "degraded", {"database": "ok"})
+    body = assert_readyz_degraded(kit)
     assert body["pipelines_checked_at"].endswith("Z")
     pipelines = body["pipelines"]
     assert pipelines["web"] == {"provider": "github", "status": "ok"}

@@ -4,14 +4,12 @@ with ``trigger-pipeline``, followed by a worker, read with ``get-status``."""
 
 from __future__ import annotations
 
-import json
 import logging
-import signal
 
 import pytest
 from testkit.fake_gitlab import FakeGitLab, JobSpec
-from testkit.gateway import ApiKit, kit_factory, write_gateway_config
-from testkit.server import cli, start_server, wait_for
+from testkit.gateway import write_gateway_config
+from testkit.provider_api import assert_readyz_degraded, kit_fixtures, provider_table, serving_with_worker
 
 TOKEN_ENV = "FF_GATEWAY_TEST_GITLAB_TOKEN"
 TOKEN = "glpat-gatewayTestToken-0123456789"
@@ -22,11 +20,7 @@ PAUSE = 0.06  # > half of poll_interval_seconds below: every worker cycle really
 
 def provider_config(url: str, **settings) -> str:
     table = {"url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": 0.1, "timeout_seconds": 5, **settings}
-    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in table.items())
-    return f"""
-[providers.gitlab]
-{lines}
-
+    return provider_table("gitlab", table) + f"""
 [pipelines.api]
 name = "API"
 provider = "gitlab"
@@ -65,16 +59,7 @@ def fake():
         assert not server.errors, server.errors
 
 
-@pytest.fixture
-def make_kit(tmp_path, db_url, fake):
-    with kit_factory(tmp_path, db_url, lambda **settings: provider_config(fake.url, **settings),
-                     {TOKEN_ENV: TOKEN}, pause=PAUSE) as make:
-        yield make
-
-
-@pytest.fixture
-def kit(make_kit) -> ApiKit:
-    return make_kit()
+make_kit, kit = kit_fixtures(provider_config, {TOKEN_ENV: TOKEN}, pause=PAUSE)
 
 
 def test_trigger_follows_the_pipeline_to_success_with_jobs_durations_and_deployment(kit, fake):
@@ -260,42 +245,29 @@ def test_a_worker_poll_cycle_with_100_quiet_pipelines_costs_one_request(kit, fak
 def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path, fake):
     """One real serve per provider is enough: GitHub's runs on SQLite, this one on PostgreSQL
     when the suite has it."""
-    from testkit.db import AVAILABLE_BACKENDS, database_url, fresh_database
+    from testkit.db import AVAILABLE_BACKENDS, database_url
     db_url = database_url(AVAILABLE_BACKENDS[-1], tmp_path)
-    fresh_database(db_url)
-    config = write_gateway_config(tmp_path, db_url, provider_config(fake.url))
-    env = {TOKEN_ENV: TOKEN, "FLASHFUSION_WORKERS": "1"}
-    server = start_server(config, tmp_path, env=env)
-    try:
-        key = json.loads(cli("keys", "create", "--name", "gl", "--permissions", "trigger_pipeline,read_runs",
-                             "--json", config=config, env=env).stdout)["plaintext_key"]
-        with server.client(key) as http:
-            started = http.post("/api/trigger-pipeline", json={"pipeline_id": "api"}).json()
-            assert started["phase"] == "dispatching" and started["upstream_run_id"]
-            pid = int(started["upstream_run_id"])
-
-            def status():
-                return http.get("/api/get-status", params={"run_id": started["run_id"]}).json()["run"]
-
+    with serving_with_worker(tmp_path, db_url, provider_config(fake.url), {TOKEN_ENV: TOKEN}, "gl") as served:
+        http = served.http
+        started = http.post("/api/trigger-pipeline", json={"pipeline_id": "api"}).json()
+        assert started["phase"] == "dispatching" and started["upstream_run_id"]
+        pid = int(started["upstream_run_id"])
+        fake.advance(pid)
+        served.wait_until_started(started["run_id"], what="the pipeline to start")
+        while fake.pipeline(pid).status == "running":
+            fake.tick(2)
             fake.advance(pid)
-            wait_for(lambda: status()["phase"] == "in_progress", what="the pipeline to start")
-            while fake.pipeline(pid).status == "running":
-                fake.tick(2)
-                fake.advance(pid)
-            run = wait_for(lambda: (lambda r: r if r["phase"] == "completed" else None)(status()),
-                           what="the pipeline to finish")
-            assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
-            assert len(run["steps"]) == 4 and all(s["duration_seconds"] for s in run["steps"])
-            assert run["duration_seconds"] > 0
+        run = served.wait_until_completed(started["run_id"], what="the pipeline to finish")
+        assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
+        assert len(run["steps"]) == 4 and all(s["duration_seconds"] for s in run["steps"])
+        assert run["duration_seconds"] > 0
 
-            fake.remove_token(TOKEN)  # the token is revoked upstream
-            refused = http.post("/api/trigger-pipeline", json={"pipeline_id": "api"})
-            assert refused.status_code == 502
-            assert "gitlab" in refused.json()["message"] and "'api'" in refused.json()["message"]
-            assert TOKEN not in refused.text
-    finally:
-        assert server.process.stop(signal.SIGTERM) == 0
-    log = server.process.output()
+        fake.remove_token(TOKEN)  # the token is revoked upstream
+        refused = http.post("/api/trigger-pipeline", json={"pipeline_id": "api"})
+        assert refused.status_code == 502
+        assert "gitlab" in refused.json()["message"] and "'api'" in refused.json()["message"]
+        assert TOKEN not in refused.text
+    log = served.server.process.output()
     assert "refused the credentials" in log  # the refusal is logged ...
     assert TOKEN not in log  # ... without the token
 
@@ -334,10 +306,7 @@ def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_p
 
 
 def test_readyz_reports_a_missing_project_as_degraded_with_200(kit):
-    answer = kit.readyz()
-    assert answer.status_code == 200
-    body = answer.json
-    assert (body["success"], body["status"], body["checks"]) == (True, "degraded", {"database": "ok"})
+    body = assert_readyz_degraded(kit)
     assert body["pipelines"]["api"] == {"provider": "gitlab", "status": "ok"}
     assert body["pipelines"]["byid"] == {"provider": "gitlab", "status": "ok"}
     assert body["pipelines"]["gone"]["status"] == "degraded"

@@ -1,0 +1,84 @@
+"""What the GitHub and GitLab API tests share: the provider table, the ``make_kit``/``kit`` fixtures
+over a fake, one real serve with a worker and a key, and following a run through ``get-status``."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from testkit.db import fresh_database
+from testkit.gateway import ApiKit, kit_factory, write_gateway_config
+from testkit.server import Server, cli, start_server, wait_for
+
+
+def provider_table(provider: str, table: dict[str, Any]) -> str:
+    """``[providers.<provider>]`` with one TOML line per setting (values written as JSON, which TOML reads)."""
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in table.items())
+    return f"\n[providers.{provider}]\n{lines}\n"
+
+
+def kit_fixtures(provider_config: Callable[..., str], env: dict[str, str], *, pause: float):
+    """The ``make_kit`` and ``kit`` fixtures of a test module whose ``fake`` fixture serves the provider:
+    ``make_kit = kit_fixtures(...)[0]`` binds them by name."""
+
+    @pytest.fixture
+    def make_kit(tmp_path, db_url, fake):
+        with kit_factory(tmp_path, db_url, lambda **settings: provider_config(fake.url, **settings),
+                         env, pause=pause) as make:
+            yield make
+
+    @pytest.fixture
+    def kit(make_kit) -> ApiKit:
+        return make_kit()
+
+    return make_kit, kit
+
+
+@dataclass
+class Served:
+    server: Server
+    http: httpx.Client
+
+    def status(self, run_id: str) -> dict:
+        return self.http.get("/api/get-status", params={"run_id": run_id}).json()["run"]
+
+    def wait_until_started(self, run_id: str, what: str) -> None:
+        wait_for(lambda: self.status(run_id)["phase"] == "in_progress", what=what)
+
+    def wait_until_completed(self, run_id: str, what: str) -> dict:
+        return wait_for(lambda: (lambda r: r if r["phase"] == "completed" else None)(self.status(run_id)), what=what)
+
+
+@contextmanager
+def serving_with_worker(tmp_path: Path, db_url: str, config_text: str, env: dict[str, str],
+                        key_name: str) -> Iterator[Served]:
+    """A real ``serve`` with one worker on a fresh database and a client holding a key that may trigger
+    and read runs; the serve must stop cleanly on SIGTERM."""
+    fresh_database(db_url)
+    config = write_gateway_config(tmp_path, db_url, config_text)
+    env = {**env, "FLASHFUSION_WORKERS": "1"}
+    server = start_server(config, tmp_path, env=env)
+    try:
+        key = json.loads(cli("keys", "create", "--name", key_name, "--permissions", "trigger_pipeline,read_runs",
+                             "--json", config=config, env=env).stdout)["plaintext_key"]
+        with server.client(key) as http:
+            yield Served(server, http)
+    finally:
+        assert server.process.stop(signal.SIGTERM) == 0
+
+
+def assert_readyz_degraded(kit: ApiKit) -> dict:
+    """The readiness answer when a pipeline has a problem: still 200, the database fine; its body."""
+    answer = kit.readyz()
+    assert answer.status_code == 200
+    body = answer.json
+    assert (body["success"], body["status"], body["checks"]) == (True, "degraded", {"database": "ok"})
+    return body
