@@ -4,12 +4,16 @@ triggered with ``trigger-pipeline``, followed by a worker, read with ``get-statu
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 from testkit.fake_github import FakeClock, FakeGitHub
 from testkit.gateway import ManualClock, build_kit, write_gateway_config
-from testkit.provider_api import assert_readyz_degraded, kit_fixtures, provider_table, serving_with_worker
+from testkit.provider_api import (
+    assert_bad_token_refused,
+    assert_readyz_degraded,
+    kit_fixtures,
+    provider_table,
+    serving_with_worker,
+)
 
 from flashfusion.core.storage.db import database
 from flashfusion.core.storage.models import Run
@@ -159,20 +163,8 @@ def test_upstream_refusal_answers_422_with_githubs_message_and_leaves_a_failed_r
 
 def test_bad_credentials_answer_502_naming_provider_and_pipeline_never_the_token(make_kit, fake, caplog):
     wrong = "ghp_wrongToken0000000000000000000000000000"
-    kit = make_kit(env={TOKEN_ENV: wrong})
-    with caplog.at_level(logging.DEBUG):
-        answer = kit.trigger("web")
-    assert answer.status_code == 502
-    assert answer.json["error"] == "Upstream authentication failed"
-    message = answer.json["message"]
+    message = assert_bad_token_refused(make_kit, "web", TOKEN_ENV, wrong, caplog)
     assert "github" in message and "pipeline web" in message and "Bad credentials" in message
-    assert wrong not in answer.text and wrong not in caplog.text
-    [run] = kit.runs("web")
-    assert (run["status"], run["conclusion"]) == ("failed", "dispatch_error") and wrong not in run["error"]
-
-    unset = make_kit(env={})
-    answer = unset.trigger("web")
-    assert answer.status_code == 502 and TOKEN_ENV in answer.json["message"]
 
 
 def test_without_return_run_details_the_run_says_dispatching_then_binds(kit, fake, clock):

@@ -4,6 +4,7 @@ over a fake, one real serve with a worker and a key, and following a run through
 from __future__ import annotations
 
 import json
+import logging
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,3 +83,22 @@ def assert_readyz_degraded(kit: ApiKit) -> dict:
     body = answer.json
     assert (body["success"], body["status"], body["checks"]) == (True, "degraded", {"database": "ok"})
     return body
+
+
+def assert_bad_token_refused(make_kit: Callable[..., ApiKit], pipeline_id: str, token_env: str, wrong: str,
+                             caplog: pytest.LogCaptureFixture) -> str:
+    """A trigger with a token the provider refuses, then with none set: 502 both times, a failed run, the
+    wrong token in no answer, run or log line; the first answer's message."""
+    kit = make_kit(env={token_env: wrong})
+    with caplog.at_level(logging.DEBUG):
+        answer = kit.trigger(pipeline_id)
+    assert answer.status_code == 502
+    assert answer.json["error"] == "Upstream authentication failed"
+    assert wrong not in answer.text and wrong not in caplog.text
+    [run] = kit.runs(pipeline_id)
+    assert (run["status"], run["conclusion"]) == ("failed", "dispatch_error") and wrong not in run["error"]
+
+    unset = make_kit(env={}).trigger(pipeline_id)
+    assert unset.status_code == 502 and token_env in unset.json["message"]
+    return answer.json["message"]
+
