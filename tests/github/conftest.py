@@ -4,11 +4,13 @@ runs between provider calls the way the core does (RunRef + the provider's ``sta
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from testkit.fake_github import DEFAULT_TOKEN, FakeClock, FakeGitHub
+from testkit.runrefs import updated_ref
 
 from flashfusion.plugins import Dispatch, Pipeline, RunRef, RunSnapshot
 from flashfusion.providers.github.plugin import GitHubProvider
@@ -29,7 +31,7 @@ class Tracker:
         self.history: dict[str, list[RunSnapshot]] = {}
 
     def new_ref(self, run_id: str, inputs: dict[str, str] | None = None, ref: str = "main") -> RunRef:
-        created = datetime.fromtimestamp(self.clock(), timezone.utc)
+        created = datetime.fromtimestamp(self.clock(), UTC)
         return RunRef(id=run_id, pipeline_id=self.pipeline.id, ref=ref, inputs=inputs or {}, created_at=created)
 
     def dispatch(self, run_id: str, inputs: dict[str, str] | None = None, ref: str = "main") -> Dispatch:
@@ -54,11 +56,7 @@ class Tracker:
         return snapshots
 
     def apply(self, snap: RunSnapshot) -> None:
-        ref = self.refs[snap.run_id]
-        self.refs[snap.run_id] = dataclasses.replace(
-            ref, upstream_id=snap.upstream_id or ref.upstream_id, provider_status=snap.provider_status,
-            steps=snap.steps if snap.steps is not None else ref.steps,
-            state=dict(snap.state) if snap.state is not None else ref.state)
+        self.refs[snap.run_id] = updated_ref(self.refs[snap.run_id], snap)
         self.latest[snap.run_id] = snap
         self.history[snap.run_id].append(snap)
 
