@@ -8,8 +8,11 @@ import pytest
 from testkit.fake_github import FakeClock, FakeGitHub
 from testkit.gateway import ManualClock, build_kit, write_gateway_config
 from testkit.provider_api import (
+    PAUSE,
+    POLL_SECONDS,
     assert_bad_token_refused,
     assert_readyz_degraded,
+    assert_upstream_refused,
     kit_fixtures,
     provider_table,
     serving_with_worker,
@@ -23,11 +26,10 @@ TOKEN_ENV = "FF_GATEWAY_TEST_GITHUB_TOKEN"
 TOKEN = "ghp_gatewayTestToken0123456789abcdefABCDEF"
 LIST = "GET /repos/{owner}/{repo}/actions/runs"
 DEPLOY_URL = "https://web.acme.example"
-PAUSE = 0.06  # > half of poll_interval_seconds below: every worker cycle really lists
 
 
 def provider_config(url: str, **settings) -> str:
-    table = {"base_url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": 0.1, **settings}
+    table = {"base_url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": POLL_SECONDS, **settings}
     return provider_table("github", table) + f"""
 [pipelines.web]
 name = "Web"
@@ -63,7 +65,7 @@ def fake(clock):
         yield server
 
 
-make_kit, kit = kit_fixtures(provider_config, {TOKEN_ENV: TOKEN}, pause=PAUSE)
+make_kit, kit = kit_fixtures(provider_config, {TOKEN_ENV: TOKEN})
 
 
 def test_trigger_follows_the_run_to_success_with_steps_durations_and_deployment(kit, fake, clock):
@@ -151,14 +153,7 @@ def test_cancel_run_cancels_upstream(kit, fake):
 ])
 def test_upstream_refusal_answers_422_with_githubs_message_and_leaves_a_failed_run(kit, pipeline_id, body,
                                                                                    github_says):
-    answer = kit.trigger(pipeline_id, **body)
-    assert answer.status_code == 422, answer.text
-    assert answer.json["error"] == "Upstream rejected the request"
-    assert github_says in answer.json["message"]
-    [run] = kit.runs(pipeline_id)
-    assert (run["status"], run["phase"], run["conclusion"]) == ("failed", "completed", "dispatch_error")
-    assert github_says in run["error"]
-    assert kit.events(run["id"]) == ["run.failed"]
+    assert_upstream_refused(kit, pipeline_id, body, github_says)
 
 
 def test_bad_credentials_answer_502_naming_provider_and_pipeline_never_the_token(make_kit, fake, caplog):

@@ -8,8 +8,10 @@ import pytest
 from testkit.fake_gitlab import FakeGitLab, JobSpec
 from testkit.gateway import write_gateway_config
 from testkit.provider_api import (
+    POLL_SECONDS,
     assert_bad_token_refused,
     assert_readyz_degraded,
+    assert_upstream_refused,
     kit_fixtures,
     provider_table,
     serving_with_worker,
@@ -19,11 +21,11 @@ TOKEN_ENV = "FF_GATEWAY_TEST_GITLAB_TOKEN"
 TOKEN = "glpat-gatewayTestToken-0123456789"
 PROJECT = "acme/backend/api"
 DEPLOY_URL = "https://api.acme.example"
-PAUSE = 0.06  # > half of poll_interval_seconds below: every worker cycle really lists
 
 
 def provider_config(url: str, **settings) -> str:
-    table = {"url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": 0.1, "timeout_seconds": 5, **settings}
+    table = {"url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": POLL_SECONDS, "timeout_seconds": 5,
+             **settings}
     return provider_table("gitlab", table) + f"""
 [pipelines.api]
 name = "API"
@@ -63,7 +65,7 @@ def fake():
         assert not server.errors, server.errors
 
 
-make_kit, kit = kit_fixtures(provider_config, {TOKEN_ENV: TOKEN}, pause=PAUSE)
+make_kit, kit = kit_fixtures(provider_config, {TOKEN_ENV: TOKEN})
 
 
 def test_trigger_follows_the_pipeline_to_success_with_jobs_durations_and_deployment(kit, fake):
@@ -189,14 +191,7 @@ def test_cancel_run_cancels_the_pipeline(kit, fake):
 ])
 def test_upstream_refusal_answers_422_with_gitlabs_message_and_leaves_a_failed_run(kit, pipeline_id, body,
                                                                                    gitlab_says):
-    answer = kit.trigger(pipeline_id, **body)
-    assert answer.status_code == 422, answer.text
-    assert answer.json["error"] == "Upstream rejected the request"
-    assert gitlab_says in answer.json["message"] and pipeline_id in answer.json["message"]
-    [run] = kit.runs(pipeline_id)
-    assert (run["status"], run["phase"], run["conclusion"]) == ("failed", "completed", "dispatch_error")
-    assert gitlab_says in run["error"]
-    assert kit.events(run["id"]) == ["run.failed"]
+    assert pipeline_id in assert_upstream_refused(kit, pipeline_id, body, gitlab_says)
 
 
 def test_pipeline_creation_rate_limit_answers_502_with_retry_after(kit, fake):

@@ -19,6 +19,9 @@ from testkit.db import fresh_database
 from testkit.gateway import ApiKit, kit_factory, write_gateway_config
 from testkit.server import Server, cli, start_server, wait_for
 
+POLL_SECONDS = 0.1  # the providers' poll_interval_seconds in these tests
+PAUSE = 0.06  # a kit's pause per worker cycle, > half of POLL_SECONDS: every cycle really lists
+
 
 def provider_table(provider: str, table: dict[str, Any]) -> str:
     """``[providers.<provider>]`` with one TOML line per setting (values written as JSON, which TOML reads)."""
@@ -26,7 +29,7 @@ def provider_table(provider: str, table: dict[str, Any]) -> str:
     return f"\n[providers.{provider}]\n{lines}\n"
 
 
-def kit_fixtures(provider_config: Callable[..., str], env: dict[str, str], *, pause: float):
+def kit_fixtures(provider_config: Callable[..., str], env: dict[str, str], *, pause: float = PAUSE):
     """The ``make_kit`` and ``kit`` fixtures of a test module whose ``fake`` fixture serves the provider:
     ``make_kit = kit_fixtures(...)[0]`` binds them by name."""
 
@@ -102,3 +105,16 @@ def assert_bad_token_refused(make_kit: Callable[..., ApiKit], pipeline_id: str, 
     assert unset.status_code == 502 and token_env in unset.json["message"]
     return answer.json["message"]
 
+
+
+def assert_upstream_refused(kit: ApiKit, pipeline_id: str, body: dict, says: str) -> str:
+    """A trigger the provider refuses: 422 with its words, and one failed run holding them; the answer's message."""
+    answer = kit.trigger(pipeline_id, **body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json["error"] == "Upstream rejected the request"
+    assert says in answer.json["message"]
+    [run] = kit.runs(pipeline_id)
+    assert (run["status"], run["phase"], run["conclusion"]) == ("failed", "completed", "dispatch_error")
+    assert says in run["error"]
+    assert kit.events(run["id"]) == ["run.failed"]
+    return answer.json["message"]
