@@ -5,18 +5,9 @@ triggered with ``trigger-pipeline``, followed by a worker, read with ``get-statu
 from __future__ import annotations
 
 import pytest
+from testkit import provider_api
 from testkit.fake_github import FakeClock, FakeGitHub
 from testkit.gateway import ManualClock, build_kit, write_gateway_config
-from testkit.provider_api import (
-    PAUSE,
-    POLL_SECONDS,
-    assert_bad_token_refused,
-    assert_readyz_degraded,
-    assert_upstream_refused,
-    kit_fixtures,
-    provider_table,
-    serving_with_worker,
-)
 
 from flashfusion.core.storage.db import database
 from flashfusion.core.storage.models import Run
@@ -29,8 +20,8 @@ DEPLOY_URL = "https://web.acme.example"
 
 
 def provider_config(url: str, **settings) -> str:
-    table = {"base_url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": POLL_SECONDS, **settings}
-    return provider_table("github", table) + f"""
+    table = {"base_url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": provider_api.POLL_SECONDS, **settings}
+    return provider_api.provider_table("github", table) + f"""
 [pipelines.web]
 name = "Web"
 provider = "github"
@@ -65,7 +56,7 @@ def fake(clock):
         yield server
 
 
-make_kit, kit = kit_fixtures(provider_config, {TOKEN_ENV: TOKEN})
+make_kit, kit = provider_api.kit_fixtures(provider_config, {TOKEN_ENV: TOKEN})
 
 
 def test_trigger_follows_the_run_to_success_with_steps_durations_and_deployment(kit, fake, clock):
@@ -153,12 +144,12 @@ def test_cancel_run_cancels_upstream(kit, fake):
 ])
 def test_upstream_refusal_answers_422_with_githubs_message_and_leaves_a_failed_run(kit, pipeline_id, body,
                                                                                    github_says):
-    assert_upstream_refused(kit, pipeline_id, body, github_says)
+    provider_api.assert_upstream_refused(kit, pipeline_id, body, github_says)
 
 
 def test_bad_credentials_answer_502_naming_provider_and_pipeline_never_the_token(make_kit, fake, caplog):
     wrong = "ghp_wrongToken0000000000000000000000000000"
-    message = assert_bad_token_refused(make_kit, "web", TOKEN_ENV, wrong, caplog)
+    message = provider_api.assert_bad_token_refused(make_kit, "web", TOKEN_ENV, wrong, caplog)
     assert "github" in message and "pipeline web" in message and "Bad credentials" in message
 
 
@@ -225,7 +216,7 @@ def test_one_worker_follows_more_active_runs_than_its_batch_size(tmp_path, db_ur
     """Core regression: Worker.claim() used to take the oldest batch_size active runs, its own
     included, so one worker never polled the newer ones while the older kept running."""
     env = {TOKEN_ENV: TOKEN, "FLASHFUSION_WORKER__BATCH_SIZE": "3"}
-    kit = build_kit(tmp_path, db_url, provider_config(fake.url), env, pause=PAUSE)
+    kit = build_kit(tmp_path, db_url, provider_config(fake.url), env, pause=provider_api.PAUSE)
     try:
         run_ids = [kit.trigger("web").json["run_id"] for _ in range(5)]
         kit.cycle()
@@ -278,7 +269,8 @@ def test_real_serve_follows_a_github_run_and_never_shows_the_token(tmp_path, fak
     """One real serve per provider is enough: this one on SQLite, GitLab's on PostgreSQL."""
     from testkit.db import database_url
     db_url = database_url("sqlite", tmp_path)
-    with serving_with_worker(tmp_path, db_url, provider_config(fake.url), {TOKEN_ENV: TOKEN}, "gh") as served:
+    config_text = provider_config(fake.url)
+    with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gh") as served:
         http = served.http
         started = http.post("/api/trigger-pipeline", json={"pipeline_id": "web"}).json()
         assert started["phase"] == "dispatching" and started["upstream_run_id"]
@@ -341,7 +333,7 @@ def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, d
 
 
 def test_readyz_reports_provider_problems_per_pipeline_as_degraded_with_200(kit):
-    body = assert_readyz_degraded(kit)
+    body = provider_api.assert_readyz_degraded(kit)
     assert body["pipelines_checked_at"].endswith("Z")
     pipelines = body["pipelines"]
     assert pipelines["web"] == {"provider": "github", "status": "ok"}

@@ -5,17 +5,9 @@ with ``trigger-pipeline``, followed by a worker, read with ``get-status``."""
 from __future__ import annotations
 
 import pytest
+from testkit import provider_api
 from testkit.fake_gitlab import FakeGitLab, JobSpec
 from testkit.gateway import write_gateway_config
-from testkit.provider_api import (
-    POLL_SECONDS,
-    assert_bad_token_refused,
-    assert_readyz_degraded,
-    assert_upstream_refused,
-    kit_fixtures,
-    provider_table,
-    serving_with_worker,
-)
 
 TOKEN_ENV = "FF_GATEWAY_TEST_GITLAB_TOKEN"
 TOKEN = "glpat-gatewayTestToken-0123456789"
@@ -24,9 +16,9 @@ DEPLOY_URL = "https://api.acme.example"
 
 
 def provider_config(url: str, **settings) -> str:
-    table = {"url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": POLL_SECONDS, "timeout_seconds": 5,
-             **settings}
-    return provider_table("gitlab", table) + f"""
+    table = {"url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": provider_api.POLL_SECONDS,
+             "timeout_seconds": 5, **settings}
+    return provider_api.provider_table("gitlab", table) + f"""
 [pipelines.api]
 name = "API"
 provider = "gitlab"
@@ -65,7 +57,7 @@ def fake():
         assert not server.errors, server.errors
 
 
-make_kit, kit = kit_fixtures(provider_config, {TOKEN_ENV: TOKEN})
+make_kit, kit = provider_api.kit_fixtures(provider_config, {TOKEN_ENV: TOKEN})
 
 
 def test_trigger_follows_the_pipeline_to_success_with_jobs_durations_and_deployment(kit, fake):
@@ -191,7 +183,7 @@ def test_cancel_run_cancels_the_pipeline(kit, fake):
 ])
 def test_upstream_refusal_answers_422_with_gitlabs_message_and_leaves_a_failed_run(kit, pipeline_id, body,
                                                                                    gitlab_says):
-    assert pipeline_id in assert_upstream_refused(kit, pipeline_id, body, gitlab_says)
+    assert pipeline_id in provider_api.assert_upstream_refused(kit, pipeline_id, body, gitlab_says)
 
 
 def test_pipeline_creation_rate_limit_answers_502_with_retry_after(kit, fake):
@@ -205,7 +197,7 @@ def test_pipeline_creation_rate_limit_answers_502_with_retry_after(kit, fake):
 
 def test_bad_credentials_answer_502_naming_provider_and_pipeline_never_the_token(make_kit, fake, caplog):
     wrong = "glpat-wrongToken-000000000000"
-    message = assert_bad_token_refused(make_kit, "api", TOKEN_ENV, wrong, caplog)
+    message = provider_api.assert_bad_token_refused(make_kit, "api", TOKEN_ENV, wrong, caplog)
     assert "gitlab" in message and "'api'" in message and "401" in message
 
 
@@ -235,7 +227,8 @@ def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path
     when the suite has it."""
     from testkit.db import AVAILABLE_BACKENDS, database_url
     db_url = database_url(AVAILABLE_BACKENDS[-1], tmp_path)
-    with serving_with_worker(tmp_path, db_url, provider_config(fake.url), {TOKEN_ENV: TOKEN}, "gl") as served:
+    config_text = provider_config(fake.url)
+    with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gl") as served:
         http = served.http
         started = http.post("/api/trigger-pipeline", json={"pipeline_id": "api"}).json()
         assert started["phase"] == "dispatching" and started["upstream_run_id"]
@@ -294,7 +287,7 @@ def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_p
 
 
 def test_readyz_reports_a_missing_project_as_degraded_with_200(kit):
-    body = assert_readyz_degraded(kit)
+    body = provider_api.assert_readyz_degraded(kit)
     assert body["pipelines"]["api"] == {"provider": "gitlab", "status": "ok"}
     assert body["pipelines"]["byid"] == {"provider": "gitlab", "status": "ok"}
     assert body["pipelines"]["gone"]["status"] == "degraded"
