@@ -271,9 +271,7 @@ def test_real_serve_follows_a_github_run_and_never_shows_the_token(tmp_path, fak
     db_url = database_url("sqlite", tmp_path)
     config_text = provider_config(fake.url)
     with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gh") as served:
-        http = served.http
-        started = http.post("/api/trigger-pipeline", json={"pipeline_id": "web"}).json()
-        assert started["phase"] == "dispatching" and started["upstream_run_id"]
+        started = served.trigger("web")
         upstream = int(started["upstream_run_id"])
         clock.advance(3)
         fake.advance(upstream)
@@ -286,7 +284,7 @@ def test_real_serve_follows_a_github_run_and_never_shows_the_token(tmp_path, fak
         assert run["duration_seconds"] >= 4
 
         fake.tokens.pop(TOKEN)  # the token is revoked upstream
-        refused = http.post("/api/trigger-pipeline", json={"pipeline_id": "web"})
+        refused = served.http.post("/api/trigger-pipeline", json={"pipeline_id": "web"})
         assert refused.status_code == 502
         assert "github" in refused.json()["message"] and "web" in refused.json()["message"]
         assert TOKEN not in refused.text

@@ -229,9 +229,7 @@ def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path
     db_url = database_url(AVAILABLE_BACKENDS[-1], tmp_path)
     config_text = provider_config(fake.url)
     with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gl") as served:
-        http = served.http
-        started = http.post("/api/trigger-pipeline", json={"pipeline_id": "api"}).json()
-        assert started["phase"] == "dispatching" and started["upstream_run_id"]
+        started = served.trigger("api")
         pid = int(started["upstream_run_id"])
         fake.advance(pid)
         served.wait_until_started(started["run_id"], what="the pipeline to start")
@@ -244,7 +242,7 @@ def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path
         assert run["duration_seconds"] > 0
 
         fake.remove_token(TOKEN)  # the token is revoked upstream
-        refused = http.post("/api/trigger-pipeline", json={"pipeline_id": "api"})
+        refused = served.http.post("/api/trigger-pipeline", json={"pipeline_id": "api"})
         assert refused.status_code == 502
         assert "gitlab" in refused.json()["message"] and "'api'" in refused.json()["message"]
         assert TOKEN not in refused.text

@@ -51,6 +51,12 @@ class Served:
     server: Server
     http: httpx.Client
 
+    def trigger(self, pipeline_id: str) -> dict:
+        """Trigger with the key: the run answered is dispatching and already has its upstream id."""
+        started = self.http.post("/api/trigger-pipeline", json={"pipeline_id": pipeline_id}).json()
+        assert started["phase"] == "dispatching" and started["upstream_run_id"]
+        return started
+
     def status(self, run_id: str) -> dict:
         return self.http.get("/api/get-status", params={"run_id": run_id}).json()["run"]
 
