@@ -52,6 +52,7 @@ from polling_worlds import (  # noqa: E402
     Cost,
     GitHubWorld,
     GitLabWorld,
+    print_head,
 )
 
 # ----------------------------------------------------------------------------- measuring
@@ -115,12 +116,10 @@ def fmt(x: float) -> str:
 
 
 def report(rows: list[Scenario]) -> None:
-    print("\nrequests per 10 s cycle (total / counted against the rate limit) and counted requests per hour")
-    head = (f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: gateway':>17} {'naive':>13} | "
-            f"{'mix: gateway':>17} {'naive':>13} | {'counted/h gw quiet':>18} {'gw mix':>9} {'naive':>9} "
-            f"{'naive/gw mix':>12}")
-    print(head)
-    print("-" * len(head))
+    print_head("\nrequests per 10 s cycle (total / counted against the rate limit) and counted requests per hour",
+               f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: gateway':>17} {'naive':>13} | "
+               f"{'mix: gateway':>17} {'naive':>13} | {'counted/h gw quiet':>18} {'gw mix':>9} {'naive':>9} "
+               f"{'naive/gw mix':>12}")
     for r in rows:
         ratio = r.mix_naive.counted_per_hour / r.mix_gw.counted_per_hour if r.mix_gw.counted else float("inf")
         print(f"{r.provider:8} {r.runs:>5} {r.repos:>5} | "

@@ -21,7 +21,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from polling_worlds import CYCLES_PER_HOUR, HOOK_SECRET, INTERVAL, PERIOD, QUIET_CYCLES, Cost  # noqa: E402
+from polling_worlds import (  # noqa: E402
+    CYCLES_PER_HOUR,
+    HOOK_SECRET,
+    INTERVAL,
+    PERIOD,
+    QUIET_CYCLES,
+    Cost,
+    print_head,
+)
 from testkit.receiver import Receiver  # noqa: E402
 
 RECONCILE = 300.0  # reconcile_interval_seconds (the default)
@@ -155,13 +163,11 @@ def measure_hooks(world_cls: type, runs: int, repos: int, mix_cycles: int) -> Ho
 
 def report_hooks(rows: list[HookScenario], poll_only: dict[tuple[str, int, int], Any], fmt: Any) -> None:
     """``poll_only``: (provider, runs, repos) -> the poll-only ``Scenario`` of the same world."""
-    print(f"\nwith hooks (reconcile poll every {RECONCILE:g} s), counted requests per hour, against poll-only "
-          f"at {INTERVAL:g} s")
-    head = (f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: poll-only':>16} {'hooks':>8} {'ratio':>6} "
-            f"| {'mix: poll-only':>14} {'hooks':>8} {'ratio':>6} "
-            f"{'hooks/h':>8} {'changes seen by hook':>20}")
-    print(head)
-    print("-" * len(head))
+    print_head(f"\nwith hooks (reconcile poll every {RECONCILE:g} s), counted requests per hour, against poll-only "
+               f"at {INTERVAL:g} s",
+               f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: poll-only':>16} {'hooks':>8} {'ratio':>6} "
+               f"| {'mix: poll-only':>14} {'hooks':>8} {'ratio':>6} "
+               f"{'hooks/h':>8} {'changes seen by hook':>20}")
     for r in rows:
         base = poll_only[(r.provider, r.runs, r.repos)]
         quiet, mix = base.quiet_gw.counted_per_hour, base.mix_gw.counted_per_hour

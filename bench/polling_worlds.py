@@ -37,6 +37,13 @@ QUIET_CYCLES = 3
 TOKEN_BUDGET = 5000  # GitHub: requests per hour for one personal token
 
 
+def print_head(title: str, head: str) -> None:
+    """A report table's title, column heads and rule."""
+    print(title)
+    print(head)
+    print("-" * len(head))
+
+
 @dataclasses.dataclass
 class Cost:
     total: int = 0
@@ -109,10 +116,47 @@ class Core:
         return [self.refs[i] for i in self.by_pipeline[pipeline_id] if self.refs[i].upstream_id == upstream_id]
 
 
+# ----------------------------------------------------------------------------- both providers
+
+
+class World:
+    """Slots of runs on a fake upstream, each moved on by ``change`` and replaced by a fresh run of the
+    same pipeline once finished; the subclasses build the fake, the provider and ``_new_run``."""
+
+    fake: Any
+    core: Core
+    slots: list[tuple[str, int]]  # slot -> (run id, upstream id)
+
+    def _fill(self, runs: int, repos: int) -> None:
+        self.slots = []
+        self._seq = 0
+        for i in range(runs):
+            self.slots.append(self._new_run(i % repos, advance=(i * 7) % LIFE))
+
+    def _new_run(self, repo: int, advance: int = 0) -> tuple[str, int]:
+        raise NotImplementedError
+
+    def _next_run_id(self) -> str:
+        self._seq += 1
+        return f"run_{self._seq:05d}"
+
+    def change(self, slot: int) -> None:
+        self.fake.advance(self.slots[slot][1])
+
+    def replace(self, slot: int) -> None:
+        run_id, _ = self.slots[slot]
+        repo = int(self.core.refs[run_id].pipeline_id[1:])
+        self.core.untrack(run_id)
+        self.slots[slot] = self._new_run(repo)
+
+    def reset(self) -> None:
+        self.fake.reset_counters()
+
+
 # ----------------------------------------------------------------------------- GitHub
 
 
-class GitHubWorld:
+class GitHubWorld(World):
     name = "GitHub"
 
     def __init__(self, runs: int, repos: int, hooks: bool = False) -> None:
@@ -136,37 +180,21 @@ class GitHubWorld:
                                          seconds_between_requests=None, seconds_between_writes=None)
         self.naive_repos = {f"acme/repo{r}": self.naive_client.get_repo(f"acme/repo{r}") for r in range(repos)}
         self.repos = repos
-        self.slots: list[tuple[str, int]] = []  # slot -> (run id, upstream id)
-        self._seq = 0
-        for i in range(runs):
-            self.slots.append(self._new_run(i % repos, advance=(i * 7) % LIFE))
+        self._fill(runs, repos)
 
     def _new_run(self, repo: int, advance: int = 0) -> tuple[str, int]:
         run = self.fake.create_run(self.workflows[repo])
         if advance:
             self.fake.advance(run.id, advance)
-        self._seq += 1
-        run_id = f"run_{self._seq:05d}"
+        run_id = self._next_run_id()
         self.core.track(run_id, f"p{repo}", str(run.id))
         return run_id, run.id
 
     def advance_clock(self) -> None:
         self.clock.advance(INTERVAL)
 
-    def change(self, slot: int) -> None:
-        self.fake.advance(self.slots[slot][1])
-
     def finished(self, slot: int) -> bool:
         return self.fake.runs[self.slots[slot][1]].status == "completed"
-
-    def replace(self, slot: int) -> None:
-        run_id, _ = self.slots[slot]
-        repo = int(self.core.refs[run_id].pipeline_id[1:])
-        self.core.untrack(run_id)
-        self.slots[slot] = self._new_run(repo)
-
-    def reset(self) -> None:
-        self.fake.reset_counters()
 
     def counts(self) -> tuple[int, int]:
         stats = self.fake.stats()
@@ -186,7 +214,7 @@ class GitHubWorld:
 # ----------------------------------------------------------------------------- GitLab
 
 
-class GitLabWorld:
+class GitLabWorld(World):
     name = "GitLab"
 
     def __init__(self, runs: int, repos: int, hooks: bool = False) -> None:
@@ -210,18 +238,14 @@ class GitLabWorld:
         self.naive_client = gitlab.Gitlab(self.fake.url, private_token=self.fake.token)
         self.naive_projects = {f"p{r}": self.naive_client.projects.get(f"acme/repo{r}", lazy=True)
                                for r in range(repos)}
-        self.slots: list[tuple[str, int]] = []
-        self._seq = 0
-        for i in range(runs):
-            self.slots.append(self._new_run(i % repos, advance=(i * 7) % LIFE))
+        self._fill(runs, repos)
 
     def _new_run(self, repo: int, advance: int = 0) -> tuple[str, int]:
         pid = self.fake.create_pipeline(self.projects[repo], "main", source="api")
         for _ in range(advance):
             self.fake.advance(pid)
         p = self.fake.pipeline(pid)
-        self._seq += 1
-        run_id = f"run_{self._seq:05d}"
+        run_id = self._next_run_id()
         # what dispatch() hands the core for a pipeline it just created
         self.core.track(run_id, f"p{repo}", str(pid), state={
             "project_id": self.projects[repo].id, "updated_at": _fmt(p.updated_at), "status": p.status,
@@ -232,20 +256,8 @@ class GitLabWorld:
         self.clock.advance(INTERVAL)
         self.fake.tick(INTERVAL)
 
-    def change(self, slot: int) -> None:
-        self.fake.advance(self.slots[slot][1])
-
     def finished(self, slot: int) -> bool:
         return self.fake.pipeline(self.slots[slot][1]).status in ("success", "failed", "canceled", "skipped")
-
-    def replace(self, slot: int) -> None:
-        run_id, _ = self.slots[slot]
-        repo = int(self.core.refs[run_id].pipeline_id[1:])
-        self.core.untrack(run_id)
-        self.slots[slot] = self._new_run(repo)
-
-    def reset(self) -> None:
-        self.fake.reset_counters()
 
     def counts(self) -> tuple[int, int]:
         total = self.fake.total

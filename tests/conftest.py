@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import falcon.testing
 import pytest
 from testkit.db import BACKENDS, database_url, fresh_database, require_backend
+from testkit.receiver import Receiver
 
 from flashfusion.core.access import apikeys
 from flashfusion.core.app import build_gateway, create_app
@@ -113,3 +115,10 @@ def make_key(gateway):
 @pytest.fixture
 def key(make_key) -> str:
     return make_key()
+
+
+@pytest.fixture
+def rx() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 (answers 200 unless scripted)."""
+    with Receiver() as receiver:
+        yield receiver

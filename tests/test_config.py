@@ -62,6 +62,20 @@ def test_missing_file_names_it(tmp_path):
     assert "absent.toml" in str(info.value) and "not found" in str(info.value)
 
 
+A_PIPELINE = "[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\nsteps = [{ name = 'a', run = 'true' }]\n"
+BAD_TRIGGERS = [
+    ("{ schedule = ['0 3 * *'] }", "pipelines.x.triggers.schedule[0]", "expected 5 fields"),
+    ("{ schedule = ['0 3 * * 1-5', '61 * * * *'] }", "pipelines.x.triggers.schedule[1]", "bad minute"),
+    ("{ schedule = ['0 0 30 2 *'] }", "pipelines.x.triggers.schedule[0]", "bad day-of-month"),
+    ("{ schedule = ['* * * * * *'] }", "pipelines.x.triggers.schedule[0]", "expected 5 fields"),
+    ("{ schedule = '0 3 * * *' }", "pipelines.x.triggers.schedule", "expected a list"),
+    ("{ schedule = ['0 3 * * *'], timezone = 'Mars/Olympus' }", "pipelines.x.triggers.timezone",
+     "not an IANA time zone"),
+    ("{ push = 'main' }", "pipelines.x.triggers.push", "expected a list"),
+    ("{ pushes = ['main'] }", "pipelines.x.triggers.pushes", "unknown key"),
+]
+
+
 @pytest.mark.parametrize("text, key, problem", [
     ("[server\n", "-", "not valid TOML"),
     ("[nonsense]\n", "nonsense", "unknown section"),
@@ -82,6 +96,7 @@ def test_missing_file_names_it(tmp_path):
     ("[server]\ntrusted_proxies = '10.0.0.1'\n", "server.trusted_proxies", "expected a list"),
     ("[server]\ntrusted_proxies = ['10.0.0.0/8', 'proxy.local']\n", "server.trusted_proxies",
      "'proxy.local' is not an IP address or network"),
+    *[(A_PIPELINE + f"triggers = {triggers}\n", key, problem) for triggers, key, problem in BAD_TRIGGERS],
 ])
 def test_bad_files(tmp_path, text, key, problem):
     message = error_of(tmp_path, text)
@@ -91,25 +106,6 @@ def test_bad_files(tmp_path, text, key, problem):
 def test_bad_environment_override_names_the_variable(tmp_path):
     message = error_of(tmp_path, GOOD, env={"FLASHFUSION_WORKERS": "many"})
     assert "FLASHFUSION_WORKERS" in message and "expected int" in message
-
-
-A_PIPELINE = "[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\nsteps = [{ name = 'a', run = 'true' }]\n"
-
-
-@pytest.mark.parametrize("triggers, key, problem", [
-    ("{ schedule = ['0 3 * *'] }", "pipelines.x.triggers.schedule[0]", "expected 5 fields"),
-    ("{ schedule = ['0 3 * * 1-5', '61 * * * *'] }", "pipelines.x.triggers.schedule[1]", "bad minute"),
-    ("{ schedule = ['0 0 30 2 *'] }", "pipelines.x.triggers.schedule[0]", "bad day-of-month"),
-    ("{ schedule = ['* * * * * *'] }", "pipelines.x.triggers.schedule[0]", "expected 5 fields"),
-    ("{ schedule = '0 3 * * *' }", "pipelines.x.triggers.schedule", "expected a list"),
-    ("{ schedule = ['0 3 * * *'], timezone = 'Mars/Olympus' }", "pipelines.x.triggers.timezone",
-     "not an IANA time zone"),
-    ("{ push = 'main' }", "pipelines.x.triggers.push", "expected a list"),
-    ("{ pushes = ['main'] }", "pipelines.x.triggers.pushes", "unknown key"),
-])
-def test_bad_triggers(tmp_path, triggers, key, problem):
-    message = error_of(tmp_path, A_PIPELINE + f"triggers = {triggers}\n")
-    assert f": {key}: " in message and problem in message
 
 
 def test_good_triggers_load(tmp_path):

@@ -17,6 +17,7 @@ import pytest
 from testkit.fake_github import FakeGitHub
 from testkit.fake_gitlab import FakeGitLab
 from testkit.gateway import write_gateway_config
+from testkit.provider_api import provider_table
 from testkit.receiver import Receiver
 from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
 
@@ -27,27 +28,21 @@ ENV = {"FF_HOOKS_GH": GH_TOKEN, "FF_HOOKS_GL": GL_TOKEN, "FF_HOOK_SECRET": SECRE
 REPO, PROJECT = "acme/app", "acme/backend"
 
 
+def hooked_provider(provider: str, url_key: str, url: str, token_env: str, poll: float, reconcile: float) -> str:
+    """A provider table that takes signed webhooks and reconciles on its own interval."""
+    return provider_table(provider, {url_key: url, "token_env": token_env, "poll_interval_seconds": poll,
+                                     "webhook_secret_env": "FF_HOOK_SECRET",
+                                     "reconcile_interval_seconds": reconcile})
+
+
 def config_text(github_url: str, gitlab_url: str, reconcile: float, poll: float = 3600) -> str:
     return f"""
 [webhooks]
 allow_http = true
 allow_private_networks = true
 tick_seconds = 0.05
-
-[providers.github]
-base_url = "{github_url}"
-token_env = "FF_HOOKS_GH"
-poll_interval_seconds = {poll}
-webhook_secret_env = "FF_HOOK_SECRET"
-reconcile_interval_seconds = {reconcile}
-
-[providers.gitlab]
-url = "{gitlab_url}"
-token_env = "FF_HOOKS_GL"
-poll_interval_seconds = {poll}
-webhook_secret_env = "FF_HOOK_SECRET"
-reconcile_interval_seconds = {reconcile}
-
+{hooked_provider("github", "base_url", github_url, "FF_HOOKS_GH", poll, reconcile)}
+{hooked_provider("gitlab", "url", gitlab_url, "FF_HOOKS_GL", poll, reconcile)}
 [pipelines.gh]
 provider = "github"
 repository_name = "{REPO}"

@@ -75,22 +75,22 @@ def _third_party_plugin(root: Path, api: str) -> None:
     (info / "entry_points.txt").write_text("[flashfusion]\nfuture = future_ci\n")
 
 
-def test_a_plugin_for_another_plugin_api_version_is_refused_at_start_up(tmp_path, db_url):
+def _cli_with_third_party_plugin(tmp_path: Path, db_url: str, api: str, command: str) -> subprocess.CompletedProcess:
     config = write_config(tmp_path, db_url)
     site = tmp_path / "site"
     site.mkdir()
-    _third_party_plugin(site, api="2")
-    result = run_cli(Path(sys.executable), config, "check", env_path=site)
+    _third_party_plugin(site, api=api)
+    return run_cli(Path(sys.executable), config, command, env_path=site)
+
+
+def test_a_plugin_for_another_plugin_api_version_is_refused_at_start_up(tmp_path, db_url):
+    result = _cli_with_third_party_plugin(tmp_path, db_url, "2", "check")
     assert result.returncode == 2, result.stderr
     assert "future (flashfusion-future 2.0.0): needs FlashFusion plugin API 2" in result.stderr
     assert "this FlashFusion provides API 1" in result.stderr
 
 
 def test_a_plugin_declaring_the_current_api_version_loads(tmp_path, db_url):
-    config = write_config(tmp_path, db_url)
-    site = tmp_path / "site"
-    site.mkdir()
-    _third_party_plugin(site, api="1")
-    result = run_cli(Path(sys.executable), config, "plugins", env_path=site)
+    result = _cli_with_third_party_plugin(tmp_path, db_url, "1", "plugins")
     assert result.returncode == 0, result.stderr
     assert "future" in result.stdout

@@ -4,14 +4,10 @@ triggered with ``trigger-pipeline``, followed by a worker, read with ``get-statu
 
 from __future__ import annotations
 
-import json
-import logging
-import signal
-
 import pytest
+from testkit import provider_api
 from testkit.fake_github import FakeClock, FakeGitHub
-from testkit.gateway import ApiKit, ManualClock, build_kit, kit_factory, write_gateway_config
-from testkit.server import cli, start_server, wait_for
+from testkit.gateway import ManualClock, build_kit, write_gateway_config
 
 from flashfusion.core.storage.db import database
 from flashfusion.core.storage.models import Run
@@ -21,16 +17,11 @@ TOKEN_ENV = "FF_GATEWAY_TEST_GITHUB_TOKEN"
 TOKEN = "ghp_gatewayTestToken0123456789abcdefABCDEF"
 LIST = "GET /repos/{owner}/{repo}/actions/runs"
 DEPLOY_URL = "https://web.acme.example"
-PAUSE = 0.06  # > half of poll_interval_seconds below: every worker cycle really lists
 
 
 def provider_config(url: str, **settings) -> str:
-    table = {"base_url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": 0.1, **settings}
-    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in table.items())
-    return f"""
-[providers.github]
-{lines}
-
+    table = {"base_url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": provider_api.POLL_SECONDS, **settings}
+    return provider_api.provider_table("github", table) + f"""
 [pipelines.web]
 name = "Web"
 provider = "github"
@@ -65,16 +56,7 @@ def fake(clock):
         yield server
 
 
-@pytest.fixture
-def make_kit(tmp_path, db_url, fake):
-    with kit_factory(tmp_path, db_url, lambda **settings: provider_config(fake.url, **settings),
-                     {TOKEN_ENV: TOKEN}, pause=PAUSE) as make:
-        yield make
-
-
-@pytest.fixture
-def kit(make_kit) -> ApiKit:
-    return make_kit()
+make_kit, kit = provider_api.kit_fixtures(provider_config, {TOKEN_ENV: TOKEN})
 
 
 def test_trigger_follows_the_run_to_success_with_steps_durations_and_deployment(kit, fake, clock):
@@ -162,32 +144,13 @@ def test_cancel_run_cancels_upstream(kit, fake):
 ])
 def test_upstream_refusal_answers_422_with_githubs_message_and_leaves_a_failed_run(kit, pipeline_id, body,
                                                                                    github_says):
-    answer = kit.trigger(pipeline_id, **body)
-    assert answer.status_code == 422, answer.text
-    assert answer.json["error"] == "Upstream rejected the request"
-    assert github_says in answer.json["message"]
-    [run] = kit.runs(pipeline_id)
-    assert (run["status"], run["phase"], run["conclusion"]) == ("failed", "completed", "dispatch_error")
-    assert github_says in run["error"]
-    assert kit.events(run["id"]) == ["run.failed"]
+    provider_api.assert_upstream_refused(kit, pipeline_id, body, github_says)
 
 
 def test_bad_credentials_answer_502_naming_provider_and_pipeline_never_the_token(make_kit, fake, caplog):
     wrong = "ghp_wrongToken0000000000000000000000000000"
-    kit = make_kit(env={TOKEN_ENV: wrong})
-    with caplog.at_level(logging.DEBUG):
-        answer = kit.trigger("web")
-    assert answer.status_code == 502
-    assert answer.json["error"] == "Upstream authentication failed"
-    message = answer.json["message"]
+    message = provider_api.assert_bad_token_refused(make_kit, "web", TOKEN_ENV, wrong, caplog)
     assert "github" in message and "pipeline web" in message and "Bad credentials" in message
-    assert wrong not in answer.text and wrong not in caplog.text
-    [run] = kit.runs("web")
-    assert (run["status"], run["conclusion"]) == ("failed", "dispatch_error") and wrong not in run["error"]
-
-    unset = make_kit(env={})
-    answer = unset.trigger("web")
-    assert answer.status_code == 502 and TOKEN_ENV in answer.json["message"]
 
 
 def test_without_return_run_details_the_run_says_dispatching_then_binds(kit, fake, clock):
@@ -253,7 +216,7 @@ def test_one_worker_follows_more_active_runs_than_its_batch_size(tmp_path, db_ur
     """Core regression: Worker.claim() used to take the oldest batch_size active runs, its own
     included, so one worker never polled the newer ones while the older kept running."""
     env = {TOKEN_ENV: TOKEN, "FLASHFUSION_WORKER__BATCH_SIZE": "3"}
-    kit = build_kit(tmp_path, db_url, provider_config(fake.url), env, pause=PAUSE)
+    kit = build_kit(tmp_path, db_url, provider_config(fake.url), env, pause=provider_api.PAUSE)
     try:
         run_ids = [kit.trigger("web").json["run_id"] for _ in range(5)]
         kit.cycle()
@@ -304,42 +267,28 @@ def test_dispatch_state_round_trips_through_the_database(kit, fake):
 @pytest.mark.e2e
 def test_real_serve_follows_a_github_run_and_never_shows_the_token(tmp_path, fake, clock):
     """One real serve per provider is enough: this one on SQLite, GitLab's on PostgreSQL."""
-    from testkit.db import database_url, fresh_database
+    from testkit.db import database_url
     db_url = database_url("sqlite", tmp_path)
-    fresh_database(db_url)
-    config = write_gateway_config(tmp_path, db_url, provider_config(fake.url))
-    env = {TOKEN_ENV: TOKEN, "FLASHFUSION_WORKERS": "1"}
-    server = start_server(config, tmp_path, env=env)
-    try:
-        key = json.loads(cli("keys", "create", "--name", "gh", "--permissions", "trigger_pipeline,read_runs",
-                             "--json", config=config, env=env).stdout)["plaintext_key"]
-        with server.client(key) as http:
-            started = http.post("/api/trigger-pipeline", json={"pipeline_id": "web"}).json()
-            assert started["phase"] == "dispatching" and started["upstream_run_id"]
-            upstream = int(started["upstream_run_id"])
-            clock.advance(3)
-            fake.advance(upstream)
+    config_text = provider_config(fake.url)
+    with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gh") as served:
+        started = served.trigger("web")
+        upstream = int(started["upstream_run_id"])
+        clock.advance(3)
+        fake.advance(upstream)
+        served.wait_until_started(started["run_id"], what="the run to start")
+        clock.advance(4)
+        fake.finish(upstream)
+        run = served.wait_until_completed(started["run_id"], what="the run to finish")
+        assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
+        assert all(s["duration_seconds"] is not None for s in run["steps"]) and len(run["steps"]) == 3
+        assert run["duration_seconds"] >= 4
 
-            def status():
-                return http.get("/api/get-status", params={"run_id": started["run_id"]}).json()["run"]
-
-            wait_for(lambda: status()["phase"] == "in_progress", what="the run to start")
-            clock.advance(4)
-            fake.finish(upstream)
-            run = wait_for(lambda: (lambda r: r if r["phase"] == "completed" else None)(status()),
-                           what="the run to finish")
-            assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
-            assert all(s["duration_seconds"] is not None for s in run["steps"]) and len(run["steps"]) == 3
-            assert run["duration_seconds"] >= 4
-
-            fake.tokens.pop(TOKEN)  # the token is revoked upstream
-            refused = http.post("/api/trigger-pipeline", json={"pipeline_id": "web"})
-            assert refused.status_code == 502
-            assert "github" in refused.json()["message"] and "web" in refused.json()["message"]
-            assert TOKEN not in refused.text
-    finally:
-        assert server.process.stop(signal.SIGTERM) == 0
-    log = server.process.output()
+        fake.tokens.pop(TOKEN)  # the token is revoked upstream
+        refused = served.http.post("/api/trigger-pipeline", json={"pipeline_id": "web"})
+        assert refused.status_code == 502
+        assert "github" in refused.json()["message"] and "web" in refused.json()["message"]
+        assert TOKEN not in refused.text
+    log = served.server.process.output()
     assert "rejected the credentials" in log  # the refusal is logged ...
     assert TOKEN not in log  # ... without the token
 
@@ -382,10 +331,7 @@ def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, d
 
 
 def test_readyz_reports_provider_problems_per_pipeline_as_degraded_with_200(kit):
-    answer = kit.readyz()
-    assert answer.status_code == 200
-    body = answer.json
-    assert (body["success"], body["status"], body["checks"]) == (True, "degraded", {"database": "ok"})
+    body = provider_api.assert_readyz_degraded(kit)
     assert body["pipelines_checked_at"].endswith("Z")
     pipelines = body["pipelines"]
     assert pipelines["web"] == {"provider": "github", "status": "ok"}

@@ -4,29 +4,21 @@ with ``trigger-pipeline``, followed by a worker, read with ``get-status``."""
 
 from __future__ import annotations
 
-import json
-import logging
-import signal
-
 import pytest
+from testkit import provider_api
 from testkit.fake_gitlab import FakeGitLab, JobSpec
-from testkit.gateway import ApiKit, kit_factory, write_gateway_config
-from testkit.server import cli, start_server, wait_for
+from testkit.gateway import write_gateway_config
 
 TOKEN_ENV = "FF_GATEWAY_TEST_GITLAB_TOKEN"
 TOKEN = "glpat-gatewayTestToken-0123456789"
 PROJECT = "acme/backend/api"
 DEPLOY_URL = "https://api.acme.example"
-PAUSE = 0.06  # > half of poll_interval_seconds below: every worker cycle really lists
 
 
 def provider_config(url: str, **settings) -> str:
-    table = {"url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": 0.1, "timeout_seconds": 5, **settings}
-    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in table.items())
-    return f"""
-[providers.gitlab]
-{lines}
-
+    table = {"url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": provider_api.POLL_SECONDS,
+             "timeout_seconds": 5, **settings}
+    return provider_api.provider_table("gitlab", table) + f"""
 [pipelines.api]
 name = "API"
 provider = "gitlab"
@@ -65,16 +57,7 @@ def fake():
         assert not server.errors, server.errors
 
 
-@pytest.fixture
-def make_kit(tmp_path, db_url, fake):
-    with kit_factory(tmp_path, db_url, lambda **settings: provider_config(fake.url, **settings),
-                     {TOKEN_ENV: TOKEN}, pause=PAUSE) as make:
-        yield make
-
-
-@pytest.fixture
-def kit(make_kit) -> ApiKit:
-    return make_kit()
+make_kit, kit = provider_api.kit_fixtures(provider_config, {TOKEN_ENV: TOKEN})
 
 
 def test_trigger_follows_the_pipeline_to_success_with_jobs_durations_and_deployment(kit, fake):
@@ -200,14 +183,7 @@ def test_cancel_run_cancels_the_pipeline(kit, fake):
 ])
 def test_upstream_refusal_answers_422_with_gitlabs_message_and_leaves_a_failed_run(kit, pipeline_id, body,
                                                                                    gitlab_says):
-    answer = kit.trigger(pipeline_id, **body)
-    assert answer.status_code == 422, answer.text
-    assert answer.json["error"] == "Upstream rejected the request"
-    assert gitlab_says in answer.json["message"] and pipeline_id in answer.json["message"]
-    [run] = kit.runs(pipeline_id)
-    assert (run["status"], run["phase"], run["conclusion"]) == ("failed", "completed", "dispatch_error")
-    assert gitlab_says in run["error"]
-    assert kit.events(run["id"]) == ["run.failed"]
+    assert pipeline_id in provider_api.assert_upstream_refused(kit, pipeline_id, body, gitlab_says)
 
 
 def test_pipeline_creation_rate_limit_answers_502_with_retry_after(kit, fake):
@@ -221,19 +197,8 @@ def test_pipeline_creation_rate_limit_answers_502_with_retry_after(kit, fake):
 
 def test_bad_credentials_answer_502_naming_provider_and_pipeline_never_the_token(make_kit, fake, caplog):
     wrong = "glpat-wrongToken-000000000000"
-    kit = make_kit(env={TOKEN_ENV: wrong})
-    with caplog.at_level(logging.DEBUG):
-        answer = kit.trigger("api")
-    assert answer.status_code == 502
-    assert answer.json["error"] == "Upstream authentication failed"
-    message = answer.json["message"]
+    message = provider_api.assert_bad_token_refused(make_kit, "api", TOKEN_ENV, wrong, caplog)
     assert "gitlab" in message and "'api'" in message and "401" in message
-    assert wrong not in answer.text and wrong not in caplog.text
-    [run] = kit.runs("api")
-    assert (run["status"], run["conclusion"]) == ("failed", "dispatch_error")
-
-    answer = make_kit(env={}).trigger("api")
-    assert answer.status_code == 502 and TOKEN_ENV in answer.json["message"]
 
 
 def test_a_worker_poll_cycle_with_100_quiet_pipelines_costs_one_request(kit, fake):
@@ -260,42 +225,28 @@ def test_a_worker_poll_cycle_with_100_quiet_pipelines_costs_one_request(kit, fak
 def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path, fake):
     """One real serve per provider is enough: GitHub's runs on SQLite, this one on PostgreSQL
     when the suite has it."""
-    from testkit.db import AVAILABLE_BACKENDS, database_url, fresh_database
+    from testkit.db import AVAILABLE_BACKENDS, database_url
     db_url = database_url(AVAILABLE_BACKENDS[-1], tmp_path)
-    fresh_database(db_url)
-    config = write_gateway_config(tmp_path, db_url, provider_config(fake.url))
-    env = {TOKEN_ENV: TOKEN, "FLASHFUSION_WORKERS": "1"}
-    server = start_server(config, tmp_path, env=env)
-    try:
-        key = json.loads(cli("keys", "create", "--name", "gl", "--permissions", "trigger_pipeline,read_runs",
-                             "--json", config=config, env=env).stdout)["plaintext_key"]
-        with server.client(key) as http:
-            started = http.post("/api/trigger-pipeline", json={"pipeline_id": "api"}).json()
-            assert started["phase"] == "dispatching" and started["upstream_run_id"]
-            pid = int(started["upstream_run_id"])
-
-            def status():
-                return http.get("/api/get-status", params={"run_id": started["run_id"]}).json()["run"]
-
+    config_text = provider_config(fake.url)
+    with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gl") as served:
+        started = served.trigger("api")
+        pid = int(started["upstream_run_id"])
+        fake.advance(pid)
+        served.wait_until_started(started["run_id"], what="the pipeline to start")
+        while fake.pipeline(pid).status == "running":
+            fake.tick(2)
             fake.advance(pid)
-            wait_for(lambda: status()["phase"] == "in_progress", what="the pipeline to start")
-            while fake.pipeline(pid).status == "running":
-                fake.tick(2)
-                fake.advance(pid)
-            run = wait_for(lambda: (lambda r: r if r["phase"] == "completed" else None)(status()),
-                           what="the pipeline to finish")
-            assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
-            assert len(run["steps"]) == 4 and all(s["duration_seconds"] for s in run["steps"])
-            assert run["duration_seconds"] > 0
+        run = served.wait_until_completed(started["run_id"], what="the pipeline to finish")
+        assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
+        assert len(run["steps"]) == 4 and all(s["duration_seconds"] for s in run["steps"])
+        assert run["duration_seconds"] > 0
 
-            fake.remove_token(TOKEN)  # the token is revoked upstream
-            refused = http.post("/api/trigger-pipeline", json={"pipeline_id": "api"})
-            assert refused.status_code == 502
-            assert "gitlab" in refused.json()["message"] and "'api'" in refused.json()["message"]
-            assert TOKEN not in refused.text
-    finally:
-        assert server.process.stop(signal.SIGTERM) == 0
-    log = server.process.output()
+        fake.remove_token(TOKEN)  # the token is revoked upstream
+        refused = served.http.post("/api/trigger-pipeline", json={"pipeline_id": "api"})
+        assert refused.status_code == 502
+        assert "gitlab" in refused.json()["message"] and "'api'" in refused.json()["message"]
+        assert TOKEN not in refused.text
+    log = served.server.process.output()
     assert "refused the credentials" in log  # the refusal is logged ...
     assert TOKEN not in log  # ... without the token
 
@@ -334,10 +285,7 @@ def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_p
 
 
 def test_readyz_reports_a_missing_project_as_degraded_with_200(kit):
-    answer = kit.readyz()
-    assert answer.status_code == 200
-    body = answer.json
-    assert (body["success"], body["status"], body["checks"]) == (True, "degraded", {"database": "ok"})
+    body = provider_api.assert_readyz_degraded(kit)
     assert body["pipelines"]["api"] == {"provider": "gitlab", "status": "ok"}
     assert body["pipelines"]["byid"] == {"provider": "gitlab", "status": "ok"}
     assert body["pipelines"]["gone"]["status"] == "degraded"

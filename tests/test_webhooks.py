@@ -19,7 +19,6 @@ from testkit.receiver import (
     SPEC,
     WEBHOOK_CONFIG,
     Clock,
-    Receiver,
     db_dump,
     dispatcher,
     docs_verifier,
@@ -36,12 +35,6 @@ from flashfusion.core.storage.models import WebhookDelivery, WebhookEndpoint
 @pytest.fixture
 def config_path(tmp_path, db_url):
     return write_config(tmp_path, db_url, WEBHOOK_CONFIG.format(per_minute=100))
-
-
-@pytest.fixture
-def rx():
-    with Receiver() as receiver:
-        yield receiver
 
 
 def create(client, key, url, **fields):

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import write_config
-from testkit.receiver import WEBHOOK_CONFIG, Clock, Receiver, dispatcher
+from testkit.receiver import WEBHOOK_CONFIG, Clock, dispatcher
 
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.storage.db import database, write_tx
@@ -22,12 +22,6 @@ from flashfusion.core.webhooks.sender import parse_retry_after
 @pytest.fixture
 def config_path(tmp_path, db_url):
     return write_config(tmp_path, db_url, WEBHOOK_CONFIG.format(per_minute=5))
-
-
-@pytest.fixture
-def rx():
-    with Receiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from testkit.fake_github import DEFAULT_TOKEN, FakeClock, FakeGitHub
+from testkit.runrefs import updated_ref
 
 from flashfusion.plugins import Dispatch, Pipeline, RunRef, RunSnapshot
 from flashfusion.providers.github.plugin import GitHubProvider
@@ -55,11 +56,7 @@ class Tracker:
         return snapshots
 
     def apply(self, snap: RunSnapshot) -> None:
-        ref = self.refs[snap.run_id]
-        self.refs[snap.run_id] = dataclasses.replace(
-            ref, upstream_id=snap.upstream_id or ref.upstream_id, provider_status=snap.provider_status,
-            steps=snap.steps if snap.steps is not None else ref.steps,
-            state=dict(snap.state) if snap.state is not None else ref.state)
+        self.refs[snap.run_id] = updated_ref(self.refs[snap.run_id], snap)
         self.latest[snap.run_id] = snap
         self.history[snap.run_id].append(snap)
 

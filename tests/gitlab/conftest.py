@@ -11,22 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from testkit.fake_github import FakeClock
 from testkit.fake_gitlab import FakeGitLab
+from testkit.runrefs import updated_ref
 
 from flashfusion.plugins import Pipeline, RunRef, RunSnapshot
 from flashfusion.plugins.provider import build_settings
 from flashfusion.providers.gitlab.provider import GitLabProvider
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Core:
@@ -57,11 +48,7 @@ class Core:
         return snaps
 
     def store(self, snap: RunSnapshot) -> None:
-        run = self.runs[snap.run_id]
-        self.runs[snap.run_id] = dataclasses.replace(
-            run, provider_status=snap.provider_status or run.provider_status,
-            steps=snap.steps if snap.steps is not None else run.steps,
-            state=dict(snap.state) if snap.state is not None else run.state)
+        self.runs[snap.run_id] = updated_ref(self.runs[snap.run_id], snap)
         self.history[snap.run_id].append(snap)
 
     def status(self, run: RunRef) -> str | None:
