@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_config
+from testkit.db import database_url, fresh_database
 from testkit.procs import run_processes
 from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
 
@@ -84,9 +85,12 @@ def lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def test_run_with_unencodable_input_fails_with_reason_and_worker_goes_on(tmp_path, db_url):
-    """An input no process environment can hold (a lone surrogate; the HTTP layer may refuse
-    it, so the run is stored directly) ends the run failed, with the reason in the step."""
+def test_run_with_unencodable_input_fails_with_reason_and_worker_goes_on(tmp_path):
+    """An input no process environment can hold (a lone surrogate; the HTTP layer refuses it,
+    so the run is stored directly) ends the run failed, with the reason in the step. On SQLite
+    only: PostgreSQL cannot store such a string at all, so there the case cannot arise."""
+    db_url = database_url("sqlite", tmp_path)
+    fresh_database(db_url)
     config = write_config(tmp_path, db_url)
     pipeline = load_config(str(config), env={}).pipelines["demo"]
     database = dbmod.open_database(db_url)
