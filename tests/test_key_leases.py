@@ -116,6 +116,50 @@ def test_an_exhausted_key_is_refused_from_memory_until_its_next_cell_is_due(make
             keyleases.settle = real
 
 
+def test_a_quiet_process_gives_its_slice_back_when_the_bucket_runs_low(make_key, gateway):
+    """The CI failure of stop 21: one gunicorn worker's clients finished while it held a slice,
+    the others ran the bucket dry and refused what that slice could have served. Now a slice of
+    a low bucket goes back once its process has not used it for the idle time; a full bucket's
+    slice stays (returning it would only cost writes)."""
+    make_key()
+    clock = SharedClock()
+    quiet, busy = (LeaseBook(clock=clock, simulated=True) for _ in range(2))
+    limit, period = 200, 10.0
+    with database.connection_context():
+        key_id = ApiKey.select(ApiKey.id).first().id
+        ApiKey.update(rl_tat=None).where(ApiKey.id == key_id).execute()
+        for _ in range(20):
+            assert quiet.take(key_id, limit, period, STAMP).allowed
+        assert quiet.held() > 0
+        clock.now += 1.0
+        assert not quiet.has_idle_candidates(0.05) and quiet.return_idle(0.05) == 0  # the bucket is still full
+        quiet.flush()
+
+        for _ in range(120):
+            assert busy.take(key_id, limit, period, STAMP).allowed
+        late = 0
+        while late < 3 or quiet.held() == 0:  # leased from a bucket less than half full
+            assert quiet.take(key_id, limit, period, STAMP).allowed
+            late += 1
+        held = quiet.held()
+        taken = 120
+        while busy.take(key_id, limit, period, STAMP).allowed:
+            taken += 1
+        clock.now += 0.01
+        assert quiet.return_idle(0.05) == 0  # used a moment ago
+        clock.now += 0.05
+        assert quiet.has_idle_candidates(0.05)
+        assert quiet.return_idle(0.05) == 1 and quiet.held() == 0
+        newcomer = LeaseBook(clock=clock, simulated=True)
+        got = 0
+        while newcomer.take(key_id, limit, period, STAMP).allowed:
+            got += 1
+        assert got >= held  # nothing the quiet process held is lost
+        for book in (quiet, busy, newcomer):
+            book.flush()
+        assert ApiKey.get_by_id(key_id).usage_count == 20 + taken + late + got
+
+
 @pytest.mark.parametrize("cache_seconds", [0.0, 1.0])
 def test_a_key_revoked_elsewhere_is_refused_within_key_cache_seconds(tmp_path, db_url, cache_seconds):
     """Revoked by another process (here: straight in the database, as another host would):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from flashfusion.core.storage.models import ApiKey
 
 API_KEY_HEADER = "X-API-Key"
 HOUR = 3600.0
+IDLE_RETURN_SECONDS = 0.05  # a low key's slice unused this long goes back (keyleases.return_idle)
 log = logging.getLogger(__name__)
 
 
@@ -52,11 +54,24 @@ class ProcessState:
             self.listener.start()
 
     def _flush_every(self) -> None:
-        while not self.stopped.wait(self.settings.usage_flush_seconds):
+        last_flush = time.monotonic()
+        while not self.stopped.wait(min(IDLE_RETURN_SECONDS, self.settings.usage_flush_seconds)):
             try:
-                self.flush()
+                if time.monotonic() - last_flush >= self.settings.usage_flush_seconds:
+                    last_flush = time.monotonic()
+                    self.flush()
+                else:
+                    self.return_idle()
             except Exception as exc:  # noqa: BLE001 - counts stay pending and go with the next flush
                 log.warning("usage flush failed: %s", type(exc).__name__)
+
+    def return_idle(self) -> int:
+        if database.obj is not self.db:
+            return 0
+        if not self.book.has_idle_candidates(IDLE_RETURN_SECONDS):
+            return 0
+        with connection():
+            return self.book.return_idle(IDLE_RETURN_SECONDS)
 
     def flush(self) -> int:
         if database.obj is not self.db:

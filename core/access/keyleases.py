@@ -13,7 +13,9 @@ flush interval after it was granted.
 
 Slices follow demand (growing fourfold while they run out before the flush, halving when left
 over) and shrink as the bucket empties: a lease takes at most a ``SHARE`` of what remains,
-so little budget sits unused in one process while another is refused. A lease that gets
+so little budget sits unused in one process while another is refused. When a process stops
+using a key whose bucket is less than half full, its slice goes back after a moment
+(``return_idle``) instead of at the next flush. A lease that gets
 nothing tells when the next cell is due; until then the key is refused from memory, with no
 write per refused request.
 """
@@ -30,7 +32,7 @@ from typing import Any
 from flashfusion.core.access import ratelimit
 from flashfusion.core.storage.db import database, write_gate
 
-SHARE = 8  # a lease takes at most 1/SHARE of what the bucket holds (at least one cell)
+SHARE = 16  # a lease takes at most 1/SHARE of what the bucket holds (at least one cell)
 MAX_SLICE = 4096
 
 
@@ -106,6 +108,8 @@ class KeyBudget:
         self.stamp: Any = None  # the last use's time, as stored
         self.limit = 1  # of the last request: the cells' interval is period / limit
         self.period = 1.0
+        self.last_take = -math.inf  # local clock
+        self.low = False  # the last lease left the bucket less than half full
 
 
 class LeaseBook:
@@ -144,6 +148,7 @@ class LeaseBook:
                     return None
                 b.cells = done.granted
                 b.tat = done.tat
+                b.low = (done.now + period - done.tat) / interval < limit / 2
                 if done.granted == 0:
                     due = done.tat + interval - period  # when the bucket next holds a cell (database clock)
                     b.refused_until = self.clock() + max(0.0, due - done.now)
@@ -152,6 +157,7 @@ class LeaseBook:
             if b.cells == 0:
                 return ratelimit.Decision(allowed=False, limit=limit, period=period, tat=b.tat, now=now)
             b.cells -= 1
+            b.last_take = local
             b.ran_out = b.cells == 0
             b.used += 1
             b.stamp = stamp
@@ -185,6 +191,33 @@ class LeaseBook:
                 writes += 1
         return writes
 
+    def has_idle_candidates(self, idle_seconds: float) -> bool:
+        """Whether ``return_idle`` would write (read without locks: a cheap check that spares
+        opening a connection every tick)."""
+        now = self.clock()
+        return any(_idle(b, now, idle_seconds) for b in list(self._budgets.values()))
+
+    def return_idle(self, idle_seconds: float) -> int:
+        """Give back the slices of keys whose bucket is low and that this process has not
+        used for ``idle_seconds``: when a process's traffic for a key stops, the cells it holds
+        would otherwise sit unused until the flush while other processes are refused. Returns
+        the number of statements."""
+        writes = 0
+        for b in list(self._budgets.values()):
+            with b.lock:
+                if not _idle(b, self.clock(), idle_seconds):
+                    continue
+                b.want = 1
+                b.ran_out = False
+                self._settle(b, b.limit, b.period, want=0)
+                b.used = b.cells = 0
+                writes += 1
+        return writes
+
     def held(self) -> int:
         """Cells leased by this book and not used yet."""
         return sum(b.cells for b in self._budgets.values())
+
+
+def _idle(b: KeyBudget, now: float, idle_seconds: float) -> bool:
+    return b.cells > 0 and b.low and now - b.last_take >= idle_seconds
