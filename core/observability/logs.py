@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,33 +26,119 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
+def json_entry(created: float, levelname: str, name: str, message: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": levelname.lower(),
+        "logger": name,
+        "message": message,
+    }
+    entry.update(fields)
+    return entry
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and every ``extra`` field."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
+        fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
+        entry = json_entry(record.created, record.levelname, record.name, record.getMessage(), fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT``, with the date and time made once per second rather than per line:
+    the access log writes a line for every request."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._second: int | None = None
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        return self.stamp(record.created)
+
+    def stamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            made = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
+            self._second, self._stamp = second, made  # a racing thread at worst makes it twice
+        else:
+            made = self._stamp
+        return f"{made},{int((created - second) * 1000):03d}"
+
+
+#: The format ``configure`` set up last: the access log passes its fields as ``extra`` only
+#: when they are printed (``json``), which spares building them into every record.
+current_format = "text"
+
+
 def formatter(fmt: str) -> logging.Formatter:
-    return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
+    return JsonFormatter() if fmt == "json" else TextFormatter()
 
 
 def level_number(level: str) -> int:
     return logging.getLevelNamesMapping()[level.upper()]
 
 
+_installed: logging.StreamHandler | None = None  # the handler ``configure`` put on the root logger
+
+
+def emit_line(logger: logging.Logger, level: int, message: str, fields: Mapping[str, Any]) -> None:
+    """``logger.log(level, message, extra=fields)`` for lines written on every request (the
+    access log). When the line would reach only the handler ``configure`` installed, it is
+    formatted here, byte for byte as that handler would, and written with one ``os.write``:
+    no LogRecord, no handler lock (a single write of a line is not interleaved with others on
+    a pipe or an appended file), no flush. With any other logging setup (a test's capture,
+    an added handler or filter), the line goes through ``logger`` as usual."""
+    if not logger.isEnabledFor(level):
+        return
+    handler = _installed
+    if handler is None or not _reaches_only(logger, handler):
+        logger.log(level, "%s", message, extra=dict(fields) if current_format == "json" else None)
+        return
+    created = time.time()
+    levelname = logging.getLevelName(level)
+    formatter = handler.formatter
+    if isinstance(formatter, TextFormatter):
+        line = f"{formatter.stamp(created)} {levelname} {logger.name}: {message}\n"
+    else:
+        line = json.dumps(json_entry(created, levelname, logger.name, message, fields), default=str) + "\n"
+    data = line.encode("utf-8", "backslashreplace")
+    try:
+        fd = handler.stream.fileno()
+        while data:
+            data = data[os.write(fd, data):]
+    except (OSError, ValueError):  # no file descriptor (a replaced stream) or a closed one
+        logger.log(level, "%s", message)
+
+
+def _reaches_only(logger: logging.Logger, handler: logging.Handler) -> bool:
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return False
+        if current.handlers:
+            return current.handlers == [handler] and current.parent is None and not handler.filters
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
 def configure(fmt: str, level: str) -> None:
     """Send every ``flashfusion`` log line to stderr in ``fmt`` at ``level`` (replacing any
     earlier setup of the root logger)."""
+    global current_format, _installed
+    current_format = fmt
+    # What no line of ours prints, the logging module need not look up for every record
+    # (the "Optimization" section of its documentation): the caller's source line, the thread
+    # and the multiprocessing process name. The process id stays: gunicorn's lines show it.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(fmt))
     root = logging.getLogger()
@@ -59,6 +146,7 @@ def configure(fmt: str, level: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level_number(level))
+    _installed = handler
 
 
 def configure_from_env(env: Mapping[str, str] | None = None) -> tuple[str, str]:

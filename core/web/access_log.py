@@ -12,10 +12,11 @@ import time
 
 import falcon
 
-from flashfusion.core.observability import metrics
+from flashfusion.core.observability import logs, metrics
 
 log = logging.getLogger("flashfusion.access")
 UNROUTED = "(unrouted)"
+LINE = "%(method)s %(route)s %(status)s %(duration_ms)sms request_id=%(request_id)s caller=%(caller)s client=%(client)s"
 
 
 def route_of(req: falcon.Request) -> str:
@@ -49,8 +50,9 @@ class AccessLog:
         metrics.http_latency.labels(req.method, route).observe(seconds)
         if status == 429:
             metrics.rate_limited.labels(route).inc()
+        if not log.isEnabledFor(logging.INFO):
+            return
         fields = {"method": req.method, "route": route, "status": status, "duration_ms": round(seconds * 1000, 1),
                   "request_id": req.context.get("request_id", "-"), "caller": caller_of(req),
                   "client": req.context.get("client_addr") or req.remote_addr or "-"}
-        log.info("%(method)s %(route)s %(status)s %(duration_ms)sms request_id=%(request_id)s caller=%(caller)s "
-                 "client=%(client)s", fields, extra=fields)
+        logs.emit_line(log, logging.INFO, LINE % fields, fields)
