@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SOURCES := pyproject.toml $(shell find core providers plugins -name '*.py' -o -name '*.json' 2>/dev/null)
+SOURCES := pyproject.toml clients/python/pyproject.toml $(shell find core providers plugins -name '*.py' -o -name '*.json' 2>/dev/null)
 
 .PHONY: run test install
 
@@ -28,6 +28,13 @@ $(VENV)/.installed: $(VENV)/bin/pip $(SOURCES)
 	$(BIN)/pip install -q -e . --config-settings editable_mode=strict
 	touch $@
 
+# The light client (clients/python) is installed beside the server, editable as well. The
+# wheelhouse holds what tests/test_client_package.py installs offline into a fresh venv: the
+# client's dependencies (httpx and its own) and the build backend its wheel is built with.
+WHEELHOUSE := build/wheelhouse
+
 $(VENV)/.installed-test: $(VENV)/bin/pip $(SOURCES)
 	$(BIN)/pip install -q -e ".[test]" --config-settings editable_mode=strict
+	$(BIN)/pip install -q -e ./clients/python --config-settings editable_mode=strict
+	$(BIN)/pip wheel -q -w $(WHEELHOUSE) ./clients/python "setuptools>=69" wheel
 	touch $@ $(VENV)/.installed
