@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 CLIENT = REPO / "clients" / "python"
 WHEELHOUSE = REPO / "build" / "wheelhouse"
-MAKE_TARGET = "make .venv/.installed-test"
+MAKE_TARGET = "make wheelhouse"
 SERVER_ONLY = {"flashfusion", "falcon", "gunicorn", "peewee", "pygithub", "python-gitlab", "argon2-cffi", "libpass",
                "pluggy", "jinja2", "cryptography", "msgspec", "prometheus-client", "cronsim"}
 
@@ -40,8 +40,8 @@ def require_wheelhouse() -> Path:
     needed = ("httpx", "httpcore", "setuptools", "wheel")
     missing = [name for name in needed if not any(WHEELHOUSE.glob(f"{name}-*.whl"))]
     if missing:
-        pytest.fail(f"{WHEELHOUSE} lacks wheels of {missing}: `{MAKE_TARGET}` creates it (this test installs "
-                    "the client offline from it)")
+        pytest.fail(f"{WHEELHOUSE} lacks wheels of {missing}: `{MAKE_TARGET}` creates it (so do `make test` "
+                    "and `make .venv/.installed-test`; this test installs the client offline from it)")
     return WHEELHOUSE
 
 
