@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SOURCES := pyproject.toml $(shell find core providers plugins -name '*.py' -o -name '*.json' 2>/dev/null)
+WHEELHOUSE := build/wheelhouse
+SOURCES := pyproject.toml clients/python/pyproject.toml $(shell find core providers plugins -name '*.py' -o -name '*.json' 2>/dev/null)
 
-.PHONY: run test install
+.PHONY: run test install wheelhouse
 
 run: $(VENV)/.installed
 	$(BIN)/flashfusion --config flashfusion.toml serve
@@ -28,6 +29,16 @@ $(VENV)/.installed: $(VENV)/bin/pip $(SOURCES)
 	$(BIN)/pip install -q -e . --config-settings editable_mode=strict
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/bin/pip $(SOURCES)
+# The light client (clients/python) is installed beside the server, editable as well.
+$(VENV)/.installed-test: $(VENV)/bin/pip $(SOURCES) $(WHEELHOUSE)/.ready
 	$(BIN)/pip install -q -e ".[test]" --config-settings editable_mode=strict
+	$(BIN)/pip install -q -e ./clients/python --config-settings editable_mode=strict
 	touch $@ $(VENV)/.installed
+
+# What tests/test_client_package.py installs offline into a fresh venv: the light client's
+# dependencies (httpx and its own) and the build backend its wheel is built with.
+wheelhouse: $(WHEELHOUSE)/.ready
+
+$(WHEELHOUSE)/.ready: $(VENV)/bin/pip clients/python/pyproject.toml
+	$(BIN)/pip wheel -q -w $(WHEELHOUSE) ./clients/python "setuptools>=69" wheel
+	touch $@

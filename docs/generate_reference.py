@@ -133,8 +133,9 @@ def cli_reference() -> str:
     parser = build_parser()
     return "\n".join([HEADER + "# CLI reference\n",
                       "Every `flashfusion` command, from its argparse parser (`flashfusion COMMAND --help` says the "
-                      "same). The client commands (`trigger`, `status`, `runs`, `config`, `cancel`) are also in the "
-                      "light client distribution: see [The client for CI jobs](../client.md).\n",
+                      "same). The client commands (`trigger`, `status`, `runs`, `config`, `outputs`, `artifacts`, "
+                      "`cancel`) are also the light client distribution's `flashfusion-client` command, with the "
+                      "same options: see [The client for CI jobs](../client.md).\n",
                       "## `flashfusion`\n", *_options(parser), *_walk(parser, "flashfusion")])
 
 

@@ -7,12 +7,13 @@
 
 Services are the feature packages that hold the rules: access, runs, webhooks, and the
 top-level modules they share (config, errors, gateway, ...). The CI client talks HTTP to a
-gateway and imports nothing of the server.
+gateway and imports nothing but itself, httpx and the standard library.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,11 +118,35 @@ def test_webhook_delivery_never_reaches_management_or_http(name):
     assert not bad, f"{name} (webhook delivery) reaches management or HTTP code: {bad}"
 
 
-def test_the_ci_client_imports_nothing_of_the_server():
-    allowed = ("flashfusion.core.client", "flashfusion.core.durations")
-    for name in (n for n in MODULES if under(n, ("flashfusion.core.client",))):
-        bad = sorted(m for m in GRAPH[name] if not under(m, allowed))
-        assert not bad, f"{name} imports {bad}"
+def client_imports(path: Path) -> tuple[set[str], set[int]]:
+    """A client module's absolute imports (top-level names) and the levels of its relative ones."""
+    absolute, levels = set(), set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            absolute.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                levels.add(node.level)
+            else:
+                absolute.add((node.module or "").split(".")[0])
+    return absolute, levels
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "core" / "client").glob("*.py")), ids=lambda p: p.name)
+def test_the_ci_client_imports_only_itself_httpx_and_the_standard_library(path):
+    """The same files are the server's flashfusion.core.client and the light distribution's
+    flashfusion.client (clients/python): they reach each other by relative imports only, and
+    nothing else but httpx and the standard library is installed beside them."""
+    absolute, levels = client_imports(path)
+    bad = sorted(name for name in absolute if name != "httpx" and name not in sys.stdlib_module_names)
+    assert not bad, f"core/client/{path.name} imports {bad}"
+    assert levels <= {1}, f"core/client/{path.name} imports from outside its package (relative level {levels})"
+
+
+def test_a_client_import_of_the_server_is_caught(tmp_path):
+    sample = tmp_path / "bad.py"
+    sample.write_text("from flashfusion.core.durations import x\nfrom .. import errors\n")
+    assert client_imports(sample) == ({"flashfusion"}, {2})
 
 
 def test_a_violation_is_caught(tmp_path):

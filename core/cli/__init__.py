@@ -21,7 +21,7 @@ from flashfusion.core.observability import logs
 COMMAND_MODULES = (
     "flashfusion.core.cli.admin",
     "flashfusion.core.cli.access",
-    "flashfusion.core.cli.client",
+    "flashfusion.core.client.commandline",
     "flashfusion.core.cli.webhooks",
     "flashfusion.core.cli.doctor",
     "flashfusion.core.cli.hooks",

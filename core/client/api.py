@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from flashfusion.core.client import EXIT_UNREACHABLE, EXIT_USAGE
+from . import EXIT_UNREACHABLE, EXIT_USAGE
 
 USER_AGENT = "flashfusion-client/0.1"
 MAX_RETRY_AFTER = 300.0  # a server asking for a longer pause than this is treated as down

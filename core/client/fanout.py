@@ -7,11 +7,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flashfusion.core.client import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env
-from flashfusion.core.client.api import Api
-from flashfusion.core.client.handlers import Output, parse_duration, run_exit_code, summary
-from flashfusion.core.client.results import write_outputs_file
-from flashfusion.core.client.signals import Stopped, shielded, stop_on_signals
+from . import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env
+from .api import Api
+from .handlers import Output, parse_duration, run_exit_code, summary
+from .results import write_outputs_file
+from .signals import Stopped, shielded, stop_on_signals
 
 POLL_SECONDS = 1.0
 

@@ -19,12 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from flashfusion.core.client import EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env, results
-from flashfusion.core.client.api import Api, ClientError, RetryPolicy, UsageError, check_url, plain_http_warning
-from flashfusion.core.client.progress import PlainProgress, Progress, fmt_duration, make_progress
-from flashfusion.core.client.results import show_gates, write_outputs_file
-from flashfusion.core.client.signals import Stopped, shielded, stop_on_signals
-from flashfusion.core.client.starting import start_one
+from . import DEFAULT_URL, EXIT_RUN_FAILED, EXIT_RUNNING, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env, results
+from .api import Api, ClientError, RetryPolicy, UsageError, check_url, plain_http_warning
+from .progress import PlainProgress, Progress, fmt_duration, make_progress
+from .results import show_gates, write_outputs_file
+from .signals import Stopped, shielded, stop_on_signals
+from .starting import start_one
 
 LONG_POLL_SECONDS = 60        # the gateway's maximum for get-status?wait=
 DEFAULT_TIMEOUT = "60m"
@@ -61,6 +61,7 @@ def parse_inputs(pairs: list[str] | None) -> dict[str, str]:
 @dataclass
 class Output:
     json_mode: bool
+    program: str = "flashfusion"  # the command's name in messages: flashfusion, or flashfusion-client
     secret: str | None = None
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
@@ -78,7 +79,7 @@ class Output:
         print(self.redact(text), file=self.human, flush=True)
 
     def warn(self, text: str) -> None:
-        print(self.redact(f"flashfusion: {text}"), file=self.stderr, flush=True)
+        print(self.redact(f"{self.program}: {text}"), file=self.stderr, flush=True)
 
     def document(self, obj: Any) -> None:
         print(self.redact(json.dumps(obj, indent=2, sort_keys=True)), file=self.stdout, flush=True)
@@ -88,10 +89,6 @@ class WaitTimeout(Exception):
     def __init__(self, run: dict) -> None:
         super().__init__("timeout")
         self.run = run
-
-
-#: ``flashfusion serve``'s default bind ([server] bind), so a local gateway needs no --url.
-DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def connect(args: Any, out: Output, env: Mapping[str, str]) -> Api:
@@ -179,7 +176,7 @@ def summary(run: Mapping[str, Any], out: Output, *, timed_out: bool = False) -> 
     if run.get("html_url"):
         out.say(f"  web: {run['html_url']}")
     if timed_out and run.get("phase") != "completed":
-        out.say(f"  the run is still going: flashfusion status {run.get('id')} --wait")
+        out.say(f"  the run is still going: {out.program} status {run.get('id')} --wait")
 
 
 def describe(run: Mapping[str, Any], out: Output) -> None:
@@ -247,7 +244,7 @@ def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[
     except Stopped as exc:
         progress.close()
         if not started or getattr(args, "detach_on_exit", False):
-            out.warn(f"{exc.name}: run {run_id} goes on (stop it with: flashfusion cancel {run_id})")
+            out.warn(f"{exc.name}: run {run_id} goes on (stop it with: {out.program} cancel {run_id})")
             return exc.exit_code
         out.warn(f"{exc.name}: cancelling the run this command started")
         with shielded():
@@ -272,7 +269,7 @@ def cmd_trigger(args: Any, out: Output, env: Mapping[str, str]) -> int:
             raise UsageError(f"--{flag.replace('_', '-')} needs --wait")
     explicit = args.idempotency_key or env.get("FLASHFUSION_IDEMPOTENCY_KEY")
     if len(args.pipeline_ids) > 1:
-        from flashfusion.core.client import fanout  # it builds on this module
+        from . import fanout  # it builds on this module
         with connect(args, out, env) as api:
             return fanout.trigger_group(api, args, out, env, inputs, explicit)
     args.pipeline_id = args.pipeline_ids[0]
@@ -386,7 +383,7 @@ def run_command(args: Any, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    out = Output(json_mode=bool(getattr(args, "json", False)))
+    out = Output(json_mode=bool(getattr(args, "json", False)), program=getattr(args, "program", "flashfusion"))
     try:
         return HANDLERS[args.client_command](args, out, env)
     except ClientError as exc:

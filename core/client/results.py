@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flashfusion.core.client import EXIT_SUCCESS
-from flashfusion.core.client.api import UsageError
+from . import EXIT_SUCCESS
+from .api import UsageError
 
 DOTENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

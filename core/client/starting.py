@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flashfusion.core.client import ci_env
-from flashfusion.core.client.api import Api
+from . import ci_env
+from .api import Api
 
 
 def start_one(api: Api, args: Any, out: Any, env: Mapping[str, str], inputs: dict[str, str],

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from flashfusion.core.durations import human_duration
+from flashfusion.core.client.durations import human_duration
 from flashfusion.core.runs import results, views
 from flashfusion.core.storage.db import from_db_time, iso, utcnow
 from flashfusion.core.storage.models import Run

@@ -1,13 +1,24 @@
 """Client commands for CI jobs and people: ``trigger``, ``status``, ``runs``, ``config``,
-``cancel``. They talk to a running gateway over HTTP (``FLASHFUSION_URL``,
-``FLASHFUSION_API_KEY``) and never read the gateway's configuration file. The work is in
-:mod:`flashfusion.core.client`; exit codes are listed there and in docs/client.md."""
+``cancel``, ``outputs``, ``artifacts``. They talk to a running gateway over HTTP
+(``FLASHFUSION_URL``, ``FLASHFUSION_API_KEY``) and never read the gateway's configuration file.
+Exit codes are listed in this package's ``__init__`` and in docs/client.md.
+
+Two commands share these definitions: the server's ``flashfusion`` (via :func:`register`) and
+the light distribution's ``flashfusion-client`` (:func:`main`, clients/python).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
+from importlib import metadata
 
-from flashfusion.core.client.handlers import DEFAULT_TIMEOUT, DEFAULT_URL, run_command
+from . import DEFAULT_URL
+from .handlers import DEFAULT_TIMEOUT, run_command
+
+#: the light distribution (clients/python) and its console script
+DISTRIBUTION = "flashfusion-client"
 
 EXIT_CODES = """\
 exit codes:
@@ -43,14 +54,14 @@ def _waiting(parser: argparse.ArgumentParser, wait_help: str) -> None:
     parser.add_argument("--json", action="store_true", help="print only the final status object (JSON) on stdout")
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction, program: str = "flashfusion") -> None:
     common = _common()
     fmt = argparse.RawDescriptionHelpFormatter
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help, description=help, parents=[common], epilog=EXIT_CODES,
                                 formatter_class=fmt)
-        parser.set_defaults(handler=run_command, needs_config=False, client_command=name)
+        parser.set_defaults(handler=run_command, needs_config=False, client_command=name, program=program)
         return parser
 
     trigger = add("trigger", "trigger a pipeline run, or several as a group (and with --wait, follow them to "
@@ -96,3 +107,25 @@ def register(sub) -> None:
     cancel = add("cancel", "cancel a run")
     cancel.add_argument("run_id")
     _waiting(cancel, "wait until the run has stopped")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=DISTRIBUTION, description="FlashFusion client for CI jobs: trigger "
+                                     "pipelines on a FlashFusion gateway and follow their runs")
+    try:
+        version = metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        version = "unknown (not installed)"
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), program=DISTRIBUTION)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``flashfusion-client``: the client commands alone, for a CI job that should not install the server."""
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
