@@ -111,10 +111,12 @@ def main() -> None:
             rows: dict[str, list[WrkResult]] = {"gateway": [], "exhausted": [], "bare": []}
             for _ in range(args.rounds):
                 rows["gateway"].append(wrk(gw.url + target, seconds=args.seconds, connections=args.connections,
-                                           headers=headers))
+                                           headers=headers, server_pid=gw.procs[0].pid))
                 rows["exhausted"].append(wrk(spent.url + target, seconds=args.seconds,
-                                             connections=args.connections, headers=spent_headers))
-                rows["bare"].append(wrk(bare_url + target, seconds=args.seconds, connections=args.connections))
+                                             connections=args.connections, headers=spent_headers,
+                                             server_pid=spent.procs[0].pid))
+                rows["bare"].append(wrk(bare_url + target, seconds=args.seconds, connections=args.connections,
+                                        server_pid=bare.pid))
             half = statistics.median(r.rps for r in rows["gateway"]) / 2
             script = paced(half, args.connections)
             rows["gateway @half"], rows["bare @half"] = [], []
@@ -131,16 +133,22 @@ def main() -> None:
     print(f"\nGET /api/get-status, {backend}, gunicorn {args.workers} workers x {args.threads} threads, "
           f"wrk {args.connections} connections, {args.rounds} alternating rounds of {args.seconds} s")
     bare_rps = statistics.median(r.rps for r in rows["bare"])
-    print(f"{'':14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  non-2xx  / bare")
+    print(f"{'':14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  non-2xx  / bare  server CPU us/req")
     p99 = {}
+    cpu = {}
     for name, runs in rows.items():
         rps = statistics.median(r.rps for r in runs)
         p99[name] = statistics.median(r.p99_ms for r in runs)
+        cpu[name] = statistics.median(r.cpu_us for r in runs)
         print(f"{name:14} {rps:9.0f} {statistics.median(r.p50_ms for r in runs):8.2f} {p99[name]:8.2f}  "
-              f"{sum(r.non_2xx for r in runs):7}  {rps / bare_rps:6.2f}")
+              f"{sum(r.non_2xx for r in runs):7}  {rps / bare_rps:6.2f}  "
+              + (f"{cpu[name]:8.0f}" if cpu[name] else "       -"))
     ratio = statistics.median(r.rps for r in rows["gateway"]) / bare_rps
     spent_ratio = statistics.median(r.rps for r in rows["exhausted"]) / bare_rps
     print(f"ratio gateway/bare: {ratio:.2f}  (target >= 0.60, aim 0.75)")
+    print(f"server CPU per request, bare/gateway: {cpu['bare'] / cpu['gateway']:.2f}, bare/exhausted: "
+          f"{cpu['bare'] / cpu['exhausted']:.2f} (what the ratios above would be if the server had the cores to "
+          "itself; the gateway's tree includes its run worker)")
     print(f"ratio exhausted key/bare: {spent_ratio:.2f}  (target >= 0.80)")
     print(f"p99 added at half the gateway's peak ({half:.0f} req/s): {p99['gateway @half'] - p99['bare @half']:.2f} ms "
           f"(target <= 2 ms)")

@@ -136,6 +136,7 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     requests: int = 0
+    cpu_us: float = 0.0  # server CPU per request (wrk(server_pid=...))
 
 
 def _ms(text: str) -> float:
@@ -143,21 +144,48 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and all its descendants that are alive now."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:
+            total += int(stats[current][11]) + int(stats[current][12])
+        todo += children.get(current, [])
+    return total / tick
+
+
 def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 2, headers: dict | None = None,
-        script: str | None = None) -> WrkResult:
+        script: str | None = None, server_pid: int | None = None) -> WrkResult:
+    """One wrk round. With ``server_pid``, also the CPU time that process tree spent per
+    request: unlike requests per second, hardly changed by other work on the machine."""
     args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
     if script:
         args += ["-s", script]
+    cpu_before = tree_cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run(args + [url], check=True, capture_output=True, text=True).stdout
+    cpu = tree_cpu_seconds(server_pid) - cpu_before if server_pid else 0.0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     done = re.search(r"(\d+) requests in", out)
-    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, non_2xx=int(bad.group(1)) if bad else 0,
-                     requests=int(done.group(1)) if done else 0)
+    requests = int(done.group(1)) if done else 0
+    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, non_2xx=int(bad.group(1)) if bad else 0, requests=requests,
+                     cpu_us=cpu / requests * 1e6 if server_pid and requests else 0.0)
 
 
 def require(tool: str, hint: str) -> None:
