@@ -76,7 +76,8 @@ def test_a_run_started_upstream_says_so_on_its_page_and_in_the_runs_list(admin):
                    upstream_id="4711").where(Run.id == run.id).execute()
     other = make_run("demo")
     page = admin.get(f"/dashboard/runs/{run.id}").text
-    assert re.search(r'<dt>Started by</dt><dd data-trigger="upstream">started upstream</dd>', page)
+    started = re.search(r'<dt>Started by</dt><dd data-trigger="upstream">(.*?)</dd>', page).group(1)
+    assert re.sub(r"<[^>]+>", "", started) == "started upstream (run 4711)"
     rows = admin.get("/dashboard/runs").text
     mine = re.search(rf'<tr[^>]*>(?:(?!</tr>).)*{run.id}(?:(?!</tr>).)*</tr>', rows, re.S).group(0)
     assert "started upstream" in mine
