@@ -10,7 +10,7 @@ from flashfusion.core.access import audit
 from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.dashboard.pages import Ctx, ListPage, Page, page, redirect
 from flashfusion.core.dashboard.runfacts import with_secret_inputs
-from flashfusion.core.dashboard.trends import pipeline_stats, pipeline_trends, seconds_of
+from flashfusion.core.dashboard.trends import TREND_WINDOW, pipeline_stats, pipeline_trends, seconds_of
 from flashfusion.core.errors import ApiError, BadRequest, NotFound
 from flashfusion.core.hooks import activity
 from flashfusion.core.runs import service, triggers
@@ -111,5 +111,5 @@ class Runs(Page):
         template = "runs_table.html" if req.get_param("fragment") else "runs.html"
         trends = pipeline_trends([pipeline_id] if pipeline_id else readable) if not req.get_param("fragment") else []
         self.d.page(ctx, template, nav=self.nav, runs=views, readable=readable, filters=filters,
-                    active=any(v["active"] for v in views), trends=trends,
+                    active=any(v["active"] for v in views), trends=trends, trend_window=TREND_WINDOW,
                     next_cursor=found.next_cursor, query=req.query_string)
