@@ -12,7 +12,15 @@ import msgspec
 
 from flashfusion.plugins.errors import PipelineConfigError
 from flashfusion.plugins.events import DeliveryRejected, InboundDelivery, InboundEvent
-from flashfusion.plugins.types import Artifact, Dispatch, Pipeline, RunRef, RunResults, RunSnapshot
+from flashfusion.plugins.types import (
+    Artifact,
+    Dispatch,
+    Pipeline,
+    RepositoryLinks,
+    RunRef,
+    RunResults,
+    RunSnapshot,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +95,11 @@ class Provider:
 
     def close(self) -> None:
         """Release threads, sockets and child processes at shutdown."""
+
+    def repository_links(self, pipeline: Pipeline) -> RepositoryLinks | None:
+        """The repository's address on upstream's web host (no network), for the dashboard's
+        commit and branch links; ``None`` (the default): shown as plain text."""
+        return None
 
     # -- outputs and artifacts (optional; capability ``results``) -------------------------------
 

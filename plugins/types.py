@@ -163,6 +163,17 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class RepositoryLinks:
+    """Where a pipeline's repository lives on the provider's web host, for people's links
+    (the dashboard's commit and branch). The core appends ``commit_path/SHA`` and
+    ``tree_path/REF`` to ``web_url``, quoting both."""
+
+    web_url: str  # e.g. https://github.com/owner/repo
+    commit_path: str = "commit"
+    tree_path: str = "tree"
+
+
+@dataclass(frozen=True)
 class RunResults:
     """What a finished run gave back: named string ``outputs`` and ``artifacts``. The core
     keeps at most 64 outputs and 64 KiB of them in all; the rest are dropped, and a gate

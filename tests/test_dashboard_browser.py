@@ -5,28 +5,38 @@ success with its timeline, see the delivery in the log, revoke the key and see i
 
 Set ``FLASHFUSION_SCREENSHOTS=DIR`` to also save a screenshot of every page at desktop
 (1280 px) and phone (390 px) width (``docs/screenshots`` is made that way).
+
+The run page's own test (who started the run, the commit, the open failed log, a masked
+input) always keeps its screenshots: in ``FLASHFUSION_SCREENSHOTS`` when set, else in
+``tests/artifacts/screenshots`` (ignored by git; CI may upload it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import write_config
 from testkit.receiver import Receiver
-from testkit.server import cli, start_server, wait_for
+from testkit.server import cli, free_port, start_server, wait_for
+
+from flashfusion.core.storage.db import database, to_db_time, utcnow
+from flashfusion.core.storage.models import Run
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery staple"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
 WEBHOOKS = """
 [webhooks]
 allow_http = true
@@ -231,3 +241,100 @@ def test_dashboard_end_to_end_in_chromium(tmp_path, db_url, browser):
         receiver.stop()
         server.process.stop()
     print(f"dashboard browser test took {time.monotonic() - started:.1f} s")
+
+
+# GitLab at an address where nothing listens: the run below is finished, so it is never asked.
+GITLAB = WEBHOOKS + """
+[providers.gitlab]
+url = "http://127.0.0.1:{port}"
+token_env = "FF_BROWSER_GL_TOKEN"
+
+[pipelines.shop]
+provider = "gitlab"
+repository_name = "acme/shop"
+"""
+SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+SECRET = "glpat-browser-s3cr3t"
+
+
+def pushed_gitlab_run(started) -> str:
+    """A finished run of ``shop`` as a push to GitLab leaves it: stages, a failed job's log."""
+    times = [started + timedelta(seconds=s) for s in (0, 20, 75)]
+    at = [to_db_time(t) for t in times]
+    iso = [t.isoformat().replace("+00:00", "Z") for t in times]
+    steps = [{"name": "compile", "stage": "build", "status": "success", "started_at": iso[0], "completed_at": iso[1],
+              "log_tail": "built"},
+             {"name": "rspec", "stage": "test", "status": "failed", "started_at": iso[1], "completed_at": iso[2],
+              "exit_code": 1, "log_tail": "1 example, 1 failure: cart total"}]
+    with database.connection_context():
+        return Run.create(id="run_pushed_shop", pipeline_id="shop", provider="gitlab", ref="main",
+                          inputs={"TARGET": "prod"}, status="failed", phase="completed", conclusion="failure",
+                          steps=steps, state={}, created_at=at[0], updated_at=at[2], started_at=at[0],
+                          finished_at=at[2], upstream_id="812",
+                          trigger={"kind": "push", "commit": SHA, "pusher": "Grace Hopper", "branch": "main"}).id
+
+
+def test_run_page_shows_who_started_it_the_commit_and_the_open_failed_log(tmp_path, db_url, browser):
+    folder = Path(os.environ.get("FLASHFUSION_SCREENSHOTS") or ARTIFACTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    gitlab_port = free_port()
+    config = write_config(tmp_path, db_url, extra=GITLAB.format(port=gitlab_port))
+    server = start_server(config, tmp_path)
+    try:
+        cli("users", "create", "alice", "--admin", "--password-stdin", config=config, input=PASSWORD + "\n")
+        key = json.loads(cli("keys", "create", "--name", "Nightly deploy", "--permissions",
+                             "trigger_pipeline,read_runs", "--json", config=config).stdout)
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": key["plaintext_key"]}, timeout=60) as api:
+            run_id = api.post("/api/trigger-pipeline", json={"pipeline_id": "broken", "inputs": {
+                "TARGET": "staging", "DEPLOY_TOKEN": SECRET}}).json()["run_id"]
+            wait_for(lambda: api.get("/api/get-status", params={"run_id": run_id, "wait": 5}
+                                     ).json()["run"]["status"] == "failed", timeout=30, what="the broken run")
+        pushed = pushed_gitlab_run(utcnow() - timedelta(minutes=5))
+
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
+        page = context.new_page()
+        console_errors: list[str] = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.goto("/login")
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('Log in')")
+        expect(page).to_have_url(re.compile(r"/dashboard"))
+
+        # a run started with an API key: the key's name and preview, the failed step's log open
+        page.goto(f"/dashboard/runs/{run_id}")
+        started_by = page.locator("dd[data-trigger=api]")
+        expect(started_by).to_contain_text("Nightly deploy")
+        expect(started_by).to_contain_text(key["key_preview"])
+        expect(page.locator("details[data-log=unit-tests]")).to_have_attribute("open", "")
+        expect(page.locator("details[data-log=unit-tests] pre")).to_contain_text("AssertionError: 2 != 3")
+        expect(page.locator("details[data-log=compile] pre")).to_be_hidden()
+        expect(page.locator("[data-input=TARGET] dd")).to_have_text("staging")
+        expect(page.locator("[data-input=DEPLOY_TOKEN] dd")).to_have_text("••••••")
+        assert SECRET not in page.content()
+        created = page.locator("#run-summary time")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", created.get_attribute("title"))
+        expect(created).to_have_text(re.compile(r"^(just now|\d+ s ago)$"))
+        page.screenshot(path=str(folder / "run-started-by-key.png"), full_page=True)
+
+        # a run a push started on GitLab: pusher, commit linked to the project, stages, the failed job open
+        page.goto(f"/dashboard/runs/{pushed}")
+        expect(page.locator("dd[data-trigger=push]")).to_contain_text("push by Grace Hopper")
+        commit = page.locator("#run-commit a")
+        expect(commit).to_have_text(SHA[:12])
+        assert commit.get_attribute("href") == f"http://127.0.0.1:{gitlab_port}/acme/shop/-/commit/{SHA}"
+        expect(page.locator(".tl-stage")).to_have_text([re.compile("^build"), re.compile("^test")])
+        expect(page.locator("details[data-log=rspec] pre")).to_be_visible()
+        expect(page.locator("details[data-log=compile] pre")).to_be_hidden()
+        expect(page.locator("#run-summary")).to_contain_text("5 min ago")
+        page.screenshot(path=str(folder / "run-pushed-gitlab.png"), full_page=True)
+
+        page.goto("/dashboard/runs")
+        expect(page.locator("#trends .trend")).to_have_count(2)
+        expect(page.locator("#trends svg.chart.durations").first).to_be_visible()
+        page.screenshot(path=str(folder / "runs-trends.png"), full_page=True)
+        assert not console_errors, console_errors
+        context.close()
+    finally:
+        server.process.stop()
+    print(f"run page screenshots in {folder}")

@@ -4,16 +4,20 @@ and the pipelines page says when a pipeline's provider hooks are silent (what ``
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from conftest import write_config
 from test_dashboard import WEBHOOKS, Browser, make_run, make_user
 
+from flashfusion.core.hooks.apply import apply_delivery
 from flashfusion.core.storage.db import database, to_db_time, utcnow
 from flashfusion.core.storage.models import InboundHook, Run
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hooks" / "github"
 HOOKED = WEBHOOKS + """
 [providers.github]
 token_env = "FF_DASH_GH_TOKEN"
@@ -76,9 +80,26 @@ def test_a_run_started_upstream_says_so_on_its_page_and_in_the_runs_list(admin):
                    upstream_id="4711").where(Run.id == run.id).execute()
     other = make_run("demo")
     page = admin.get(f"/dashboard/runs/{run.id}").text
-    assert re.search(r'<dt>Started by</dt><dd data-trigger="upstream">started upstream</dd>', page)
+    started = re.search(r'<dt>Started by</dt><dd data-trigger="upstream">(.*?)</dd>', page).group(1)
+    assert re.sub(r"<[^>]+>", "", started) == "started upstream (run 4711)"
     rows = admin.get("/dashboard/runs").text
     mine = re.search(rf'<tr[^>]*>(?:(?!</tr>).)*{run.id}(?:(?!</tr>).)*</tr>', rows, re.S).group(0)
     assert "started upstream" in mine
     theirs = re.search(rf'<tr[^>]*>(?:(?!</tr>).)*{other.id}(?:(?!</tr>).)*</tr>', rows, re.S).group(0)
     assert "started upstream" not in theirs
+
+
+def test_a_run_github_started_on_a_push_links_its_commit(admin, gateway):
+    body = json.loads((FIXTURES / "workflow_run-requested.json").read_text())
+    body["repository"]["full_name"] = "acme/web"
+    body["workflow_run"].update(event="push", path=".github/workflows/deploy.yml")
+    sha = body["workflow_run"]["head_sha"]
+    with database.connection_context():
+        row = InboundHook.create(provider="github", delivery_id="d-1", event="workflow_run", headers={},
+                                 body=json.dumps(body), received_at=to_db_time(utcnow()))
+        apply_delivery(gateway, row)
+        run = Run.get(Run.pipeline_id == "web")
+    assert run.trigger == {"kind": "upstream", "upstream_run_id": str(body["workflow_run"]["id"]), "commit": sha}
+    page = admin.get(f"/dashboard/runs/{run.id}").text
+    assert f'<a href="https://github.com/acme/web/commit/{sha}" rel="noopener noreferrer" target="_blank">' \
+           f'<code>{sha[:12]}</code></a>' in page

@@ -5,6 +5,7 @@ what started it in get-status, the runs list, the dashboard and the outgoing web
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -185,7 +186,8 @@ def test_api_and_dashboard_runs_record_who_started_them(gateway, client, make_ke
     status = client.simulate_get("/api/get-status", params={"run_id": dashboard_run}, headers={"X-API-Key": key}).json
     assert status["run"]["trigger"] == {"kind": "dashboard", "user": "root"}
     page = person.get(f"/dashboard/runs/{dashboard_run}")
-    assert 'data-trigger="dashboard"' in page.text and "dashboard: root" in page.text
+    started = re.search(r'<dd data-trigger="dashboard">(.*?)</dd>', page.text).group(1)
+    assert re.sub(r"<[^>]+>", "", started) == "root (dashboard)"
     runs_page = person.get("/dashboard/runs")
     assert "API key deploy bot (" in runs_page.text and "dashboard: root" in runs_page.text
 

@@ -14,9 +14,9 @@ from flashfusion.core.dashboard.pages import (
     ListPage,
     Page,
     page,
-    parse_time,
     redirect,
 )
+from flashfusion.core.dashboard.timefmt import parse_time
 from flashfusion.core.errors import NotFound
 
 

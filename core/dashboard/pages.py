@@ -11,10 +11,8 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -23,11 +21,10 @@ import falcon
 import jinja2
 
 from flashfusion.core.access import sessions
+from flashfusion.core.dashboard import timefmt
 from flashfusion.core.dashboard.visibility import Access, access_for
 from flashfusion.core.errors import ApiError, Forbidden, PayloadTooLarge, Unauthorized
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.runs.serialize import human_duration
-from flashfusion.core.storage.db import from_db_time
 from flashfusion.core.storage.models import User
 from flashfusion.core.web.authentication import session_user
 from flashfusion.core.web.parsing import read_body, string_problem
@@ -76,38 +73,6 @@ class HeadersMiddleware:
 
 # --- formatting ---------------------------------------------------------------------------
 
-def parse_time(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return from_db_time(value)
-
-
-def fmt_time(value: Any) -> str:
-    when = parse_time(value)
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else "—"
-
-
-def fmt_iso(value: Any) -> str:
-    when = parse_time(value)
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z") if when else ""
-
-
-def fmt_duration(seconds: Any) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(0.0, float(seconds))
-    if seconds < 1:
-        return f"{round(seconds * 1000)} ms"
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    return human_duration(int(round(seconds))) or "—"
-
-
 def http_link(url: Any) -> str:
     """Only http(s) addresses from upstream become links (never ``javascript:`` and the like)."""
     return url if isinstance(url, str) and re.match(r"^https?://", url, re.I) else ""
@@ -116,7 +81,8 @@ def http_link(url: Any) -> str:
 def make_env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=fmt_time, iso=fmt_iso, duration=fmt_duration, link=http_link)
+    env.filters.update(link=http_link)
+    timefmt.install(env)
     env.globals["static_version"] = secrets.token_hex(4)
     return env
 
@@ -260,7 +226,3 @@ class ListPage(Page):
     @page
     def on_get(self, ctx: Ctx) -> None:
         self.show(ctx)
-
-
-def median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None

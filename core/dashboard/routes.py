@@ -15,7 +15,8 @@ from flashfusion.core.dashboard.pages import (
     HeadersMiddleware,
 )
 from flashfusion.core.dashboard.people import Account, AuditLog, DisableUser, Users
-from flashfusion.core.dashboard.pipelines import CancelRun, Pipelines, RunPage, Runs, TriggerPipeline
+from flashfusion.core.dashboard.pipelines import Pipelines, Runs, TriggerPipeline
+from flashfusion.core.dashboard.runpage import CancelRun, RunPage
 from flashfusion.core.dashboard.webhooks import WebhookAction, WebhookPage, Webhooks
 from flashfusion.core.gateway import Gateway
 

@@ -130,6 +130,7 @@ def _started_upstream(pipeline: Pipeline, event: InboundEvent) -> Run | None:
                 ref=event.ref or pipeline.branch, inputs={}, api_key_id=None, status="running", phase="dispatching",
                 upstream_id=event.upstream_id, html_url=event.data.get("html_url"), steps=[], state={},
                 created_at=now, updated_at=now, started_upstream=True,
-                trigger={"kind": "upstream", "upstream_run_id": event.upstream_id})
+                trigger={"kind": "upstream", "upstream_run_id": event.upstream_id,
+                         **({"commit": event.commit} if event.commit else {})})
     except peewee.IntegrityError:
         return Run.get_or_none((Run.pipeline_id == pipeline.id) & (Run.upstream_id == event.upstream_id))

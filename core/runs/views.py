@@ -35,7 +35,7 @@ class Step(Struct, kw_only=True):
 Steps = Annotated[list[Any], Meta(extra_json_schema={"items": {"$ref": "#/components/schemas/Step"}})]
 Trigger = Annotated[dict[str, Any], Meta(
     description="What started the run: kind api (key_name, key_preview), dashboard (user), push (commit, pusher, "
-                "branch), schedule (cron, due), upstream, or unknown",
+                "branch), schedule (cron, due), upstream (upstream_run_id, commit when known), or unknown",
     extra_json_schema={"required": ["kind"], "properties": {"kind": {"type": "string", "enum": list(TRIGGER_KINDS)}}})]
 
 

@@ -20,6 +20,7 @@ from flashfusion.plugins import (
     PipelineConfigError,
     Provider,
     ProviderError,
+    RepositoryLinks,
     RunRef,
     RunSnapshot,
     UpstreamAuthError,
@@ -351,6 +352,10 @@ class GitHubProvider(GitHubEvents, GitHubResults, Provider):
 
     def close(self) -> None:
         self._pool.close()
+
+    def repository_links(self, pipeline: Pipeline) -> RepositoryLinks | None:
+        web = self.settings.web_url
+        return RepositoryLinks(f"{web}/{pipeline.repository_name}") if web else None
 
 
 def _check_inputs(inputs: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flashfusion.plugins import PipelineConfigError
 
@@ -27,6 +28,19 @@ class Settings:
     rate_limit_reserve: int = 50
     webhook_secret_env: str | None = None
     reconcile_interval_seconds: float = 300
+
+    @property
+    def web_url(self) -> str | None:
+        """The web host of ``base_url``: https://github.com for api.github.com, https://HOST for
+        GitHub Enterprise's https://HOST/api/v3; None for any other shape."""
+        parts = urlsplit(self.base_url.rstrip("/"))
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            return None
+        if parts.netloc.lower() == "api.github.com" and not parts.path:
+            return f"{parts.scheme}://github.com"
+        if parts.path.lower() == "/api/v3":
+            return f"{parts.scheme}://{parts.netloc}"
+        return None
 
     def check(self) -> None:
         """Raise ``PipelineConfigError`` for combinations a type check cannot catch, and for

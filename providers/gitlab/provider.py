@@ -18,6 +18,7 @@ from flashfusion.plugins import (
     PipelineConfigError,
     Provider,
     ProviderError,
+    RepositoryLinks,
     RunRef,
     RunSnapshot,
     UpstreamAuthError,
@@ -235,6 +236,12 @@ class GitLabProvider(GitLabResults, Provider):
         watch = self._watch(pipeline)
         with watch.lock:
             return self._poller(pipeline, watch).refresh(runs)
+
+    def repository_links(self, pipeline: Pipeline) -> RepositoryLinks | None:
+        project = _project_id(pipeline)
+        if isinstance(project, int):
+            return None  # a numeric id has no web path without asking the API
+        return RepositoryLinks(f"{self.settings.url.rstrip('/')}/{project}", commit_path="-/commit", tree_path="-/tree")
 
     def cancel(self, pipeline: Pipeline, run: RunRef) -> None:
         if not run.upstream_id:

@@ -64,7 +64,28 @@
       .catch(function () { setTimeout(function () { refresh(id); }, INTERVAL * 4); });
   }
 
+  // "3 min ago": the same steps as timefmt.ago on the server, recomputed while the page stays open
+  var AGO_STEPS = [[60, 1, "s"], [3600, 60, "min"], [86400, 3600, "h"], [86400 * 45, 86400, "d"]];
+
+  function ago(seconds) {
+    if (seconds < 10) { return "just now"; }
+    for (var i = 0; i < AGO_STEPS.length; i++) {
+      if (seconds < AGO_STEPS[i][0]) { return Math.floor(seconds / AGO_STEPS[i][1]) + " " + AGO_STEPS[i][2] + " ago"; }
+    }
+    return null;
+  }
+
+  function refreshAges() {
+    document.querySelectorAll("time[data-ago]").forEach(function (el) {
+      var when = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(when)) { return; }
+      var text = ago((Date.now() - when) / 1000);
+      if (text) { el.textContent = text; }
+    });
+  }
+
   function start() {
+    setInterval(refreshAges, 30000);
     document.querySelectorAll(".live[data-active='1']").forEach(function (el) {
       if (el.id) { setTimeout(function () { refresh(el.id); }, INTERVAL); }
     });
