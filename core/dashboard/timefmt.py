@@ -10,7 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from flashfusion.core.durations import human_duration
+from flashfusion.core.client.durations import human_duration
 from flashfusion.core.storage.db import from_db_time, utcnow
 
 
