@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import write_config
+from testkit.db import database_url, fresh_database
 from testkit.receiver import Receiver
 from testkit.server import cli, free_port, start_server, wait_for
 
@@ -277,7 +278,8 @@ def pushed_gitlab_run(started) -> str:
 def test_run_page_shows_who_started_it_the_commit_and_the_open_failed_log(tmp_path, browser):
     """On SQLite only (the suite's time budget): what the page reads from the database is
     checked on both databases by tests/test_dashboard_runpage.py."""
-    db_url = f"sqlite:///{tmp_path / 'flashfusion.db'}"
+    db_url = database_url("sqlite", tmp_path)
+    fresh_database(db_url)
     folder = Path(os.environ.get("FLASHFUSION_SCREENSHOTS") or ARTIFACTS)
     folder.mkdir(parents=True, exist_ok=True)
     gitlab_port = free_port()
