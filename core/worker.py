@@ -109,6 +109,7 @@ class Worker:
                 by_pipeline[pipeline.id].append(run)
             for pipeline_id, active in by_pipeline.items():
                 self.poll(self.gw.config.pipelines[pipeline_id], active)
+            metrics.record_budgets(self.gw.providers.instances.values())  # after results() and hooks' calls too
             self.finish_runs()
 
     def claim(self) -> list[Run]:
@@ -178,7 +179,7 @@ class Worker:
             return
         self._last_poll[pipeline.id] = self.clock()
         try:
-            with metrics.provider_call(pipeline.provider, "poll"):
+            with metrics.provider_call(pipeline.provider, "poll", provider):
                 snapshots = provider.poll(pipeline, [runs.to_ref(r) for r in active])
         except ProviderError as exc:
             log.warning("polling pipeline %s failed: %s", pipeline.id, exc.message)

@@ -12,7 +12,7 @@ import msgspec
 
 from flashfusion.plugins.errors import PipelineConfigError
 from flashfusion.plugins.events import DeliveryRejected, InboundDelivery, InboundEvent
-from flashfusion.plugins.types import Artifact, Dispatch, Pipeline, RunRef, RunResults, RunSnapshot
+from flashfusion.plugins.types import Artifact, Budget, Dispatch, Pipeline, RunRef, RunResults, RunSnapshot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +87,12 @@ class Provider:
 
     def close(self) -> None:
         """Release threads, sockets and child processes at shutdown."""
+
+    def budget(self) -> Budget | None:
+        """The remaining upstream API allowance as this instance last heard it (e.g. from the
+        rate-limit headers of its latest answer), or ``None`` when it knows nothing: never
+        spend a request to find out. Called by the core after provider calls, for metrics."""
+        return None
 
     # -- outputs and artifacts (optional; capability ``results``) -------------------------------
 

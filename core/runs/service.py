@@ -95,7 +95,7 @@ def dispatch(gw: Gateway, pipeline: Pipeline, run: Run, *, then_lease_to: str | 
     provider = gw.provider_for(pipeline)
     metrics.queue_latency.observe(max(0.0, (utcnow() - transitions.created_at(run)).total_seconds()))
     try:
-        with metrics.provider_call(pipeline.provider, "dispatch"):
+        with metrics.provider_call(pipeline.provider, "dispatch", provider):
             answer = provider.dispatch(pipeline, transitions.to_ref(run), run.ref, run.inputs or {})
     except ProviderError as exc:
         log.warning("dispatch of %s for pipeline %s failed: %s", run.id, pipeline.id, exc.message)
@@ -124,7 +124,7 @@ def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> bool:
     if run.cancel_sent:
         if "runs_in_worker" in provider.capabilities:
             try:
-                with metrics.provider_call(pipeline.provider, "cancel"):
+                with metrics.provider_call(pipeline.provider, "cancel", provider):
                     provider.cancel(pipeline, transitions.to_ref(run))
             except ProviderError as exc:
                 log.warning("cancel of %s failed: %s", run.id, exc.message)
@@ -135,7 +135,7 @@ def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> bool:
         transitions.fail_run(run.id, "cancelled", "cancelled before it started")
         return False
     try:
-        with metrics.provider_call(pipeline.provider, "cancel"):
+        with metrics.provider_call(pipeline.provider, "cancel", provider):
             provider.cancel(pipeline, transitions.to_ref(run))
     except ProviderError as exc:
         log.warning("cancel of %s failed: %s", run.id, exc.message)
