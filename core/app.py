@@ -15,7 +15,7 @@ from flashfusion.core import dashboard
 from flashfusion.core.config import Config, load_config
 from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.observability import logs
+from flashfusion.core.observability import logs, tracing
 from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
 from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.storage import db as dbmod
@@ -133,6 +133,7 @@ def create_app(gateway: Gateway) -> falcon.App:
 def build_gateway(config: Config) -> Gateway:
     """Open the database and load the plugins and providers for ``config``."""
     dbmod.open_database(config.server.database_url)
+    tracing.configure(config.tracing)
     pm = get_plugin_manager()
     providers = load_providers(pm, config)
     return Gateway(config=config, pm=pm, providers=providers,

@@ -96,6 +96,19 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class TracingConfig:
+    # Send OpenTelemetry traces (needs the tracing extra: pip install 'flashfusion[tracing]').
+    enabled: bool = False
+    # The OTLP/HTTP (protobuf) traces URL of a collector.
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "flashfusion"  # the spans' service.name
+    # The input that carries the W3C traceparent to dispatches of the pipelines listed below.
+    dispatch_input: str = "traceparent"
+    # Pipelines whose workflow or CI file declares dispatch_input (upstream refuses undeclared inputs).
+    dispatch_input_pipelines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -105,6 +118,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    tracing: TracingConfig = field(default_factory=TracingConfig)
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     pipelines: Mapping[str, Pipeline] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -114,7 +128,8 @@ class Config:
 
 
 SECTIONS = {"server": ServerConfig, "rate_limits": RateLimitConfig, "webhooks": WebhookConfig,
-            "worker": WorkerConfig, "auth": AuthConfig, "logging": LoggingConfig, "metrics": MetricsConfig}
+            "worker": WorkerConfig, "auth": AuthConfig, "logging": LoggingConfig, "metrics": MetricsConfig,
+            "tracing": TracingConfig}
 
 
 def config_path(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -163,9 +178,10 @@ def parse_config(raw: Mapping[str, Any], *, path: str = "<config>", env: Mapping
         raise ConfigError(path, "auth.cookie_secure", "expected one of auto, always, never")
     _check_webhooks(sections["webhooks"], path)
     _check_logging(sections["logging"], path, env)
+    _check_tracing(sections["tracing"], pipelines, path)
     return Config(path=path, server=server, rate_limits=sections["rate_limits"], webhooks=sections["webhooks"],
                   worker=sections["worker"], auth=auth, logging=sections["logging"], metrics=sections["metrics"],
-                  providers=providers, pipelines=pipelines, env=env)
+                  tracing=sections["tracing"], providers=providers, pipelines=pipelines, env=env)
 
 
 def _refuse_secrets(table: Mapping[str, Any], path: str, prefix: str) -> None:
@@ -317,3 +333,15 @@ def _check_logging(settings: LoggingConfig, path: str, env: Mapping[str, str]) -
     for key, allowed in (("format", FORMATS), ("level", LEVELS)):
         if getattr(settings, key) not in allowed:
             raise ConfigError(path, _override_name(env, "logging", key), f"expected one of {', '.join(allowed)}")
+
+
+def _check_tracing(settings: TracingConfig, pipelines: Mapping[str, Pipeline], path: str) -> None:
+    from flashfusion.core.observability.tracing import missing_packages
+    unknown = [p for p in settings.dispatch_input_pipelines if p not in pipelines]
+    if unknown:
+        raise ConfigError(path, "tracing.dispatch_input_pipelines", f"no pipeline {unknown[0]!r} is configured")
+    if settings.dispatch_input_pipelines and not settings.dispatch_input.strip():
+        raise ConfigError(path, "tracing.dispatch_input", "must name the input (e.g. traceparent)")
+    if settings.enabled and missing_packages():
+        raise ConfigError(path, "tracing.enabled", "needs the OpenTelemetry packages "
+                          f"({', '.join(missing_packages())}): pip install 'flashfusion[tracing]'")

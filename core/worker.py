@@ -24,7 +24,7 @@ from flashfusion.core import housekeeping
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.hooks import activity, inbox
 from flashfusion.core.hooks.apply import apply_delivery
-from flashfusion.core.observability import metrics
+from flashfusion.core.observability import metrics, tracing
 from flashfusion.core.runs import service
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.runs.results import completion_for
@@ -74,6 +74,7 @@ class Worker:
         finally:
             self.shutdown()
             metrics.process_exited()
+            tracing.shutdown()
 
     def shutdown(self) -> None:
         """Stop child work and hand this worker's runs back at once."""
@@ -109,6 +110,7 @@ class Worker:
                 by_pipeline[pipeline.id].append(run)
             for pipeline_id, active in by_pipeline.items():
                 self.poll(self.gw.config.pipelines[pipeline_id], active)
+            metrics.record_budgets(self.gw.providers.instances.values())  # after results() and hooks' calls too
             self.finish_runs()
 
     def claim(self) -> list[Run]:
@@ -178,7 +180,9 @@ class Worker:
             return
         self._last_poll[pipeline.id] = self.clock()
         try:
-            with metrics.provider_call(pipeline.provider, "poll"):
+            with (tracing.span("poll", {"flashfusion.pipeline": pipeline.id, "flashfusion.provider": pipeline.provider,
+                                        "flashfusion.runs": len(active)}),
+                  metrics.provider_call(pipeline.provider, "poll", provider)):
                 snapshots = provider.poll(pipeline, [runs.to_ref(r) for r in active])
         except ProviderError as exc:
             log.warning("polling pipeline %s failed: %s", pipeline.id, exc.message)

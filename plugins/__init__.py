@@ -26,6 +26,7 @@ from flashfusion.plugins.types import (
     PHASES,
     RUN_STATUSES,
     Artifact,
+    Budget,
     Dispatch,
     Pipeline,
     PipelineStep,
@@ -39,6 +40,7 @@ from flashfusion.plugins.types import (
 __all__ = [
     "Artifact",
     "ArtifactGone",
+    "Budget",
     "DeliveryRejected",
     "Dispatch",
     "InboundDelivery",

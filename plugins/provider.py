@@ -14,6 +14,7 @@ from flashfusion.plugins.errors import PipelineConfigError
 from flashfusion.plugins.events import DeliveryRejected, InboundDelivery, InboundEvent
 from flashfusion.plugins.types import (
     Artifact,
+    Budget,
     Dispatch,
     Pipeline,
     RepositoryLinks,
@@ -99,6 +100,12 @@ class Provider:
     def repository_links(self, pipeline: Pipeline) -> RepositoryLinks | None:
         """The repository's address on upstream's web host (no network), for the dashboard's
         commit and branch links; ``None`` (the default): shown as plain text."""
+        return None
+
+    def budget(self) -> Budget | None:
+        """The remaining upstream API allowance as this instance last heard it (e.g. from the
+        rate-limit headers of its latest answer), or ``None`` when it knows nothing: never
+        spend a request to find out. Called by the core after provider calls, for metrics."""
         return None
 
     # -- outputs and artifacts (optional; capability ``results``) -------------------------------

@@ -193,3 +193,14 @@ def _parse(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What upstream said is left of the provider's API allowance, from its last answer:
+    ``remaining`` requests of ``limit`` in the current window, which starts afresh at
+    ``reset_at``. ``limit`` and ``reset_at`` are ``None`` when upstream does not say."""
+
+    remaining: int
+    limit: int | None = None
+    reset_at: datetime | None = None

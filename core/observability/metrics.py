@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from flashfusion.plugins import Budget, Provider
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -26,6 +28,15 @@ rate_limited = Counter("flashfusion_rate_limited_requests", "Requests refused wi
 provider_requests = Counter("flashfusion_provider_requests", "Calls to a provider (dispatch, poll, cancel)",
                             ["provider", "operation"])
 provider_errors = Counter("flashfusion_provider_errors", "Provider calls that failed", ["provider", "operation"])
+# A budget belongs to the upstream account, not to a process: API processes (dispatch, cancel)
+# and the worker (poll) all hear it, so the scrape shows the latest value any process heard.
+budget_remaining = Gauge("flashfusion_provider_budget_remaining", "Requests the provider's upstream API still "
+                         "allows in the current window, as its latest answer said", ["provider"],
+                         multiprocess_mode="mostrecent")
+budget_limit = Gauge("flashfusion_provider_budget_limit", "Requests the provider's upstream API allows per window",
+                     ["provider"], multiprocess_mode="mostrecent")
+budget_reset = Gauge("flashfusion_provider_budget_reset_timestamp_seconds", "When the provider's upstream API "
+                     "budget starts afresh (Unix time)", ["provider"], multiprocess_mode="mostrecent")
 run_transitions = Counter("flashfusion_run_transitions", "Steps in runs' lives (queued, dispatched, "
                           "each change, failed), by provider and the phase and status reached",
                           ["provider", "phase", "status"])
@@ -40,9 +51,10 @@ worker_tick = Histogram("flashfusion_worker_tick_seconds", "Duration of one work
 
 
 @contextmanager
-def provider_call(provider: str, operation: str) -> Iterator[None]:
+def provider_call(provider: str, operation: str, instance: Provider | None = None) -> Iterator[None]:
     """Count one call to ``provider`` and, if it fails, one error (not an operation the
-    provider does not offer)."""
+    provider does not offer); then record ``instance``'s budget (a failed call's answer
+    usually says it too)."""
     provider_requests.labels(provider, operation).inc()
     try:
         yield
@@ -51,6 +63,32 @@ def provider_call(provider: str, operation: str) -> Iterator[None]:
     except BaseException:
         provider_errors.labels(provider, operation).inc()
         raise
+    finally:
+        if instance is not None:
+            record_budgets([instance])
+
+
+_recorded: dict[str, Budget] = {}
+
+
+def record_budgets(providers: Iterable[Provider]) -> None:
+    """Set the budget gauges of the providers that know their budget (``Provider.budget``);
+    a provider that knows nothing gets no sample rather than a made-up one. Only news is
+    written: under ``mostrecent`` a process re-stamping what it heard long ago would hide a
+    fresher value another process heard since."""
+    for provider in providers:
+        try:
+            budget = provider.budget()
+        except Exception:  # a third-party plugin's bookkeeping must not fail a provider call
+            continue
+        if budget is None or _recorded.get(provider.name) == budget:
+            continue
+        _recorded[provider.name] = budget
+        budget_remaining.labels(provider.name).set(budget.remaining)
+        if budget.limit is not None:
+            budget_limit.labels(provider.name).set(budget.limit)
+        if budget.reset_at is not None:
+            budget_reset.labels(provider.name).set(budget.reset_at.timestamp())
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from flashfusion.core.errors import BadRequest, NotFound
 from flashfusion.core.gateway import Gateway
-from flashfusion.core.observability import metrics
+from flashfusion.core.observability import metrics, tracing
 from flashfusion.core.runs import transitions
 from flashfusion.core.storage.db import fetch_by_id, from_db_time, to_db_time, utcnow
 from flashfusion.core.storage.models import Run
@@ -95,8 +95,11 @@ def dispatch(gw: Gateway, pipeline: Pipeline, run: Run, *, then_lease_to: str | 
     provider = gw.provider_for(pipeline)
     metrics.queue_latency.observe(max(0.0, (utcnow() - transitions.created_at(run)).total_seconds()))
     try:
-        with metrics.provider_call(pipeline.provider, "dispatch"):
-            answer = provider.dispatch(pipeline, transitions.to_ref(run), run.ref, run.inputs or {})
+        with (tracing.span("dispatch", {"flashfusion.pipeline": pipeline.id, "flashfusion.provider": pipeline.provider,
+                                        "flashfusion.run_id": run.id}),
+              metrics.provider_call(pipeline.provider, "dispatch", provider)):
+            inputs = tracing.dispatch_inputs(pipeline.id, run.inputs or {})
+            answer = provider.dispatch(pipeline, transitions.to_ref(run), run.ref, inputs)
     except ProviderError as exc:
         log.warning("dispatch of %s for pipeline %s failed: %s", run.id, pipeline.id, exc.message)
         transitions.fail_dispatch(run.id, exc)
@@ -124,7 +127,7 @@ def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> bool:
     if run.cancel_sent:
         if "runs_in_worker" in provider.capabilities:
             try:
-                with metrics.provider_call(pipeline.provider, "cancel"):
+                with metrics.provider_call(pipeline.provider, "cancel", provider):
                     provider.cancel(pipeline, transitions.to_ref(run))
             except ProviderError as exc:
                 log.warning("cancel of %s failed: %s", run.id, exc.message)
@@ -135,7 +138,7 @@ def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> bool:
         transitions.fail_run(run.id, "cancelled", "cancelled before it started")
         return False
     try:
-        with metrics.provider_call(pipeline.provider, "cancel"):
+        with metrics.provider_call(pipeline.provider, "cancel", provider):
             provider.cancel(pipeline, transitions.to_ref(run))
     except ProviderError as exc:
         log.warning("cancel of %s failed: %s", run.id, exc.message)

@@ -12,7 +12,7 @@ import time
 
 import falcon
 
-from flashfusion.core.observability import logs, metrics
+from flashfusion.core.observability import logs, metrics, tracing
 
 log = logging.getLogger("flashfusion.access")
 UNROUTED = "(unrouted)"
@@ -34,10 +34,12 @@ def caller_of(req: falcon.Request) -> str:
 
 
 class AccessLog:
-    """Falcon middleware; first in the chain, so its time covers the others."""
+    """Falcon middleware; first in the chain, so its time (and its trace span, when tracing
+    is on) covers the others."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
+        req.context.span = tracing.start_request_span(req.method)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
                          req_succeeded: bool) -> None:
@@ -46,6 +48,7 @@ class AccessLog:
         seconds = now - (now if started is None else started)
         route = route_of(req)
         status = resp.status_code
+        tracing.end_request_span(req.context.get("span"), req.method, route, status)
         metrics.http_requests.labels(req.method, route, str(status)).inc()
         metrics.http_latency.labels(req.method, route).observe(seconds)
         if status == 429:

@@ -120,11 +120,14 @@ def token_source(settings: Settings, env: Mapping[str, str], clock: Clock,
 
 
 class ClientPool:
-    """Per-call PyGithub clients for the current token; idle clients are reused."""
+    """Per-call PyGithub clients for the current token; idle clients are reused. After each
+    call that heard from GitHub, ``observe`` gets the client's ``Requester`` (its rate-limit
+    bookkeeping of the latest answer)."""
 
     def __init__(self, settings: Settings, tokens: TokenSource, overrides: Mapping[str, Any] | None = None,
-                 max_idle: int = 8) -> None:
+                 max_idle: int = 8, observe: Callable[[Any], None] | None = None) -> None:
         self._settings = settings
+        self._observe = observe
         self._tokens = tokens
         self._overrides = overrides
         self._max_idle = max_idle
@@ -148,9 +151,12 @@ class ClientPool:
             g.close()
         if client is None:
             client = self._make(token)
+        heard = _rate_info(client)
         try:
             yield client
         finally:
+            if self._observe is not None and _rate_info(client) != heard:
+                self._observe(client.requester)
             with self._lock:
                 if len(self._idle) < self._max_idle:
                     self._idle.append((token, client))
@@ -163,3 +169,9 @@ class ClientPool:
             idle, self._idle = self._idle, []
         for _, g in idle:
             g.close()
+
+
+def _rate_info(client: Github) -> tuple[Any, ...]:
+    """What the client's ``Requester`` kept of the last answer's ``x-ratelimit-*`` headers
+    (the attributes, not ``Github.rate_limiting``, which asks GitHub when it knows nothing)."""
+    return (*client.requester.rate_limiting, client.requester.rate_limiting_resettime)

@@ -15,6 +15,7 @@ from github import Github, GithubException
 from github.WorkflowRun import WorkflowRun
 
 from flashfusion.plugins import (
+    Budget,
     Dispatch,
     Pipeline,
     PipelineConfigError,
@@ -75,8 +76,8 @@ class GitHubProvider(GitHubEvents, GitHubResults, Provider):
         settings.check()
         self._clock = clock or time.time
         self._tokens = token_source(settings, self.env, self._clock, github_options)
-        self._pool = ClientPool(settings, self._tokens, github_options)
         self._throttle = Throttle(self._clock, settings.rate_limit_reserve)
+        self._pool = ClientPool(settings, self._tokens, github_options, observe=self._throttle.observe_client)
         self._lister = RunLister(per_page=settings.per_page, max_pages=settings.max_list_pages,
                                  fresh_for=settings.poll_interval_seconds / 2, clock=self._clock,
                                  throttle=self._throttle)
@@ -258,7 +259,6 @@ class GitHubProvider(GitHubEvents, GitHubResults, Provider):
             try:
                 with self._pool.client() as g:
                     self._poll(g, pipeline, runs, out)
-                    self._throttle.observe_client(g.requester)
                 self._throttle.succeeded()
             except _FAILURES as exc:
                 error = self._error(exc, pipeline, "poll workflow runs")
@@ -349,6 +349,9 @@ class GitHubProvider(GitHubEvents, GitHubResults, Provider):
                 upstream.requester.requestJsonAndCheck("POST", f"{upstream.url}/cancel")
         except _FAILURES as exc:
             raise self._error(exc, pipeline, f"cancel run {run.upstream_id}") from exc
+
+    def budget(self) -> Budget | None:
+        return self._throttle.budget()
 
     def close(self) -> None:
         self._pool.close()

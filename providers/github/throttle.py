@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from flashfusion.plugins import Budget
 from flashfusion.providers.github.errors import SECONDARY_DEFAULT_WAIT, RateLimited
 
 log = logging.getLogger("flashfusion.providers.github")
@@ -23,6 +25,7 @@ class Throttle:
         self._not_before = 0.0
         self._strikes = 0
         self.remaining: int | None = None
+        self.limit: int | None = None
         self.reset: float | None = None
 
     def wait_seconds(self) -> float:
@@ -41,19 +44,30 @@ class Throttle:
         try:
             remaining = int(float(lower["x-ratelimit-remaining"]))
             reset = float(lower["x-ratelimit-reset"])
+            limit = int(float(lower["x-ratelimit-limit"])) if "x-ratelimit-limit" in lower else None
         except (KeyError, TypeError, ValueError):
             return
-        self._note(remaining, reset)
+        self._note(remaining, reset, limit)
 
     def observe_client(self, requester: Any) -> None:
-        """Same as ``observe`` from what PyGithub's ``Requester`` kept of its last answer."""
-        remaining, _limit = requester.rate_limiting
+        """Same as ``observe`` from what PyGithub's ``Requester`` kept of its last answer
+        (read from the requester: ``Github.rate_limiting`` would ask GitHub when it knows
+        nothing yet)."""
+        remaining, limit = requester.rate_limiting
         if remaining >= 0 and requester.rate_limiting_resettime:
-            self._note(remaining, float(requester.rate_limiting_resettime))
+            self._note(remaining, float(requester.rate_limiting_resettime), limit if limit >= 0 else None)
 
-    def _note(self, remaining: int, reset: float) -> None:
+    def budget(self) -> Budget | None:
+        with self._lock:
+            if self.remaining is None:
+                return None
+            reset = None if self.reset is None else datetime.fromtimestamp(self.reset, UTC)
+            return Budget(self.remaining, self.limit, reset)
+
+    def _note(self, remaining: int, reset: float, limit: int | None = None) -> None:
         with self._lock:
             self.remaining, self.reset = remaining, reset
+            self.limit = limit if limit is not None else self.limit
             if remaining <= self._reserve:
                 self._not_before = max(self._not_before, reset + 1)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ import gitlab
 import requests
 
 from flashfusion.plugins import (
+    Budget,
     ProviderError,
     UpstreamAuthError,
     UpstreamRejected,
@@ -43,6 +45,12 @@ class Throttle:
         self._until = 0.0
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._budget: Budget | None = None
+
+    def budget(self) -> Budget | None:
+        """``RateLimit-Remaining`` / ``-Limit`` / ``-Reset`` of the latest answer that had them."""
+        with self._lock:
+            return self._budget
 
     def wait_seconds(self) -> float:
         """How long to hold off; 0 when requests may go out."""
@@ -57,6 +65,7 @@ class Throttle:
         """Record one response. A 429 on a write (e.g. GitLab's pipeline-creation limit) is
         reported to its caller but does not hold polling back."""
         now = self._clock()
+        self._note_budget(headers)
         until = None
         if status == 429:
             delay = _retry_after(headers.get("Retry-After"), now)
@@ -72,6 +81,16 @@ class Throttle:
             with self._lock:
                 self._until = max(self._until, until)
             log.warning("gitlab rate limit reached: holding off for %.0f s", until - now)
+
+    def _note_budget(self, headers: Mapping[str, str]) -> None:
+        remaining = _number(headers.get("RateLimit-Remaining"))
+        if remaining is None:
+            return
+        limit, reset = _number(headers.get("RateLimit-Limit")), _number(headers.get("RateLimit-Reset"))
+        budget = Budget(int(remaining), None if limit is None else int(limit),
+                        None if reset is None else datetime.fromtimestamp(reset, UTC))
+        with self._lock:
+            self._budget = budget
 
 
 def _number(value: str | None) -> float | None:

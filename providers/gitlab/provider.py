@@ -11,6 +11,7 @@ from typing import Any
 import gitlab
 
 from flashfusion.plugins import (
+    Budget,
     Dispatch,
     InboundDelivery,
     InboundEvent,
@@ -252,6 +253,9 @@ class GitLabProvider(GitLabResults, Provider):
             project.pipelines.get(run.upstream_id, lazy=True).cancel()
         except (gitlab.GitlabError, OSError) as exc:
             raise self._translate(exc, "cancelling a pipeline", pipeline) from exc
+
+    def budget(self) -> Budget | None:
+        return self.throttle.budget()
 
     def close(self) -> None:
         with self._lock:

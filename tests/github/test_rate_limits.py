@@ -105,3 +105,18 @@ def test_dispatch_when_rate_limited_says_when_to_retry(fake, tracker):
         t.dispatch("run_1")
     assert info.value.retry_after == pytest.approx(301, abs=2)
     assert "rate limit" in info.value.message
+
+
+def test_budget_is_what_the_latest_answer_said_and_never_costs_a_request(fake, tracker):
+    fake.add_workflow(REPO, "deploy.yml")
+    t = tracker()
+    assert t.provider.budget() is None  # nothing heard yet, and nothing asked to find out
+    assert fake.total == 0
+    t.dispatch("run_0")  # a dispatch's answers count too, not only polls'
+    budget = t.provider.budget()
+    assert budget is not None and fake.total > 0
+    assert (budget.remaining, budget.limit) == (fake.remaining, fake.rate_limit)
+    assert budget.reset_at is not None and budget.reset_at.timestamp() == int(fake.reset_at)
+    fake.exhaust_rate_limit(reset_in=600)
+    t.cycle()
+    assert t.provider.budget().remaining == 0

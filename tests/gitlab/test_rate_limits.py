@@ -109,3 +109,13 @@ def test_429_on_dispatch_is_an_error_with_retry_after(kit: Any, fake: FakeGitLab
     fake.reset_counters()
     core.poll()
     assert fake.counts["pipelines.list"] == 1  # a refused write does not stop polling
+
+
+def test_budget_is_what_the_latest_answer_said(kit: Any, fake: FakeGitLab, core: Any) -> None:
+    fake.set_rate_limit(limit=900, observed=100, reset_in=300)
+    kit.clock.advance(10)
+    core.poll()
+    budget = core.provider.budget()
+    assert budget is not None and (budget.remaining, budget.limit) == (fake.rate_remaining, 900)
+    assert budget.remaining < 800  # the poll's own requests were counted
+    assert budget.reset_at is not None and budget.reset_at.timestamp() > time.time() + 200

@@ -440,6 +440,12 @@ class FakeGitLab:
             self._rate_limit, self._rate_observed = limit, observed
             self._rate_reset = int(time.time()) + reset_in
 
+    @property
+    def rate_remaining(self) -> int:
+        """``RateLimit-Remaining`` of the latest answer (every answer carries it)."""
+        with self._lock:
+            return max(0, self._rate_limit - self._rate_observed)
+
     def exhaust_rate_limit(self, reset_in: int = 60) -> None:
         with self._lock:
             self.set_rate_limit(self._rate_observed, observed=self._rate_observed, reset_in=reset_in)
