@@ -283,6 +283,8 @@ def _drain(environ: dict) -> bool:
     sock = environ.get("gunicorn.socket")
     if body is None or sock is None:
         return True
+    if environ.get("CONTENT_LENGTH", "") in ("", "0") and "HTTP_TRANSFER_ENCODING" not in environ:
+        return True  # no body announced: nothing to read (and no socket timeouts to change per request)
     prior = sock.gettimeout()
     deadline = time.monotonic() + DRAIN_TIMEOUT
     drained = 0
