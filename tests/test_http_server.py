@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 from conftest import write_config
+from testkit.db import database_url, fresh_database
 from testkit.server import start_server
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +22,11 @@ HOLD_SECONDS = 15
 
 
 @pytest.fixture
-def server(tmp_path, db_url):
+def server(tmp_path):
+    """On SQLite only: what is tested here happens in the HTTP layer, before and after any
+    database work (the suite's time budget)."""
+    db_url = database_url("sqlite", tmp_path)
+    fresh_database(db_url)
     running = start_server(write_config(tmp_path, db_url), tmp_path)
     yield running
     assert running.process.stop(signal.SIGTERM) == 0
