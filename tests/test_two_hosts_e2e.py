@@ -20,7 +20,8 @@ from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
 from flashfusion.core.app import build_gateway
 from flashfusion.core.config import load_config
 from flashfusion.core.storage.db import database
-from flashfusion.core.webhooks.management import Caller, WebhookService
+from flashfusion.core.webhooks.callers import Caller
+from flashfusion.core.webhooks.management import WebhookService
 
 pytestmark = pytest.mark.e2e
 EXTRA = """

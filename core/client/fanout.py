@@ -9,7 +9,8 @@ from typing import Any
 
 from flashfusion.core.client import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env
 from flashfusion.core.client.api import Api
-from flashfusion.core.client.handlers import Output, parse_duration, run_exit_code, summary
+from flashfusion.core.client.handlers import parse_duration
+from flashfusion.core.client.reporting import Output, run_exit_code, summary
 from flashfusion.core.client.results import write_outputs_file
 from flashfusion.core.client.signals import Stopped, shielded, stop_on_signals
 

@@ -23,7 +23,7 @@ from flashfusion.core.runs import service, triggers
 from flashfusion.core.runs.serialize import run_to_dict
 from flashfusion.core.storage.db import from_db_time, utcnow
 from flashfusion.core.storage.models import Event, Run, WebhookDelivery, WebhookEndpoint
-from flashfusion.core.webhooks.management import Caller
+from flashfusion.core.webhooks.callers import Caller
 from flashfusion.plugins import ProviderError
 
 STATS_WINDOW = 20
