@@ -16,7 +16,7 @@ from flashfusion.core.access.users import (
     user_to_dict,
     usernames_by_id,
 )
-from flashfusion.core.cli.output import print_rows
+from flashfusion.core.cli.output import print_answer, print_rows
 from flashfusion.core.cli.parsers import action_group, command
 from flashfusion.core.storage.models import AuditEvent, User
 
@@ -73,13 +73,9 @@ def _keys_create(args, gateway) -> int:
                                     known_pipelines=gateway.config.pipelines, owner=owner, actor="cli")
     except apikeys.KeyRequestError as exc:
         return _fail(str(exc))
-    if args.json:
-        print(json.dumps(answer))
-    else:
-        print(f"Created key {answer['id']} ({answer['name']}).")
-        print(f"  {answer['plaintext_key']}")
-        print("Save it now: it is shown only once. Send it as the X-API-Key header.")
-    return 0
+    return print_answer(answer, args.json, (
+        f"Created key {answer['id']} ({answer['name']}).", f"  {answer['plaintext_key']}",
+        "Save it now: it is shown only once. Send it as the X-API-Key header."))
 
 
 def _keys_list(args, gateway) -> int:
@@ -106,12 +102,9 @@ def _keys_rotate(args, gateway) -> int:
         answer = apikeys.rotate_key(apikeys.find_key(args.id, None), grace, actor="cli")
     except (LookupError, apikeys.KeyRequestError) as exc:
         return _fail(str(exc))
-    if args.json:
-        print(json.dumps(answer))
-    else:
-        print(f"New secret for {answer['id']}:\n  {answer['plaintext_key']}")
-        print(f"The previous secret keeps working until {answer['previous_key_expires_at']}.")
-    return 0
+    return print_answer(answer, args.json, (
+        f"New secret for {answer['id']}:\n  {answer['plaintext_key']}",
+        f"The previous secret keeps working until {answer['previous_key_expires_at']}."))
 
 
 def _keys_prune(args, gateway) -> int:

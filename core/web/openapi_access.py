@@ -8,14 +8,14 @@ from typing import Any
 from flashfusion.core.access.sessions import COOKIE
 from flashfusion.core.web import openapi_parts as parts
 from flashfusion.core.web.authentication import CSRF_HEADER
+from flashfusion.core.web.schemas import requests as bodies
 from flashfusion.core.web.schemas.jsonschema import ref
-from flashfusion.core.web.schemas.requests import CreateAPIKeyRequest, KeyIdRequest, LoginRequest
-from flashfusion.core.web.schemas.responses import User
+from flashfusion.core.web.schemas.responses import ApiKeyInfo, AuditEvent, User
 
 
 def access_paths() -> dict[str, Any]:
     tag = "Access"
-    key_id_body = parts.request_body(ref(KeyIdRequest), {"id": "key_id"})
+    key_id_body = parts.request_body(ref(bodies.KeyIdRequest), {"id": "key_id"})
     session_write = (400, 401, 403, 413, 415, 500)
     return {
         "/functions/login": {
@@ -23,24 +23,21 @@ def access_paths() -> dict[str, Any]:
                 "login",
                 "Log in (people)",
                 parts.PUBLIC,
-                {
-                    "description": f"Logged in: the {COOKIE} cookie is set (HttpOnly, SameSite=Lax)",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "user", "csrf_token", "expires_at"],
-                            success=parts.BOOLEAN,
-                            user=ref(User),
-                            csrf_token={**parts.STRING, "description": f"Send as {CSRF_HEADER}"},
-                            expires_at=parts.TIME,
-                        )
+                parts.answer(
+                    f"Logged in: the {COOKIE} cookie is set (HttpOnly, SameSite=Lax)",
+                    parts.success(
+                        ["user", "csrf_token", "expires_at"],
+                        user=ref(User),
+                        csrf_token={**parts.STRING, "description": f"Send as {CSRF_HEADER}"},
+                        expires_at=parts.TIME,
                     ),
-                },
+                ),
                 (400, 401, 413, 415, 429, 500),
                 tag=tag,
                 description="Throttled per account and per client address; unknown users and wrong passwords get "
                 "the same 401.",
                 body=parts.request_body(
-                    ref(LoginRequest), {"username": "alice", "password": "correct horse battery staple"}
+                    ref(bodies.LoginRequest), {"username": "alice", "password": "correct horse battery staple"}
                 ),
                 text={401: "Wrong username or password, or a cross-site login", 429: "Too many failed logins"},
                 ok_headers={
@@ -57,10 +54,7 @@ def access_paths() -> dict[str, Any]:
                 "logout",
                 "Log out (ends the session)",
                 parts.SESSION_WRITE,
-                {
-                    "description": "Logged out",
-                    "content": parts.json_content(parts.obj(["success"], success=parts.BOOLEAN), {"success": True}),
-                },
+                parts.answer("Logged out", parts.success([]), {"success": True}),
                 (401, 403, 500),
                 tag=tag,
             )
@@ -70,25 +64,22 @@ def access_paths() -> dict[str, Any]:
                 "createAPIKey",
                 "Create API Key",
                 parts.SESSION_WRITE,
-                {
-                    "description": "The key; plaintext_key is shown only once",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "id", "name", "plaintext_key", "key_preview"],
-                            success=parts.BOOLEAN,
-                            id=parts.STRING,
-                            name=parts.STRING,
-                            plaintext_key={"type": "string", "pattern": "^ffai_"},
-                            key_preview=parts.STRING,
-                        ),
-                        parts.CREATE_KEY_ANSWER_EXAMPLE,
+                parts.answer(
+                    "The key; plaintext_key is shown only once",
+                    parts.success(
+                        ["id", "name", "plaintext_key", "key_preview"],
+                        id=parts.STRING,
+                        name=parts.STRING,
+                        plaintext_key={"type": "string", "pattern": "^ffai_"},
+                        key_preview=parts.STRING,
                     ),
-                },
+                    parts.CREATE_KEY_ANSWER_EXAMPLE,
+                ),
                 session_write,
                 tag=tag,
                 description="Authentication: user session (not API key). Save the plaintext_key immediately: it is "
                 "only shown once.",
-                body=parts.request_body(ref(CreateAPIKeyRequest), parts.CREATE_KEY_EXAMPLE),
+                body=parts.request_body(ref(bodies.CreateAPIKeyRequest), parts.CREATE_KEY_EXAMPLE),
                 text={400: "Invalid name, permissions, pipeline_ids (unknown pipeline) or expires_in_days"},
             )
         },
@@ -97,16 +88,10 @@ def access_paths() -> dict[str, Any]:
                 "listAPIKeys",
                 "List API keys (never the keys themselves)",
                 parts.SESSION_READ,
-                {
-                    "description": "The caller's keys; an administrator's listing has every key and its owner",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "keys"],
-                            success=parts.BOOLEAN,
-                            keys={"type": "array", "items": {"$ref": "#/components/schemas/ApiKeyInfo"}},
-                        )
-                    ),
-                },
+                parts.answer(
+                    "The caller's keys; an administrator's listing has every key and its owner",
+                    parts.success(["keys"], keys=parts.array(ref(ApiKeyInfo))),
+                ),
                 (401, 500),
                 tag=tag,
             )
@@ -116,14 +101,7 @@ def access_paths() -> dict[str, Any]:
                 "revokeAPIKey",
                 "Revoke an API key at once",
                 parts.SESSION_WRITE,
-                {
-                    "description": "Revoked",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "key"], success=parts.BOOLEAN, key={"$ref": "#/components/schemas/ApiKeyInfo"}
-                        )
-                    ),
-                },
+                parts.answer("Revoked", parts.success(["key"], key=ref(ApiKeyInfo))),
                 session_write[:3] + (404,) + session_write[3:],
                 tag=tag,
                 body=key_id_body,
@@ -135,20 +113,17 @@ def access_paths() -> dict[str, Any]:
                 "rotateAPIKey",
                 "Rotate an API key's secret",
                 parts.SESSION_WRITE,
-                {
-                    "description": "The new secret (shown once); the old one works until previous_key_expires_at",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "id", "name", "plaintext_key", "key_preview", "previous_key_expires_at"],
-                            success=parts.BOOLEAN,
-                            id=parts.STRING,
-                            name=parts.STRING,
-                            plaintext_key={"type": "string", "pattern": "^ffai_"},
-                            key_preview=parts.STRING,
-                            previous_key_expires_at=parts.TIME,
-                        )
+                parts.answer(
+                    "The new secret (shown once); the old one works until previous_key_expires_at",
+                    parts.success(
+                        ["id", "name", "plaintext_key", "key_preview", "previous_key_expires_at"],
+                        id=parts.STRING,
+                        name=parts.STRING,
+                        plaintext_key={"type": "string", "pattern": "^ffai_"},
+                        key_preview=parts.STRING,
+                        previous_key_expires_at=parts.TIME,
                     ),
-                },
+                ),
                 session_write[:3] + (404,) + session_write[3:],
                 tag=tag,
                 body=key_id_body,
@@ -160,16 +135,10 @@ def access_paths() -> dict[str, Any]:
                 "listAuditEvents",
                 "The audit log, newest first (administrators)",
                 parts.SESSION_READ,
-                {
-                    "description": "Audit events",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "events"],
-                            success=parts.BOOLEAN,
-                            events={"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
-                        )
-                    ),
-                },
+                parts.answer(
+                    "Audit events",
+                    parts.success(["events"], events=parts.array(ref(AuditEvent))),
+                ),
                 (400, 401, 403, 500),
                 tag=tag,
                 parameters=[

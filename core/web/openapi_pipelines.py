@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from flashfusion.core.web import openapi_parts as parts
+from flashfusion.core.web.schemas import requests as bodies
 from flashfusion.core.web.schemas.jsonschema import ref
-from flashfusion.core.web.schemas.requests import CancelRunRequest, TriggerPipelineRequest, TriggerPipelinesRequest
-from flashfusion.core.web.schemas.responses import ConfigAnswer, RunAnswer, RunsPage, TriggerPipelineAnswer
+from flashfusion.core.web.schemas.responses import ConfigAnswer, Run, RunAnswer, RunsPage, TriggerPipelineAnswer
 
 
 def pipeline_paths() -> dict[str, Any]:
@@ -19,13 +19,11 @@ def pipeline_paths() -> dict[str, Any]:
                 "triggerPipeline",
                 "Trigger Pipeline Run",
                 parts.API_KEY,
-                {
-                    "description": "Run created",
-                    "content": parts.json_content(
-                        ref(TriggerPipelineAnswer),
-                        {"success": True, "run_id": "run_456", "status": "running", "workflow_id": "deploy.yml"},
-                    ),
-                },
+                parts.answer(
+                    "Run created",
+                    ref(TriggerPipelineAnswer),
+                    {"success": True, "run_id": "run_456", "status": "running", "workflow_id": "deploy.yml"},
+                ),
                 (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 502, 504),
                 tag=tag,
                 description="Required permission: trigger_pipeline.",
@@ -38,7 +36,7 @@ def pipeline_paths() -> dict[str, Any]:
                         "description": "Returns the same run for 24 h when repeated",
                     }
                 ],
-                body=parts.request_body(ref(TriggerPipelineRequest), {"pipeline_id": "abc123"}),
+                body=parts.request_body(ref(bodies.TriggerPipelineRequest), {"pipeline_id": "abc123"}),
                 text={
                     409: "An earlier request with this Idempotency-Key is still in progress",
                     422: "Upstream refused the dispatch, or an Idempotency-Key was reused with another body",
@@ -50,10 +48,7 @@ def pipeline_paths() -> dict[str, Any]:
                 "getStatus",
                 "Get Pipeline Status",
                 parts.API_KEY,
-                {
-                    "description": "The run",
-                    "content": parts.json_content(ref(RunAnswer), {"success": True, "run": parts.RUN_EXAMPLE}),
-                },
+                parts.answer("The run", ref(RunAnswer), {"success": True, "run": parts.RUN_EXAMPLE}),
                 (400, 401, 403, 404, 429, 500),
                 tag=tag,
                 description="Required permission: read_runs.",
@@ -77,26 +72,24 @@ def pipeline_paths() -> dict[str, Any]:
                 "getConfig",
                 "Get Pipeline Configuration",
                 parts.API_KEY,
-                {
-                    "description": "The pipeline",
-                    "content": parts.json_content(
-                        ref(ConfigAnswer),
-                        {
-                            "success": True,
-                            "config": {
-                                "id": "abc123",
-                                "name": "Web",
-                                "provider": "github",
-                                "project_type": "nextjs",
-                                "repository_name": "owner/repo",
-                                "branch": "main",
-                                "triggers": {"push": ["main"]},
-                                "build_command": "npm run build",
-                                "quality_gates": {"max_duration_seconds": 600},
-                            },
+                parts.answer(
+                    "The pipeline",
+                    ref(ConfigAnswer),
+                    {
+                        "success": True,
+                        "config": {
+                            "id": "abc123",
+                            "name": "Web",
+                            "provider": "github",
+                            "project_type": "nextjs",
+                            "repository_name": "owner/repo",
+                            "branch": "main",
+                            "triggers": {"push": ["main"]},
+                            "build_command": "npm run build",
+                            "quality_gates": {"max_duration_seconds": 600},
                         },
-                    ),
-                },
+                    },
+                ),
                 (400, 401, 403, 404, 429, 500),
                 tag=tag,
                 description="Required permission: read_config.",
@@ -108,7 +101,7 @@ def pipeline_paths() -> dict[str, Any]:
                 "listRuns",
                 "List runs, newest first",
                 parts.API_KEY,
-                {"description": "A page of runs", "content": parts.json_content(ref(RunsPage))},
+                parts.answer("A page of runs", ref(RunsPage)),
                 (400, 401, 403, 404, 429, 500),
                 tag=tag,
                 description="Required permission: read_runs.",
@@ -152,38 +145,34 @@ def pipeline_paths() -> dict[str, Any]:
                 "triggerPipelines",
                 "Trigger several pipeline runs as a group",
                 parts.API_KEY,
-                {
-                    "description": "The group and its runs (a member upstream refused is failed, with error)",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "group_id", "runs"],
-                            success=parts.BOOLEAN,
-                            group_id=parts.STRING,
-                            runs={
-                                "type": "array",
-                                "items": parts.obj(
-                                    ["run_id", "pipeline_id", "status"],
-                                    run_id=parts.STRING,
-                                    pipeline_id=parts.STRING,
-                                    status={"type": "string", "enum": ["running", "success", "failed"]},
-                                    phase=parts.STRING,
-                                    conclusion=parts.NULLABLE_STRING,
-                                    upstream_run_id=parts.NULLABLE_STRING,
-                                    html_url=parts.NULLABLE_STRING,
-                                    error={**parts.STRING, "description": "Why upstream refused this member"},
-                                ),
-                            },
+                parts.answer(
+                    "The group and its runs (a member upstream refused is failed, with error)",
+                    parts.success(
+                        ["group_id", "runs"],
+                        group_id=parts.STRING,
+                        runs=parts.array(
+                            parts.obj(
+                                ["run_id", "pipeline_id", "status"],
+                                run_id=parts.STRING,
+                                pipeline_id=parts.STRING,
+                                status={"type": "string", "enum": ["running", "success", "failed"]},
+                                phase=parts.STRING,
+                                conclusion=parts.NULLABLE_STRING,
+                                upstream_run_id=parts.NULLABLE_STRING,
+                                html_url=parts.NULLABLE_STRING,
+                                error={**parts.STRING, "description": "Why upstream refused this member"},
+                            )
                         ),
-                        {
-                            "success": True,
-                            "group_id": "grp_1",
-                            "runs": [
-                                {"run_id": "run_1", "pipeline_id": "web", "status": "running"},
-                                {"run_id": "run_2", "pipeline_id": "api", "status": "running"},
-                            ],
-                        },
                     ),
-                },
+                    {
+                        "success": True,
+                        "group_id": "grp_1",
+                        "runs": [
+                            {"run_id": "run_1", "pipeline_id": "web", "status": "running"},
+                            {"run_id": "run_2", "pipeline_id": "api", "status": "running"},
+                        ],
+                    },
+                ),
                 (400, 401, 403, 404, 409, 413, 415, 422, 429, 500),
                 tag=tag,
                 description="Required permission: trigger_pipeline, and every pipeline in the key's scope; every "
@@ -198,7 +187,7 @@ def pipeline_paths() -> dict[str, Any]:
                     }
                 ],
                 body=parts.request_body(
-                    ref(TriggerPipelinesRequest),
+                    ref(bodies.TriggerPipelinesRequest),
                     {"runs": [{"pipeline_id": "web"}, {"pipeline_id": "api", "branch": "main"}]},
                 ),
             )
@@ -208,28 +197,25 @@ def pipeline_paths() -> dict[str, Any]:
                 "getGroup",
                 "Get a group of runs",
                 parts.API_KEY,
-                {
-                    "description": "The group: running until all its runs end, then failed if any failed, else success",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "group"],
-                            success=parts.BOOLEAN,
-                            group=parts.obj(
-                                ["id", "status", "failed_runs", "runs", "created_at", "completed_at"],
-                                id=parts.STRING,
-                                status={"type": "string", "enum": ["running", "success", "failed"]},
-                                failed_runs={"type": "array", "items": parts.STRING},
-                                runs={
-                                    "type": "array",
-                                    "items": {"$ref": "#/components/schemas/Run"},
-                                    "description": "The runs the caller's key may see",
-                                },
-                                created_at=parts.NULLABLE_STRING,
-                                completed_at=parts.NULLABLE_STRING,
-                            ),
-                        )
+                parts.answer(
+                    "The group: running until all its runs end, then failed if any failed, else success",
+                    parts.success(
+                        ["group"],
+                        group=parts.obj(
+                            ["id", "status", "failed_runs", "runs", "created_at", "completed_at"],
+                            id=parts.STRING,
+                            status={"type": "string", "enum": ["running", "success", "failed"]},
+                            failed_runs=parts.array(parts.STRING),
+                            runs={
+                                "type": "array",
+                                "items": ref(Run),
+                                "description": "The runs the caller's key may see",
+                            },
+                            created_at=parts.NULLABLE_STRING,
+                            completed_at=parts.NULLABLE_STRING,
+                        ),
                     ),
-                },
+                ),
                 (400, 401, 403, 404, 429, 500),
                 tag=tag,
                 description="Required permission: read_runs.",
@@ -241,11 +227,11 @@ def pipeline_paths() -> dict[str, Any]:
                 "cancelRun",
                 "Cancel a run",
                 parts.API_KEY,
-                {"description": "Cancellation requested", "content": parts.json_content(ref(RunAnswer))},
+                parts.answer("Cancellation requested", ref(RunAnswer)),
                 (400, 401, 403, 404, 413, 415, 429, 500),
                 tag=tag,
                 description="Required permission: trigger_pipeline.",
-                body=parts.request_body(ref(CancelRunRequest), {"run_id": "run_456"}),
+                body=parts.request_body(ref(bodies.CancelRunRequest), {"run_id": "run_456"}),
             )
         },
     }

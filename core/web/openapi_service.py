@@ -16,15 +16,11 @@ def service_paths() -> dict[str, Any]:
                 "healthz",
                 "Liveness",
                 parts.PUBLIC,
-                {
-                    "description": "Alive",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "status"], success=parts.BOOLEAN, status={"type": "string", "enum": ["ok"]}
-                        ),
-                        {"success": True, "status": "ok"},
-                    ),
-                },
+                parts.answer(
+                    "Alive",
+                    parts.success(["status"], status={"type": "string", "enum": ["ok"]}),
+                    {"success": True, "status": "ok"},
+                ),
                 (500,),
                 tag=tag,
             ),
@@ -37,10 +33,10 @@ def service_paths() -> dict[str, Any]:
                 "readyz",
                 "Readiness",
                 parts.PUBLIC,
-                {
-                    "description": "Ready (status ready), or serving with some pipelines degraded (status degraded)",
-                    "content": parts.json_content({"$ref": "#/components/schemas/Readiness"}),
-                },
+                parts.answer(
+                    "Ready (status ready), or serving with some pipelines degraded (status degraded)",
+                    {"$ref": "#/components/schemas/Readiness"},
+                ),
                 (500,),
                 tag=tag,
                 description="503 only when the database is unreachable, behind on migrations or migrated by "
@@ -61,17 +57,15 @@ def service_paths() -> dict[str, Any]:
                 "openapi",
                 "This document",
                 parts.PUBLIC,
-                {
-                    "description": "The OpenAPI 3.1 document",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["openapi", "info", "paths"],
-                            openapi=parts.STRING,
-                            info={"type": "object"},
-                            paths={"type": "object"},
-                        )
+                parts.answer(
+                    "The OpenAPI 3.1 document",
+                    parts.obj(
+                        ["openapi", "info", "paths"],
+                        openapi=parts.STRING,
+                        info={"type": "object"},
+                        paths={"type": "object"},
                     ),
-                },
+                ),
                 (500,),
                 tag=tag,
             )

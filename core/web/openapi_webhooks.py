@@ -6,25 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from flashfusion.core.web import openapi_parts as parts
+from flashfusion.core.web.schemas import requests as bodies
 from flashfusion.core.web.schemas.jsonschema import ref
-from flashfusion.core.web.schemas.requests import (
-    CreateWebhookRequest,
-    RedeliverRequest,
-    ReplayWebhooksRequest,
-    SendWebhookRequest,
-    UpdateWebhookRequest,
-    WebhookIdRequest,
-)
+from flashfusion.core.web.schemas.responses import Delivery, Webhook
 
 
 def webhook_paths() -> dict[str, Any]:
     tag = "Webhooks"
     write = (400, 401, 403, 404, 413, 415, 429, 500)
     desc = "An API key needs the webhook permission; a person's session (with its CSRF token) also works."
-    id_body = parts.request_body(ref(WebhookIdRequest), {"id": "wh_3xYz"})
-    webhook_answer = parts.obj(
-        ["success", "webhook"], success=parts.BOOLEAN, webhook={"$ref": "#/components/schemas/Webhook"}
-    )
+    id_body = parts.request_body(ref(bodies.WebhookIdRequest), {"id": "wh_3xYz"})
+    webhook_answer = parts.success(["webhook"], webhook=ref(Webhook))
     text = {
         404: "Unknown webhook, or outside the caller's view",
         429: "The caller's API key, or a subscribed endpoint's webhook rate limit (100 events/minute), is exhausted",
@@ -49,20 +41,17 @@ def webhook_paths() -> dict[str, Any]:
             "post": op(
                 "createWebhook",
                 "Create a webhook endpoint",
-                {
-                    "description": "Created; the signing secret is shown only once",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "id", "secret", "webhook"],
-                            success=parts.BOOLEAN,
-                            id=parts.STRING,
-                            secret=parts.STRING,
-                            webhook={"$ref": "#/components/schemas/Webhook"},
-                        )
+                parts.answer(
+                    "Created; the signing secret is shown only once",
+                    parts.success(
+                        ["id", "secret", "webhook"],
+                        id=parts.STRING,
+                        secret=parts.STRING,
+                        webhook=ref(Webhook),
                     ),
-                },
+                ),
                 body=parts.request_body(
-                    ref(CreateWebhookRequest),
+                    ref(bodies.CreateWebhookRequest),
                     {
                         "url": "https://hooks.example.com/flashfusion",
                         "events": ["run.completed", "run.failed"],
@@ -79,16 +68,10 @@ def webhook_paths() -> dict[str, Any]:
             "get": op(
                 "listWebhooks",
                 "List webhook endpoints",
-                {
-                    "description": "The endpoints the caller may see",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "webhooks"],
-                            success=parts.BOOLEAN,
-                            webhooks={"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}},
-                        )
-                    ),
-                },
+                parts.answer(
+                    "The endpoints the caller may see",
+                    parts.success(["webhooks"], webhooks=parts.array(ref(Webhook))),
+                ),
                 (401, 403, 429, 500),
                 read=True,
             )
@@ -97,18 +80,15 @@ def webhook_paths() -> dict[str, Any]:
             "post": op(
                 "updateWebhook",
                 "Change a webhook endpoint",
-                {"description": "The endpoint after the change", "content": parts.json_content(webhook_answer)},
-                body=parts.request_body(ref(UpdateWebhookRequest), {"id": "wh_3xYz", "enabled": True}),
+                parts.answer("The endpoint after the change", webhook_answer),
+                body=parts.request_body(ref(bodies.UpdateWebhookRequest), {"id": "wh_3xYz", "enabled": True}),
             )
         },
         "/functions/deleteWebhook": {
             "post": op(
                 "deleteWebhook",
                 "Delete a webhook endpoint (its pending deliveries fail)",
-                {
-                    "description": "Deleted",
-                    "content": parts.json_content(parts.obj(["success", "id"], success=parts.BOOLEAN, id=parts.STRING)),
-                },
+                parts.answer("Deleted", parts.success(["id"], id=parts.STRING)),
                 body=id_body,
             )
         },
@@ -116,18 +96,15 @@ def webhook_paths() -> dict[str, Any]:
             "post": op(
                 "rotateWebhookSecret",
                 "New signing secret; the old one also signs for 24 h",
-                {
-                    "description": "The new secret (shown once)",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "id", "secret", "previous_secret_expires_at"],
-                            success=parts.BOOLEAN,
-                            id=parts.STRING,
-                            secret=parts.STRING,
-                            previous_secret_expires_at=parts.TIME,
-                        )
+                parts.answer(
+                    "The new secret (shown once)",
+                    parts.success(
+                        ["id", "secret", "previous_secret_expires_at"],
+                        id=parts.STRING,
+                        secret=parts.STRING,
+                        previous_secret_expires_at=parts.TIME,
                     ),
-                },
+                ),
                 body=id_body,
             )
         },
@@ -135,17 +112,10 @@ def webhook_paths() -> dict[str, Any]:
             "post": op(
                 "testWebhook",
                 "Send a ping event to one endpoint",
-                {
-                    "description": "Queued",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "event_id", "delivery_id"],
-                            success=parts.BOOLEAN,
-                            event_id=parts.STRING,
-                            delivery_id=parts.STRING,
-                        )
-                    ),
-                },
+                parts.answer(
+                    "Queued",
+                    parts.success(["event_id", "delivery_id"], event_id=parts.STRING, delivery_id=parts.STRING),
+                ),
                 body=id_body,
             )
         },
@@ -153,25 +123,21 @@ def webhook_paths() -> dict[str, Any]:
             "post": op(
                 "sendWebhook",
                 "Send Webhook Notification",
-                {
-                    "description": "The event, and one queued delivery per subscribed endpoint",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "event_id", "deliveries"],
-                            success=parts.BOOLEAN,
-                            event_id=parts.STRING,
-                            deliveries={
-                                "type": "array",
-                                "items": parts.obj(["id", "webhook_id"], id=parts.STRING, webhook_id=parts.STRING),
-                            },
+                parts.answer(
+                    "The event, and one queued delivery per subscribed endpoint",
+                    parts.success(
+                        ["event_id", "deliveries"],
+                        event_id=parts.STRING,
+                        deliveries=parts.array(
+                            parts.obj(["id", "webhook_id"], id=parts.STRING, webhook_id=parts.STRING)
                         ),
-                        parts.SEND_WEBHOOK_ANSWER_EXAMPLE,
                     ),
-                },
+                    parts.SEND_WEBHOOK_ANSWER_EXAMPLE,
+                ),
                 description="Trigger webhook notifications for pipeline events. " + desc + " Receivers get the "
                 "WebhookPayload structure, signed with HMAC-SHA256 in X-FlashFusion-Signature (see the "
                 "pipelineEvent webhook).",
-                body=parts.request_body(ref(SendWebhookRequest), parts.SEND_WEBHOOK_EXAMPLE),
+                body=parts.request_body(ref(bodies.SendWebhookRequest), parts.SEND_WEBHOOK_EXAMPLE),
                 text={
                     404: "Unknown pipeline, or outside the key's scope",
                     429: "The caller's API key, or a subscribed endpoint's webhook rate limit (100 events/minute), "
@@ -183,17 +149,14 @@ def webhook_paths() -> dict[str, Any]:
             "get": op(
                 "listDeliveries",
                 "An endpoint's delivery log, newest first",
-                {
-                    "description": "A page of deliveries, each with its attempts",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "deliveries", "next_cursor"],
-                            success=parts.BOOLEAN,
-                            deliveries={"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}},
-                            next_cursor=parts.NULLABLE_STRING,
-                        )
+                parts.answer(
+                    "A page of deliveries, each with its attempts",
+                    parts.success(
+                        ["deliveries", "next_cursor"],
+                        deliveries=parts.array(ref(Delivery)),
+                        next_cursor=parts.NULLABLE_STRING,
                     ),
-                },
+                ),
                 (400, 401, 403, 404, 429, 500),
                 read=True,
                 parameters=[
@@ -224,18 +187,11 @@ def webhook_paths() -> dict[str, Any]:
             "post": op(
                 "redeliver",
                 "Send one delivery again (a new delivery of the same event)",
-                {
-                    "description": "Queued",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "delivery_id", "event_id"],
-                            success=parts.BOOLEAN,
-                            delivery_id=parts.STRING,
-                            event_id=parts.STRING,
-                        )
-                    ),
-                },
-                body=parts.request_body(ref(RedeliverRequest), {"delivery_id": "dlv_9kL1"}),
+                parts.answer(
+                    "Queued",
+                    parts.success(["delivery_id", "event_id"], delivery_id=parts.STRING, event_id=parts.STRING),
+                ),
+                body=parts.request_body(ref(bodies.RedeliverRequest), {"delivery_id": "dlv_9kL1"}),
                 text={404: "Unknown delivery, or its endpoint is outside the caller's view"},
             )
         },
@@ -243,19 +199,16 @@ def webhook_paths() -> dict[str, Any]:
             "post": op(
                 "replayWebhooks",
                 "Send again every delivery of an endpoint since a time",
-                {
-                    "description": "How many deliveries were queued (paced by the endpoint's rate limit)",
-                    "content": parts.json_content(
-                        parts.obj(
-                            ["success", "webhook_id", "deliveries"],
-                            success=parts.BOOLEAN,
-                            webhook_id=parts.STRING,
-                            deliveries={"type": "integer", "minimum": 0},
-                        )
+                parts.answer(
+                    "How many deliveries were queued (paced by the endpoint's rate limit)",
+                    parts.success(
+                        ["webhook_id", "deliveries"],
+                        webhook_id=parts.STRING,
+                        deliveries={"type": "integer", "minimum": 0},
                     ),
-                },
+                ),
                 body=parts.request_body(
-                    ref(ReplayWebhooksRequest),
+                    ref(bodies.ReplayWebhooksRequest),
                     {"webhook_id": "wh_3xYz", "since": "2025-11-21T10:30:00Z", "failed_only": True},
                 ),
             )
