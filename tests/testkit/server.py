@@ -38,13 +38,20 @@ def cli(*args: str, config: Path, env: dict | None = None, input: str | None = N
     return result
 
 
-def cli_key(config: Path, permissions: str = "trigger_pipeline,read_runs", *, name: str = "k", pipelines: str = "",
-            env: dict | None = None) -> str:
-    """A new API key made by ``flashfusion keys create`` (the plaintext, shown once)."""
+def cli_key_answer(config: Path, permissions: str = "trigger_pipeline,read_runs", *, name: str = "k",
+                   pipelines: str = "", env: dict | None = None) -> dict:
+    """What ``flashfusion keys create --json`` prints: the new key's id, name, preview and
+    plaintext (shown once)."""
     args = ["keys", "create", "--name", name, "--permissions", permissions, "--json"]
     if pipelines:
         args += ["--pipelines", pipelines]
-    return json.loads(cli(*args, config=config, env=env).stdout)["plaintext_key"]
+    return json.loads(cli(*args, config=config, env=env).stdout)
+
+
+def cli_key(config: Path, permissions: str = "trigger_pipeline,read_runs", *, name: str = "k", pipelines: str = "",
+            env: dict | None = None) -> str:
+    """A new API key's plaintext, made by ``flashfusion keys create``."""
+    return cli_key_answer(config, permissions, name=name, pipelines=pipelines, env=env)["plaintext_key"]
 
 
 def terminate_when(proc: subprocess.Popen, ready: Callable[[str], T], timeout: float = 60) -> tuple[T, str, str]:
