@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from conftest import write_config
-from testkit.server import cli, start_server, wait_for
+from testkit.server import cli, cli_key, start_server, wait_for
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
@@ -24,10 +24,8 @@ def test_1100_requests_over_32_connections_on_4_workers_stay_within_1000(tmp_pat
     config = write_config(tmp_path, db_url)
     server = start_server(config, tmp_path, "--workers", "4")
     try:
-        writer = json.loads(cli("keys", "create", "--name", "w", "--permissions", "trigger_pipeline", "--json",
-                                config=config).stdout)["plaintext_key"]
-        reader = json.loads(cli("keys", "create", "--name", "r", "--permissions", "read_runs", "--json",
-                                config=config).stdout)["plaintext_key"]
+        writer = cli_key(config, "trigger_pipeline", name="w")
+        reader = cli_key(config, "read_runs", name="r")
         with server.client(writer) as http:
             run_id = http.post("/api/trigger-pipeline", json={"pipeline_id": "demo"}).json()["run_id"]
 
@@ -156,8 +154,7 @@ def test_1000_authenticated_requests_write_per_flush_not_per_request(tmp_path, d
     server = start_server(config, tmp_path, "--no-worker", "--workers", str(workers))
     database = dbmod.open_database(db_url)
     try:
-        key = json.loads(cli("keys", "create", "--name", "k", "--permissions", "read_config", "--json",
-                             config=config).stdout)["plaintext_key"]
+        key = cli_key(config, "read_config")
         with database.connection_context():
             for statement in COUNT_KEY_WRITES[backend]:
                 database.execute_sql(statement)
@@ -203,8 +200,7 @@ def test_a_graceful_stop_writes_the_counts_and_returns_the_unused_budget(tmp_pat
     config = write_config(tmp_path, db_url, "[auth]\nusage_flush_seconds = 3600\n")
     server = start_server(config, tmp_path, "--no-worker", "--workers", "2")
     try:
-        key = json.loads(cli("keys", "create", "--name", "k", "--permissions", "read_config", "--json",
-                             config=config).stdout)["plaintext_key"]
+        key = cli_key(config, "read_config")
         with ThreadPoolExecutor(max_workers=4) as pool:
             codes = list(pool.map(lambda _: httpx.get(server.url + "/api/get-config", params={"pipeline_id": "demo"},
                                                       headers={"X-API-Key": key}, timeout=30).status_code,

@@ -14,7 +14,7 @@ from conftest import write_config
 from testkit.server import FLASHFUSION, cli
 
 from flashfusion.core.storage import db as dbmod
-from flashfusion.core.storage import migrations
+from flashfusion.core.storage import migration_steps, migrations
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +89,7 @@ def test_migrate_asks_for_a_recent_backup_of_a_database_holding_data(tmp_path, d
     if db_url.startswith("sqlite"):
         cli("backup", str(tmp_path / "before-upgrade.db"), config=config)
     else:  # a pg_dump taken as the operations guide says, recorded the way `backup` records it
-        _sql(db_url, migrations.BACKUP_RECORD_DDL.format(ts="TIMESTAMP", text="TEXT"),
+        _sql(db_url, migration_steps.BACKUP_RECORD_DDL.format(ts="TIMESTAMP", text="TEXT"),
              f"INSERT INTO backup_record VALUES ('bk1', now() AT TIME ZONE 'utc', '/backup/x.dump', {NEWEST - 1})")
     _sql(db_url, "UPDATE backup_record SET taken_at = taken_at - INTERVAL '25 hours'" if not db_url.startswith("sqlite")
          else "UPDATE backup_record SET taken_at = datetime(taken_at, '-25 hours')")

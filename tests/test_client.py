@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from types import SimpleNamespace
 
 import pytest
 from conftest import write_config
+from testkit.ci_jobs import GITHUB, GITLAB
 from testkit.db import BACKENDS, database_url, fresh_database, require_backend
-from testkit.server import FLASHFUSION, free_port, start_server, wait_for
+from testkit.server import FLASHFUSION, free_port, start_server, terminate_when, wait_for
 
 from flashfusion.core.access import apikeys
 from flashfusion.core.app import build_gateway
@@ -182,12 +182,6 @@ def test_api_key_on_the_command_line_warns_and_is_never_printed(gateway):
 
 # -- idempotency from the CI environment -------------------------------------------------
 
-GITHUB = {"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/web",
-          "GITHUB_RUN_ID": "8812345", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "deploy", "GITHUB_ACTION": "__run"}
-GITLAB = {"GITLAB_CI": "true", "CI_SERVER_HOST": "gitlab.example.com", "CI_PROJECT_ID": "42",
-          "CI_PIPELINE_ID": "99001", "CI_JOB_ID": "555", "CI_JOB_NAME": "deploy"}
-
-
 def test_the_same_trigger_twice_in_one_ci_job_starts_one_run(gateway):
     first = ff(gateway, "trigger", "demo", "--json", env=GITHUB)
     again = ff(gateway, "trigger", "demo", "--json", env=GITHUB)
@@ -292,16 +286,14 @@ def test_sigterm_cancels_the_run_it_started_and_exits_143(gateway):
     clean.update(CI="true", FLASHFUSION_URL=gateway.url, FLASHFUSION_API_KEY=gateway.key)
     proc = subprocess.Popen([FLASHFUSION, "trigger", "slow", "--wait"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=clean)
-    try:
-        first = proc.stdout.readline()
+
+    def step_running(first: str) -> str:
         run_id = run_id_of(first)
         wait_for(lambda: any(s["name"] == "sleepy" and s["status"] == "running"
                              for s in api_run(gateway, run_id)["steps"]), what="the slow step to run")
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        return run_id
+
+    run_id, out, err = terminate_when(proc, step_running)
     assert proc.returncode == 143, out + err
     assert "SIGTERM: cancelling the run this command started" in err
     run = api_run(gateway, run_id)

@@ -8,6 +8,7 @@ import json
 
 import httpx
 import pytest
+from testkit import ci_jobs
 
 from flashfusion.core.client import ci_env
 from flashfusion.core.client.api import (
@@ -22,10 +23,8 @@ from flashfusion.core.client.api import (
 from flashfusion.core.client.handlers import Output, WaitTimeout, follow, parse_duration, parse_inputs
 from flashfusion.core.client.progress import LiveProgress, NoProgress, PlainProgress, use_live_display
 
-GITHUB = {"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/web",
-          "GITHUB_RUN_ID": "8812345", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "deploy", "GITHUB_ACTION": "__run"}
-GITLAB = {"GITLAB_CI": "true", "CI_SERVER_HOST": "gitlab.example.com", "CI_PROJECT_ID": "42",
-          "CI_PIPELINE_ID": "99001", "CI_JOB_ID": "555", "CI_JOB_NAME": "deploy: [aws, eu]"}
+GITLAB = {**ci_jobs.GITLAB, "CI_JOB_NAME": "deploy: [aws, eu]"}  # a parallel:matrix leg
+GITHUB = ci_jobs.GITHUB
 
 
 def key(env, pipeline="web", branch=None, inputs=None):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import write_config
-from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
+from testkit.server import FLASHFUSION, cli_key, cli_key_answer, spawn, start_server, wait_for
 
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.storage.models import Event, Run
@@ -26,8 +26,7 @@ def test_spec_curl_examples_verbatim_against_serve(tmp_path, db_url):
     config = write_config(tmp_path, db_url)
     server = start_server(config, tmp_path)
     try:
-        made = json.loads(cli("keys", "create", "--name", "ci", "--permissions",
-                              "trigger_pipeline,read_runs,read_config", "--json", config=config).stdout)
+        made = cli_key_answer(config, "trigger_pipeline,read_runs,read_config", name="ci")
         assert set(made) == {"success", "id", "name", "plaintext_key", "key_preview"}
         key = made["plaintext_key"]
         assert key.startswith("ffai_") and made["key_preview"] == "..." + key[-6:]
@@ -64,8 +63,7 @@ def test_spec_curl_examples_verbatim_against_serve(tmp_path, db_url):
 def test_killed_worker_loses_no_run_and_no_event(tmp_path, db_url):
     config = write_config(tmp_path, db_url, slow_seconds=1.5)
     server = start_server(config, tmp_path, "--no-worker")
-    key = json.loads(cli("keys", "create", "--name", "k", "--permissions", "trigger_pipeline,read_runs", "--json",
-                         config=config).stdout)["plaintext_key"]
+    key = cli_key(config)
     first = spawn([FLASHFUSION, "--config", str(config), "worker"], tmp_path / "worker1.log", cwd=tmp_path)
     second = None
     try:

@@ -19,7 +19,7 @@ from testkit.fake_gitlab import FakeGitLab
 from testkit.gateway import write_gateway_config
 from testkit.provider_api import provider_table
 from testkit.receiver import Receiver
-from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
+from testkit.server import FLASHFUSION, cli, cli_key, spawn, start_server, wait_for
 
 pytestmark = pytest.mark.e2e
 SECRET = "hook-secret-0123456789"
@@ -69,8 +69,7 @@ def world(tmp_path: Path, db_url: str, *, reconcile: float = 3600, poll: float =
             gl.hooks.add_target(f"{server.url}/hooks/gitlab", SECRET)
             cli("webhooks", "create", "--url", rx.url(), "--events", "run.started,run.completed,run.failed",
                 config=config, env=ENV)
-            key = json.loads(cli("keys", "create", "--name", "hooks", "--permissions", "trigger_pipeline,read_runs",
-                                 "--json", config=config, env=ENV).stdout)["plaintext_key"]
+            key = cli_key(config, name="hooks", env=ENV)
             with server.client(key) as http:
                 yield gh, gl, rx, server, http
         finally:

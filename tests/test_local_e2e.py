@@ -4,7 +4,6 @@ step when its worker is SIGKILLed."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -14,7 +13,7 @@ import pytest
 from conftest import write_config
 from testkit.db import database_url, fresh_database
 from testkit.procs import run_processes
-from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
+from testkit.server import FLASHFUSION, cli_key, spawn, start_server, wait_for
 
 from flashfusion.core.config import load_config
 from flashfusion.core.runs import transitions as runs
@@ -64,8 +63,7 @@ def config_with_pipelines(tmp_path: Path, db_url: str, seconds: float = 4) -> Pa
 
 
 def make_key(config: Path) -> str:
-    return json.loads(cli("keys", "create", "--name", "k", "--permissions", "trigger_pipeline,read_runs", "--json",
-                          config=config).stdout)["plaintext_key"]
+    return cli_key(config)
 
 
 def status(http, run_id: str) -> dict:

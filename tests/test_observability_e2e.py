@@ -12,7 +12,7 @@ import pytest
 from conftest import write_config
 from prometheus_client.parser import text_string_to_metric_families
 from testkit.receiver import Receiver
-from testkit.server import cli, start_server, wait_for
+from testkit.server import cli, cli_key, start_server, wait_for
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "observability horse battery"
@@ -73,8 +73,7 @@ def test_a_session_leaves_access_lines_lifecycle_and_moving_counters(tmp_path, d
         try:
             cli("users", "create", "ops", "--admin", "--password-stdin", config=config, input=PASSWORD + "\n",
                 env=ENV)
-            key = json.loads(cli("keys", "create", "--name", "obs", "--permissions", "trigger_pipeline,read_runs",
-                                 "--json", config=config, env=ENV).stdout)["plaintext_key"]
+            key = cli_key(config, name="obs", env=ENV)
             cli("webhooks", "create", "--url", rx.url(), "--events", "run.completed,run.failed", config=config, env=ENV)
             with httpx.Client(base_url=server.url, timeout=30) as http:
                 before = scrape(http)

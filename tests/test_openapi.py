@@ -12,7 +12,7 @@ import falcon.inspect
 import httpx
 import pytest
 from conftest import write_config
-from testkit.server import cli, start_server
+from testkit.server import cli, cli_key, start_server
 
 from flashfusion.core.web import openapi
 from flashfusion.core.web.openapi import NOT_DESCRIBED
@@ -152,9 +152,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(tmp
     config = write_config(tmp_path, db_url, extra=FUZZ_CONFIG)
     server = start_server(config, tmp_path)
     try:
-        key = json.loads(cli("keys", "create", "--name", "fuzz", "--permissions",
-                             "trigger_pipeline,read_runs,read_config,webhook", "--json", config=config).stdout
-                         )["plaintext_key"]
+        key = cli_key(config, "trigger_pipeline,read_runs,read_config,webhook", name="fuzz")
         started = time.monotonic()
         result = _st(server.url, tmp_path, {"ApiKey": key}, "--max-examples", "30",
                      "--phases", "examples,coverage,fuzzing,stateful")

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import signal
 
 import pytest
 from conftest import write_config
-from testkit.server import cli, start_server, wait_for
+from testkit.server import cli_key, start_server, wait_for
 
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.storage.models import Event
@@ -55,10 +54,7 @@ quality_gates = { max_duration_seconds = 1 }
 
 
 def key_for(config, pipelines: str = "") -> str:
-    args = ["keys", "create", "--name", "k", "--permissions", "trigger_pipeline,read_runs", "--json"]
-    if pipelines:
-        args += ["--pipelines", pipelines]
-    return json.loads(cli(*args, config=config).stdout)["plaintext_key"]
+    return cli_key(config, pipelines=pipelines)
 
 
 def finished(http, run_id: str) -> dict:

@@ -7,7 +7,6 @@ CLI cancels the upstream run."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import signal
@@ -21,7 +20,7 @@ import pytest
 from testkit.fake_github import FakeGitHub
 from testkit.fake_gitlab import FakeGitLab
 from testkit.gateway import write_gateway_config
-from testkit.server import FLASHFUSION, cli, start_server, wait_for
+from testkit.server import FLASHFUSION, cli_key, start_server, terminate_when, wait_for
 
 pytestmark = pytest.mark.e2e
 GH_TOKEN, GL_TOKEN = "ghp_resultsTestToken0123456789abcdefABCDEF", "glpat-resultsTestToken-0123456789"
@@ -69,10 +68,7 @@ def world(tmp_path: Path, db_url: str):
 
 
 def make_key(config: Path, pipelines: str = "") -> str:
-    args = ["keys", "create", "--name", "k", "--permissions", "trigger_pipeline,read_runs", "--json"]
-    if pipelines:
-        args += ["--pipelines", pipelines]
-    return json.loads(cli(*args, config=config, env=ENV).stdout)["plaintext_key"]
+    return cli_key(config, pipelines=pipelines, env=ENV)
 
 
 def status(http: httpx.Client, run_id: str) -> dict:
@@ -146,15 +142,12 @@ def test_sigterm_to_a_waiting_cli_cancels_the_github_run(tmp_path, db_url):
                      FLASHFUSION_CANCEL_GRACE="30")
         proc = subprocess.Popen([FLASHFUSION, "trigger", "gh", "--wait"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=clean)
-        try:
-            first = proc.stdout.readline()
+
+        def dispatched(first: str) -> None:
             assert "started for pipeline gh" in first, first
             wait_for(lambda: gh.runs, what="the dispatch to reach the fake")
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+
+        _, out, err = terminate_when(proc, dispatched)
         assert proc.returncode == 143, out + err
         assert gh.stats()["by_route"]["POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"] == 1
         assert "conclusion cancelled" in out

@@ -27,7 +27,7 @@ from flashfusion.core.runs import service
 from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.storage.db import database, open_database
 from flashfusion.core.storage.models import Event, Run, WebhookDelivery
-from flashfusion.core.webhooks.management import Caller
+from flashfusion.core.webhooks.callers import Caller
 from flashfusion.core.worker import Worker
 from flashfusion.plugins import hookimpl
 

@@ -14,7 +14,7 @@ from testkit.db import database_url, newer_release_recorded
 from testkit.server import FLASHFUSION, cli, free_port
 
 from flashfusion.core.storage import db as dbmod
-from flashfusion.core.storage import migrations
+from flashfusion.core.storage import migration_steps, migrations
 
 pytestmark = pytest.mark.e2e
 
@@ -71,10 +71,10 @@ def _api_key_columns(db) -> list[tuple[str, str, bool, object]]:
 
 # Migration 004 as released first; a later edit added "ALTER TABLE api_key DROP COLUMN rl_allowed".
 def _released_m004(db) -> None:
-    migrations._ddl(db, ["ALTER TABLE api_key ADD COLUMN rl_granted INTEGER NOT NULL DEFAULT 0"])
+    migration_steps.ddl(db, ["ALTER TABLE api_key ADD COLUMN rl_granted INTEGER NOT NULL DEFAULT 0"])
 
 
-@pytest.mark.parametrize("m004", [_released_m004, migrations.m004_key_batches], ids=["as-released", "as-edited"])
+@pytest.mark.parametrize("m004", [_released_m004, migration_steps.m004_key_batches], ids=["as-released", "as-edited"])
 def test_every_released_form_of_migration_4_ends_at_the_same_schema(tmp_path, monkeypatch, m004):
     """SQLite only: the PostgreSQL test database is shared by the run and must keep its schema."""
     (tmp_path / "fresh").mkdir()

@@ -6,7 +6,6 @@ the other worker, and every webhook is delivered."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,12 +14,13 @@ import httpx
 import pytest
 from conftest import write_config
 from testkit.receiver import Receiver
-from testkit.server import FLASHFUSION, cli, spawn, start_server, wait_for
+from testkit.server import FLASHFUSION, cli, cli_key_answer, spawn, start_server, wait_for
 
 from flashfusion.core.app import build_gateway
 from flashfusion.core.config import load_config
 from flashfusion.core.storage.db import database
-from flashfusion.core.webhooks.management import Caller, WebhookService
+from flashfusion.core.webhooks.callers import Caller
+from flashfusion.core.webhooks.management import WebhookService
 
 pytestmark = pytest.mark.e2e
 EXTRA = """
@@ -62,8 +62,7 @@ def test_revocation_and_a_killed_worker_across_two_instances(tmp_path, db_url, b
                    for i in (1, 2)]
         urls = [h.url for h in hosts]
         try:
-            made = json.loads(cli("keys", "create", "--name", "ci", "--permissions", "trigger_pipeline,read_runs",
-                                  "--json", config=config).stdout)
+            made = cli_key_answer(config, name="ci")
             key = made["plaintext_key"]
             run_ids = [httpx.post(urls[i % 2] + "/api/trigger-pipeline", json={"pipeline_id": "slow"},
                                   headers={"X-API-Key": key}, timeout=30).json()["run_id"] for i in range(2)]

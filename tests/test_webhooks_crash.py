@@ -21,8 +21,9 @@ from flashfusion.core.config import load_config
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.storage.db import database, write_tx
 from flashfusion.core.storage.models import WebhookAttempt, WebhookDelivery
+from flashfusion.core.webhooks.callers import Caller
 from flashfusion.core.webhooks.dispatcher import OUTCOME_UNKNOWN
-from flashfusion.core.webhooks.management import Caller, WebhookService
+from flashfusion.core.webhooks.management import WebhookService
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 1.0

@@ -14,8 +14,9 @@ from testkit.receiver import WEBHOOK_CONFIG, Clock, dispatcher
 from flashfusion.core.runs import transitions as runs
 from flashfusion.core.storage.db import database, write_tx
 from flashfusion.core.storage.models import WebhookDelivery, WebhookEndpoint
+from flashfusion.core.webhooks.callers import Caller
 from flashfusion.core.webhooks.dispatcher import Dispatcher
-from flashfusion.core.webhooks.management import Caller, WebhookService
+from flashfusion.core.webhooks.management import WebhookService
 from flashfusion.core.webhooks.sender import parse_retry_after
 
 

@@ -104,8 +104,9 @@ def test_dns_rebinding_is_refused_at_send_time_before_connecting(tmp_path, db_ur
     from flashfusion.core.runs import transitions as runs
     from flashfusion.core.storage.db import database
     from flashfusion.core.storage.models import WebhookDelivery
+    from flashfusion.core.webhooks.callers import Caller
     from flashfusion.core.webhooks.dispatcher import REFUSED, Dispatcher
-    from flashfusion.core.webhooks.management import Caller, WebhookService
+    from flashfusion.core.webhooks.management import WebhookService
     answers = {"rebind.example": [PUBLIC]}
     resolver = lambda host, port: answers[host]  # noqa: E731
     gateway = build_gateway(load_config(str(write_config(tmp_path, db_url)), env={}))

@@ -16,54 +16,37 @@ from flashfusion.core.access.users import (
     user_to_dict,
     usernames_by_id,
 )
-from flashfusion.core.cli.output import print_rows
+from flashfusion.core.cli.output import print_answer, print_rows
+from flashfusion.core.cli.parsers import action_group, command
 from flashfusion.core.storage.models import AuditEvent, User
 
 PERMISSION_HELP = "comma-separated: trigger_pipeline,read_runs,read_config,webhook"
 
 
 def register(sub) -> None:
-    keys = sub.add_parser("keys", help="manage API keys")
-    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    create = ksub.add_parser("create", help="create a key and print it once")
+    keys = action_group(sub, "keys", "manage API keys")
+    create = command(keys, "create", "create a key and print it once", _keys_create)
     create.add_argument("--name", required=True)
     create.add_argument("--permissions", required=True, help=PERMISSION_HELP)
     create.add_argument("--pipelines", default="", help="comma-separated pipeline ids (default: all)")
     create.add_argument("--expires-in-days", type=int, default=apikeys.DEFAULT_EXPIRY_DAYS)
     create.add_argument("--owner", help="username that owns the key (default: none, an operator key)")
     create.add_argument("--json", action="store_true", help="print JSON (id, name, plaintext_key, key_preview)")
-    create.set_defaults(handler=_keys_create)
-    listing = ksub.add_parser("list", help="list keys (never the key itself)")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(handler=_keys_list)
-    revoke = ksub.add_parser("revoke", help="revoke a key at once")
-    revoke.add_argument("id")
-    revoke.set_defaults(handler=_keys_revoke)
-    rotate = ksub.add_parser("rotate", help="new secret for a key; the old one works for the grace period")
-    rotate.add_argument("id")
-    rotate.add_argument("--json", action="store_true")
-    rotate.set_defaults(handler=_keys_rotate)
-    prune = ksub.add_parser("prune", help="disable keys not used for N days")
+    command(keys, "list", "list keys (never the key itself)", _keys_list, json=True)
+    command(keys, "revoke", "revoke a key at once", _keys_revoke, "id")
+    command(keys, "rotate", "new secret for a key; the old one works for the grace period", _keys_rotate, "id",
+            json=True)
+    prune = command(keys, "prune", "disable keys not used for N days", _keys_prune)
     prune.add_argument("--unused-days", type=int, required=True)
-    prune.set_defaults(handler=_keys_prune)
 
-    users = sub.add_parser("users", help="manage user accounts (for the dashboard and management API)")
-    usub = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
-    ucreate = usub.add_parser("create", help="create a user")
-    ucreate.add_argument("name")
+    users = action_group(sub, "users", "manage user accounts (for the dashboard and management API)")
+    ucreate = command(users, "create", "create a user", _users_create, "name")
     ucreate.add_argument("--admin", action="store_true")
     ucreate.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    ucreate.set_defaults(handler=_users_create)
-    passwd = usub.add_parser("passwd", help="set a user's password (ends their sessions)")
-    passwd.add_argument("name")
+    passwd = command(users, "passwd", "set a user's password (ends their sessions)", _users_passwd, "name")
     passwd.add_argument("--password-stdin", action="store_true")
-    passwd.set_defaults(handler=_users_passwd)
-    disable = usub.add_parser("disable", help="disable a user: ends their sessions, their keys stop working")
-    disable.add_argument("name")
-    disable.set_defaults(handler=_users_disable)
-    ulist = usub.add_parser("list", help="list users")
-    ulist.add_argument("--json", action="store_true")
-    ulist.set_defaults(handler=_users_list)
+    command(users, "disable", "disable a user: ends their sessions, their keys stop working", _users_disable, "name")
+    command(users, "list", "list users", _users_list, json=True)
 
     aud = sub.add_parser("audit", help="show the audit log, newest first")
     aud.add_argument("--limit", type=int, default=50)
@@ -90,13 +73,9 @@ def _keys_create(args, gateway) -> int:
                                     known_pipelines=gateway.config.pipelines, owner=owner, actor="cli")
     except apikeys.KeyRequestError as exc:
         return _fail(str(exc))
-    if args.json:
-        print(json.dumps(answer))
-    else:
-        print(f"Created key {answer['id']} ({answer['name']}).")
-        print(f"  {answer['plaintext_key']}")
-        print("Save it now: it is shown only once. Send it as the X-API-Key header.")
-    return 0
+    return print_answer(answer, args.json, (
+        f"Created key {answer['id']} ({answer['name']}).", f"  {answer['plaintext_key']}",
+        "Save it now: it is shown only once. Send it as the X-API-Key header."))
 
 
 def _keys_list(args, gateway) -> int:
@@ -123,12 +102,9 @@ def _keys_rotate(args, gateway) -> int:
         answer = apikeys.rotate_key(apikeys.find_key(args.id, None), grace, actor="cli")
     except (LookupError, apikeys.KeyRequestError) as exc:
         return _fail(str(exc))
-    if args.json:
-        print(json.dumps(answer))
-    else:
-        print(f"New secret for {answer['id']}:\n  {answer['plaintext_key']}")
-        print(f"The previous secret keeps working until {answer['previous_key_expires_at']}.")
-    return 0
+    return print_answer(answer, args.json, (
+        f"New secret for {answer['id']}:\n  {answer['plaintext_key']}",
+        f"The previous secret keeps working until {answer['previous_key_expires_at']}."))
 
 
 def _keys_prune(args, gateway) -> int:

@@ -1,9 +1,10 @@
-"""How the admin commands print a listing: one line per row, or JSON with ``--json``."""
+"""How the admin commands print: one line per row of a listing, lines about one answer, or
+JSON with ``--json``."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 
@@ -15,4 +16,11 @@ def print_rows(rows: Sequence[dict[str, Any]], as_json: bool, line: Callable[[di
         return 0
     for row in rows:
         print(line(row))
+    return 0
+
+
+def print_answer(answer: dict[str, Any], as_json: bool, lines: Iterable[str]) -> int:
+    """Print ``answer`` as one line of JSON, or ``lines`` for people."""
+    for line in [json.dumps(answer)] if as_json else lines:
+        print(line)
     return 0

@@ -8,59 +8,43 @@ import sys
 from typing import Any
 
 from flashfusion.core.cli.output import print_rows
+from flashfusion.core.cli.parsers import action_group, command
 from flashfusion.core.errors import ApiError
-from flashfusion.core.webhooks.management import Caller, WebhookService
+from flashfusion.core.webhooks.callers import Caller
+from flashfusion.core.webhooks.management import WebhookService
 from flashfusion.core.webhooks.outbox import EVENT_TYPES
 
 
 def register(sub) -> None:
-    wh = sub.add_parser("webhooks", help="manage webhook endpoints and deliveries")
-    wsub = wh.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
-    create = wsub.add_parser("create", help="add an endpoint and print its secret once")
+    wsub = action_group(sub, "webhooks", "manage webhook endpoints and deliveries")
+    create = command(wsub, "create", "add an endpoint and print its secret once", _create)
     create.add_argument("--url", required=True)
     create.add_argument("--events", default="", help=f"comma-separated (default: all): {','.join(EVENT_TYPES)}")
     create.add_argument("--pipelines", default="", help="comma-separated pipeline ids (default: all)")
     create.add_argument("--description", default="")
     create.add_argument("--json", action="store_true")
-    create.set_defaults(handler=_create)
-    listing = wsub.add_parser("list", help="list endpoints (never their secrets)")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(handler=_list)
-    update = wsub.add_parser("update", help="change an endpoint; --enable re-enables a disabled one")
-    update.add_argument("id")
-    update.add_argument("--url")
-    update.add_argument("--events")
-    update.add_argument("--pipelines")
-    update.add_argument("--description")
+    command(wsub, "list", "list endpoints (never their secrets)", _list, json=True)
+    update = command(wsub, "update", "change an endpoint; --enable re-enables a disabled one", _update, "id")
+    for option in ("--url", "--events", "--pipelines", "--description"):
+        update.add_argument(option)
     state = update.add_mutually_exclusive_group()
     state.add_argument("--enable", action="store_true")
     state.add_argument("--disable", action="store_true")
-    update.set_defaults(handler=_update)
-    for name, helptext, handler in (("delete", "delete an endpoint", _delete),
-                                    ("rotate", "new secret; the old one also signs for 24 h", _rotate),
-                                    ("test", "send a ping event", _test)):
-        cmd = wsub.add_parser(name, help=helptext)
-        cmd.add_argument("id")
-        cmd.set_defaults(handler=handler)
-    send = wsub.add_parser("send", help="send an event, as POST /functions/sendWebhook")
+    command(wsub, "delete", "delete an endpoint", _delete, "id")
+    command(wsub, "rotate", "new secret; the old one also signs for 24 h", _rotate, "id")
+    command(wsub, "test", "send a ping event", _test, "id")
+    send = command(wsub, "send", "send an event, as POST /functions/sendWebhook", _send)
     send.add_argument("--event", required=True, choices=EVENT_TYPES)
     send.add_argument("--pipeline", required=True)
     send.add_argument("--payload", default="{}", help="a JSON object")
-    send.set_defaults(handler=_send)
-    deliveries = wsub.add_parser("deliveries", help="the delivery log of an endpoint, newest first")
-    deliveries.add_argument("id")
+    deliveries = command(wsub, "deliveries", "the delivery log of an endpoint, newest first", _deliveries, "id")
     deliveries.add_argument("--status", choices=("pending", "succeeded", "failed"))
     deliveries.add_argument("--limit", type=int, default=20)
     deliveries.add_argument("--json", action="store_true")
-    deliveries.set_defaults(handler=_deliveries)
-    redeliver = wsub.add_parser("redeliver", help="send one delivery again")
-    redeliver.add_argument("delivery_id")
-    redeliver.set_defaults(handler=_redeliver)
-    replay = wsub.add_parser("replay", help="send again everything an endpoint got since a time")
-    replay.add_argument("id")
+    command(wsub, "redeliver", "send one delivery again", _redeliver, "delivery_id")
+    replay = command(wsub, "replay", "send again everything an endpoint got since a time", _replay, "id")
     replay.add_argument("--since", required=True, help="ISO 8601, e.g. 2025-11-21T10:30:00Z")
     replay.add_argument("--failed-only", action="store_true")
-    replay.set_defaults(handler=_replay)
 
 
 def _split(text: str | None) -> list[str] | None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from . import EXIT_RUN_FAILED, EXIT_SUCCESS, EXIT_TIMEOUT, ci_env
 from .api import Api
-from .handlers import Output, parse_duration, run_exit_code, summary
+from .handlers import parse_duration
+from .reporting import Output, run_exit_code, summary
 from .results import write_outputs_file
 from .signals import Stopped, shielded, stop_on_signals
 

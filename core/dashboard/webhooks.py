@@ -14,7 +14,7 @@ from flashfusion.core.dashboard.pages import (
 )
 from flashfusion.core.errors import ApiError, Forbidden, NotFound
 from flashfusion.core.storage.models import WebhookDelivery
-from flashfusion.core.webhooks.management import Caller
+from flashfusion.core.webhooks.callers import Caller
 from flashfusion.core.webhooks.outbox import EVENT_TYPES
 from flashfusion.core.webhooks.views import endpoint_to_dict
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import peewee
 
@@ -21,6 +22,14 @@ from flashfusion.core.storage.models import IdempotencyKey
 
 TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+
+
+
+class _Row(Protocol):
+    id: str
+
+
+R = TypeVar("R", bound=_Row)
 
 
 def request_hash(body: dict[str, Any]) -> str:
@@ -76,3 +85,23 @@ def bind(api_key_id: str, key: str, run_id: str) -> None:
 
 def release(api_key_id: str, key: str) -> None:
     IdempotencyKey.delete().where((IdempotencyKey.api_key_id == api_key_id) & (IdempotencyKey.key == key)).execute()
+
+
+def once(api_key_id: str, header: str | None, body: dict[str, Any], create: Callable[[], R],
+         replay: Callable[[str], R]) -> tuple[R, bool]:
+    """Call ``create``, unless an earlier request with this Idempotency-Key (``header``) and
+    ``body`` made a row already: then ``replay`` reads that row again. Answers the row and
+    whether it was replayed. If ``create`` raises, the key is released for a retry."""
+    if header is None:
+        return create(), False
+    key = validate_key(header)
+    earlier = claim(api_key_id, key, request_hash(body))
+    if earlier is not None:
+        return replay(earlier), True
+    try:
+        made = create()
+    except BaseException:
+        release(api_key_id, key)
+        raise
+    bind(api_key_id, key, made.id)
+    return made, False

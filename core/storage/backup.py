@@ -21,7 +21,8 @@ import peewee
 
 from flashfusion.core.ids import new_id
 from flashfusion.core.storage.db import create_private_file, from_db_time, is_sqlite, to_db_time, utcnow
-from flashfusion.core.storage.migrations import applied_versions, create_backup_record_table
+from flashfusion.core.storage.migration_steps import create_backup_record_table
+from flashfusion.core.storage.migrations import applied_versions
 
 RECENT = timedelta(hours=24)
 

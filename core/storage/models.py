@@ -234,8 +234,6 @@ class TriggerClaim(BaseModel):
         primary_key = peewee.CompositeKey("pipeline_id", "claim_key")
 
 
-ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, User, Session, RateLimit, AuditEvent, SchemaMigration,
-              WebhookEndpoint, WebhookDelivery, WebhookAttempt, TriggerClaim]
 class InboundHook(BaseModel):
     """The inbox of provider webhooks: the raw delivery, stored by the receiver and applied
     once by a worker. ``repository`` is filled in when the delivery is applied."""
@@ -252,7 +250,3 @@ class InboundHook(BaseModel):
     applied_at = peewee.DateTimeField(null=True)
     lease_owner = peewee.CharField(max_length=80, null=True)
     lease_until = peewee.DateTimeField(null=True)
-
-
-ALL_MODELS = [ApiKey, Run, Event, IdempotencyKey, User, Session, RateLimit, AuditEvent, SchemaMigration,
-              WebhookEndpoint, WebhookDelivery, WebhookAttempt, InboundHook]

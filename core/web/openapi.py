@@ -14,6 +14,7 @@ from typing import Any
 from flashfusion.core.access.keycheck import API_KEY_HEADER
 from flashfusion.core.access.sessions import COOKIE
 from flashfusion.core.web.authentication import CSRF_HEADER
+from flashfusion.core.web.openapi_access import access_paths
 from flashfusion.core.web.openapi_parts import (
     HEADERS,
     READINESS,
@@ -23,7 +24,9 @@ from flashfusion.core.web.openapi_parts import (
     headers_for,
     json_content,
 )
-from flashfusion.core.web.openapi_paths import access_paths, hook_paths, pipeline_paths, service_paths, webhook_paths
+from flashfusion.core.web.openapi_pipelines import pipeline_paths
+from flashfusion.core.web.openapi_service import hook_paths, service_paths
+from flashfusion.core.web.openapi_webhooks import webhook_paths
 from flashfusion.core.web.schemas import jsonschema
 
 # Routes the app serves that this document leaves out on purpose: the dashboard (HTML pages

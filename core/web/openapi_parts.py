@@ -70,6 +70,21 @@ def obj(required: list[str], **properties: Any) -> dict:
     return {"type": "object", "required": required, "properties": properties}
 
 
+def array(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+def success(required: list[str], **properties: Any) -> dict:
+    """The schema of an answer ``{"success": true, ...}``: ``required`` names the other keys
+    it always has."""
+    return obj(["success", *required], success=BOOLEAN, **properties)
+
+
+def answer(description: str, schema: dict, example: Any = None) -> dict:
+    """An operation's success answer: what it is, and its JSON body."""
+    return {"description": description, "content": json_content(schema, example)}
+
+
 def query_param(name: str, description: str, required: bool = False, schema: dict | None = None) -> dict:
     return {"name": name, "in": "query", "required": required, "description": description,
             "schema": schema or {"type": "string", "minLength": 1, "maxLength": 64}}

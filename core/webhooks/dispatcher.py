@@ -37,14 +37,12 @@ from typing import Any, cast
 
 import peewee
 
-from flashfusion.core.access import ratelimit
 from flashfusion.core.ids import new_id
 from flashfusion.core.storage.db import database, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
 from flashfusion.core.storage.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from flashfusion.core.webhooks import outbox, outcomes, signing
+from flashfusion.core.webhooks import claims, endpoint_health, outbox, outcomes, signing
 from flashfusion.core.webhooks import sender as client
 from flashfusion.core.webhooks.crypto import SecretBox, box_for, endpoint_secrets
-from flashfusion.core.webhooks.limits import RATE_PERIOD, bucket, wait_seconds
 from flashfusion.core.webhooks.schedule import parse_schedule
 from flashfusion.core.webhooks.ssrf import Policy, Resolver, UrlRefused, check_url, system_resolver
 
@@ -159,41 +157,8 @@ class Dispatcher:
     # --- claim ----------------------------------------------------------------------
 
     def claim(self) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
-        now = to_db_time(self.clock())
-        until = to_db_time(self.clock() + timedelta(seconds=self.lease))
-        usable = (WebhookEndpoint.select(WebhookEndpoint.id)
-                  .where(WebhookEndpoint.deleted_at.is_null() & WebhookEndpoint.disabled_at.is_null()))
-        due = ((WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= now)
-               & (WebhookDelivery.lease_until.is_null() | (WebhookDelivery.lease_until < now))
-               & WebhookDelivery.endpoint_id.in_(usable))
-        with write_tx():
-            query = (WebhookDelivery.select().where(due).order_by(WebhookDelivery.next_attempt_at)
-                     .limit(self.cfg.batch_size))
-            if not is_sqlite():
-                query = query.for_update(skip_locked=True)
-            rows = list(query)
-            if not rows:
-                return []
-            endpoints = {ep.id: ep for ep in WebhookEndpoint.select().where(
-                WebhookEndpoint.id.in_({r.endpoint_id for r in rows}))}
-            claimed, counted, postponed = [], [], {}
-            for row in rows:
-                if not row.rate_counted:
-                    decision = ratelimit.hit(bucket(row.endpoint_id), self.limit, RATE_PERIOD)
-                    if not decision.allowed:
-                        postponed[row.id] = wait_seconds(decision)
-                        continue
-                    counted.append(row.id)
-                claimed.append((row, endpoints[row.endpoint_id]))
-            for row_id, wait in postponed.items():
-                WebhookDelivery.update(next_attempt_at=to_db_time(self.clock() + timedelta(seconds=wait))
-                                       ).where(WebhookDelivery.id == row_id).execute()
-            if counted:
-                WebhookDelivery.update(rate_counted=True).where(WebhookDelivery.id.in_(counted)).execute()
-            if claimed:
-                WebhookDelivery.update(lease_owner=self.id, lease_until=until).where(
-                    WebhookDelivery.id.in_([r.id for r, _ in claimed])).execute()
-        return claimed
+        return claims.claim_due(self.id, self.clock, lease_seconds=self.lease, batch_size=self.cfg.batch_size,
+                                limit=self.limit)
 
     # --- send and record ------------------------------------------------------------
 
@@ -350,32 +315,7 @@ class Dispatcher:
                 WebhookEndpoint.id.in_(failing)).tuples()
             since = dict(cast(Iterable[tuple[str, Any]], rows))  # peewee's stubs type rows as models
         for ep_id, ends in endpoints.items():
-            self.judge_endpoint(ep_id, ends, from_db_time(since.get(ep_id)), now)
-
-    def judge_endpoint(self, ep_id: str, outcomes: list[client.Outcome], failing_since: datetime | None,
-                       now: datetime) -> None:
-        """A success clears ``failing_since``; a failure starts it; 410 or failing for
-        ``disable_after_hours`` disables the endpoint."""
-        changes: dict = {}
-        for outcome in outcomes:
-            if outcome.ok:
-                failing_since = None
-                changes.update(failing_since=None, last_success_at=to_db_time(now))
-            elif outcome.status == 410:
-                changes.update(disabled_at=to_db_time(now), disabled_reason="the endpoint answered 410 Gone")
-            else:
-                if failing_since is None:
-                    failing_since = now
-                    changes["failing_since"] = to_db_time(now)
-                if now - failing_since >= timedelta(hours=self.cfg.disable_after_hours):
-                    changes.update(disabled_at=to_db_time(now),
-                                   disabled_reason=f"failing for {self.cfg.disable_after_hours} hours")
-        if not changes:
-            return
-        changes["updated_at"] = to_db_time(now)
-        WebhookEndpoint.update(**changes).where(WebhookEndpoint.id == ep_id).execute()
-        if "disabled_at" in changes:
-            log.warning("webhook %s disabled: %s", ep_id, changes["disabled_reason"])
+            endpoint_health.judge(ep_id, ends, from_db_time(since.get(ep_id)), now, self.cfg.disable_after_hours)
 
 
 def _sql(text: str) -> str:

@@ -1,29 +1,26 @@
 """Webhook endpoint management and everything that enqueues deliveries by request: create,
 list, update, delete, rotate, test (ping), sendWebhook, the delivery log, redeliver and replay.
 
-Who sees what: an API key (``webhook`` permission) sees the endpoints whose pipeline
-filter lies inside its ``pipeline_ids`` (an unscoped key sees all); a person sees the
-endpoints they created, an administrator all of them; the CLI is the operator and sees all.
-Anything outside the caller's view answers 404, as if it did not exist.
+Who sees what is ``callers.Caller``'s rule; anything outside the caller's view answers 404,
+as if it did not exist.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flashfusion.core.access import audit
-from flashfusion.core.access.permissions import Actor
 from flashfusion.core.config import Config
 from flashfusion.core.errors import BadRequest, NotFound
 from flashfusion.core.ids import new_id
 from flashfusion.core.storage.db import iso, to_db_time, write_tx
-from flashfusion.core.storage.models import User, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from flashfusion.core.storage.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from flashfusion.core.webhooks import outbox, signing
 from flashfusion.core.webhooks import payload as payloads
+from flashfusion.core.webhooks.callers import Caller
 from flashfusion.core.webhooks.crypto import SecretBox, box_for, endpoint_secrets
 from flashfusion.core.webhooks.limits import charge
 from flashfusion.core.webhooks.outbox import EVENT_TYPES, PING, new_delivery
@@ -33,45 +30,6 @@ from flashfusion.core.webhooks.views import delivery_to_dict, endpoint_to_dict
 ROTATION_GRACE = timedelta(hours=24)
 MAX_REPLAY = 10000
 MAX_DESCRIPTION = 500
-
-
-@dataclass(frozen=True)
-class Caller:
-    """An API key (``actor``), a logged-in person (``user``), or the operator (neither)."""
-
-    actor: Actor | None = None
-    user: User | None = None
-
-    @property
-    def name(self) -> str:
-        if self.actor is not None:
-            return f"key:{self.actor.key_id}"
-        if self.user is not None:
-            return self.user.username
-        return "cli"
-
-    @property
-    def scope(self) -> frozenset[str]:
-        return self.actor.pipeline_ids if self.actor is not None else frozenset()
-
-    @property
-    def owner_id(self) -> str | None:
-        if self.actor is not None:
-            return self.actor.owner_id
-        return self.user.id if self.user is not None else None
-
-    def may_see_pipeline(self, pipeline_id: str) -> bool:
-        return self.actor is None or self.actor.may_see(pipeline_id)
-
-    def may_see(self, endpoint: WebhookEndpoint) -> bool:
-        if endpoint.deleted_at is not None:
-            return False
-        if self.actor is not None:
-            scope = self.actor.pipeline_ids
-            return not scope or (bool(endpoint.pipeline_ids) and set(endpoint.pipeline_ids) <= scope)
-        if self.user is not None and not self.user.is_admin:
-            return endpoint.owner_id == self.user.id
-        return True
 
 
 class WebhookService:

@@ -23,6 +23,7 @@ See docs/plugins.md for the reference of every check.
 
 from flashfusion.plugins.testing.control import FakeControl, Fault, InboundRequest, UpstreamRun
 from flashfusion.plugins.testing.inbound import parses_events, snapshots_from_request
+from flashfusion.plugins.testing.loopback import LoopbackFake, LoopbackHandler
 from flashfusion.plugins.testing.runner import BY_NAME, CHECKS, Check, CheckResult, ProviderKit, run_check, run_kit
 from flashfusion.plugins.testing.session import KitSkip
 from flashfusion.plugins.testing.tracker import KitFailure, Tracker
@@ -37,6 +38,8 @@ __all__ = [
     "InboundRequest",
     "KitFailure",
     "KitSkip",
+    "LoopbackFake",
+    "LoopbackHandler",
     "ProviderKit",
     "Tracker",
     "UpstreamRun",

@@ -154,6 +154,10 @@ class GitHubEvents:
     _pool: Any
     _lister: Any
 
+    def _snapshot(self, g: Any, pipeline: Pipeline, run: RunRef, item: Mapping[str, Any], *,
+                  with_steps: bool = True) -> RunSnapshot:
+        raise NotImplementedError
+
     def verify_delivery(self, headers: Mapping[str, str], body: bytes) -> InboundDelivery:
         name = self.settings.webhook_secret_env
         return verify(headers, body, self.env.get(name) if name else None)
@@ -192,7 +196,7 @@ class GitHubEvents:
                 item = event.data.get("item") or self._lister.run(g, repo, str(run.upstream_id))
                 if item is None or stale(run, item):
                     continue
-                snapshot = self._snapshot(g, pipeline, run, item,  # type: ignore[attr-defined]
+                snapshot = self._snapshot(g, pipeline, run, item,
                                           with_steps=item.get("status") == "completed")
                 if snapshot.terminal:
                     self._lister.forget_run(repo, str(item["id"]))

@@ -18,7 +18,6 @@ from flashfusion.plugins import (
     Budget,
     Dispatch,
     Pipeline,
-    PipelineConfigError,
     Provider,
     ProviderError,
     RepositoryLinks,
@@ -29,8 +28,8 @@ from flashfusion.plugins import (
 )
 from flashfusion.providers.github import correlation
 from flashfusion.providers.github.artifacts import GitHubResults
-from flashfusion.providers.github.checks import workflow_text_problems
 from flashfusion.providers.github.client import ClientPool, token_source
+from flashfusion.providers.github.configuration import GitHubConfigChecks
 from flashfusion.providers.github.deployments import deployment_url
 from flashfusion.providers.github.errors import CredentialsMissing, github_message, rate_limited, translate
 from flashfusion.providers.github.events import GitHubEvents
@@ -55,7 +54,7 @@ class _Workflow:
     path: str
 
 
-class GitHubProvider(GitHubEvents, GitHubResults, Provider):
+class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
     """GitHub Actions: ``workflow_dispatch`` to start, one conditional runs list per repository
     and poll cycle to follow, ``cancel_url`` to stop.
 
@@ -91,66 +90,6 @@ class GitHubProvider(GitHubEvents, GitHubResults, Provider):
     def _named_lock(self, *key: Any) -> threading.Lock:
         with self._lock:
             return self._named_locks.setdefault(key, threading.Lock())
-
-    # ------------------------------------------------------------------ configuration
-
-    def validate(self, pipeline: Pipeline) -> None:
-        owner, _, repo = pipeline.repository_name.partition("/")
-        if not owner or not repo or "/" in repo:
-            raise PipelineConfigError("repository_name", 'must be "owner/repo" for provider github')
-        workflow = pipeline.option("workflow")
-        if workflow is None or isinstance(workflow, bool) or not str(workflow).strip():
-            raise PipelineConfigError("workflow", "required for provider github: a workflow file name "
-                                                  "(deploy.yml) or a numeric workflow id")
-        if not isinstance(workflow, (str, int)):
-            raise PipelineConfigError("workflow", "must be a file name or a numeric id")
-        if not pipeline.branch:
-            raise PipelineConfigError("branch", "required for provider github")
-
-    def check(self, pipeline: Pipeline) -> list[str]:
-        """Checks, in order, one line for the first that fails: the pipeline block; the
-        credentials and that the repository and workflow exist (one GET of the workflow); that
-        the workflow is ``active``; then, if the token may read contents, that the workflow file
-        on ``branch`` has a ``workflow_dispatch`` trigger and, when it declares the correlation
-        input, that ``run-name`` shows it. Without ``contents:read`` the file checks are skipped."""
-        try:
-            self.validate(pipeline)
-        except PipelineConfigError as exc:
-            return [f"pipeline block: {exc}"]
-        key = str(pipeline.option("workflow"))
-        repo = pipeline.repository_name
-        try:
-            with self._pool.client() as g:
-                workflow = g.get_repo(repo).get_workflow(key)
-                state, path = workflow.state, workflow.path
-                if state != "active":
-                    return [f"workflow {key!r} in {repo} is {state}, not active"]
-                try:
-                    content = g.get_repo(repo).get_contents(path, ref=pipeline.branch)
-                except GithubException as exc:
-                    if exc.status in (403, 404):
-                        return []
-                    raise
-                if isinstance(content, list):
-                    return []
-                text = content.decoded_content.decode("utf-8", "replace")
-                return workflow_text_problems(text, key, self.settings.correlation_input)
-        except CredentialsMissing as exc:
-            return [f"github credentials: {exc}"]
-        except GithubException as exc:
-            if exc.status == 401:
-                return [f"github credentials rejected ({github_message(exc)}): check {self._credential_name()}"]
-            if exc.status == 404:
-                return [f"workflow {key!r} not found in {repo} (or the credentials cannot see the repository)"]
-            return [self._error(exc, pipeline, "check the workflow").message]
-        except requests.exceptions.RequestException as exc:
-            return [self._error(exc, pipeline, "check the workflow").message]
-
-    def _credential_name(self) -> str:
-        s = self.settings
-        if s.app_id is not None:
-            return f"GitHub App {s.app_id} installation {s.installation_id}"
-        return f"environment variable {s.token_env}"
 
     def _error(self, exc: BaseException, pipeline: Pipeline, action: str) -> ProviderError:
         if isinstance(exc, GithubException):

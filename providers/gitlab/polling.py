@@ -135,11 +135,25 @@ class ProjectPoller:
             self._list(self._since(tracked, baselines))
         except RateLimited:
             return []
+        changed = (run for run in tracked if self._changed(run, baselines[run.upstream_id]))
+        return self._read(changed, retry_later=True)
+
+    def refresh(self, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+        """Read these runs' pipelines and jobs now, whatever the list says (a webhook said
+        they changed); the same snapshots ``poll`` gives for them."""
+        now = self.clock()
+        bound = [run for run in runs if run.upstream_id]
+        for run in bound:
+            self.watch.watch(str(run.upstream_id), now)
+        return self._read(bound, retry_later=False)
+
+    def _read(self, runs: Iterable[RunRef], *, retry_later: bool) -> list[RunSnapshot]:
+        """Fetch each run's pipeline and jobs until the rate limit says stop; a pipeline gone
+        upstream is a lost run. Another upstream error is raised, or with ``retry_later``
+        logged and left for the next poll."""
         fetched: list[Fetched] = []
         lost: list[RunSnapshot] = []
-        for run in tracked:
-            if not self._changed(run, baselines[run.upstream_id]):
-                continue
+        for run in runs:
             if self.throttle.wait_seconds() > 0:
                 break
             try:
@@ -149,28 +163,10 @@ class ProjectPoller:
             except Gone:
                 lost.append(self._lost(run))
             except ProviderError as exc:
+                if not retry_later:
+                    raise
                 log.warning("%s (will retry)", exc.message)
-        fetched = self._with_deployments(fetched)
-        return [self._commit(f) for f in fetched] + lost
-
-    def refresh(self, runs: Sequence[RunRef]) -> list[RunSnapshot]:
-        """Read these runs' pipelines and jobs now, whatever the list says (a webhook said
-        they changed); the same snapshots ``poll`` gives for them."""
-        fetched: list[Fetched] = []
-        lost: list[RunSnapshot] = []
-        now = self.clock()
-        for run in runs:
-            if not run.upstream_id or self.throttle.wait_seconds() > 0:
-                continue
-            self.watch.watch(str(run.upstream_id), now)
-            try:
-                fetched.append(self._fetch(run))
-            except RateLimited:
-                break
-            except Gone:
-                lost.append(self._lost(run))
-        fetched = self._with_deployments(fetched)
-        return [self._commit(f) for f in fetched] + lost
+        return [self._commit(f) for f in self._with_deployments(fetched)] + lost
 
     # -- which runs changed ---------------------------------------------------------------
 

@@ -9,19 +9,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flashfusion.plugins import (
-    Dispatch,
-    InboundEvent,
-    Pipeline,
-    PipelineConfigError,
-    Provider,
-    ProviderError,
-    RunRef,
-    RunSnapshot,
-    UpstreamAuthError,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from flashfusion import plugins
 from flashfusion.providers.gitlab.mapping import PIPELINE_STATUSES
 from flashfusion.providers.gitlab.provider import GitLabProvider
 
@@ -37,7 +25,7 @@ class UnknownCapability(GitLabProvider):
 class WrongUpstreamId(GitLabProvider):
     """dispatch_binds: returns an id that is not the pipeline it created."""
 
-    def dispatch(self, pipeline: Pipeline, run: RunRef, ref: str, inputs: Mapping[str, str]) -> Dispatch:
+    def dispatch(self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]) -> plugins.Dispatch:
         result = super().dispatch(pipeline, run, ref, inputs)
         return dataclasses.replace(result, upstream_id=str(int(result.upstream_id or 0) + 100000))
 
@@ -51,7 +39,7 @@ class HandsOutThePreviousId(GitLabProvider):
         self._slot_lock = threading.Lock()
         self._last: str | None = None
 
-    def dispatch(self, pipeline: Pipeline, run: RunRef, ref: str, inputs: Mapping[str, str]) -> Dispatch:
+    def dispatch(self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]) -> plugins.Dispatch:
         result = super().dispatch(pipeline, run, ref, inputs)
         with self._slot_lock:
             previous, self._last = self._last, result.upstream_id
@@ -61,7 +49,7 @@ class HandsOutThePreviousId(GitLabProvider):
 class CanceledIsSuccess(GitLabProvider):
     """states_map: reports a canceled pipeline as a success."""
 
-    def poll(self, pipeline: Pipeline, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+    def poll(self, pipeline: plugins.Pipeline, runs: Sequence[plugins.RunRef]) -> list[plugins.RunSnapshot]:
         return [dataclasses.replace(s, status="success", conclusion="success") if s.provider_status == "canceled"
                 else s for s in super().poll(pipeline, runs)]
 
@@ -69,7 +57,7 @@ class CanceledIsSuccess(GitLabProvider):
 class RaisesOnUnknownState(GitLabProvider):
     """unknown_state_kept: looks states up strictly."""
 
-    def poll(self, pipeline: Pipeline, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+    def poll(self, pipeline: plugins.Pipeline, runs: Sequence[plugins.RunRef]) -> list[plugins.RunSnapshot]:
         snapshots = super().poll(pipeline, runs)
         for snapshot in snapshots:
             PIPELINE_STATUSES[str(snapshot.provider_status)]
@@ -84,7 +72,7 @@ class ReplaysFirstSteps(GitLabProvider):
         self._first: dict[str, Any] = {}
         self._polls = 0
 
-    def poll(self, pipeline: Pipeline, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+    def poll(self, pipeline: plugins.Pipeline, runs: Sequence[plugins.RunRef]) -> list[plugins.RunSnapshot]:
         self._polls += 1
         out = []
         for snapshot in super().poll(pipeline, runs):
@@ -99,13 +87,13 @@ class ReplaysFirstSteps(GitLabProvider):
 class CancelDoesNothing(GitLabProvider):
     """cancel_ends_run: declares cancel but never asks upstream."""
 
-    def cancel(self, pipeline: Pipeline, run: RunRef) -> None:
+    def cancel(self, pipeline: plugins.Pipeline, run: plugins.RunRef) -> None:
         return None
 
 
-def _retyped(catch: type[ProviderError], make: Any) -> type[GitLabProvider]:
+def _retyped(catch: type[plugins.ProviderError], make: Any) -> type[GitLabProvider]:
     class Retyped(GitLabProvider):
-        def dispatch(self, pipeline: Pipeline, run: RunRef, ref: str, inputs: Mapping[str, str]) -> Dispatch:
+        def dispatch(self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]) -> plugins.Dispatch:
             try:
                 return super().dispatch(pipeline, run, ref, inputs)
             except catch as exc:
@@ -115,30 +103,30 @@ def _retyped(catch: type[ProviderError], make: Any) -> type[GitLabProvider]:
 
 
 #: error_bad_credentials: refused credentials become "rejected" (a 422 to clients).
-AuthAsRejected = _retyped(UpstreamAuthError, lambda e: UpstreamRejected(e.message))
+AuthAsRejected = _retyped(plugins.UpstreamAuthError, lambda e: plugins.UpstreamRejected(e.message))
 #: error_not_found: a 404 becomes the bare base class.
-NotFoundAsGeneric = _retyped(UpstreamRejected, lambda e: ProviderError(e.message))
+NotFoundAsGeneric = _retyped(plugins.UpstreamRejected, lambda e: plugins.ProviderError(e.message))
 #: error_rate_limited: the rate limit's retry_after is dropped.
-DropsRetryAfter = _retyped(UpstreamUnavailable, lambda e: UpstreamUnavailable(e.message))
+DropsRetryAfter = _retyped(plugins.UpstreamUnavailable, lambda e: plugins.UpstreamUnavailable(e.message))
 #: error_unavailable: a 5xx escapes as a crash.
-UnavailableCrashes = _retyped(UpstreamUnavailable, lambda e: RuntimeError(e.message))
+UnavailableCrashes = _retyped(plugins.UpstreamUnavailable, lambda e: RuntimeError(e.message))
 
 
 class SettingsKeyLost(GitLabProvider):
     """settings_errors_name_the_key: every settings error names "settings"."""
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> Provider:
+    def from_table(cls, table: Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> plugins.Provider:
         try:
             return super().from_table(table, env=env)
-        except PipelineConfigError as exc:
-            raise PipelineConfigError("settings", exc.problem) from None
+        except plugins.PipelineConfigError as exc:
+            raise plugins.PipelineConfigError("settings", exc.problem) from None
 
 
 class LogsItsToken(GitLabProvider):
     """no_secret_leaks: logs the API token at DEBUG."""
 
-    def dispatch(self, pipeline: Pipeline, run: RunRef, ref: str, inputs: Mapping[str, str]) -> Dispatch:
+    def dispatch(self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]) -> plugins.Dispatch:
         log.debug("dispatching with token %s", self.env.get(self.settings.token_env))
         return super().dispatch(pipeline, run, ref, inputs)
 
@@ -147,6 +135,6 @@ class HooksDisagree(GitLabProvider):
     """inbound_matches_polling: the snapshots of a webhook say "still running" whatever the
     pipeline's status."""
 
-    def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
+    def event_snapshots(self, pipeline: plugins.Pipeline, event: plugins.InboundEvent, runs: Sequence[plugins.RunRef]) -> list[plugins.RunSnapshot]:
         return [dataclasses.replace(s, status="running", phase="in_progress", conclusion=None, finished_at=None)
                 for s in super().event_snapshots(pipeline, event, runs)]

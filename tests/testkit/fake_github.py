@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from flashfusion.plugins.testing import LoopbackFake, LoopbackHandler
 from testkit.fake_github_hooks import GitHubHooks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -219,7 +219,7 @@ class FakeDeployment:
     statuses: list[dict[str, Any]] = field(default_factory=list)  # oldest first
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackFake):
     """The fake server. All scripted behaviour is set through its methods; see the module doc."""
 
     def __init__(
@@ -259,45 +259,13 @@ class FakeGitHub:
         self._secondary: list[tuple[float | None, str | None]] = []
         self._failures: list[tuple[int, str, str | None]] = []
         self._stalls: list[float] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.hooks = GitHubHooks(self)  # webhooks out: see fake_github_hooks
         self.reset_counters()
 
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> FakeGitHub:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="fake-github", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the fake first"
-        return self._server.server_address[1]
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.serve(_Handler, name="fake-github", poll_interval=0.02)
 
     @property
     def url(self) -> str:
@@ -631,46 +599,23 @@ class FakeGitHub:
         return [r for r in self.runs.values() if r.repo == repo and (workflow is None or r.workflow is workflow)]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # the default 5 refuses bursts of concurrent clients
-
-
 def _error(status: int, message: str) -> tuple[int, dict[str, Any], dict[str, str]]:
     return status, {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)}, {}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_fake: FakeGitHub
+class _Handler(LoopbackHandler):
+    fake: FakeGitHub
     protocol_version = "HTTP/1.1"
     wbufsize = 1 << 16  # headers and body leave in one write (flushed after each request)
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The ``Date`` header, on the fake clock (clients take server time from it)."""
-        return formatdate(self.server_fake.clock() if timestamp is None else timestamp, usegmt=True)
+        return formatdate(self.fake.clock() if timestamp is None else timestamp, usegmt=True)
 
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    # ------------------------------------------------------------------
-
-    def _handle(self, verb: str) -> None:
-        fake = self.server_fake
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+    def respond(self, verb: str) -> None:
+        fake = self.fake
+        raw = self.request_body()
         split = urllib.parse.urlsplit(self.path)
         path = split.path
         if path.startswith("/_blob/") and verb == "GET":
@@ -697,7 +642,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, verb: str, route: str, handler: Callable | None, params: dict[str, str],
                   query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str], bool]:
-        fake = self.server_fake
+        fake = self.fake
         if handler is None:
             return (*_error(404, "Not Found"), True)
         if route.startswith("POST /app/"):
@@ -725,7 +670,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _blob(self, path: str, query: dict[str, str]) -> None:
         """The signed storage URL an archive download redirects to: no GitHub token (a request
         that carries one is refused, as blob storage does), the signature in the query."""
-        fake = self.server_fake
+        fake = self.fake
         with fake._lock:
             fake.total += 1
             fake.by_route["GET blob"] += 1
@@ -740,7 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _check_token(self) -> tuple[int, dict[str, Any], dict[str, str]] | None:
-        fake = self.server_fake
+        fake = self.fake
         value = self.headers.get("Authorization", "")
         scheme, _, token = value.partition(" ")
         if scheme.lower() in ("token", "bearer") and token in fake.tokens:
@@ -752,7 +697,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _check_jwt(self) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         import jwt  # PyGithub's own dependency
 
-        fake = self.server_fake
+        fake = self.fake
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         if fake.app is None or scheme.lower() != "bearer":
             return _error(401, "A JSON web token could not be decoded")
@@ -765,7 +710,7 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _send(self, status: int, payload: Any, headers: dict[str, str], *, route: str, count: bool) -> None:
-        fake = self.server_fake
+        fake = self.fake
         data = b"" if payload is None else json.dumps(payload).encode()
         out = {"Content-Type": "application/json; charset=utf-8", **headers}
         if self.command == "GET" and status == 200:
@@ -799,29 +744,29 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ routes
 
     def _repo(self, params: dict[str, str]) -> FakeRepo | None:
-        return self.server_fake.repos.get(f"{params['owner']}/{params['repo']}")
+        return self.fake.repos.get(f"{params['owner']}/{params['repo']}")
 
     def get_repo(self, params, query, body):
         repo = self._repo(params)
         if repo is None:
             return _error(404, "Not Found")
-        return 200, self.server_fake.repo_body(repo), {}
+        return 200, self.fake.repo_body(repo), {}
 
     def get_installation(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         body = _rewrite(fixture("installation.json"), fake._replacements(f"{params['owner']}/{params['repo']}"))
         body["id"] = fake.app["installation_id"] if fake.app else 1
         return 200, body, {}
 
     def get_workflow(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         wf = fake.find_workflow(f"{params['owner']}/{params['repo']}", urllib.parse.unquote(params["workflow"]))
         if wf is None:
             return _error(404, "Not Found")
         return 200, fake.workflow_body(wf), {}
 
     def post_dispatch(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         full = f"{params['owner']}/{params['repo']}"
         wf = fake.find_workflow(full, urllib.parse.unquote(params["workflow"]))
         if wf is None or self._repo(params) is None:
@@ -852,7 +797,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 204, None, {}
 
     def _list_runs(self, runs: list[FakeRun], query: dict[str, str]):
-        fake = self.server_fake
+        fake = self.fake
         now = fake.clock()
         runs = [r for r in runs if r.visible_at <= now]
         if "event" in query:
@@ -882,10 +827,10 @@ class _Handler(BaseHTTPRequestHandler):
     def get_repo_runs(self, params, query, body):
         if self._repo(params) is None:
             return _error(404, "Not Found")
-        return self._list_runs(self.server_fake.runs_for(f"{params['owner']}/{params['repo']}"), query)
+        return self._list_runs(self.fake.runs_for(f"{params['owner']}/{params['repo']}"), query)
 
     def get_workflow_runs(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         full = f"{params['owner']}/{params['repo']}"
         wf = fake.find_workflow(full, urllib.parse.unquote(params["workflow"]))
         if wf is None:
@@ -893,7 +838,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._list_runs(fake.runs_for(full, wf), query)
 
     def _run(self, params: dict[str, str]) -> FakeRun | None:
-        run = self.server_fake.runs.get(int(params["run_id"]))
+        run = self.fake.runs.get(int(params["run_id"]))
         if run is None or run.repo != f"{params['owner']}/{params['repo']}":
             return None
         return run
@@ -902,13 +847,13 @@ class _Handler(BaseHTTPRequestHandler):
         run = self._run(params)
         if run is None:
             return _error(404, "Not Found")
-        return 200, self.server_fake.run_body(run), {}
+        return 200, self.fake.run_body(run), {}
 
     def get_jobs(self, params, query, body):
         run = self._run(params)
         if run is None:
             return _error(404, "Not Found")
-        jobs = [self.server_fake.job_body(run, j) for j in run.jobs]
+        jobs = [self.fake.job_body(run, j) for j in run.jobs]
         return 200, {"total_count": len(jobs), "jobs": jobs}, {}
 
     def post_cancel(self, params, query, body):
@@ -917,11 +862,11 @@ class _Handler(BaseHTTPRequestHandler):
             return _error(404, "Not Found")
         if run.status == "completed":
             return _error(409, "Cannot cancel a workflow run that is completed.")
-        self.server_fake.cancel_run(run)
+        self.fake.cancel_run(run)
         return 202, {}, {}
 
     def get_deployments(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         full = f"{params['owner']}/{params['repo']}"
         deps = [d for d in fake.deployments.values() if d.repo == full]
         for key in ("sha", "ref", "environment"):
@@ -931,14 +876,14 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, [fake.deployment_body(d) for d in deps], {}
 
     def get_deployment_statuses(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         dep = fake.deployments.get(int(params["deployment_id"]))
         if dep is None:
             return _error(404, "Not Found")
         return 200, [fake.deployment_status_body(dep, s) for s in reversed(dep.statuses)], {}
 
     def get_contents(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         repo = self._repo(params)
         if repo is None:
             return _error(404, "Not Found")
@@ -956,7 +901,7 @@ class _Handler(BaseHTTPRequestHandler):
                      "git_url": None, "download_url": None}, {}
 
     def post_access_token(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         if fake.app is None or int(params["installation_id"]) != fake.app["installation_id"]:
             return _error(404, "Not Found")
         token = "ghs_" + secrets.token_hex(18)
@@ -969,7 +914,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def post_hook(self, params, query, body):
         """``repo.create_hook("web", {"url", "content_type", "secret"}, events, active)``."""
-        fake = self.server_fake
+        fake = self.fake
         if self._repo(params) is None:
             return _error(404, "Not Found")
         config = (body or {}).get("config") or {}
@@ -981,7 +926,7 @@ class _Handler(BaseHTTPRequestHandler):
                      "events": body.get("events", ["push"]), "config": {**config, "secret": "********"}}, {}
 
     def get_run_artifacts(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         run = fake.runs.get(int(params["run_id"]))
         if run is None or run.repo != f"{params['owner']}/{params['repo']}":
             return _error(404, "Not Found")
@@ -991,7 +936,7 @@ class _Handler(BaseHTTPRequestHandler):
     def get_artifact_archive(self, params, query, body):
         """302 to a short-lived signed URL (on the fake's origin, standing in for blob storage);
         410 once the artifact has expired."""
-        fake = self.server_fake
+        fake = self.fake
         artifact = fake.artifacts.get(int(params["artifact_id"]))
         if artifact is None or params["archive_format"] != "zip":
             return _error(404, "Not Found")
@@ -1001,7 +946,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 302, None, {"Location": f"{fake.origin}/_blob/{artifact.id}?sig={sig}"}
 
     def get_rate_limit(self, params, query, body):
-        fake = self.server_fake
+        fake = self.fake
         out = fixture("rate-limit.json")
         core = {"limit": fake.rate_limit, "used": fake.rate_limit - fake.remaining, "remaining": fake.remaining,
                 "reset": int(fake.reset_at)}

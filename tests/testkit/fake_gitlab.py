@@ -55,11 +55,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
+from flashfusion.plugins.testing import LoopbackFake, LoopbackHandler
 from testkit.fake_gitlab_hooks import GitLabHooks, emits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -230,7 +230,7 @@ _ROUTES = (
 )
 
 
-class FakeGitLab:
+class FakeGitLab(LoopbackFake):
     """The fake server. All public methods are thread-safe."""
 
     def __init__(self, *, token: str = "glpat-fake-api-token", per_page: int = 20,
@@ -256,8 +256,6 @@ class FakeGitLab:
         self._throttles: list[dict[str, Any]] = []
         self._failures: list[dict[str, Any]] = []
         self._delays: list[dict[str, Any]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._templates: dict[str, Any] = {}
         self.hooks = GitLabHooks(self)  # webhooks out: see fake_gitlab_hooks
         self.hook_configs: list[dict[str, Any]] = []
@@ -265,37 +263,19 @@ class FakeGitLab:
     # ---- lifecycle -------------------------------------------------------------------
 
     def start(self) -> FakeGitLab:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self.serve(_Handler, name="fake-gitlab")
         self._templates = {
             name: _rewrite(_load(name), self.url)
             for name in ("pipeline.json", "pipeline-list.json", "pipeline-create.json", "pipeline-cancel.json",
                          "pipeline-jobs.json",
                          "environment.json", "deployment-list.json")
         }
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-gitlab", daemon=True)
-        self._thread.start()
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeGitLab:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """Base URL to give python-gitlab (``Gitlab(url)``); the API is under ``/api/v4``."""
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     # ---- setup ---------------------------------------------------------------------------
 
@@ -652,11 +632,10 @@ class FakeGitLab:
 
     # ---- internals: HTTP ------------------------------------------------------------------------
 
-    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+    def _handle(self, handler: LoopbackHandler, method: str) -> None:
         raw_path, _, raw_query = handler.path.partition("?")
         query = parse_qs(raw_query, keep_blank_values=True)
-        length = int(handler.headers.get("Content-Length") or 0)
-        payload = handler.rfile.read(length) if length else b""
+        payload = handler.request_body()
         body: Any = json.loads(payload) if payload else None
         route, params = self._match(method, raw_path)
         delay = 0.0
@@ -980,22 +959,10 @@ class FakeGitLab:
         return status, [self._deployment_body(d) for d in page], headers
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls
     fake: FakeGitLab
 
-    def do_GET(self) -> None:
-        self.fake._handle(self, "GET")
-
-    def do_POST(self) -> None:
-        self.fake._handle(self, "POST")
-
-    def do_PUT(self) -> None:
-        self.fake._handle(self, "PUT")
-
-    def do_DELETE(self) -> None:
-        self.fake._handle(self, "DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def respond(self, method: str) -> None:
+        self.fake._handle(self, method)

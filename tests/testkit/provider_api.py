@@ -17,7 +17,7 @@ import pytest
 
 from testkit.db import fresh_database
 from testkit.gateway import ApiKit, kit_factory, write_gateway_config
-from testkit.server import Server, cli, start_server, wait_for
+from testkit.server import Server, cli_key, start_server, wait_for
 
 POLL_SECONDS = 0.1  # the providers' poll_interval_seconds in these tests
 PAUSE = 0.06  # a kit's pause per worker cycle, > half of POLL_SECONDS: every cycle really lists
@@ -77,8 +77,7 @@ def serving_with_worker(tmp_path: Path, db_url: str, config_text: str, env: dict
     env = {**env, "FLASHFUSION_WORKERS": "1"}
     server = start_server(config, tmp_path, env=env)
     try:
-        key = json.loads(cli("keys", "create", "--name", key_name, "--permissions", "trigger_pipeline,read_runs",
-                             "--json", config=config, env=env).stdout)["plaintext_key"]
+        key = cli_key(config, name=key_name, env=env)
         with server.client(key) as http:
             yield Served(server, http)
     finally:

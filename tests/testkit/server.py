@@ -3,18 +3,23 @@ child processes, on a free loopback port."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 FLASHFUSION = str(Path(sys.executable).with_name("flashfusion"))
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -31,6 +36,36 @@ def cli(*args: str, config: Path, env: dict | None = None, input: str | None = N
     if check and result.returncode != 0:
         raise AssertionError(f"flashfusion {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result
+
+
+def cli_key_answer(config: Path, permissions: str = "trigger_pipeline,read_runs", *, name: str = "k",
+                   pipelines: str = "", env: dict | None = None) -> dict:
+    """What ``flashfusion keys create --json`` prints: the new key's id, name, preview and
+    plaintext (shown once)."""
+    args = ["keys", "create", "--name", name, "--permissions", permissions, "--json"]
+    if pipelines:
+        args += ["--pipelines", pipelines]
+    return json.loads(cli(*args, config=config, env=env).stdout)
+
+
+def cli_key(config: Path, permissions: str = "trigger_pipeline,read_runs", *, name: str = "k", pipelines: str = "",
+            env: dict | None = None) -> str:
+    """A new API key's plaintext, made by ``flashfusion keys create``."""
+    return cli_key_answer(config, permissions, name=name, pipelines=pipelines, env=env)["plaintext_key"]
+
+
+def terminate_when(proc: subprocess.Popen, ready: Callable[[str], T], timeout: float = 60) -> tuple[T, str, str]:
+    """Read ``proc``'s first line of output, call ``ready`` with it (to wait for, or assert,
+    what the test needs), then SIGTERM ``proc``: ``ready``'s answer, the rest of standard
+    output, standard error. ``proc`` is killed if it is still running after that."""
+    try:
+        answer = ready(proc.stdout.readline())
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return answer, out, err
 
 
 @dataclass

@@ -11,24 +11,20 @@ from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access.logins import check_password, start_session
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES, user_to_dict, usernames_by_id
 from flashfusion.core.errors import BadRequest, NotFound, Unauthorized
-from flashfusion.core.gateway import Gateway
 from flashfusion.core.storage.models import AuditEvent
 from flashfusion.core.web.authentication import require_admin
-from flashfusion.core.web.parsing import query, query_int, read_json
-from flashfusion.core.web.schemas.decoding import decode
+from flashfusion.core.web.parsing import query, query_int
+from flashfusion.core.web.resources.base import GatewayResource
 from flashfusion.core.web.schemas.requests import CreateAPIKeyRequest, KeyIdRequest, LoginRequest
 
 
-class Login:
+class Login(GatewayResource):
     auth = None
-
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         if (req.get_header("Sec-Fetch-Site") or "").lower() == "cross-site":
             raise Unauthorized("Cross-site logins are refused", error="Cross-site request")
-        body = decode(read_json(req, self.gw.config.server.max_body_bytes), LoginRequest)
+        body = self.body(req, LoginRequest)
         username, password = body.username, body.password
         if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
             raise BadRequest(f"'password' is longer than {MAX_PASSWORD_BYTES} bytes", error="Invalid parameter")
@@ -56,14 +52,11 @@ def _key_error(exc: Exception) -> Exception:
     return BadRequest(str(exc), error="Invalid parameter")
 
 
-class CreateAPIKey:
+class CreateAPIKey(GatewayResource):
     auth = "session"
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = decode(read_json(req, self.gw.config.server.max_body_bytes), CreateAPIKeyRequest)
+        body = self.body(req, CreateAPIKeyRequest)
         user = req.context.user
         try:
             resp.media = apikeys.create_key(
@@ -84,14 +77,11 @@ class ListAPIKeys:
                       "keys": [apikeys.key_to_dict(row, owners) for row in apikeys.visible_keys(user)]}
 
 
-class RevokeAPIKey:
+class RevokeAPIKey(GatewayResource):
     auth = "session"
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = decode(read_json(req, self.gw.config.server.max_body_bytes), KeyIdRequest)
+        body = self.body(req, KeyIdRequest)
         try:
             row = apikeys.find_key(body.id, req.context.user)
         except (LookupError, apikeys.KeyRequestError) as exc:
@@ -101,14 +91,11 @@ class RevokeAPIKey:
         resp.media = {"success": True, "key": apikeys.key_to_dict(row)}
 
 
-class RotateAPIKey:
+class RotateAPIKey(GatewayResource):
     auth = "session"
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = decode(read_json(req, self.gw.config.server.max_body_bytes), KeyIdRequest)
+        body = self.body(req, KeyIdRequest)
         grace = timedelta(hours=self.gw.config.auth.rotation_grace_hours)
         try:
             row = apikeys.find_key(body.id, req.context.user)

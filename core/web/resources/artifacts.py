@@ -8,21 +8,18 @@ import falcon
 
 from flashfusion.core.access.permissions import Actor
 from flashfusion.core.errors import NotFound
-from flashfusion.core.gateway import Gateway
 from flashfusion.core.runs.results import find_artifact
 from flashfusion.core.runs.transitions import to_ref
 from flashfusion.core.web.authentication import require
 from flashfusion.core.web.parsing import query
+from flashfusion.core.web.resources.base import GatewayResource
 from flashfusion.core.web.resources.pipelines import provider_error, scoped_run
 from flashfusion.plugins import ProviderError
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
-class GetArtifact:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
+class GetArtifact(GatewayResource):
     @falcon.before(require("read_runs"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor: Actor = req.context.actor

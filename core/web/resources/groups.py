@@ -8,51 +8,41 @@ import falcon
 
 from flashfusion.core.access.permissions import Actor, check_pipeline_scope
 from flashfusion.core.errors import NotFound
-from flashfusion.core.gateway import Gateway
 from flashfusion.core.runs import groups, idempotency, service, triggers
 from flashfusion.core.storage.db import fetch_by_id, write_tx
 from flashfusion.core.storage.models import Run, RunGroup
 from flashfusion.core.web.authentication import require
-from flashfusion.core.web.parsing import query, read_json
-from flashfusion.core.web.schemas.decoding import decode
+from flashfusion.core.web.parsing import query
+from flashfusion.core.web.resources.base import GatewayResource
 from flashfusion.core.web.schemas.requests import TriggerPipelinesRequest
 from flashfusion.plugins import ProviderError
 
 
-class TriggerPipelines:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
+def _new_group(actor: Actor) -> RunGroup:
+    with write_tx():
+        return groups.create_group(actor.key_id)
 
+
+class TriggerPipelines(GatewayResource):
     @falcon.before(require("trigger_pipeline"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Every member is checked (scope, pipeline, ref) before any run starts; the
         Idempotency-Key covers the whole group."""
         actor: Actor = req.context.actor
-        body = decode(read_json(req, self.gw.config.server.max_body_bytes), TriggerPipelinesRequest)
+        body = self.body(req, TriggerPipelinesRequest)
         members = []
         for item in body.runs:
             check_pipeline_scope(actor, item.pipeline_id)
             pipeline = self.gw.pipeline(item.pipeline_id)
             ref = service.check_ref(item.branch or pipeline.branch)
             members.append((pipeline, ref, dict(item.inputs or {})))
-        key = req.get_header("Idempotency-Key")
-        if key is not None:
-            key = idempotency.validate_key(key)
-            earlier = idempotency.claim(actor.key_id, key, idempotency.request_hash(
-                {"group": [{"pipeline_id": p.id, "branch": ref, "inputs": inputs} for p, ref, inputs in members]}))
-            if earlier is not None:
-                resp.set_header("Idempotent-Replayed", "true")
-                resp.media = self._answer(earlier, groups.group_runs(earlier), {})
-                return
-        try:
-            with write_tx():
-                group = groups.create_group(actor.key_id)
-        except BaseException:
-            if key is not None:
-                idempotency.release(actor.key_id, key)
-            raise
-        if key is not None:
-            idempotency.bind(actor.key_id, key, group.id)
+        hashed = {"group": [{"pipeline_id": p.id, "branch": ref, "inputs": inputs} for p, ref, inputs in members]}
+        group, replayed = idempotency.once(actor.key_id, req.get_header("Idempotency-Key"), hashed,
+                                           lambda: _new_group(actor), RunGroup.get_by_id)
+        if replayed:
+            resp.set_header("Idempotent-Replayed", "true")
+            resp.media = self._answer(group.id, groups.group_runs(group.id), {})
+            return
         trigger = triggers.api_trigger(actor.key_id, actor.key_preview)
         started: list[Run] = []
         refused: dict[str, str] = {}
@@ -79,10 +69,7 @@ class TriggerPipelines:
         return {"success": True, "group_id": group_id, "runs": shown}
 
 
-class GetGroup:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
+class GetGroup(GatewayResource):
     @falcon.before(require("read_runs"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor: Actor = req.context.actor

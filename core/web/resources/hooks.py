@@ -15,16 +15,14 @@ from flashfusion.core.errors import NotFound, Unauthorized
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.hooks import inbox
 from flashfusion.core.web.parsing import read_body
+from flashfusion.core.web.resources.base import GatewayResource
 from flashfusion.plugins import DeliveryRejected
 
 MAX_HOOK_BYTES = 1024 * 1024
 
 
-class ProviderHooks:
+class ProviderHooks(GatewayResource):
     auth = None
-
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, provider: str) -> None:
         instance = self.gw.providers.instances.get(provider)

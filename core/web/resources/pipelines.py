@@ -10,14 +10,13 @@ import msgspec
 
 from flashfusion.core.access.permissions import Actor, check_pipeline_scope
 from flashfusion.core.errors import ApiError
-from flashfusion.core.gateway import Gateway
 from flashfusion.core.runs import idempotency, service, triggers
 from flashfusion.core.runs.serialize import run_view
 from flashfusion.core.storage.db import fetch_by_id
 from flashfusion.core.storage.models import Run
 from flashfusion.core.web.authentication import require
-from flashfusion.core.web.parsing import query, query_int, read_json
-from flashfusion.core.web.schemas.decoding import decode
+from flashfusion.core.web.parsing import query, query_int
+from flashfusion.core.web.resources.base import GatewayResource
 from flashfusion.core.web.schemas.requests import CancelRunRequest, TriggerPipelineRequest
 from flashfusion.core.web.schemas.responses import (
     ConfigAnswer,
@@ -46,37 +45,22 @@ def provider_error(exc: ProviderError, pipeline: Pipeline) -> ApiError:
     return err
 
 
-class TriggerPipeline:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
+class TriggerPipeline(GatewayResource):
     @falcon.before(require("trigger_pipeline"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor: Actor = req.context.actor
-        body = decode(read_json(req, self.gw.config.server.max_body_bytes), TriggerPipelineRequest)
+        body = self.body(req, TriggerPipelineRequest)
         pipeline_id = body.pipeline_id
         inputs = dict(body.inputs or {})
         check_pipeline_scope(actor, pipeline_id)
         pipeline = self.gw.pipeline(pipeline_id)
         ref = service.check_ref(body.branch or pipeline.branch)
 
-        key = req.get_header("Idempotency-Key")
-        if key is not None:
-            key = idempotency.validate_key(key)
-            earlier = idempotency.claim(actor.key_id, key, idempotency.request_hash(
-                {"pipeline_id": pipeline_id, "branch": ref, "inputs": inputs}))
-            if earlier is not None:
-                resp.set_header("Idempotent-Replayed", "true")
-                resp.media = self._answer(Run.get_by_id(earlier))
-                return
-        try:
-            run = self._start(actor, pipeline, ref, inputs)
-        except BaseException:
-            if key is not None:
-                idempotency.release(actor.key_id, key)
-            raise
-        if key is not None:
-            idempotency.bind(actor.key_id, key, run.id)
+        run, replayed = idempotency.once(
+            actor.key_id, req.get_header("Idempotency-Key"), {"pipeline_id": pipeline_id, "branch": ref, "inputs": inputs},
+            lambda: self._start(actor, pipeline, ref, inputs), Run.get_by_id)
+        if replayed:
+            resp.set_header("Idempotent-Replayed", "true")
         resp.media = self._answer(run)
 
     def _start(self, actor: Actor, pipeline: Pipeline, ref: str, inputs: dict[str, str]) -> Run:
@@ -93,10 +77,7 @@ class TriggerPipeline:
             phase=run.phase, conclusion=run.conclusion, upstream_run_id=run.upstream_id, html_url=run.html_url))
 
 
-class GetStatus:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
+class GetStatus(GatewayResource):
     @falcon.before(require("read_runs"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor: Actor = req.context.actor
@@ -115,10 +96,7 @@ class GetStatus:
         resp.media = msgspec.to_builtins(RunAnswer(success=True, run=view))
 
 
-class GetConfig:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
+class GetConfig(GatewayResource):
     @falcon.before(require("read_config"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor: Actor = req.context.actor
@@ -133,10 +111,7 @@ class GetConfig:
             timeout_seconds=p.timeout_seconds, workflow=p.option("workflow"))))
 
 
-class ListRuns:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
+class ListRuns(GatewayResource):
     @falcon.before(require("read_runs"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor: Actor = req.context.actor
@@ -153,14 +128,11 @@ class ListRuns:
                                                   next_cursor=page.next_cursor))
 
 
-class CancelRun:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-
+class CancelRun(GatewayResource):
     @falcon.before(require("trigger_pipeline"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor: Actor = req.context.actor
-        body = decode(read_json(req, self.gw.config.server.max_body_bytes), CancelRunRequest)
+        body = self.body(req, CancelRunRequest)
         run = scoped_run(actor, body.run_id)
         run = service.cancel(run)
         resp.media = msgspec.to_builtins(RunAnswer(success=True, run=run_view(run)))

@@ -3,7 +3,7 @@ redeliver, replay. An API key needs the ``webhook`` permission; a session also w
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import falcon
 import msgspec
@@ -11,8 +11,8 @@ import msgspec
 from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.web.authentication import require
-from flashfusion.core.web.parsing import query, query_int, read_json
-from flashfusion.core.web.schemas.decoding import decode
+from flashfusion.core.web.parsing import query, query_int
+from flashfusion.core.web.resources.base import GatewayResource
 from flashfusion.core.web.schemas.requests import (
     Body,
     CreateWebhookRequest,
@@ -22,24 +22,20 @@ from flashfusion.core.web.schemas.requests import (
     UpdateWebhookRequest,
     WebhookIdRequest,
 )
-from flashfusion.core.webhooks.management import Caller, WebhookService
-
-B = TypeVar("B", bound=Body)
+from flashfusion.core.webhooks.callers import Caller
+from flashfusion.core.webhooks.management import WebhookService
 
 
 def caller(req: falcon.Request) -> Caller:
     return Caller(actor=getattr(req.context, "actor", None), user=getattr(req.context, "user", None))
 
 
-class _Resource:
+class _Resource(GatewayResource):
     auth = "api_key_or_session"
 
     def __init__(self, gateway: Gateway, service: WebhookService) -> None:
-        self.gw = gateway
+        super().__init__(gateway)
         self.service = service
-
-    def body(self, req: falcon.Request, cls: type[B]) -> B:
-        return decode(read_json(req, self.gw.config.server.max_body_bytes), cls)
 
     def fields(self, req: falcon.Request, cls: type[Body]) -> dict[str, Any]:
         """The body's declared fields, checked, as the service takes them (unsent ones left out)."""

@@ -14,8 +14,13 @@ from flashfusion.core.webhooks.views import Attempt, Delivery, Webhook
 from flashfusion.plugins.types import RUN_STATUSES
 
 
-class TriggerPipelineAnswer(Struct, kw_only=True):
+class Answer(Struct, kw_only=True):
+    """What every successful answer says first."""
+
     success: bool
+
+
+class TriggerPipelineAnswer(Answer, kw_only=True):
     run_id: str
     status: Literal[RUN_STATUSES]  # type: ignore[valid-type]
     workflow_id: str
@@ -25,13 +30,11 @@ class TriggerPipelineAnswer(Struct, kw_only=True):
     html_url: str | None
 
 
-class RunAnswer(Struct, kw_only=True):
-    success: bool
+class RunAnswer(Answer, kw_only=True):
     run: Run
 
 
-class RunsPage(Struct, kw_only=True):
-    success: bool
+class RunsPage(Answer, kw_only=True):
     runs: list[Run]
     next_cursor: str | None
 
@@ -56,8 +59,7 @@ class PipelineConfig(Struct, kw_only=True):
     workflow: str | None
 
 
-class ConfigAnswer(Struct, kw_only=True):
-    success: bool
+class ConfigAnswer(Answer, kw_only=True):
     config: PipelineConfig
 
 

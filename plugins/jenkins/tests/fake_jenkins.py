@@ -28,9 +28,10 @@ import secrets
 import ssl
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from flashfusion.plugins.testing import LoopbackFake, LoopbackHandler
 
 STAGE_FINAL = {"SUCCESS", "FAILED", "ABORTED", "UNSTABLE", "NOT_EXECUTED"}
 RESULT_STAGE = {"SUCCESS": "SUCCESS", "FAILURE": "FAILED", "ABORTED": "ABORTED", "UNSTABLE": "UNSTABLE"}
@@ -71,7 +72,7 @@ class QueueItem:
     build: Build | None = None
 
 
-class FakeJenkins:
+class FakeJenkins(LoopbackFake):
     def __init__(self, *, user: str = "ci-bot", token: str = "11aa22bb33cc44dd55ee66ff77889900",
                  require_crumb: bool = False, start_after: int = 1) -> None:
         self.user, self.token = user, token
@@ -85,38 +86,16 @@ class FakeJenkins:
         self._now = 1_700_000_000_000
         self._failures: list[tuple[int, dict[str, str]]] = []
         self._crumbs: dict[str, str] = {}  # session cookie -> crumb
-        self._server: ThreadingHTTPServer | None = None
-        self._scheme = "http"
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, tls: ssl.SSLContext | None = None) -> FakeJenkins:
         """Serve plain HTTP, or HTTPS with the server context ``tls``."""
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        if tls is not None:
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-        self._scheme = "https" if tls is not None else "http"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeJenkins:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.serve(_Handler, tls=tls, name="fake-jenkins")
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"{self._scheme}://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     # ------------------------------------------------------------------ setup and scripting
 
@@ -242,23 +221,13 @@ class FakeJenkins:
                 "executable": executable, "why": None}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     fake: FakeJenkins
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def _handle(self, method: str) -> None:
+    def respond(self, method: str) -> None:
         fake = self.fake
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.request_body()
         split = urlsplit(self.path)
         form = {k: v[-1] for k, v in parse_qs(split.query).items()}
         if raw and "form-urlencoded" in (self.headers.get("Content-Type") or ""):
