@@ -6,9 +6,9 @@ Deployments made by an Actions job carry the run's ``head_sha`` and statuses who
 ignored; one that points at no run is accepted when its deployment was created after the run
 started (deployments made by other tools for the same commit).
 
-A repository that has no deployment at all needs no lookup: ``RepoDeployments`` asks once,
-conditionally (``GET .../deployments?per_page=1`` with the last ``ETag``; a 304 is free), and
-only a repository with deployments pays for the lookup by SHA.
+A repository that has no deployment at all needs no lookup: ``RepoDeployments`` asks whether
+it has any, conditionally (``GET .../deployments?per_page=1`` with the last ``ETag``; a 304 is
+free), until the answer is yes; from then on every lookup by SHA is made, without asking again.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def deployment_url(g: Github, repo: str, sha: str, upstream_id: str, started_at:
 
 
 class RepoDeployments:
-    """Whether a repository has any deployment, remembered per repository with its ``ETag``."""
+    """Whether a repository has any deployment, remembered per repository with its ``ETag``
+    (a repository with deployments is not asked again: deployments are rarely all deleted)."""
 
     def __init__(self, throttle: Throttle) -> None:
         self._throttle = throttle
@@ -62,7 +63,9 @@ class RepoDeployments:
 
     def any(self, g: Github, repo: str) -> bool:
         with self._lock:
-            etag, known = self._known.get(repo, (None, True))
+            etag, known = self._known.get(repo, (None, False))
+        if known:
+            return True
         try:
             headers, data = g.requester.requestJsonAndCheck(
                 "GET", f"/repos/{repo}/deployments", parameters={"per_page": 1},
