@@ -2,8 +2,9 @@
 over HTTP to a local receiver, and ``HookFeed.apply`` does with each what the gateway does —
 the provider's ``verify_delivery``, ``parse_event``, ``event_matches`` and ``event_snapshots``
 for the runs bound to the event — so the requests that applying events costs upstream (GitLab
-re-reads the pipeline and its jobs, GitHub fetches a run's jobs) are counted by the fake like
-polling's.
+re-reads the pipeline and its jobs, GitHub reads a run's jobs at its completion) are counted
+by the fake like polling's. The hooks that describe the runs' starting state are applied as a
+warm-up (not measured), as the poll-only world's warm-up poll learns every run once.
 
 While a repository's hooks are trusted the worker polls it every ``reconcile_interval_seconds``
 (300 s) instead of every ``poll_interval_seconds``; a quiet repository keeps that trust, and a
