@@ -6,10 +6,13 @@ signs each delivery the Standard Webhooks way (``webhook-id``, ``webhook-timesta
 base64 part of ``whsec_...``). ``X-Gitlab-Event`` names the event and
 ``X-Gitlab-Event-UUID`` identifies the delivery (a redelivery repeats it).
 
-Every event about a pipeline (``Pipeline Hook``, ``Job Hook``; ``Deployment Hook`` names a
-job, so it only asks for the project to be polled) is applied by reading the pipeline and its
-jobs again with the polling code: the snapshot is the one polling gives, and an event that
-arrives late cannot move a run back.
+A ``Pipeline Hook`` is applied by reading the pipeline and its jobs again with the polling
+code: the snapshot is the one polling gives (final steps, deployment URL), and an event that
+arrives late cannot move a run back. A ``Job Hook`` carries one job: that job's step is
+replaced from the hook's own body, reading nothing; a hook about an older attempt of the job,
+or an earlier state of the same attempt, changes nothing. (``Deployment Hook`` names a job, not
+a pipeline, so it only asks for the project to be polled.) While a project's hooks arrive, a
+poll re-reads a pipeline only when its status changed without a hook saying so.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flashfusion.plugins import DeliveryRejected, InboundDelivery, InboundEvent, Pipeline
+from flashfusion.plugins import DeliveryRejected, InboundDelivery, InboundEvent, Pipeline, RunRef, RunSnapshot
+from flashfusion.providers.gitlab import mapping
 
 EVENTS = frozenset({"Pipeline Hook", "Job Hook", "Deployment Hook", "Push Hook"})
 #: Pipeline sources that mean "started by GitLab itself" (our dispatches are api or trigger).
@@ -87,7 +91,8 @@ def parse(event: str, body: bytes) -> InboundEvent | None:
     if event == "Job Hook":
         pipeline_id = payload.get("pipeline_id")
         return InboundEvent(kind="run", repository=repository,
-                            upstream_id=str(pipeline_id) if pipeline_id is not None else None, data=data)
+                            upstream_id=str(pipeline_id) if pipeline_id is not None else None,
+                            data={**data, "job": _job(payload)})
     if event == "Deployment Hook":
         return InboundEvent(kind="run", repository=repository, upstream_id=None, data=data)
     return None
@@ -96,3 +101,51 @@ def parse(event: str, body: bytes) -> InboundEvent | None:
 def project_matches(pipeline: Pipeline, event: InboundEvent) -> bool:
     repo = pipeline.repository_name.strip()
     return repo == event.repository or (repo.isdigit() and repo == event.data.get("project_id"))
+
+
+def _hook_time(value: Any) -> str | None:
+    """GitLab's hook times (``2021-02-23 02:41:37 UTC``) as ISO 8601, as its API writes them."""
+    return None if not value else str(value).replace(" UTC", "+00:00")
+
+
+def _job(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``Job Hook``'s job in the jobs API's field names (what ``mapping.job_step`` reads)."""
+    web = str((payload.get("project") or {}).get("web_url") or "").rstrip("/")
+    return {"id": payload.get("build_id"), "name": payload.get("build_name"), "stage": payload.get("build_stage"),
+            "status": payload.get("build_status"), "allow_failure": payload.get("build_allow_failure"),
+            "started_at": _hook_time(payload.get("build_started_at")),
+            "finished_at": _hook_time(payload.get("build_finished_at")), "duration": payload.get("build_duration"),
+            "web_url": f"{web}/-/jobs/{payload.get('build_id')}" if web else None}
+
+
+
+def _job_id(url: str | None) -> int | None:
+    tail = (url or "").rsplit("/-/jobs/", 1)
+    return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else None
+
+
+def job_snapshot(run: RunRef, job: Mapping[str, Any]) -> RunSnapshot | None:
+    """The run with one job's step replaced by a ``Job Hook``'s job, in its place (a job not
+    shown yet goes where its id puts it); None when the run shows a newer attempt of that job,
+    or a later state of the same attempt."""
+    fresh = mapping.job_step(job)
+    steps = list(run.steps)
+    at = next((i for i, s in enumerate(steps) if (s.stage, s.name) == (fresh.stage, fresh.name)), None)
+    if at is not None:
+        known_id, new_id = _job_id(steps[at].url), _job_id(fresh.url)
+        if known_id is not None and new_id is not None and new_id < known_id:
+            return None
+        if known_id == new_id and _rank(fresh.status) < _rank(steps[at].status):
+            return None
+        steps[at] = fresh
+    else:  # in pipeline order, as polling lists the jobs: by job id
+        new_id = _job_id(fresh.url) or 0
+        later = [i for i, s in enumerate(steps) if (_job_id(s.url) or 0) > new_id]
+        steps.insert(later[0] if later else len(steps), fresh)
+    started = fresh.status != "pending"
+    return RunSnapshot(run_id=run.id, status="running", phase="in_progress" if started else "queued",
+                       provider_status=run.provider_status, steps=tuple(steps))
+
+
+def _rank(step_status: str) -> int:
+    return {"pending": 0, "running": 1}.get(step_status, 2)

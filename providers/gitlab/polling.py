@@ -75,6 +75,7 @@ class ProjectWatch:
     deployment_urls: dict[str, str] = field(default_factory=dict)
     fetched_at: dict[str, float] = field(default_factory=dict)
     watched: dict[str, float] = field(default_factory=dict)  # pipeline id -> last asked about
+    hooked_at: float | None = None  # when a hook about this project was last applied
 
     def watch(self, pipeline_id: str, now: float) -> None:
         self.watched[pipeline_id] = now
@@ -119,10 +120,13 @@ class ProjectPoller:
 
     def __init__(self, project: Any, watch: ProjectWatch, throttle: Throttle,
                  translate: Callable[[Exception], ProviderError], *, clock: Callable[[], float],
-                 freshness: float, refresh: float = 0, environment: str | None = None) -> None:
+                 freshness: float, refresh: float = 0, environment: str | None = None,
+                 hooks_within: float = 0) -> None:
         self.project, self.watch, self.throttle = project, watch, throttle
         self.translate, self.clock, self.freshness = translate, clock, freshness
         self.steps_refresh, self.environment = refresh, environment
+        #: a hook about the project within this many seconds: its job hooks bring the steps
+        self.hooks_within = hooks_within
 
     def poll(self, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         baselines: dict[str | None, Memo | None] = {r.upstream_id: self._baseline(r) for r in runs if r.upstream_id}
@@ -218,9 +222,18 @@ class ProjectPoller:
         seen = self.watch.seen.get(pid)
         if baseline is None:
             return True  # never reported: fetch once
+        if self._steps_come_by_hook(baseline, seen):
+            return False
         if seen is not None and baseline.older_than(seen):
             return True
         return self._refresh_due(pid, seen or baseline)
+
+    def _steps_come_by_hook(self, baseline: Memo, seen: Memo | None) -> bool:
+        """Only jobs can have moved (the status is the one last reported) and the project's
+        hooks arrive: its job hooks bring the steps, and the pipeline's hooks its status."""
+        hooked = self.watch.hooked_at
+        return (seen is not None and seen.status == baseline.status and seen.status not in mapping.TERMINAL
+                and hooked is not None and self.clock() - hooked <= self.hooks_within)
 
     def _refresh_due(self, pid: str, latest: Memo) -> bool:
         """Jobs can move on while the pipeline keeps its status (and ``updated_at``): with

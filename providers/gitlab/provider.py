@@ -229,10 +229,15 @@ class GitLabProvider(GitLabResults, Provider):
         return events.project_matches(pipeline, event)
 
     def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
-        """The runs' pipelines read again with the polling code (see ``events``)."""
+        """A job's step from a ``Job Hook``'s body; otherwise the runs' pipelines read again with
+        the polling code (see ``events``)."""
+        watch = self._watch(pipeline)
+        watch.hooked_at = self.clock()
+        job = event.data.get("job")
+        if job is not None:
+            return [s for s in (events.job_snapshot(run, job) for run in runs) if s is not None]
         if not runs or self.throttle.wait_seconds() > 0:
             return []
-        watch = self._watch(pipeline)
         with watch.lock:
             return self._poller(pipeline, watch).refresh(runs)
 
@@ -272,6 +277,7 @@ class GitLabProvider(GitLabResults, Provider):
             clock=self.clock, freshness=self.settings.poll_interval_seconds / 2,
             refresh=self.settings.steps_refresh_seconds,
             environment=pipeline.option("environment"),
+            hooks_within=self.settings.reconcile_interval_seconds,
         )
 
     def _watch(self, pipeline: Pipeline) -> ProjectWatch:

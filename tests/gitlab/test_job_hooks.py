@@ -1,0 +1,138 @@
+"""GitLab hooks applied through the provider: a ``Job Hook`` replaces that job's step from the
+hook's own body (no request to GitLab), a late or older-attempt job hook changes nothing, a
+``Pipeline Hook`` re-reads the pipeline (its final steps are those polling gives), and while
+hooks arrive a poll re-reads a pipeline only for a status no hook reported."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from testkit.fake_gitlab import JobSpec
+from testkit.receiver import Receiver
+
+from flashfusion.plugins import RunRef
+
+SECRET = "hook-secret-0123456789"
+REPO = "acme/web"
+JOBS = (JobSpec("build", "build"), JobSpec("unit", "test"), JobSpec("ship", "deploy"))
+
+
+class Hooked:
+    """The fake's signed hooks, received over HTTP and applied through the provider as the
+    worker applies them (to runs still active); ``only`` limits which events are applied."""
+
+    def __init__(self, fake, core, rx: Receiver) -> None:
+        self.fake, self.core, self.rx, self.seen = fake, core, rx, 0
+        fake.hooks.add_target(rx.url("/hooks"), SECRET)
+
+    def apply(self, only: frozenset[str] | None = None, reverse: bool = False) -> None:
+        self.fake.hooks.wait_idle()
+        new = self.rx.snapshot()[self.seen:]
+        self.seen += len(new)
+        provider, pipeline = self.core.provider, self.core.pipeline
+        for received in reversed(new) if reverse else new:
+            delivery = provider.verify_delivery(received.headers, received.body)
+            event = provider.parse_event(delivery, received.headers, received.body)
+            if (only is not None and delivery.event not in only) or event is None \
+                    or not provider.event_matches(pipeline, event):
+                continue
+            bound = [r for r in self.core.active() if r.upstream_id == event.upstream_id]
+            for snap in provider.event_snapshots(pipeline, event, bound):
+                self.core.store(snap)
+
+
+@pytest.fixture
+def hooked(fake, kit) -> Iterator[Hooked]:
+    fake.add_project(REPO, jobs=JOBS)
+    provider = kit.provider(poll_interval_seconds=0, webhook_secret_env="FF_HOOK",
+                            env={"GITLAB_TOKEN": fake.token, "FF_HOOK": SECRET})
+    with Receiver() as rx:
+        yield Hooked(fake, kit.core(REPO, provider), rx)
+    provider.close()
+
+
+def steps(snap) -> list[tuple[str, str]]:
+    return [(s.name, s.status) for s in snap.steps]
+
+
+def polled(kit, upstream: str):
+    """What polling alone (a provider without hooks) reports for the pipeline now."""
+    core = kit.core(REPO)
+    core.runs["polled"] = RunRef(id="polled", pipeline_id="web", ref="main", inputs={},
+                                 created_at=datetime.now(UTC), upstream_id=upstream)
+    core.history["polled"] = []
+    [snap] = core.poll()
+    core.provider.close()
+    return snap
+
+
+def test_a_job_hook_moves_that_jobs_step_without_a_request(hooked, fake):
+    run = hooked.core.dispatch()
+    hooked.core.poll()  # the pipeline and its jobs, once
+    fake.advance(int(run.upstream_id))  # the first job starts
+    before = fake.total
+    hooked.apply(only=frozenset({"Job Hook"}))
+    assert fake.total == before
+    latest = hooked.core.history[run.id][-1]
+    assert steps(latest) == [("build", "running"), ("unit", "pending"), ("ship", "pending")]
+    assert latest.phase == "in_progress"
+
+
+def test_a_late_job_hook_leaves_a_finished_job_alone_and_the_end_is_what_polling_gives(hooked, fake, kit):
+    run = hooked.core.dispatch()
+    hooked.core.poll()
+    upstream = int(run.upstream_id)
+    fake.advance(upstream)
+    fake.advance(upstream)  # build finished, unit running
+    hooked.apply(only=frozenset({"Job Hook"}), reverse=True)  # newest first: build's "running" comes last
+    assert steps(hooked.core.history[run.id][-1])[:2] == [("build", "success"), ("unit", "running")]
+    while fake.pipeline(upstream).status not in ("success", "failed"):
+        fake.advance(upstream)
+    hooked.apply()
+    done = hooked.core.history[run.id][-1]
+    assert done.terminal
+    expected = polled(kit, run.upstream_id)
+    assert (done.status, done.conclusion, done.steps, done.deployment_url) == (
+        expected.status, expected.conclusion, expected.steps, expected.deployment_url)
+
+
+def test_a_job_hook_about_an_older_attempt_changes_nothing(hooked, fake):
+    run = hooked.core.dispatch()
+    upstream = int(run.upstream_id)
+    fake.advance(upstream)
+    fake.advance(upstream)  # build finished
+    hooked.apply()
+    build = next(j for j in fake.pipeline(upstream).jobs if j.spec.name == "build")
+    fake.retry_job(build.id)
+    hooked.apply()
+    assert ("build", "pending") in steps(hooked.core.history[run.id][-1])
+    # the first attempt's "success" again, after the retry
+    hooked.fake.hooks.send("Job Hook", fake.hooks.job_body(fake.pipeline(upstream), build))
+    hooked.apply()
+    assert ("build", "pending") in steps(hooked.core.history[run.id][-1])
+
+
+def test_while_hooks_arrive_a_poll_rereads_a_pipeline_only_for_a_status_no_hook_reported(hooked, fake, kit):
+    core = hooked.core
+    run = core.dispatch()
+    upstream = int(run.upstream_id)
+    fake.advance(upstream)
+    hooked.apply()  # running, build running
+    fake.advance(upstream)  # build done, unit running: jobs only, the pipeline stays running
+    hooked.apply(only=frozenset())  # those job hooks are lost
+    kit.clock.advance(1)
+    total = fake.total
+    assert core.poll() == []
+    assert fake.total - total == 1  # the pipelines list only
+
+    kit.clock.advance(core.provider.settings.reconcile_interval_seconds)  # hooks silent: polled as without
+    [snap] = core.poll()
+    assert steps(snap)[:2] == [("build", "success"), ("unit", "running")]
+
+    while fake.pipeline(upstream).status not in ("success", "failed"):
+        fake.advance(upstream)
+    hooked.apply(only=frozenset())  # the completion's hooks are lost too
+    [done] = core.poll()
+    assert done.terminal and all(status == "success" for _, status in steps(done))
