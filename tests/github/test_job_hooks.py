@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 from testkit.fake_github import DEFAULT_TOKEN
+from testkit.hooks_in import AppliedHooks
 from testkit.receiver import Receiver
 
 from flashfusion.plugins import RunRef, RunSnapshot, StepResult
@@ -60,30 +61,6 @@ def test_a_late_in_progress_hook_leaves_a_finished_job_alone():
     assert job_snapshot(run_with(done), event.data["job"]) is None
 
 
-class Hooked:
-    """The fake's signed hooks, received over HTTP and applied through the provider as the
-    worker applies them: to the tracker's runs still active. ``skip`` names events to treat as
-    dropped; ``reverse`` applies the new deliveries newest first."""
-
-    def __init__(self, fake, t, rx: Receiver) -> None:
-        self.fake, self.t, self.rx, self.seen = fake, t, rx, 0
-        fake.hooks.add_target(rx.url("/hooks"), SECRET)
-
-    def apply(self, skip: frozenset[str] = frozenset(), reverse: bool = False) -> None:
-        self.fake.hooks.wait_idle()
-        new = self.rx.snapshot()[self.seen:]
-        self.seen += len(new)
-        provider, pipeline = self.t.provider, self.t.pipeline
-        for received in reversed(new) if reverse else new:
-            delivery = provider.verify_delivery(received.headers, received.body)
-            event = provider.parse_event(delivery, received.headers, received.body)
-            if delivery.event in skip or event is None or not provider.event_matches(pipeline, event):
-                continue
-            bound = [r for r in self.t.active() if r.upstream_id == event.upstream_id]
-            for snap in provider.event_snapshots(pipeline, event, bound):
-                self.t.apply(snap)
-
-
 @pytest.fixture
 def rx() -> Iterator[Receiver]:
     with Receiver() as receiver:
@@ -92,10 +69,13 @@ def rx() -> Iterator[Receiver]:
 
 @pytest.fixture
 def hooked(fake, tracker, rx):
-    """``hooked(pipeline=None)``: a ``Hooked`` on a tracker whose provider takes hooks."""
-    def build(pipeline=None) -> Hooked:
+    """``hooked(pipeline=None)``: the fake's hooks applied to a tracker whose provider takes
+    them (the tracker is ``.t``)."""
+    def build(pipeline=None) -> AppliedHooks:
         t = tracker(pipeline, webhook_secret_env="FF_HOOK", env={"GITHUB_TOKEN": DEFAULT_TOKEN, "FF_HOOK": SECRET})
-        return Hooked(fake, t, rx)
+        hooks = AppliedHooks(fake.hooks, rx, SECRET, t.provider, t.pipeline, t.active, t.apply)
+        hooks.t = t
+        return hooks
     return build
 
 

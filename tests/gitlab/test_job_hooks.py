@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from testkit.fake_gitlab import JobSpec
+from testkit.hooks_in import AppliedHooks
 from testkit.receiver import Receiver
 
 from flashfusion.plugins import RunRef
@@ -19,37 +20,17 @@ REPO = "acme/web"
 JOBS = (JobSpec("build", "build"), JobSpec("unit", "test"), JobSpec("ship", "deploy"))
 
 
-class Hooked:
-    """The fake's signed hooks, received over HTTP and applied through the provider as the
-    worker applies them (to runs still active); ``only`` limits which events are applied."""
-
-    def __init__(self, fake, core, rx: Receiver) -> None:
-        self.fake, self.core, self.rx, self.seen = fake, core, rx, 0
-        fake.hooks.add_target(rx.url("/hooks"), SECRET)
-
-    def apply(self, only: frozenset[str] | None = None, reverse: bool = False) -> None:
-        self.fake.hooks.wait_idle()
-        new = self.rx.snapshot()[self.seen:]
-        self.seen += len(new)
-        provider, pipeline = self.core.provider, self.core.pipeline
-        for received in reversed(new) if reverse else new:
-            delivery = provider.verify_delivery(received.headers, received.body)
-            event = provider.parse_event(delivery, received.headers, received.body)
-            if (only is not None and delivery.event not in only) or event is None \
-                    or not provider.event_matches(pipeline, event):
-                continue
-            bound = [r for r in self.core.active() if r.upstream_id == event.upstream_id]
-            for snap in provider.event_snapshots(pipeline, event, bound):
-                self.core.store(snap)
-
-
 @pytest.fixture
-def hooked(fake, kit) -> Iterator[Hooked]:
+def hooked(fake, kit) -> Iterator[AppliedHooks]:
+    """The fake's hooks applied to a core whose provider takes them (the core is ``.core``)."""
     fake.add_project(REPO, jobs=JOBS)
     provider = kit.provider(poll_interval_seconds=0, webhook_secret_env="FF_HOOK",
                             env={"GITLAB_TOKEN": fake.token, "FF_HOOK": SECRET})
+    core = kit.core(REPO, provider)
     with Receiver() as rx:
-        yield Hooked(fake, kit.core(REPO, provider), rx)
+        hooks = AppliedHooks(fake.hooks, rx, SECRET, provider, core.pipeline, core.active, core.store)
+        hooks.core = core
+        yield hooks
     provider.close()
 
 
@@ -109,7 +90,7 @@ def test_a_job_hook_about_an_older_attempt_changes_nothing(hooked, fake):
     hooked.apply()
     assert ("build", "pending") in steps(hooked.core.history[run.id][-1])
     # the first attempt's "success" again, after the retry
-    hooked.fake.hooks.send("Job Hook", fake.hooks.job_body(fake.pipeline(upstream), build))
+    fake.hooks.send("Job Hook", fake.hooks.job_body(fake.pipeline(upstream), build))
     hooked.apply()
     assert ("build", "pending") in steps(hooked.core.history[run.id][-1])
 
