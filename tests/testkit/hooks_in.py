@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from testkit.receiver import Receiver
-
 from flashfusion.plugins import Pipeline, RunRef, RunSnapshot
+from testkit.receiver import Receiver
 
 
 class AppliedHooks:
