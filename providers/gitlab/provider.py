@@ -23,7 +23,7 @@ from flashfusion.plugins import (
     UpstreamAuthError,
 )
 from flashfusion.providers.gitlab import client as gl_client
-from flashfusion.providers.gitlab import events
+from flashfusion.providers.gitlab import events, mapping
 from flashfusion.providers.gitlab.artifacts import GitLabResults
 from flashfusion.providers.gitlab.polling import ProjectPoller, ProjectWatch
 
@@ -229,13 +229,17 @@ class GitLabProvider(GitLabResults, Provider):
         return events.project_matches(pipeline, event)
 
     def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
-        """A job's step from a ``Job Hook``'s body; otherwise the runs' pipelines read again with
-        the polling code (see ``events``)."""
+        """A job's step from a ``Job Hook``'s body, an unfinished pipeline from its ``Pipeline
+        Hook``'s body; a finished one read again with the polling code (see ``events``)."""
         watch = self._watch(pipeline)
         watch.hooked_at = self.clock()
         job = event.data.get("job")
         if job is not None:
             return [s for s in (events.job_snapshot(run, job) for run in runs) if s is not None]
+        status = event.data.get("status")
+        if status is not None and status not in mapping.TERMINAL:
+            return [s for s in (events.pipeline_snapshot(run, status, event.data.get("builds") or [],
+                                                         event.data.get("html_url")) for run in runs) if s]
         if not runs or self.throttle.wait_seconds() > 0:
             return []
         with watch.lock:

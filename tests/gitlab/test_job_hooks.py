@@ -17,13 +17,14 @@ from flashfusion.plugins import RunRef
 
 SECRET = "hook-secret-0123456789"
 REPO = "acme/web"
-JOBS = (JobSpec("build", "build"), JobSpec("unit", "test"), JobSpec("ship", "deploy"))
+JOBS = (JobSpec("build", "build"), JobSpec("unit", "test"), JobSpec("ship", "deploy", environment="production"))
+DEPLOYED = "https://web.acme.example"
 
 
 @pytest.fixture
 def hooked(fake, kit) -> Iterator[AppliedHooks]:
     """The fake's hooks applied to a core whose provider takes them (the core is ``.core``)."""
-    fake.add_project(REPO, jobs=JOBS)
+    fake.add_environment(fake.add_project(REPO, jobs=JOBS), "production", DEPLOYED)
     provider = kit.provider(poll_interval_seconds=0, webhook_secret_env="FF_HOOK",
                             env={"GITLAB_TOKEN": fake.token, "FF_HOOK": SECRET})
     core = kit.core(REPO, provider)
@@ -49,16 +50,37 @@ def polled(kit, upstream: str):
     return snap
 
 
-def test_a_job_hook_moves_that_jobs_step_without_a_request(hooked, fake):
+@pytest.mark.parametrize("event", ["Job Hook", "Pipeline Hook"])
+def test_an_unfinished_pipelines_hooks_move_it_on_without_a_request(hooked, fake, event):
     run = hooked.core.dispatch()
-    hooked.core.poll()  # the pipeline and its jobs, once
-    fake.advance(int(run.upstream_id))  # the first job starts
+    fake.advance(int(run.upstream_id))  # the pipeline runs, its first job starts
     before = fake.total
-    hooked.apply(only=frozenset({"Job Hook"}))
+    hooked.apply(only=frozenset({event}))
     assert fake.total == before
     latest = hooked.core.history[run.id][-1]
     assert steps(latest) == [("build", "running"), ("unit", "pending"), ("ship", "pending")]
     assert latest.phase == "in_progress"
+    if event == "Pipeline Hook":
+        assert latest.provider_status == "running" and latest.state["status"] == "running"
+
+
+def test_a_late_pipeline_hook_does_not_move_the_run_back(hooked, fake):
+    run = hooked.core.dispatch()
+    upstream = int(run.upstream_id)
+    fake.advance(upstream)
+    fake.advance(upstream)  # build done, unit running
+    hooked.apply()
+    earlier = {"running": {"build": "running", "unit": "created", "ship": "created"},  # delivered late
+               "pending": {"build": "pending", "unit": "created", "ship": "created"}}
+    for status, jobs in earlier.items():
+        stale = fake.hooks.pipeline_body(fake.pipeline(upstream))
+        stale["object_attributes"]["status"] = status
+        stale["builds"] = [dict(b, status=jobs[b["name"]], finished_at=None) for b in stale["builds"]]
+        fake.hooks.send("Pipeline Hook", stale)
+    hooked.apply()
+    latest = hooked.core.history[run.id][-1]
+    assert latest.provider_status == "running"
+    assert steps(latest) == [("build", "success"), ("unit", "running"), ("ship", "pending")]
 
 
 def test_a_late_job_hook_leaves_a_finished_job_alone_and_the_end_is_what_polling_gives(hooked, fake, kit):
@@ -73,10 +95,10 @@ def test_a_late_job_hook_leaves_a_finished_job_alone_and_the_end_is_what_polling
         fake.advance(upstream)
     hooked.apply()
     done = hooked.core.history[run.id][-1]
-    assert done.terminal
+    assert done.terminal and done.deployment_url == DEPLOYED
     expected = polled(kit, run.upstream_id)
-    assert (done.status, done.conclusion, done.steps, done.deployment_url) == (
-        expected.status, expected.conclusion, expected.steps, expected.deployment_url)
+    assert (done.status, done.conclusion, done.steps, done.deployment_url, done.finished_at) == (
+        expected.status, expected.conclusion, expected.steps, expected.deployment_url, expected.finished_at)
 
 
 def test_a_job_hook_about_an_older_attempt_changes_nothing(hooked, fake):
