@@ -127,8 +127,8 @@ def _web(payload: Mapping[str, Any]) -> str:
 
 def _job(payload: Mapping[str, Any]) -> dict[str, Any]:
     """A ``Job Hook``'s job in the jobs API's field names (what ``mapping.job_step`` reads)."""
-    return _api_job({key.removeprefix("build_"): value for key, value in payload.items()
-                     if key.startswith("build_")}, _web(payload))
+    job = {key.removeprefix("build_"): value for key, value in payload.items() if key.startswith("build_")}
+    return _api_job({**job, "environment": payload.get("environment")}, _web(payload))
 
 
 def _api_job(job: Mapping[str, Any], web: str) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def _api_job(job: Mapping[str, Any], web: str) -> dict[str, Any]:
     return {"id": job.get("id"), "name": job.get("name"), "stage": job.get("stage"), "status": job.get("status"),
             "allow_failure": job.get("allow_failure"), "started_at": _hook_time(job.get("started_at")),
             "finished_at": _hook_time(job.get("finished_at")), "duration": job.get("duration"),
-            "web_url": f"{web}/-/jobs/{job.get('id')}" if web else None}
+            "web_url": f"{web}/-/jobs/{job.get('id')}" if web else None, "environment": job.get("environment")}
 
 
 def _job_id(url: str | None) -> int | None:

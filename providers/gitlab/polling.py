@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -252,6 +252,20 @@ class ProjectPoller:
     def _lost(self, run: RunRef) -> RunSnapshot:
         return RunSnapshot(run_id=run.id, status="failed", phase="completed", conclusion="not_found",
                            provider_status="not_found", upstream_id=run.upstream_id)
+
+    def with_deployments(self, runs: Mapping[str, RunRef], snapshots: list[RunSnapshot]) -> list[RunSnapshot]:
+        """Snapshots built from hooks, with the deployment URL of the runs whose jobs newly
+        succeeded (one lookup, as when polling finds those jobs)."""
+        fetched = [Fetched(runs[s.run_id], {"id": runs[s.run_id].upstream_id, "status": s.provider_status,
+                                            "created_at": (runs[s.run_id].state or {}).get("created_at")},
+                           s.steps or ()) for s in snapshots]
+        self._with_deployments(fetched)
+        out = []
+        for snap in snapshots:
+            url = self.watch.deployment_urls.get(str(runs[snap.run_id].upstream_id))
+            state = {**(snap.state if snap.state is not None else runs[snap.run_id].state), "deployment_url": url}
+            out.append(replace(snap, deployment_url=url, state=state) if url else snap)
+        return out
 
     def _with_deployments(self, fetched: list[Fetched]) -> list[Fetched]:
         """Look deployment URLs up with one request for every run that may have deployed.

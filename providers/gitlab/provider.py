@@ -233,17 +233,24 @@ class GitLabProvider(GitLabResults, Provider):
         Hook``'s body; a finished one read again with the polling code (see ``events``)."""
         watch = self._watch(pipeline)
         watch.hooked_at = self.clock()
-        job = event.data.get("job")
+        job, status = event.data.get("job"), event.data.get("status")
         if job is not None:
-            return [s for s in (events.job_snapshot(run, job) for run in runs) if s is not None]
-        status = event.data.get("status")
-        if status is not None and status not in mapping.TERMINAL:
-            return [s for s in (events.pipeline_snapshot(run, status, event.data.get("builds") or [],
-                                                         event.data.get("html_url")) for run in runs) if s]
-        if not runs or self.throttle.wait_seconds() > 0:
-            return []
-        with watch.lock:
-            return self._poller(pipeline, watch).refresh(runs)
+            jobs = [job]
+            snaps = [s for s in (events.job_snapshot(run, job) for run in runs) if s is not None]
+        elif status is not None and status not in mapping.TERMINAL:
+            jobs = list(event.data.get("builds") or [])
+            snaps = [s for s in (events.pipeline_snapshot(run, str(status), jobs, event.data.get("html_url"))
+                                 for run in runs) if s is not None]
+        else:
+            if not runs or self.throttle.wait_seconds() > 0:
+                return []
+            with watch.lock:
+                return self._poller(pipeline, watch).refresh(runs)
+        if not any(j.get("environment") and j.get("status") == "success" for j in jobs) \
+                or self.throttle.wait_seconds() > 0:
+            return snaps
+        with watch.lock:  # a deploying job succeeded: its URL, as polling would find it now
+            return self._poller(pipeline, watch).with_deployments({r.id: r for r in runs}, snaps)
 
     def cancel(self, pipeline: Pipeline, run: RunRef) -> None:
         if not run.upstream_id:

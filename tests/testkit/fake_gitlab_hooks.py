@@ -83,6 +83,7 @@ class GitLabHooks(HookSender):
                     build_finished_at=hook_time(job.finished_at), build_allow_failure=job.spec.allow_failure,
                     build_duration=self.fake._duration(job.started_at, job.finished_at),
                     build_queued_duration=self.fake._duration(job.created_at, job.started_at),
+                    environment={"name": job.spec.environment, "action": "start"} if job.spec.environment else None,
                     pipeline_id=p.id, project_id=p.project.id, project_name=p.project.path,
                     project=self._project(p))
         body["commit"] = dict(body["commit"], id=p.id, sha=p.sha, status=p.status)
