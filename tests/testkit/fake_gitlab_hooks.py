@@ -69,6 +69,8 @@ class GitLabHooks(HookSender):
         body["builds"] = [dict(template, id=j.id, stage=j.spec.stage, name=j.spec.name, status=j.status,
                                created_at=hook_time(j.created_at), started_at=hook_time(j.started_at),
                                finished_at=hook_time(j.finished_at), when=j.spec.when,
+                               duration=self.fake._duration(j.started_at, j.finished_at),
+                               queued_duration=self.fake._duration(j.created_at, j.started_at),
                                manual=j.spec.when == "manual", allow_failure=j.spec.allow_failure,
                                environment=({"name": j.spec.environment, "action": "start"}
                                             if j.spec.environment else None))
