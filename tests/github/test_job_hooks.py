@@ -61,7 +61,7 @@ def test_a_late_in_progress_hook_leaves_a_finished_job_alone():
     assert job_snapshot(run_with(done), event.data["job"]) is None
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def rx() -> Iterator[Receiver]:
     with Receiver() as receiver:
         yield receiver

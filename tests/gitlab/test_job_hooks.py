@@ -21,17 +21,22 @@ JOBS = (JobSpec("build", "build"), JobSpec("unit", "test"), JobSpec("ship", "dep
 DEPLOYED = "https://web.acme.example"
 
 
+@pytest.fixture(scope="module")
+def rx() -> Iterator[Receiver]:
+    with Receiver() as receiver:
+        yield receiver
+
+
 @pytest.fixture
-def hooked(fake, kit) -> Iterator[AppliedHooks]:
+def hooked(fake, kit, rx) -> Iterator[AppliedHooks]:
     """The fake's hooks applied to a core whose provider takes them (the core is ``.core``)."""
     fake.add_environment(fake.add_project(REPO, jobs=JOBS), "production", DEPLOYED)
     provider = kit.provider(poll_interval_seconds=0, webhook_secret_env="FF_HOOK",
                             env={"GITLAB_TOKEN": fake.token, "FF_HOOK": SECRET})
     core = kit.core(REPO, provider)
-    with Receiver() as rx:
-        hooks = AppliedHooks(fake.hooks, rx, SECRET, provider, core.pipeline, core.active, core.store)
-        hooks.core = core
-        yield hooks
+    hooks = AppliedHooks(fake.hooks, rx, SECRET, provider, core.pipeline, core.active, core.store)
+    hooks.core = core
+    yield hooks
     provider.close()
 
 
@@ -141,19 +146,18 @@ def test_while_hooks_arrive_a_poll_rereads_a_pipeline_only_for_a_status_no_hook_
     assert done.terminal and all(status == "success" for _, status in steps(done))
 
 
-def test_a_deploying_job_that_succeeds_mid_pipeline_gives_the_url_at_once(fake, kit):
+def test_a_deploying_job_that_succeeds_mid_pipeline_gives_the_url_at_once(fake, kit, rx):
     project = fake.add_project("acme/api", jobs=(JobSpec("ship", "deploy", environment="production"),
                                                  JobSpec("smoke", "verify")))
     fake.add_environment(project, "production", DEPLOYED)
     provider = kit.provider(poll_interval_seconds=0, webhook_secret_env="FF_HOOK",
                             env={"GITLAB_TOKEN": fake.token, "FF_HOOK": SECRET})
     core = kit.core("acme/api", provider)
-    with Receiver() as rx:
-        hooks = AppliedHooks(fake.hooks, rx, SECRET, provider, core.pipeline, core.active, core.store)
-        run = core.dispatch()
-        fake.advance(int(run.upstream_id))
-        fake.advance(int(run.upstream_id))  # ship done, smoke running
-        hooks.apply()
+    hooks = AppliedHooks(fake.hooks, rx, SECRET, provider, core.pipeline, core.active, core.store)
+    run = core.dispatch()
+    fake.advance(int(run.upstream_id))
+    fake.advance(int(run.upstream_id))  # ship done, smoke running
+    hooks.apply()
     assert core.history[run.id][-1].phase == "in_progress"
     assert DEPLOYED in [s.deployment_url for s in core.history[run.id]]
     assert core.runs[run.id].state["deployment_url"] == DEPLOYED
