@@ -44,6 +44,8 @@ EVENTS = frozenset({"Pipeline Hook", "Job Hook", "Deployment Hook", "Push Hook"}
 UPSTREAM_SOURCES = frozenset({"push", "schedule", "web", "merge_request_event", "external_pull_request_event",
                               "chat", "external"})
 SIGNATURE_TOLERANCE_SECONDS = 300
+#: in a run's ``state``: hooks moved it on since it was last read (polling reads drop it)
+HOOKED = "followed_by_hooks"
 
 
 def verify(headers: Mapping[str, str], body: bytes, token: str | None, signing_key: str | None,
@@ -154,7 +156,7 @@ def job_snapshot(run: RunRef, job: Mapping[str, Any]) -> RunSnapshot | None:
         return None
     started = fresh.status != "pending"
     return RunSnapshot(run_id=run.id, status="running", phase="in_progress" if started else "queued",
-                       provider_status=run.provider_status, steps=tuple(steps))
+                       provider_status=run.provider_status, steps=tuple(steps), state={**run.state, HOOKED: True})
 
 
 def pipeline_snapshot(run: RunRef, status: str, builds: Sequence[Mapping[str, Any]],
@@ -168,7 +170,7 @@ def pipeline_snapshot(run: RunRef, status: str, builds: Sequence[Mapping[str, An
     for build in builds:
         steps = _merged(steps, mapping.job_step(build)) or steps
     return mapping.snapshot(run.id, {"status": status, "web_url": html_url, "id": run.upstream_id}, tuple(steps),
-                            None, {**run.state, "status": status})
+                            None, {**run.state, "status": status, HOOKED: True})
 
 
 def _merged(steps: list[StepResult], fresh: StepResult) -> list[StepResult] | None:

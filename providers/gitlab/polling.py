@@ -25,6 +25,7 @@ import gitlab
 from flashfusion.plugins import ProviderError, RunRef, RunSnapshot, StepResult
 from flashfusion.providers.gitlab import mapping
 from flashfusion.providers.gitlab.client import Throttle
+from flashfusion.providers.gitlab.events import HOOKED
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class ProjectPoller:
         seen = self.watch.seen.get(pid)
         if baseline is None:
             return True  # never reported: fetch once
-        if self._steps_come_by_hook(baseline, seen):
+        if (run.state or {}).get(HOOKED) and self._steps_come_by_hook(baseline, seen):
             return False
         if seen is not None and baseline.older_than(seen):
             return True
@@ -230,7 +231,8 @@ class ProjectPoller:
 
     def _steps_come_by_hook(self, baseline: Memo, seen: Memo | None) -> bool:
         """Only jobs can have moved (the status is the one last reported) and the project's
-        hooks arrive: its job hooks bring the steps, and the pipeline's hooks its status."""
+        hooks arrive: its job hooks bring the steps, and the pipeline's hooks its status.
+        Asked only for a run that hooks moved on since it was last read."""
         hooked = self.watch.hooked_at
         return (seen is not None and seen.status == baseline.status and seen.status not in mapping.TERMINAL
                 and hooked is not None and self.clock() - hooked <= self.hooks_within)
