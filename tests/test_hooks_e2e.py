@@ -26,6 +26,7 @@ SECRET = "hook-secret-0123456789"
 GH_TOKEN, GL_TOKEN = "ghp_hooksTestToken0123456789abcdefABCDEF", "glpat-hooksTestToken-0123456789"
 ENV = {"FF_HOOKS_GH": GH_TOKEN, "FF_HOOKS_GL": GL_TOKEN, "FF_HOOK_SECRET": SECRET, "FLASHFUSION_WORKERS": "1"}
 REPO, PROJECT = "acme/app", "acme/backend"
+DEPLOYED = "https://app.acme.example"  # the GitHub workflow's environment URL
 
 
 def hooked_provider(provider: str, url_key: str, url: str, token_env: str, poll: float, reconcile: float) -> str:
@@ -60,7 +61,7 @@ def world(tmp_path: Path, db_url: str, *, reconcile: float = 3600, poll: float =
           serve_args: tuple[str, ...] = ()):
     with FakeGitHub(token=GH_TOKEN) as gh, FakeGitLab(token=GL_TOKEN) as gl, Receiver() as rx:
         gh.add_repo(REPO, branches=("main", "release/1.2", "feature/x"))
-        gh.add_workflow(REPO, "deploy.yml", jobs=[("build", ["compile", "test"])])
+        gh.add_workflow(REPO, "deploy.yml", jobs=[("build", ["compile", "test"])], deploy=("production", DEPLOYED))
         gl.add_project(PROJECT)
         config = write_gateway_config(tmp_path, db_url, config_text(gh.url, gl.url, reconcile, poll))
         server = start_server(config, tmp_path, *serve_args, env=ENV)
@@ -109,6 +110,9 @@ def test_an_upstream_completion_arrives_by_hook_once_with_steps_and_never_moves_
         done = status(http, run["run_id"])
         assert (done["status"], done["phase"]) == ("success", "completed")
         assert done["steps"] and all(s["status"] == "success" for s in done["steps"])
+        if provider == "github":  # by its deployment_status hook, as polling would find it
+            assert done["deployment_url"] == DEPLOYED
+            assert completions(rx, run["run_id"])[0].json["data"]["deployment_url"] == DEPLOYED
         fake.hooks.wait_idle()
         time.sleep(0.5)  # let the worker apply the late copies
         assert len(completions(rx, run["run_id"])) == 1
@@ -162,6 +166,8 @@ def test_with_a_fifth_of_the_hooks_dropped_every_run_converges_within_the_reconc
         for provider, run in runs:
             wait_for(lambda: status(http, run["run_id"])["phase"] == "completed", timeout=reconcile * 3 + 10,
                      what=f"convergence of a {provider} run by the reconciler")
+            if provider == "github":  # dropped deployment hooks too: the completion looks the URL up
+                assert status(http, run["run_id"])["deployment_url"] == DEPLOYED
 
 
 def test_hooks_accepted_before_the_worker_is_killed_are_applied_after_restart(tmp_path, db_url):

@@ -2,12 +2,22 @@
 
 GitHub signs the raw body with the webhook's secret: ``X-Hub-Signature-256: sha256=<hex
 HMAC-SHA256>``; ``X-GitHub-Event`` names the event and ``X-GitHub-Delivery`` is a GUID that a
-redelivery repeats. A ``workflow_run`` event carries the run exactly as the runs list shows
-it, so it goes through the polling code (``GitHubProvider._snapshot``); its jobs are read only
-when the run has completed (the final steps), since ``workflow_job`` events carry each job with
-its steps and update that job's steps from the hook's own body, reading nothing. A
-``deployment_status`` event says that a run moved on and the run is read again
-(conditionally: a 304 costs nothing).
+redelivery repeats. What each event costs upstream:
+
+* ``workflow_run`` carries the run exactly as the runs list shows it, so it goes through the
+  polling code (``GitHubProvider._snapshot``). Its jobs are read only when the run has
+  completed: the final steps. That read stays even when every job's hooks have arrived,
+  because a ``workflow_run`` hook does not say how many jobs the run has, and a job whose hooks
+  were all dropped would otherwise be missing from the finished run for good.
+* ``workflow_job`` carries one job with its steps: that job's steps are replaced from the
+  hook's own body, reading nothing.
+* ``deployment_status`` carries the deployment and, for one made by a workflow run, that run:
+  a successful status gives the run its deployment URL from the body, reading nothing. The
+  lookup at completion (``deployments``) remains for a run whose URL no hook brought.
+
+While a repository's hooks arrive (one applied within ``reconcile_interval_seconds``), a poll
+reads a run's jobs only when the runs list shows a status or attempt that no hook reported:
+step progress inside a job is not worth a request when the job's hooks bring its steps.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from github import GithubException
@@ -77,7 +87,8 @@ def parse(event: str, body: bytes) -> InboundEvent | None:
         run = payload.get("workflow_run") or {}
         found = _RUN_LINK.search(f"{status.get('log_url') or ''} {status.get('target_url') or ''}")
         upstream_id = str(run["id"]) if run.get("id") else found.group(1) if found else None
-        return InboundEvent(kind="run", repository=repository, upstream_id=upstream_id)
+        return InboundEvent(kind="run", repository=repository, upstream_id=upstream_id,
+                            data={"deployment_status": status, "deployment": payload.get("deployment") or {}})
     return None
 
 
@@ -144,6 +155,21 @@ def job_snapshot(run: RunRef, raw: Mapping[str, Any]) -> RunSnapshot | None:
                        provider_status=run.provider_status, steps=tuple(steps))
 
 
+def deployment_snapshot(pipeline: Pipeline, run: RunRef, status: Mapping[str, Any],
+                        deployment: Mapping[str, Any]) -> RunSnapshot | None:
+    """The run's deployment URL from a ``deployment_status`` hook about it: a successful status
+    with an ``environment_url`` (in the pipeline's ``environment``, when it names one). The
+    first URL found stays, as when polling finds it."""
+    url = status.get("environment_url")
+    if run.state.get("deployment_url") or status.get("state") != "success" or not url:
+        return None
+    environment = pipeline.option("environment")
+    if environment and str(deployment.get("environment") or status.get("environment")) != str(environment):
+        return None
+    return RunSnapshot(run_id=run.id, status="running", phase="in_progress", provider_status=run.provider_status,
+                       deployment_url=str(url), state={**run.state, "deployment_url": str(url)})
+
+
 class GitHubEvents:
     """The webhook half of ``GitHubProvider`` (mixed in; uses its client pool and lister)."""
 
@@ -153,6 +179,13 @@ class GitHubEvents:
     env: Mapping[str, str]
     _pool: Any
     _lister: Any
+    _clock: Callable[[], float]
+    _hooks_seen: dict[str, float]
+
+    def hooks_arrive(self, repo: str) -> bool:
+        """Whether a hook about ``repo`` was applied here within ``reconcile_interval_seconds``."""
+        seen = self._hooks_seen.get(repo.lower())
+        return seen is not None and self._clock() - seen <= self.settings.reconcile_interval_seconds
 
     def _snapshot(self, g: Any, pipeline: Pipeline, run: RunRef, item: Mapping[str, Any], *,
                   with_steps: bool = True) -> RunSnapshot:
@@ -188,9 +221,14 @@ class GitHubEvents:
     def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         out: list[RunSnapshot] = []
         repo = pipeline.repository_name
+        self._hooks_seen[repo.lower()] = self._clock()
         job = event.data.get("job")
         if job is not None:
             return [s for s in (job_snapshot(run, job) for run in runs) if s is not None]
+        status = event.data.get("deployment_status")
+        if status is not None:
+            deployment = event.data.get("deployment") or {}
+            return [s for s in (deployment_snapshot(pipeline, run, status, deployment) for run in runs) if s]
         with self._pool.client() as g:
             for run in runs:
                 item = event.data.get("item") or self._lister.run(g, repo, str(run.upstream_id))

@@ -30,7 +30,7 @@ from flashfusion.providers.github import correlation
 from flashfusion.providers.github.artifacts import GitHubResults
 from flashfusion.providers.github.client import ClientPool, token_source
 from flashfusion.providers.github.configuration import GitHubConfigChecks
-from flashfusion.providers.github.deployments import deployment_url
+from flashfusion.providers.github.deployments import RepoDeployments, deployment_url
 from flashfusion.providers.github.errors import CredentialsMissing, github_message, rate_limited, translate
 from flashfusion.providers.github.events import GitHubEvents
 from flashfusion.providers.github.mapping import run_state, steps_from_jobs, utc
@@ -80,6 +80,8 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
         self._lister = RunLister(per_page=settings.per_page, max_pages=settings.max_list_pages,
                                  fresh_for=settings.poll_interval_seconds / 2, clock=self._clock,
                                  throttle=self._throttle)
+        self._deployments = RepoDeployments(self._throttle)
+        self._hooks_seen: dict[str, float] = {}
         self._lock = threading.Lock()
         self._workflows: dict[tuple[str, str], _Workflow] = {}
         self._run_details: bool = settings.return_run_details
@@ -234,6 +236,8 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
                 if (run.state.get("updated_at") == item.get("updated_at")
                         and run.state.get("run_attempt") == item.get("run_attempt")):
                     continue
+                if self._steps_come_by_hook(repo, run, item):
+                    continue
             elif run.id in newly:
                 item = newly[run.id]
             else:
@@ -243,6 +247,13 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
             if snapshot.terminal:
                 self._lister.forget_run(repo, str(item["id"]))
             out.append(snapshot)
+
+    def _steps_come_by_hook(self, repo: str, run: RunRef, item: Mapping[str, Any]) -> bool:
+        """Only the steps inside a job can have moved (the status and attempt are those a hook
+        reported) and the repository's hooks arrive: their ``workflow_job`` hooks bring the
+        steps, and the completion reads the jobs anyway (see ``events``)."""
+        return (item.get("status") != "completed" and item.get("status") == run.provider_status
+                and run.state.get("run_attempt") == item.get("run_attempt") and self.hooks_arrive(repo))
 
     def _unbound(self, run: RunRef, now: float) -> RunSnapshot:
         dispatched = float(run.state.get("dispatched_local", run.created_at.timestamp()))
@@ -265,7 +276,8 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
                  "upstream_created_at": item.get("created_at")}
         found = run.state.get("deployment_url")
         environment = pipeline.option("environment")
-        if found is None and (phase == "completed" or environment):
+        if (found is None and (phase == "completed" or environment)
+                and self._deployments.any(g, pipeline.repository_name)):
             found = deployment_url(g, pipeline.repository_name, str(item.get("head_sha")), str(item["id"]),
                                    started_at, str(environment) if environment else None)
             if found:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ import gitlab
 from flashfusion.plugins import ProviderError, RunRef, RunSnapshot, StepResult
 from flashfusion.providers.gitlab import mapping
 from flashfusion.providers.gitlab.client import Throttle
+from flashfusion.providers.gitlab.events import HOOKED
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class ProjectWatch:
     deployment_urls: dict[str, str] = field(default_factory=dict)
     fetched_at: dict[str, float] = field(default_factory=dict)
     watched: dict[str, float] = field(default_factory=dict)  # pipeline id -> last asked about
+    hooked_at: float | None = None  # when a hook about this project was last applied
 
     def watch(self, pipeline_id: str, now: float) -> None:
         self.watched[pipeline_id] = now
@@ -119,10 +121,13 @@ class ProjectPoller:
 
     def __init__(self, project: Any, watch: ProjectWatch, throttle: Throttle,
                  translate: Callable[[Exception], ProviderError], *, clock: Callable[[], float],
-                 freshness: float, refresh: float = 0, environment: str | None = None) -> None:
+                 freshness: float, refresh: float = 0, environment: str | None = None,
+                 hooks_within: float = 0) -> None:
         self.project, self.watch, self.throttle = project, watch, throttle
         self.translate, self.clock, self.freshness = translate, clock, freshness
         self.steps_refresh, self.environment = refresh, environment
+        #: a hook about the project within this many seconds: its job hooks bring the steps
+        self.hooks_within = hooks_within
 
     def poll(self, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         baselines: dict[str | None, Memo | None] = {r.upstream_id: self._baseline(r) for r in runs if r.upstream_id}
@@ -214,9 +219,19 @@ class ProjectPoller:
         seen = self.watch.seen.get(pid)
         if baseline is None:
             return True  # never reported: fetch once
+        if (run.state or {}).get(HOOKED) and self._steps_come_by_hook(baseline, seen):
+            return False
         if seen is not None and baseline.older_than(seen):
             return True
         return self._refresh_due(pid, seen or baseline)
+
+    def _steps_come_by_hook(self, baseline: Memo, seen: Memo | None) -> bool:
+        """Only jobs can have moved (the status is the one last reported) and the project's
+        hooks arrive: its job hooks bring the steps, and the pipeline's hooks its status.
+        Asked only for a run that hooks moved on since it was last read."""
+        hooked = self.watch.hooked_at
+        return (seen is not None and seen.status == baseline.status and seen.status not in mapping.TERMINAL
+                and hooked is not None and self.clock() - hooked <= self.hooks_within)
 
     def _refresh_due(self, pid: str, latest: Memo) -> bool:
         """Jobs can move on while the pipeline keeps its status (and ``updated_at``): with
@@ -235,6 +250,20 @@ class ProjectPoller:
     def _lost(self, run: RunRef) -> RunSnapshot:
         return RunSnapshot(run_id=run.id, status="failed", phase="completed", conclusion="not_found",
                            provider_status="not_found", upstream_id=run.upstream_id)
+
+    def with_deployments(self, runs: Mapping[str, RunRef], snapshots: list[RunSnapshot]) -> list[RunSnapshot]:
+        """Snapshots built from hooks, with the deployment URL of the runs whose jobs newly
+        succeeded (one lookup, as when polling finds those jobs)."""
+        fetched = [Fetched(runs[s.run_id], {"id": runs[s.run_id].upstream_id, "status": s.provider_status,
+                                            "created_at": (runs[s.run_id].state or {}).get("created_at")},
+                           s.steps or ()) for s in snapshots]
+        self._with_deployments(fetched)
+        out = []
+        for snap in snapshots:
+            url = self.watch.deployment_urls.get(str(runs[snap.run_id].upstream_id))
+            state = {**(snap.state if snap.state is not None else runs[snap.run_id].state), "deployment_url": url}
+            out.append(replace(snap, deployment_url=url, state=state) if url else snap)
+        return out
 
     def _with_deployments(self, fetched: list[Fetched]) -> list[Fetched]:
         """Look deployment URLs up with one request for every run that may have deployed.

@@ -25,7 +25,7 @@ from flashfusion.plugins import (
     UpstreamAuthError,
 )
 from flashfusion.providers.gitlab import client as gl_client
-from flashfusion.providers.gitlab import events
+from flashfusion.providers.gitlab import events, mapping
 from flashfusion.providers.gitlab.artifacts import GitLabResults
 from flashfusion.providers.gitlab.polling import ProjectPoller, ProjectWatch
 
@@ -231,12 +231,28 @@ class GitLabProvider(GitLabResults, Provider):
         return events.project_matches(pipeline, event)
 
     def event_snapshots(self, pipeline: Pipeline, event: InboundEvent, runs: Sequence[RunRef]) -> list[RunSnapshot]:
-        """The runs' pipelines read again with the polling code (see ``events``)."""
-        if not runs or self.throttle.wait_seconds() > 0:
-            return []
+        """A job's step from a ``Job Hook``'s body, an unfinished pipeline from its ``Pipeline
+        Hook``'s body; a finished one read again with the polling code (see ``events``)."""
         watch = self._watch(pipeline)
-        with watch.lock:
-            return self._poller(pipeline, watch).refresh(runs)
+        watch.hooked_at = self.clock()
+        job, status = event.data.get("job"), event.data.get("status")
+        if job is not None:
+            jobs = [job]
+            snaps = [s for s in (events.job_snapshot(run, job) for run in runs) if s is not None]
+        elif status is not None and status not in mapping.TERMINAL:
+            jobs = list(event.data.get("builds") or [])
+            snaps = [s for s in (events.pipeline_snapshot(run, str(status), jobs, event.data.get("html_url"))
+                                 for run in runs) if s is not None]
+        else:
+            if not runs or self.throttle.wait_seconds() > 0:
+                return []
+            with watch.lock:
+                return self._poller(pipeline, watch).refresh(runs)
+        if not any(j.get("environment") and j.get("status") == "success" for j in jobs) \
+                or self.throttle.wait_seconds() > 0:
+            return snaps
+        with watch.lock:  # a deploying job succeeded: its URL, as polling would find it now
+            return self._poller(pipeline, watch).with_deployments({r.id: r for r in runs}, snaps)
 
     def repository_links(self, pipeline: Pipeline) -> RepositoryLinks | None:
         project = _project_id(pipeline)
@@ -283,6 +299,7 @@ class GitLabProvider(GitLabResults, Provider):
             clock=self.clock, freshness=self.settings.poll_interval_seconds / 2,
             refresh=self.settings.steps_refresh_seconds,
             environment=pipeline.option("environment"),
+            hooks_within=self.settings.reconcile_interval_seconds,
         )
 
     def _watch(self, pipeline: Pipeline) -> ProjectWatch:

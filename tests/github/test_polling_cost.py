@@ -81,3 +81,39 @@ def test_polling_is_spaced_by_the_poll_interval_within_a_process(fake, tracker):
     assert fake.total == 0  # a listing younger than half an interval is reused
     t.cycle(5)
     assert fake.by_route[LIST] == 1
+
+
+def test_a_repository_without_deployments_pays_for_no_deployment_lookup(fake, tracker):
+    """Asked once whether the repository has deployments at all; while it has none the answer
+    is a free 304 and no lookup by commit is made. Once one exists, completions look it up."""
+    deployments = "GET /repos/{owner}/{repo}/deployments"
+    wf = fake.add_workflow(REPO, "deploy.yml")
+    t = tracker()
+    first, second = (int(t.dispatch(f"run_{i}").upstream_id) for i in (1, 2))
+    t.cycle()
+    fake.finish(first)
+    fake.reset_counters()
+    [done] = t.cycle()
+    assert done.deployment_url is None and fake.stats()["counted_by_route"][deployments] == 1
+
+    fake.finish(second)
+    fake.reset_counters()
+    [done] = t.cycle()
+    stats = fake.stats()
+    assert done.deployment_url is None
+    assert deployments not in stats["counted_by_route"] and stats["by_route"][deployments] == 1  # the 304
+
+    wf.deploy = ("production", "https://web.acme.example")
+    third = int(t.dispatch("run_3").upstream_id)
+    t.cycle()
+    fake.finish(third)
+    [done] = t.cycle()
+    assert done.deployment_url == "https://web.acme.example"
+
+    fourth = int(t.dispatch("run_4").upstream_id)
+    t.cycle()
+    fake.finish(fourth)
+    fake.reset_counters()
+    [done] = t.cycle()
+    assert done.deployment_url == "https://web.acme.example"
+    assert fake.stats()["by_route"][deployments] == 1  # the lookup by commit; not asked again

@@ -365,8 +365,10 @@ class FakeGitHub(LoopbackFake):
         with self._lock:
             dep = self.deployments[deployment_id]
             log = f"{_WEB}/{dep.repo}/actions/runs/{run_id}" if run_id else ""
-            dep.statuses.append({"id": self._next("status"), "state": state, "environment_url": environment_url or "",
-                                 "log_url": log, "target_url": log, "created_at": self.clock()})
+            status = {"id": self._next("status"), "state": state, "environment_url": environment_url or "",
+                      "log_url": log, "target_url": log, "created_at": self.clock(), "run_id": run_id}
+            dep.statuses.append(status)
+            self.hooks.deployment_status(dep, status)
 
     # ----------------------------------------------------------------- scripting
 

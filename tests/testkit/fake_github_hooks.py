@@ -64,6 +64,23 @@ class GitHubHooks(HookSender):
                     body["workflow_job"] = self.fake.job_body(run, job)
                     self.send("workflow_job", body)
 
+    def deployment_status(self, deployment: Any, status: dict[str, Any]) -> None:
+        """The ``deployment_status`` delivery GitHub sends when a status is created; a deployment
+        made by a workflow run also carries that run and its workflow (``workflow_run``,
+        ``workflow``), as GitHub adds them for deployments made by Actions."""
+        if not self.targets:
+            return
+        body = copy.deepcopy(self._templates["deployment_status"])
+        body["action"] = "created"
+        body["repository"] = self.fake.repo_body(self.fake.repos[deployment.repo])
+        body["deployment"] = self.fake.deployment_body(deployment)
+        body["deployment_status"] = self.fake.deployment_status_body(deployment, status)
+        run = self.fake.runs.get(status.get("run_id") or 0)
+        if run is not None:
+            body["workflow_run"] = self.fake.run_body(run)
+            body["workflow"] = self.fake.workflow_body(run.workflow)
+        self.send("deployment_status", body)
+
     def push(self, repo: str, branch: str, sha: str, pusher: str = "octocat") -> None:
         body = copy.deepcopy(self._templates["push"])
         body.update(ref=f"refs/heads/{branch}", after=sha, repository=self.fake.repo_body(self.fake.repos[repo]))

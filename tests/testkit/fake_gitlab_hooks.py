@@ -69,6 +69,8 @@ class GitLabHooks(HookSender):
         body["builds"] = [dict(template, id=j.id, stage=j.spec.stage, name=j.spec.name, status=j.status,
                                created_at=hook_time(j.created_at), started_at=hook_time(j.started_at),
                                finished_at=hook_time(j.finished_at), when=j.spec.when,
+                               duration=self.fake._duration(j.started_at, j.finished_at),
+                               queued_duration=self.fake._duration(j.created_at, j.started_at),
                                manual=j.spec.when == "manual", allow_failure=j.spec.allow_failure,
                                environment=({"name": j.spec.environment, "action": "start"}
                                             if j.spec.environment else None))
@@ -81,6 +83,9 @@ class GitLabHooks(HookSender):
                     build_stage=job.spec.stage, build_status=job.status,
                     build_created_at=hook_time(job.created_at), build_started_at=hook_time(job.started_at),
                     build_finished_at=hook_time(job.finished_at), build_allow_failure=job.spec.allow_failure,
+                    build_duration=self.fake._duration(job.started_at, job.finished_at),
+                    build_queued_duration=self.fake._duration(job.created_at, job.started_at),
+                    environment={"name": job.spec.environment, "action": "start"} if job.spec.environment else None,
                     pipeline_id=p.id, project_id=p.project.id, project_name=p.project.path,
                     project=self._project(p))
         body["commit"] = dict(body["commit"], id=p.id, sha=p.sha, status=p.status)
