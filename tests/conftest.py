@@ -86,8 +86,9 @@ def write_config(tmp_path: Path, db_url: str, extra: str = "", slow_seconds: flo
 
 
 @pytest.fixture
-def config_path(tmp_path: Path, db_url: str) -> Path:
-    return write_config(tmp_path, db_url)
+def config_path(request: pytest.FixtureRequest, tmp_path: Path, db_url: str) -> Path:
+    """The test configuration, plus the requesting test module's ``EXTRA_CONFIG`` if it has one."""
+    return write_config(tmp_path, db_url, extra=getattr(request.module, "EXTRA_CONFIG", ""))
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
-from conftest import write_config
 
 from flashfusion.core.access import sessions, users
 from flashfusion.core.dashboard.pages import CSP
@@ -24,9 +23,7 @@ allow_private_networks = true
 """
 
 
-@pytest.fixture
-def config_path(tmp_path, db_url):
-    return write_config(tmp_path, db_url, extra=WEBHOOKS)
+EXTRA_CONFIG = WEBHOOKS  # added to the test configuration by conftest's config_path
 
 
 class Browser:

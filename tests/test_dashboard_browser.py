@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import write_config
+from test_dashboard_runpage import SHOP_PIPELINE
 from testkit.db import database_url, fresh_database
 from testkit.receiver import Receiver
 from testkit.server import cli, free_port, start_server, wait_for
@@ -249,11 +250,7 @@ GITLAB = WEBHOOKS + """
 [providers.gitlab]
 url = "http://127.0.0.1:{port}"
 token_env = "FF_BROWSER_GL_TOKEN"
-
-[pipelines.shop]
-provider = "gitlab"
-repository_name = "acme/shop"
-"""
+""" + SHOP_PIPELINE
 SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
 SECRET = "glpat-browser-s3cr3t"
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import write_config
 from test_dashboard import WEBHOOKS, Browser, make_run, make_user
+from test_dashboard_runpage import WEB_PIPELINE
 
 from flashfusion.core.hooks.apply import apply_delivery
 from flashfusion.core.storage.db import database, to_db_time, utcnow
@@ -23,17 +23,10 @@ HOOKED = WEBHOOKS + """
 token_env = "FF_DASH_GH_TOKEN"
 webhook_secret_env = "FF_DASH_HOOK_SECRET"
 reconcile_interval_seconds = 300
-
-[pipelines.web]
-provider = "github"
-repository_name = "acme/web"
-workflow = "deploy.yml"
-"""
+""" + WEB_PIPELINE
 
 
-@pytest.fixture
-def config_path(tmp_path, db_url):
-    return write_config(tmp_path, db_url, extra=HOOKED)
+EXTRA_CONFIG = HOOKED  # added to the test configuration by conftest's config_path
 
 
 @pytest.fixture

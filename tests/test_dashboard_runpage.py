@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
-from conftest import write_config
 from test_dashboard import WEBHOOKS, Browser, make_run, make_user
 
 from flashfusion.core.dashboard import runfacts
@@ -23,6 +22,17 @@ from flashfusion.providers.gitlab.provider import GitLabProvider, GitLabSettings
 
 SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
 SECRET = "glpat-s3cr3t-VALUE-never-shown"
+WEB_PIPELINE = """
+[pipelines.web]
+provider = "github"
+repository_name = "acme/web"
+workflow = "deploy.yml"
+"""
+SHOP_PIPELINE = """
+[pipelines.shop]
+provider = "gitlab"
+repository_name = "acme/shop"
+"""
 PROVIDERS = WEBHOOKS + """
 [providers.github]
 base_url = "https://ghe.example.com/api/v3"
@@ -32,20 +42,10 @@ token_env = "FF_RUNPAGE_GH_TOKEN"
 url = "https://gitlab.example.com"
 token_env = "FF_RUNPAGE_GL_TOKEN"
 
-[pipelines.web]
-provider = "github"
-repository_name = "acme/web"
-workflow = "deploy.yml"
-
-[pipelines.shop]
-provider = "gitlab"
-repository_name = "acme/shop"
-"""
+""" + WEB_PIPELINE + SHOP_PIPELINE
 
 
-@pytest.fixture
-def config_path(tmp_path, db_url):
-    return write_config(tmp_path, db_url, extra=PROVIDERS)
+EXTRA_CONFIG = PROVIDERS  # added to the test configuration by conftest's config_path
 
 
 @pytest.fixture

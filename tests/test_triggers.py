@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import write_config
 from test_dashboard import Browser, make_user
 from testkit.drive import run_until_done
 
@@ -49,9 +48,7 @@ triggers = { schedule = ["*/10 * * * *"] }
 """
 
 
-@pytest.fixture
-def config_path(tmp_path, db_url):
-    return write_config(tmp_path, db_url, extra=TRIGGERS)
+EXTRA_CONFIG = TRIGGERS  # added to the test configuration by conftest's config_path
 
 
 def runs_of(pipeline_id: str) -> list[Run]:

@@ -31,10 +31,7 @@ from testkit.receiver import (
 from flashfusion.core.storage.db import database
 from flashfusion.core.storage.models import WebhookDelivery, WebhookEndpoint
 
-
-@pytest.fixture
-def config_path(tmp_path, db_url):
-    return write_config(tmp_path, db_url, WEBHOOK_CONFIG.format(per_minute=100))
+EXTRA_CONFIG = WEBHOOK_CONFIG.format(per_minute=100)  # added by conftest's config_path
 
 
 def create(client, key, url, **fields):

@@ -8,7 +8,6 @@ import random
 from datetime import timedelta
 
 import pytest
-from conftest import write_config
 from testkit.receiver import WEBHOOK_CONFIG, Clock, dispatcher
 
 from flashfusion.core.runs import transitions as runs
@@ -19,10 +18,7 @@ from flashfusion.core.webhooks.dispatcher import Dispatcher
 from flashfusion.core.webhooks.management import WebhookService
 from flashfusion.core.webhooks.sender import parse_retry_after
 
-
-@pytest.fixture
-def config_path(tmp_path, db_url):
-    return write_config(tmp_path, db_url, WEBHOOK_CONFIG.format(per_minute=5))
+EXTRA_CONFIG = WEBHOOK_CONFIG.format(per_minute=5)  # added by conftest's config_path
 
 
 @pytest.fixture
