@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 WHEELHOUSE := build/wheelhouse
 SOURCES := pyproject.toml clients/python/pyproject.toml $(shell find core providers plugins -name '*.py' -o -name '*.json' 2>/dev/null)
 
-.PHONY: run test install wheelhouse
+.PHONY: run test install wheelhouse format lint
 
 run: $(VENV)/.installed
 	$(BIN)/flashfusion --config flashfusion.toml serve
@@ -18,6 +18,14 @@ test: $(VENV)/.installed-test
 	$(BIN)/pytest plugins/jenkins/tests
 
 install: $(VENV)/.installed
+
+# The checks .ci/run makes before the tests; `make format` lays the tree out as they expect.
+lint: $(VENV)/.installed-test
+	BIN=$(BIN) .ci/lint
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 $(VENV)/bin/pip:
 	$(PYTHON) -m venv $(VENV)

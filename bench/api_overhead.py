@@ -48,11 +48,30 @@ def run_bare(body: bytes, workers: int, threads: int):
     body_file.write_bytes(body)
     port = free_port()
     proc = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-         "--worker-class", "gthread", "--keep-alive", "5", "--reuse-port", "--no-control-socket",
-         "--log-level", "warning", "bare_app:app"],
-        cwd=Path(__file__).resolve().parent, env=dict(os.environ, BENCH_BODY_FILE=str(body_file)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            str(BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            "--keep-alive",
+            "5",
+            "--reuse-port",
+            "--no-control-socket",
+            "--log-level",
+            "warning",
+            "bare_app:app",
+        ],
+        cwd=Path(__file__).resolve().parent,
+        env=dict(os.environ, BENCH_BODY_FILE=str(body_file)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     wait_http(f"http://127.0.0.1:{port}/")
     return proc, f"http://127.0.0.1:{port}"
 
@@ -97,41 +116,74 @@ def main() -> None:
     if args.database_url:  # the second gateway needs an empty database of its own, beside the first
         exhausted_db = args.database_url + "_exhausted"
         _recreate(exhausted_db)
-    with gateway(args.database_url, workers=args.workers, threads=args.threads, with_worker=True) as gw, \
-            gateway(exhausted_db, workers=args.workers, threads=args.threads, limit=1) as spent:
+    with (
+        gateway(args.database_url, workers=args.workers, threads=args.threads, with_worker=True) as gw,
+        gateway(exhausted_db, workers=args.workers, threads=args.threads, limit=1) as spent,
+    ):
         headers = {"X-API-Key": gw.key()}
         run_id, body = finished_run(gw.url, headers)
         spent_headers = {"X-API-Key": spent.key()}
         httpx.get(spent.url + "/api/get-status", params={"run_id": run_id}, headers=spent_headers)
-        assert httpx.get(spent.url + "/api/get-status", params={"run_id": run_id},
-                         headers=spent_headers).status_code == 429
+        assert (
+            httpx.get(spent.url + "/api/get-status", params={"run_id": run_id}, headers=spent_headers).status_code
+            == 429
+        )
         bare, bare_url = run_bare(body, args.workers, args.threads)
         target = f"/api/get-status?run_id={run_id}"
         try:
             rows: dict[str, list[WrkResult]] = {"gateway": [], "exhausted": [], "bare": []}
             for _ in range(args.rounds):
-                rows["gateway"].append(wrk(gw.url + target, seconds=args.seconds, connections=args.connections,
-                                           headers=headers, server_pid=gw.procs[0].pid))
-                rows["exhausted"].append(wrk(spent.url + target, seconds=args.seconds,
-                                             connections=args.connections, headers=spent_headers,
-                                             server_pid=spent.procs[0].pid))
-                rows["bare"].append(wrk(bare_url + target, seconds=args.seconds, connections=args.connections,
-                                        server_pid=bare.pid))
+                rows["gateway"].append(
+                    wrk(
+                        gw.url + target,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        headers=headers,
+                        server_pid=gw.procs[0].pid,
+                    )
+                )
+                rows["exhausted"].append(
+                    wrk(
+                        spent.url + target,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        headers=spent_headers,
+                        server_pid=spent.procs[0].pid,
+                    )
+                )
+                rows["bare"].append(
+                    wrk(bare_url + target, seconds=args.seconds, connections=args.connections, server_pid=bare.pid)
+                )
             half = statistics.median(r.rps for r in rows["gateway"]) / 2
             script = paced(half, args.connections)
             rows["gateway @half"], rows["bare @half"] = [], []
             for _ in range(args.rounds):
-                rows["gateway @half"].append(wrk(gw.url + target, seconds=args.seconds,
-                                                 connections=args.connections, headers=headers, script=script))
-                rows["bare @half"].append(wrk(bare_url + target, seconds=args.seconds,
-                                              connections=args.connections, script=script))
-            trigger = wrk(gw.url + "/api/trigger-pipeline", seconds=args.seconds, connections=args.connections,
-                          headers=headers, script=_script(POST_LUA))
+                rows["gateway @half"].append(
+                    wrk(
+                        gw.url + target,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        headers=headers,
+                        script=script,
+                    )
+                )
+                rows["bare @half"].append(
+                    wrk(bare_url + target, seconds=args.seconds, connections=args.connections, script=script)
+                )
+            trigger = wrk(
+                gw.url + "/api/trigger-pipeline",
+                seconds=args.seconds,
+                connections=args.connections,
+                headers=headers,
+                script=_script(POST_LUA),
+            )
         finally:
             os.killpg(bare.pid, signal.SIGTERM)
             bare.wait()
-    print(f"\nGET /api/get-status, {backend}, gunicorn {args.workers} workers x {args.threads} threads, "
-          f"wrk {args.connections} connections, {args.rounds} alternating rounds of {args.seconds} s")
+    print(
+        f"\nGET /api/get-status, {backend}, gunicorn {args.workers} workers x {args.threads} threads, "
+        f"wrk {args.connections} connections, {args.rounds} alternating rounds of {args.seconds} s"
+    )
     bare_rps = statistics.median(r.rps for r in rows["bare"])
     print(f"{'':14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  non-2xx  / bare  server CPU us/req")
     p99 = {}
@@ -140,26 +192,35 @@ def main() -> None:
         rps = statistics.median(r.rps for r in runs)
         p99[name] = statistics.median(r.p99_ms for r in runs)
         cpu[name] = statistics.median(r.cpu_us for r in runs)
-        print(f"{name:14} {rps:9.0f} {statistics.median(r.p50_ms for r in runs):8.2f} {p99[name]:8.2f}  "
-              f"{sum(r.non_2xx for r in runs):7}  {rps / bare_rps:6.2f}  "
-              + (f"{cpu[name]:8.0f}" if cpu[name] else "       -"))
+        print(
+            f"{name:14} {rps:9.0f} {statistics.median(r.p50_ms for r in runs):8.2f} {p99[name]:8.2f}  "
+            f"{sum(r.non_2xx for r in runs):7}  {rps / bare_rps:6.2f}  "
+            + (f"{cpu[name]:8.0f}" if cpu[name] else "       -")
+        )
     ratio = statistics.median(r.rps for r in rows["gateway"]) / bare_rps
     spent_ratio = statistics.median(r.rps for r in rows["exhausted"]) / bare_rps
     print(f"ratio gateway/bare: {ratio:.2f}  (target >= 0.60, aim 0.75)")
-    print(f"server CPU per request, bare/gateway: {cpu['bare'] / cpu['gateway']:.2f}, bare/exhausted: "
-          f"{cpu['bare'] / cpu['exhausted']:.2f} (what the ratios above would be if the server had the cores to "
-          "itself; the gateway's tree includes its run worker)")
+    print(
+        f"server CPU per request, bare/gateway: {cpu['bare'] / cpu['gateway']:.2f}, bare/exhausted: "
+        f"{cpu['bare'] / cpu['exhausted']:.2f} (what the ratios above would be if the server had the cores to "
+        "itself; the gateway's tree includes its run worker)"
+    )
     print(f"ratio exhausted key/bare: {spent_ratio:.2f}  (target >= 0.80)")
-    print(f"p99 added at half the gateway's peak ({half:.0f} req/s): {p99['gateway @half'] - p99['bare @half']:.2f} ms "
-          f"(target <= 2 ms)")
-    print(f"\nPOST /api/trigger-pipeline (local provider, worker running): {trigger.rps:.0f} req/s, "
-          f"p50 {trigger.p50_ms:.2f} ms, p99 {trigger.p99_ms:.2f} ms, non-2xx {trigger.non_2xx}")
+    print(
+        f"p99 added at half the gateway's peak ({half:.0f} req/s): {p99['gateway @half'] - p99['bare @half']:.2f} ms "
+        f"(target <= 2 ms)"
+    )
+    print(
+        f"\nPOST /api/trigger-pipeline (local provider, worker running): {trigger.rps:.0f} req/s, "
+        f"p50 {trigger.p50_ms:.2f} ms, p99 {trigger.p99_ms:.2f} ms, non-2xx {trigger.non_2xx}"
+    )
     print(f"load average at end: {Path('/proc/loadavg').read_text().split()[:3]}")
 
 
 def _recreate(url: str) -> None:
     """An empty database ``url`` on the same PostgreSQL server (dropped first if it exists)."""
     import psycopg2
+
     admin, name = url.rsplit("/", 1)
     conn = psycopg2.connect(admin + "/postgres")
     conn.autocommit = True

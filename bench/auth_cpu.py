@@ -41,6 +41,7 @@ def caller(app, headers: dict):
             return b"".join(body)
         finally:
             getattr(body, "close", lambda: None)()
+
     return call, statuses
 
 
@@ -56,10 +57,13 @@ def main() -> None:
     gateway = build_gateway(load_config(str(config), env={}))
     app = create_app(gateway)
     with database.connection_context():
-        ample, spent = (apikeys.create_key(name, ["read_config"], known_pipelines=gateway.config.pipelines)
-                        ["plaintext_key"] for name in ("ample", "spent"))
-        database.execute_sql(f"UPDATE api_key SET rl_tat = {sql_now()} + 7200 WHERE key_hash = ?",
-                             (keys.hash_key(spent),))
+        ample, spent = (
+            apikeys.create_key(name, ["read_config"], known_pipelines=gateway.config.pipelines)["plaintext_key"]
+            for name in ("ample", "spent")
+        )
+        database.execute_sql(
+            f"UPDATE api_key SET rl_tat = {sql_now()} + 7200 WHERE key_hash = ?", (keys.hash_key(spent),)
+        )
     gateway_call, ok = caller(app, {"X-API-Key": ample})
     spent_call, refused = caller(app, {"X-API-Key": spent})
     body = gateway_call()

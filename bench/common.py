@@ -41,8 +41,10 @@ def machine() -> str:
         mem = f", {kib / 1024 / 1024:.0f} GiB RAM"
     except (OSError, AttributeError):
         pass
-    return (f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}){mem}, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}){mem}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def free_port() -> int:
@@ -89,30 +91,50 @@ class Gateway:
     procs: list
 
     def cli(self, *args: str) -> str:
-        return subprocess.run([FLASHFUSION, "--config", str(self.config), *args], check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [FLASHFUSION, "--config", str(self.config), *args], check=True, capture_output=True, text=True
+        ).stdout
 
     def key(self, permissions: str = "trigger_pipeline,read_runs,read_config") -> str:
-        return json.loads(self.cli("keys", "create", "--name", "bench", "--permissions", permissions,
-                                   "--json"))["plaintext_key"]
+        return json.loads(self.cli("keys", "create", "--name", "bench", "--permissions", permissions, "--json"))[
+            "plaintext_key"
+        ]
 
 
 @contextmanager
-def gateway(database_url: str | None = None, *, workers: int = ServerConfig.workers, threads: int = ServerConfig.threads,
-            with_worker: bool = False, limit: int = 1_000_000_000, extra: str = "",
-            env: dict | None = None) -> Iterator[Gateway]:
+def gateway(
+    database_url: str | None = None,
+    *,
+    workers: int = ServerConfig.workers,
+    threads: int = ServerConfig.threads,
+    with_worker: bool = False,
+    limit: int = 1_000_000_000,
+    extra: str = "",
+    env: dict | None = None,
+) -> Iterator[Gateway]:
     root = Path(tempfile.mkdtemp(prefix="ffbench-"))
     url = database_url or f"sqlite:///{root / 'bench.db'}"
     config = root / "flashfusion.toml"
     config.write_text(CONFIG.format(database_url=url, limit=limit, workdir=root / "runs", extra=extra))
     port = free_port()
-    args = [FLASHFUSION, "--config", str(config), "serve", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--threads", str(threads)]
+    args = [
+        FLASHFUSION,
+        "--config",
+        str(config),
+        "serve",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+    ]
     if not with_worker:
         args.append("--no-worker")
     log = open(root / "serve.log", "wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env=dict(os.environ, **(env or {})))
+    proc = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ, **(env or {}))
+    )
     gw = Gateway(root=root, config=config, url=f"http://127.0.0.1:{port}", procs=[proc])
     try:
         wait_http(gw.url + "/healthz")
@@ -166,8 +188,16 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / tick
 
 
-def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 2, headers: dict | None = None,
-        script: str | None = None, server_pid: int | None = None) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    seconds: int = 8,
+    connections: int = 32,
+    threads: int = 2,
+    headers: dict | None = None,
+    script: str | None = None,
+    server_pid: int | None = None,
+) -> WrkResult:
     """One wrk round. With ``server_pid``, also the CPU time that process tree spent per
     request: unlike requests per second, hardly changed by other work on the machine."""
     args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
@@ -184,8 +214,14 @@ def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 2, 
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     done = re.search(r"(\d+) requests in", out)
     requests = int(done.group(1)) if done else 0
-    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, non_2xx=int(bad.group(1)) if bad else 0, requests=requests,
-                     cpu_us=cpu / requests * 1e6 if server_pid and requests else 0.0)
+    return WrkResult(
+        rps=rps,
+        p50_ms=p50,
+        p99_ms=p99,
+        non_2xx=int(bad.group(1)) if bad else 0,
+        requests=requests,
+        cpu_us=cpu / requests * 1e6 if server_pid and requests else 0.0,
+    )
 
 
 def require(tool: str, hint: str) -> None:

@@ -85,8 +85,13 @@ def measure(interval: float, count: int, rng: random.Random, hooks: bool = False
     with FakeGitHub() as fake, Receiver() as rx:
         fake.add_repo(REPO)
         fake.add_workflow(REPO, "deploy.yml", jobs=[("build", ["Set up job", "Run tests", "Complete job"])])
-        extra = EXTRA.format(url=fake.url, token_env=TOKEN_ENV, interval=interval, repo=REPO,
-                             hooks=f'webhook_secret_env = "{HOOK_SECRET_ENV}"' if hooks else "")
+        extra = EXTRA.format(
+            url=fake.url,
+            token_env=TOKEN_ENV,
+            interval=interval,
+            repo=REPO,
+            hooks=f'webhook_secret_env = "{HOOK_SECRET_ENV}"' if hooks else "",
+        )
         # worker tick back to its default (bench/common's config speeds it up for other benches)
         env = {TOKEN_ENV: DEFAULT_TOKEN, "FLASHFUSION_WORKER__TICK_SECONDS": "0.5", HOOK_SECRET_ENV: HOOK_SECRET}
         with gateway(with_worker=True, extra=extra, env=env) as gw:
@@ -119,8 +124,12 @@ def measure(interval: float, count: int, rng: random.Random, hooks: bool = False
                 wait_until(dispatched, 60 + 3 * interval, "every run to be dispatched")
                 for run_id in run_ids:
                     fake.advance(upstream[run_id], 2)  # in progress, the job has started
-                wait_until(lambda: all(status(r)["provider_status"] == "in_progress" for r in run_ids),
-                           60 + 3 * interval, "the gateway to see every run in progress", every=0.5)
+                wait_until(
+                    lambda: all(status(r)["provider_status"] == "in_progress" for r in run_ids),
+                    60 + 3 * interval,
+                    "the gateway to see every run in progress",
+                    every=0.5,
+                )
                 time.sleep(rng.uniform(0, interval))  # start at a random point of the cycle
 
                 finished_at: dict[str, float] = {}
@@ -149,8 +158,9 @@ def measure(interval: float, count: int, rng: random.Random, hooks: bool = False
                     for r in rx.snapshot():
                         body = json.loads(r.body)
                         if body.get("event") == "run.completed":
-                            out.setdefault((body.get("data") or {}).get("id") or (body.get("data") or {}).get("run_id"),
-                                           r.at)
+                            out.setdefault(
+                                (body.get("data") or {}).get("id") or (body.get("data") or {}).get("run_id"), r.at
+                            )
                     return out
 
                 wait_until(lambda: set(run_ids) <= set(delivered()), 60, "every run.completed webhook")
@@ -162,8 +172,16 @@ def measure(interval: float, count: int, rng: random.Random, hooks: bool = False
     refused = [r for r in fake.hooks.sent if r[2] != 202]
     if refused:
         raise RuntimeError(f"{len(refused)} hooks were not accepted: {refused[:3]}")
-    return {"interval": interval, "mode": "hooks" if hooks else "poll", "runs": count, "status": status_lat,
-            "webhook": hook_lat, "observations": observations, "signed": signed, "hooks_sent": len(fake.hooks.sent)}
+    return {
+        "interval": interval,
+        "mode": "hooks" if hooks else "poll",
+        "runs": count,
+        "status": status_lat,
+        "webhook": hook_lat,
+        "observations": observations,
+        "signed": signed,
+        "hooks_sent": len(fake.hooks.sent),
+    }
 
 
 def main() -> None:
@@ -180,19 +198,27 @@ def main() -> None:
         for mode in args.modes.split(","):
             print(f"  poll_interval_seconds = {interval:g}, {mode}: {args.runs} runs ...", flush=True)
             rows.append(measure(interval, args.runs, rng, hooks=mode == "hooks"))
-    print(f"\nfreshness after the upstream run completes (fake GitHub, {args.runs} runs per interval, "
-          f"get-status resolution {OBSERVE_EVERY * 1000:.0f} ms)")
-    head = (f"{'poll interval':>13} {'mode':>5} | {'get-status p50':>14} {'p95':>7} {'max':>7} | "
-            f"{'webhook p50':>11} {'p95':>7} {'max':>7} | {'p50 / interval':>14}")
+    print(
+        f"\nfreshness after the upstream run completes (fake GitHub, {args.runs} runs per interval, "
+        f"get-status resolution {OBSERVE_EVERY * 1000:.0f} ms)"
+    )
+    head = (
+        f"{'poll interval':>13} {'mode':>5} | {'get-status p50':>14} {'p95':>7} {'max':>7} | "
+        f"{'webhook p50':>11} {'p95':>7} {'max':>7} | {'p50 / interval':>14}"
+    )
     print(head)
     print("-" * len(head))
     for row in rows:
         s, w = row["status"], row["webhook"]
-        print(f"{row['interval']:>12g}s {row['mode']:>5} | {pct(s, 50):>13.2f}s {pct(s, 95):>6.2f}s {max(s):>6.2f}s | "
-              f"{pct(w, 50):>10.2f}s {pct(w, 95):>6.2f}s {max(w):>6.2f}s | {pct(s, 50) / row['interval']:>14.2f}")
-    print(f"(webhooks signed: {all(r['signed'] for r in rows)}; get-status reads made while waiting: "
-          f"{', '.join(str(r['observations']) for r in rows)}; provider hooks sent and accepted: "
-          f"{', '.join(str(r['hooks_sent']) for r in rows if r['mode'] == 'hooks') or '-'})")
+        print(
+            f"{row['interval']:>12g}s {row['mode']:>5} | {pct(s, 50):>13.2f}s {pct(s, 95):>6.2f}s {max(s):>6.2f}s | "
+            f"{pct(w, 50):>10.2f}s {pct(w, 95):>6.2f}s {max(w):>6.2f}s | {pct(s, 50) / row['interval']:>14.2f}"
+        )
+    print(
+        f"(webhooks signed: {all(r['signed'] for r in rows)}; get-status reads made while waiting: "
+        f"{', '.join(str(r['observations']) for r in rows)}; provider hooks sent and accepted: "
+        f"{', '.join(str(r['hooks_sent']) for r in rows if r['mode'] == 'hooks') or '-'})"
+    )
 
 
 if __name__ == "__main__":

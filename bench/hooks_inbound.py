@@ -92,36 +92,64 @@ def main() -> None:
     body, signature = signed_body()
     hooks, health = [], []
     with gateway(extra=EXTRA, env={SECRET_ENV: SECRET}) as gw:
-        first = httpx.post(gw.url + "/hooks/github", content=body, headers={
-            "Content-Type": "application/json", "X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "probe",
-            "X-Hub-Signature-256": signature})
+        first = httpx.post(
+            gw.url + "/hooks/github",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-GitHub-Event": "workflow_run",
+                "X-GitHub-Delivery": "probe",
+                "X-Hub-Signature-256": signature,
+            },
+        )
         assert first.status_code == 202 and first.json()["status"] == "accepted", first.text
-        bad = httpx.post(gw.url + "/hooks/github", content=body + b" ", headers={
-            "Content-Type": "application/json", "X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "tampered",
-            "X-Hub-Signature-256": signature})
+        bad = httpx.post(
+            gw.url + "/hooks/github",
+            content=body + b" ",
+            headers={
+                "Content-Type": "application/json",
+                "X-GitHub-Event": "workflow_run",
+                "X-GitHub-Delivery": "tampered",
+                "X-Hub-Signature-256": signature,
+            },
+        )
         assert bad.status_code == 401, bad.text
         for r in range(args.rounds):
-            hooks.append(wrk(gw.url + "/hooks/github", seconds=args.seconds, connections=args.connections,
-                             script=script(f"r{r}", body, signature)))
+            hooks.append(
+                wrk(
+                    gw.url + "/hooks/github",
+                    seconds=args.seconds,
+                    connections=args.connections,
+                    script=script(f"r{r}", body, signature),
+                )
+            )
             health.append(wrk(gw.url + "/healthz", seconds=args.seconds, connections=args.connections))
         stored = inbox_rows(gw.root / "bench.db")
         replay = wrk(gw.url + "/hooks/github", seconds=1, connections=4, script=script("r0", body, signature))
         after_replay = inbox_rows(gw.root / "bench.db")
-    print(f"\nPOST /hooks/github (signed workflow_run, {len(body):,} bytes), SQLite, wrk {args.connections} "
-          f"connections, {args.rounds} alternating rounds of {args.seconds} s")
+    print(
+        f"\nPOST /hooks/github (signed workflow_run, {len(body):,} bytes), SQLite, wrk {args.connections} "
+        f"connections, {args.rounds} alternating rounds of {args.seconds} s"
+    )
     print(f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, runs in (("hooks accepted", hooks), ("GET /healthz (baseline)", health)):
-        print(f"{name:22} {statistics.median(r.rps for r in runs):9.0f} "
-              f"{statistics.median(r.p50_ms for r in runs):8.2f} {statistics.median(r.p99_ms for r in runs):8.2f} "
-              f"{sum(r.non_2xx for r in runs):8}")
+        print(
+            f"{name:22} {statistics.median(r.rps for r in runs):9.0f} "
+            f"{statistics.median(r.p50_ms for r in runs):8.2f} {statistics.median(r.p99_ms for r in runs):8.2f} "
+            f"{sum(r.non_2xx for r in runs):8}"
+        )
     print("rounds (hooks/s): " + ", ".join(f"{r.rps:.0f}" for r in hooks))
     ratio = statistics.median(r.rps for r in hooks) / statistics.median(r.rps for r in health)
     print(f"hooks / healthz: {ratio:.2f}; target >= 1,000 hooks/s")
     answered = sum(r.requests - r.non_2xx for r in hooks)
-    print(f"inbox rows after the rounds: {stored:,}; 202s counted by wrk: {answered:,} + 1 probe (wrk does not "
-          f"count requests still in flight when a round ends: at most {args.connections} a round)")
-    print(f"replay of {replay.requests:,} already stored ids ({replay.non_2xx} non-2xx): "
-          f"{after_replay - stored} rows added")
+    print(
+        f"inbox rows after the rounds: {stored:,}; 202s counted by wrk: {answered:,} + 1 probe (wrk does not "
+        f"count requests still in flight when a round ends: at most {args.connections} a round)"
+    )
+    print(
+        f"replay of {replay.requests:,} already stored ids ({replay.non_2xx} non-2xx): "
+        f"{after_replay - stored} rows added"
+    )
     print("load average after:", Path("/proc/loadavg").read_text().strip())
 
 

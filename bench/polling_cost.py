@@ -105,8 +105,9 @@ def measure(world_cls: type, runs: int, repos: int, mix_cycles: int) -> Scenario
                 if world.finished(slot):
                     completed += 1
                     world.replace(slot)
-        return Scenario(world.name, runs, repos, quiet_gw, quiet_naive, mix_gw, mix_naive, completed,
-                        time.monotonic() - started)
+        return Scenario(
+            world.name, runs, repos, quiet_gw, quiet_naive, mix_gw, mix_naive, completed, time.monotonic() - started
+        )
     finally:
         world.close()
 
@@ -116,19 +117,23 @@ def fmt(x: float) -> str:
 
 
 def report(rows: list[Scenario]) -> None:
-    print_head("\nrequests per 10 s cycle (total / counted against the rate limit) and counted requests per hour",
-               f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: gateway':>17} {'naive':>13} | "
-               f"{'mix: gateway':>17} {'naive':>13} | {'counted/h gw quiet':>18} {'gw mix':>9} {'naive':>9} "
-               f"{'naive/gw mix':>12}")
+    print_head(
+        "\nrequests per 10 s cycle (total / counted against the rate limit) and counted requests per hour",
+        f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: gateway':>17} {'naive':>13} | "
+        f"{'mix: gateway':>17} {'naive':>13} | {'counted/h gw quiet':>18} {'gw mix':>9} {'naive':>9} "
+        f"{'naive/gw mix':>12}",
+    )
     for r in rows:
         ratio = r.mix_naive.counted_per_hour / r.mix_gw.counted_per_hour if r.mix_gw.counted else float("inf")
-        print(f"{r.provider:8} {r.runs:>5} {r.repos:>5} | "
-              f"{fmt(r.quiet_gw.per_cycle):>8} / {fmt(r.quiet_gw.counted_per_cycle):>6} "
-              f"{fmt(r.quiet_naive.per_cycle):>6} / {fmt(r.quiet_naive.counted_per_cycle):>4} | "
-              f"{fmt(r.mix_gw.per_cycle):>8} / {fmt(r.mix_gw.counted_per_cycle):>6} "
-              f"{fmt(r.mix_naive.per_cycle):>6} / {fmt(r.mix_naive.counted_per_cycle):>4} | "
-              f"{fmt(r.quiet_gw.counted_per_hour):>18} {fmt(r.mix_gw.counted_per_hour):>9} "
-              f"{fmt(r.mix_naive.counted_per_hour):>9} {ratio:>11.1f}x")
+        print(
+            f"{r.provider:8} {r.runs:>5} {r.repos:>5} | "
+            f"{fmt(r.quiet_gw.per_cycle):>8} / {fmt(r.quiet_gw.counted_per_cycle):>6} "
+            f"{fmt(r.quiet_naive.per_cycle):>6} / {fmt(r.quiet_naive.counted_per_cycle):>4} | "
+            f"{fmt(r.mix_gw.per_cycle):>8} / {fmt(r.mix_gw.counted_per_cycle):>6} "
+            f"{fmt(r.mix_naive.per_cycle):>6} / {fmt(r.mix_naive.counted_per_cycle):>4} | "
+            f"{fmt(r.quiet_gw.counted_per_hour):>18} {fmt(r.mix_gw.counted_per_hour):>9} "
+            f"{fmt(r.mix_naive.counted_per_hour):>9} {ratio:>11.1f}x"
+        )
 
 
 def main() -> None:
@@ -136,14 +141,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100,1000", help="active runs, comma-separated")
     parser.add_argument("--mix-cycles", type=int, default=PERIOD, help="cycles of the realistic mix (default: 12)")
     parser.add_argument("--providers", default="github,gitlab")
-    parser.add_argument("--hooks", action="store_true",
-                        help=f"also measure each world with the fake's webhooks applied and a reconcile poll every "
-                             f"{RECONCILE:g} s")
+    parser.add_argument(
+        "--hooks",
+        action="store_true",
+        help=f"also measure each world with the fake's webhooks applied and a reconcile poll every {RECONCILE:g} s",
+    )
     parser.add_argument("--no-verify", action="store_true", help="skip measuring the mix at the computed capacity")
     args = parser.parse_args()
     print(machine())
-    print(f"freshness {INTERVAL:g} s ({CYCLES_PER_HOUR:g} cycles/h); mix: each run changes every "
-          f"{PERIOD * INTERVAL:g} s and completes after {LIFE} changes, then is replaced")
+    print(
+        f"freshness {INTERVAL:g} s ({CYCLES_PER_HOUR:g} cycles/h); mix: each run changes every "
+        f"{PERIOD * INTERVAL:g} s and completes after {LIFE} changes, then is replaced"
+    )
     sizes = [int(s) for s in args.sizes.split(",")]
     worlds = {"github": GitHubWorld, "gitlab": GitLabWorld}
     rows: list[Scenario] = []
@@ -155,13 +164,19 @@ def main() -> None:
                     continue
                 row = measure(worlds[name], runs, repos, args.mix_cycles)
                 rows.append(row)
-                print(f"  measured {row.provider} {runs} runs / {repos} repos in {row.seconds:.1f} s "
-                      f"({row.completed} runs completed and replaced during the mix)", flush=True)
+                print(
+                    f"  measured {row.provider} {runs} runs / {repos} repos in {row.seconds:.1f} s "
+                    f"({row.completed} runs completed and replaced during the mix)",
+                    flush=True,
+                )
                 if args.hooks:
                     hooked = measure_hooks(worlds[name], runs, repos, args.mix_cycles)
                     hook_rows.append(hooked)
-                    print(f"  measured {row.provider} {runs} runs / {repos} repos with hooks in "
-                          f"{hooked.seconds:.1f} s ({hooked.deliveries} deliveries in the mix)", flush=True)
+                    print(
+                        f"  measured {row.provider} {runs} runs / {repos} repos with hooks in "
+                        f"{hooked.seconds:.1f} s ({hooked.deliveries} deliveries in the mix)",
+                        flush=True,
+                    )
     report(rows)
     if hook_rows:
         report_hooks(hook_rows, {(r.provider, r.runs, r.repos): r for r in rows}, fmt)
@@ -177,8 +192,9 @@ def main() -> None:
         quiet = max((r.quiet_gw.counted_per_hour for r in github_rows if r.repos == repos), default=0)
         if len(pts) < 2:
             continue
-        print(f"  gateway, runs in {repos} repo(s): quiet cycles cost {fmt(quiet)} counted/h at up to "
-              f"{pts[-1][0]} runs")
+        print(
+            f"  gateway, runs in {repos} repo(s): quiet cycles cost {fmt(quiet)} counted/h at up to {pts[-1][0]} runs"
+        )
         if args.no_verify:
             continue
         # Secant steps between the nearest measured sizes below and above the budget, each
@@ -194,11 +210,17 @@ def main() -> None:
                 break
             check = measure(GitHubWorld, guess, repos, args.mix_cycles)
             pts = sorted(pts + [(guess, check.mix_gw.counted_per_hour)])
-            print(f"    mix with {guess} runs: {fmt(check.mix_gw.counted_per_hour)} counted/h "
-                  f"({fmt(check.mix_gw.total_per_hour)} requests/h in all, the rest free 304s)", flush=True)
+            print(
+                f"    mix with {guess} runs: {fmt(check.mix_gw.counted_per_hour)} counted/h "
+                f"({fmt(check.mix_gw.total_per_hour)} requests/h in all, the rest free 304s)",
+                flush=True,
+            )
         best = max((p for p in pts if p[1] <= TOKEN_BUDGET), default=(0, 0.0))
-        print(f"    -> realistic mix: {best[0]} concurrent runs within {TOKEN_BUDGET:,}/h "
-              f"({fmt(best[1])} counted/h measured; {best[0] / naive_capacity:.1f}x naive)")
+        print(
+            f"    -> realistic mix: {best[0]} concurrent runs within {TOKEN_BUDGET:,}/h "
+            f"({fmt(best[1])} counted/h measured; {best[0] / naive_capacity:.1f}x naive)"
+        )
+
 
 if __name__ == "__main__":
     main()

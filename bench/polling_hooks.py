@@ -51,7 +51,7 @@ class HookFeed:
     def apply(self) -> set[str]:
         """Apply every delivery received since the last call; the runs whose snapshots changed."""
         self.world.fake.hooks.wait_idle()
-        new = self.rx.snapshot()[self.seen:]
+        new = self.rx.snapshot()[self.seen :]
         self.seen += len(new)
         provider, core = self.world.provider, self.world.core
         reported: set[str] = set()
@@ -88,12 +88,12 @@ class HookScenario:
     provider: str
     runs: int
     repos: int
-    quiet_poll: Cost        # one poll cycle of a quiet world (what a reconcile poll costs there)
-    quiet_hooks: int        # deliveries received while quiet (expected: none)
-    mix_hooks: Cost         # applying the mix's deliveries, per 10 s cycle
-    reconcile_poll: Cost    # one poll cycle in the middle of the mix (the reconcile poll)
-    changes: int            # upstream changes made during the mix
-    seen: int               # ... of which a hook's snapshots reported at once
+    quiet_poll: Cost  # one poll cycle of a quiet world (what a reconcile poll costs there)
+    quiet_hooks: int  # deliveries received while quiet (expected: none)
+    mix_hooks: Cost  # applying the mix's deliveries, per 10 s cycle
+    reconcile_poll: Cost  # one poll cycle in the middle of the mix (the reconcile poll)
+    changes: int  # upstream changes made during the mix
+    seen: int  # ... of which a hook's snapshots reported at once
     deliveries: int
     crashed: int
     seconds: float
@@ -150,9 +150,20 @@ def measure_hooks(world_cls: type, runs: int, repos: int, mix_cycles: int) -> Ho
             for slot in moved:
                 if world.finished(slot):
                     world.replace(slot)  # its "requested" hook is applied (and counted) next cycle
-        return HookScenario(world.name, runs, repos, quiet_poll, quiet_hooks, mix_hooks, reconcile_poll,
-                            changes, seen, feed.received - before - quiet_hooks, feed.crashed,
-                            time.monotonic() - started)
+        return HookScenario(
+            world.name,
+            runs,
+            repos,
+            quiet_poll,
+            quiet_hooks,
+            mix_hooks,
+            reconcile_poll,
+            changes,
+            seen,
+            feed.received - before - quiet_hooks,
+            feed.crashed,
+            time.monotonic() - started,
+        )
     finally:
         feed.close()
         world.close()
@@ -160,19 +171,23 @@ def measure_hooks(world_cls: type, runs: int, repos: int, mix_cycles: int) -> Ho
 
 def report_hooks(rows: list[HookScenario], poll_only: dict[tuple[str, int, int], Any], fmt: Any) -> None:
     """``poll_only``: (provider, runs, repos) -> the poll-only ``Scenario`` of the same world."""
-    print_head(f"\nwith hooks (reconcile poll every {RECONCILE:g} s), counted requests per hour, against poll-only "
-               f"at {INTERVAL:g} s",
-               f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: poll-only':>16} {'hooks':>8} {'ratio':>6} "
-               f"| {'mix: poll-only':>14} {'hooks':>8} {'ratio':>6} "
-               f"{'hooks/h':>8} {'changes seen by hook':>20}")
+    print_head(
+        f"\nwith hooks (reconcile poll every {RECONCILE:g} s), counted requests per hour, against poll-only "
+        f"at {INTERVAL:g} s",
+        f"{'provider':8} {'runs':>5} {'repos':>5} | {'quiet: poll-only':>16} {'hooks':>8} {'ratio':>6} "
+        f"| {'mix: poll-only':>14} {'hooks':>8} {'ratio':>6} "
+        f"{'hooks/h':>8} {'changes seen by hook':>20}",
+    )
     for r in rows:
         base = poll_only[(r.provider, r.runs, r.repos)]
         quiet, mix = base.quiet_gw.counted_per_hour, base.mix_gw.counted_per_hour
 
         def ratio(a: float, b: float) -> str:
             return f"{a / b:>5.1f}x" if b else "   inf"
-        print(f"{r.provider:8} {r.runs:>5} {r.repos:>5} | {fmt(quiet):>16} {fmt(r.quiet_per_hour):>8} "
-              f"{ratio(quiet, r.quiet_per_hour)} | {fmt(mix):>14} {fmt(r.mix_per_hour):>8} "
-              f"{ratio(mix, r.mix_per_hour)} {fmt(r.deliveries / max(r.mix_hooks.cycles, 1) * CYCLES_PER_HOUR):>8} "
-              f"{r.seen:>9} of {r.changes:<8}"
-              + (f" ({r.crashed} event_snapshots raised: polled)" if r.crashed else ""))
+
+        print(
+            f"{r.provider:8} {r.runs:>5} {r.repos:>5} | {fmt(quiet):>16} {fmt(r.quiet_per_hour):>8} "
+            f"{ratio(quiet, r.quiet_per_hour)} | {fmt(mix):>14} {fmt(r.mix_per_hour):>8} "
+            f"{ratio(mix, r.mix_per_hour)} {fmt(r.deliveries / max(r.mix_hooks.cycles, 1) * CYCLES_PER_HOUR):>8} "
+            f"{r.seen:>9} of {r.changes:<8}" + (f" ({r.crashed} event_snapshots raised: polled)" if r.crashed else "")
+        )

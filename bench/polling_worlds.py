@@ -83,11 +83,25 @@ class Core:
         self.refs: dict[str, RunRef] = {}
         self.by_pipeline: dict[str, list[str]] = {p.id: [] for p in pipelines}
 
-    def track(self, run_id: str, pipeline_id: str, upstream_id: str, state: dict | None = None,
-              provider_status: str | None = None) -> None:
+    def track(
+        self,
+        run_id: str,
+        pipeline_id: str,
+        upstream_id: str,
+        state: dict | None = None,
+        provider_status: str | None = None,
+    ) -> None:
         created = datetime.fromtimestamp(self.clock(), UTC)
-        self.refs[run_id] = RunRef(id=run_id, pipeline_id=pipeline_id, ref="main", inputs={}, created_at=created,
-                                   upstream_id=upstream_id, state=dict(state or {}), provider_status=provider_status)
+        self.refs[run_id] = RunRef(
+            id=run_id,
+            pipeline_id=pipeline_id,
+            ref="main",
+            inputs={},
+            created_at=created,
+            upstream_id=upstream_id,
+            state=dict(state or {}),
+            provider_status=provider_status,
+        )
         self.by_pipeline[pipeline_id].append(run_id)
 
     def untrack(self, run_id: str) -> None:
@@ -106,10 +120,12 @@ class Core:
         for snap in snaps:
             ref = self.refs[snap.run_id]
             self.refs[snap.run_id] = dataclasses.replace(
-                ref, upstream_id=snap.upstream_id or ref.upstream_id,
+                ref,
+                upstream_id=snap.upstream_id or ref.upstream_id,
                 provider_status=snap.provider_status or ref.provider_status,
                 steps=snap.steps if snap.steps is not None else ref.steps,
-                state=dict(snap.state) if snap.state is not None else ref.state)
+                state=dict(snap.state) if snap.state is not None else ref.state,
+            )
         return snaps
 
     def bound(self, pipeline_id: str, upstream_id: str) -> list[RunRef]:
@@ -169,15 +185,33 @@ class GitHubWorld(World):
             name = f"acme/repo{r}"
             self.fake.add_repo(name)
             self.workflows.append(self.fake.add_workflow(name, "deploy.yml", jobs=[("build", steps)]))
-            pipelines.append(Pipeline(id=f"p{r}", name=f"p{r}", provider="github", repository_name=name,
-                                      branch="main", options={"workflow": "deploy.yml"}))
+            pipelines.append(
+                Pipeline(
+                    id=f"p{r}",
+                    name=f"p{r}",
+                    provider="github",
+                    repository_name=name,
+                    branch="main",
+                    options={"workflow": "deploy.yml"},
+                )
+            )
         self.provider = GitHubProvider(
-            GitHubSettings(base_url=self.fake.url, poll_interval_seconds=INTERVAL,
-                           webhook_secret_env=HOOK_SECRET_ENV if hooks else None),
-            env={"GITHUB_TOKEN": DEFAULT_TOKEN, HOOK_SECRET_ENV: HOOK_SECRET}, clock=self.clock)
+            GitHubSettings(
+                base_url=self.fake.url,
+                poll_interval_seconds=INTERVAL,
+                webhook_secret_env=HOOK_SECRET_ENV if hooks else None,
+            ),
+            env={"GITHUB_TOKEN": DEFAULT_TOKEN, HOOK_SECRET_ENV: HOOK_SECRET},
+            clock=self.clock,
+        )
         self.core = Core(self.provider, pipelines, self.clock)
-        self.naive_client = github.Github(base_url=self.fake.url, auth=github.Auth.Token(DEFAULT_TOKEN), retry=None,
-                                         seconds_between_requests=None, seconds_between_writes=None)
+        self.naive_client = github.Github(
+            base_url=self.fake.url,
+            auth=github.Auth.Token(DEFAULT_TOKEN),
+            retry=None,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+        )
         self.naive_repos = {f"acme/repo{r}": self.naive_client.get_repo(f"acme/repo{r}") for r in range(repos)}
         self.repos = repos
         self._fill(runs, repos)
@@ -226,18 +260,21 @@ class GitLabWorld(World):
         for r in range(repos):
             path = f"acme/repo{r}"
             self.projects.append(self.fake.add_project(path, jobs=stages))
-            pipelines.append(Pipeline(id=f"p{r}", name=f"p{r}", provider="gitlab", repository_name=path,
-                                      branch="main", options={}))
+            pipelines.append(
+                Pipeline(id=f"p{r}", name=f"p{r}", provider="gitlab", repository_name=path, branch="main", options={})
+            )
         table = {"url": self.fake.url, "timeout_seconds": 5, "poll_interval_seconds": INTERVAL}
         if hooks:
             table["webhook_secret_env"] = HOOK_SECRET_ENV
         settings = build_settings(GitLabProvider.Settings, table)
-        self.provider = GitLabProvider(settings, env={"GITLAB_TOKEN": self.fake.token, HOOK_SECRET_ENV: HOOK_SECRET},
-                                       clock=self.clock)
+        self.provider = GitLabProvider(
+            settings, env={"GITLAB_TOKEN": self.fake.token, HOOK_SECRET_ENV: HOOK_SECRET}, clock=self.clock
+        )
         self.core = Core(self.provider, pipelines, self.clock)
         self.naive_client = gitlab.Gitlab(self.fake.url, private_token=self.fake.token)
-        self.naive_projects = {f"p{r}": self.naive_client.projects.get(f"acme/repo{r}", lazy=True)
-                               for r in range(repos)}
+        self.naive_projects = {
+            f"p{r}": self.naive_client.projects.get(f"acme/repo{r}", lazy=True) for r in range(repos)
+        }
         self._fill(runs, repos)
 
     def _new_run(self, repo: int, advance: int = 0) -> tuple[str, int]:
@@ -247,9 +284,18 @@ class GitLabWorld(World):
         p = self.fake.pipeline(pid)
         run_id = self._next_run_id()
         # what dispatch() hands the core for a pipeline it just created
-        self.core.track(run_id, f"p{repo}", str(pid), state={
-            "project_id": self.projects[repo].id, "updated_at": _fmt(p.updated_at), "status": p.status,
-            "created_at": _fmt(p.created_at)}, provider_status=p.status)
+        self.core.track(
+            run_id,
+            f"p{repo}",
+            str(pid),
+            state={
+                "project_id": self.projects[repo].id,
+                "updated_at": _fmt(p.updated_at),
+                "status": p.status,
+                "created_at": _fmt(p.created_at),
+            },
+            provider_status=p.status,
+        )
         return run_id, pid
 
     def advance_clock(self) -> None:

@@ -68,8 +68,17 @@ def serve_receiver(backlog: int) -> None:
             if cmd == "count":
                 print(json.dumps({"count": len(rx.requests)}), flush=True)
             elif cmd == "dump":
-                out = [{"path": r.path, "id": r.webhook_id, "at": r.at, "body": r.body.decode(),
-                        "headers": r.headers, "status": r.answered} for r in rx.snapshot()]
+                out = [
+                    {
+                        "path": r.path,
+                        "id": r.webhook_id,
+                        "at": r.at,
+                        "body": r.body.decode(),
+                        "headers": r.headers,
+                        "status": r.answered,
+                    }
+                    for r in rx.snapshot()
+                ]
                 print(json.dumps(out), flush=True)
             elif cmd == "clear":
                 with rx._lock:
@@ -79,8 +88,13 @@ def serve_receiver(backlog: int) -> None:
 
 class ReceiverProcess:
     def __init__(self, backlog: int) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve-receiver", str(backlog)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-receiver", str(backlog)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         urls = json.loads(self.proc.stdout.readline())
         self.url, self.plain = urls["url"], urls["plain"]
         self._lock = threading.Lock()
@@ -131,8 +145,7 @@ class Outbox:
                 for _ in range(count):
                     self._seq += 1
                     seqs.append(self._seq)
-                    runs.emit("run.completed", "demo", None, {"run_id": f"run_bench_{self._seq:07d}",
-                                                              "seq": self._seq})
+                    runs.emit("run.completed", "demo", None, {"run_id": f"run_bench_{self._seq:07d}", "seq": self._seq})
         return seqs, time.monotonic()
 
 
@@ -140,9 +153,15 @@ def start_workers(gw, count: int) -> list[subprocess.Popen]:
     procs = []
     for n in range(count):
         log = open(gw.root / f"worker-{len(gw.procs)}-{n}.log", "wb")
-        procs.append(subprocess.Popen([FLASHFUSION, "--config", str(gw.config), "worker"], stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                      env=dict(os.environ, **ENV)))
+        procs.append(
+            subprocess.Popen(
+                [FLASHFUSION, "--config", str(gw.config), "worker"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=dict(os.environ, **ENV),
+            )
+        )
     gw.procs.extend(procs)  # stopped by common.gateway on exit in any case
     return procs
 
@@ -181,15 +200,27 @@ def burst(rx: ReceiverProcess, outbox: Outbox, gw, workers: int, events: int) ->
         firsts.setdefault(seq_of(r["body"]), r["at"])
     assert set(seqs) <= set(firsts), "some events were not delivered"
     elapsed = max(firsts[s] for s in seqs) - committed
-    return {"rate": events / elapsed, "elapsed": elapsed, "received": len(got), "first": arrivals[0] - committed,
-            "bodies": [(r["body"], r["headers"]) for r in got], "signed": all("webhook-signature" in r["headers"]
-                                                                           for r in got)}
+    return {
+        "rate": events / elapsed,
+        "elapsed": elapsed,
+        "received": len(got),
+        "first": arrivals[0] - committed,
+        "bodies": [(r["body"], r["headers"]) for r in got],
+        "signed": all("webhook-signature" in r["headers"] for r in got),
+    }
 
 
 def plain_loop(rx: ReceiverProcess, bodies: list[tuple[str, dict]]) -> dict:
     rx.ask("clear")
-    keep = ("content-type", "webhook-id", "webhook-timestamp", "webhook-signature", "user-agent",
-            "x-flashfusion-signature", "x-flashfusion-event")
+    keep = (
+        "content-type",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "user-agent",
+        "x-flashfusion-signature",
+        "x-flashfusion-event",
+    )
     prepared = [(body.encode(), {k: v for k, v in headers.items() if k in keep}) for body, headers in bodies]
     with httpx.Client(timeout=15) as client:
         started = time.monotonic()
@@ -256,10 +287,13 @@ def main() -> None:
                 for w in worker_counts:
                     result = burst(rx, outbox, gw, w, args.events)
                     results[f"w{w}"].append(result)
-                    print(f"  round {rnd + 1}: {w} worker(s): {result['rate']:.0f} deliveries/s "
-                          f"({args.events} in {result['elapsed']:.2f} s, {result['received'] - args.events} "
-                          f"duplicates)", flush=True)
-                    plain = plain_loop(rx, result["bodies"][:args.events])
+                    print(
+                        f"  round {rnd + 1}: {w} worker(s): {result['rate']:.0f} deliveries/s "
+                        f"({args.events} in {result['elapsed']:.2f} s, {result['received'] - args.events} "
+                        f"duplicates)",
+                        flush=True,
+                    )
+                    plain = plain_loop(rx, result["bodies"][: args.events])
                     results["plain"].append(plain)
                     print(f"  round {rnd + 1}: plain httpx loop: {plain['rate']:.0f} posts/s", flush=True)
             for w in worker_counts:
@@ -268,8 +302,10 @@ def main() -> None:
         rx.close()
 
     plain_rate = statistics.median(r["rate"] for r in results["plain"])
-    print(f"\nburst of {args.events} events, median of {args.rounds} rounds (plain loop: median of all its runs, "
-          f"each right after a worker run)")
+    print(
+        f"\nburst of {args.events} events, median of {args.rounds} rounds (plain loop: median of all its runs, "
+        f"each right after a worker run)"
+    )
     head = f"{'sender':28} | {'deliveries/s':>12} | {'ratio to plain loop':>19}"
     print(head)
     print("-" * len(head))
@@ -281,8 +317,10 @@ def main() -> None:
     print(f"(every delivery carried webhook-signature: {signed})")
     print(f"\nevent-to-delivery latency at {args.rate:g} events/s for {args.seconds:g} s")
     for w, row in lat.items():
-        print(f"  {w} worker(s): p50 {row['p50'] * 1000:.0f} ms, p95 {row['p95'] * 1000:.0f} ms, "
-              f"max {row['max'] * 1000:.0f} ms ({row['n']} events)")
+        print(
+            f"  {w} worker(s): p50 {row['p50'] * 1000:.0f} ms, p95 {row['p95'] * 1000:.0f} ms, "
+            f"max {row['max'] * 1000:.0f} ms ({row['n']} events)"
+        )
 
 
 if __name__ == "__main__":

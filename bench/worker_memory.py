@@ -40,9 +40,18 @@ class HoldProvider(Provider):
     def poll(self, pipeline, runs):
         now = datetime.now(UTC)
         steps = tuple(StepResult(name=f"job-{i}", status="running", started_at=now) for i in range(3))
-        return [RunSnapshot(run_id=r.id, status="running", phase="in_progress", provider_status="in_progress",
-                            steps=steps, upstream_id=r.id, state={"etag": "W/\"abc\"", "updated_at": now.isoformat()})
-                for r in runs]
+        return [
+            RunSnapshot(
+                run_id=r.id,
+                status="running",
+                phase="in_progress",
+                provider_status="in_progress",
+                steps=steps,
+                upstream_id=r.id,
+                state={"etag": 'W/"abc"', "updated_at": now.isoformat()},
+            )
+            for r in runs
+        ]
 
 
 class Plugin:
@@ -61,16 +70,21 @@ def rss_mib() -> float:
 def main(active: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="ffbench-mem-"))
     try:
-        config = parse_config({
-            "server": {"database_url": f"sqlite:///{root / 'mem.db'}"},
-            "worker": {"batch_size": active, "lease_seconds": 600.0},
-            "pipelines": {"long": {"provider": "hold", "repository_name": "acme/long"}},
-        }, path=str(root / "x.toml"), env={})
+        config = parse_config(
+            {
+                "server": {"database_url": f"sqlite:///{root / 'mem.db'}"},
+                "worker": {"batch_size": active, "lease_seconds": 600.0},
+                "pipelines": {"long": {"provider": "hold", "repository_name": "acme/long"}},
+            },
+            path=str(root / "x.toml"),
+            env={},
+        )
         db = dbmod.open_database(config.server.database_url)
         migrate(db)
         pm = get_plugin_manager(load_entrypoints=False, extra=[Plugin()])
         gw = Gateway(config=config, pm=pm, providers=load_providers(pm, config), watcher=RunWatcher(1))
         from flashfusion.core.runs import transitions as runs
+
         pipeline = config.pipelines["long"]
         with db.connection_context():
             with db.atomic():
@@ -84,8 +98,17 @@ def main(active: int) -> None:
         tick = time.monotonic() - started
         worker.tick()
         tracking = rss_mib()
-        print(json.dumps({"active": active, "idle_mib": idle, "tracking_mib": tracking, "tick_s": tick,
-                          "kib_per_run": (tracking - idle) * 1024 / active}))
+        print(
+            json.dumps(
+                {
+                    "active": active,
+                    "idle_mib": idle,
+                    "tracking_mib": tracking,
+                    "tick_s": tick,
+                    "kib_per_run": (tracking - idle) * 1024 / active,
+                }
+            )
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

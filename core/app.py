@@ -36,9 +36,15 @@ from flashfusion.core.web.resources import (
 log = logging.getLogger("flashfusion.app")
 
 FALCON_ERROR_NAMES = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
-    415: "Unsupported Media Type", 429: "Too Many Requests",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
 }
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -59,8 +65,9 @@ class RequestContext:
         resp.set_header("X-Request-ID", req.context.request_id)
         resp.set_headers(SECURITY_HEADERS)
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
-                         req_succeeded: bool) -> None:
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
         if not req_succeeded and not dbmod.database.is_closed() and not dbmod.database.in_transaction():
             dbmod.database.close()
 
@@ -88,16 +95,20 @@ def _http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError
 
 
 def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict) -> None:
-    log.exception("unhandled error in %s %s (request %s)", req.method, req.path,
-                  getattr(req.context, "request_id", "-"))
+    log.exception(
+        "unhandled error in %s %s (request %s)", req.method, req.path, getattr(req.context, "request_id", "-")
+    )
     resp.status = falcon.HTTP_500
-    resp.media = {"error": "Internal Server Error",
-                  "message": f"Something went wrong; quote request id {getattr(req.context, 'request_id', '-')}"}
+    resp.media = {
+        "error": "Internal Server Error",
+        "message": f"Something went wrong; quote request id {getattr(req.context, 'request_id', '-')}",
+    }
 
 
 def create_app(gateway: Gateway) -> falcon.App:
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
-        middleware=[AccessLog(), RequestContext(), Authentication(gateway.config, gateway.clock)])
+        middleware=[AccessLog(), RequestContext(), Authentication(gateway.config, gateway.clock)]
+    )
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(falcon.HTTPError, _http_error)
@@ -136,8 +147,7 @@ def build_gateway(config: Config) -> Gateway:
     tracing.configure(config.tracing)
     pm = get_plugin_manager()
     providers = load_providers(pm, config)
-    return Gateway(config=config, pm=pm, providers=providers,
-                   watcher=RunWatcher(config.server.long_poll_max_waiters))
+    return Gateway(config=config, pm=pm, providers=providers, watcher=RunWatcher(config.server.long_poll_max_waiters))
 
 
 def get_app(config_path: str | None = None) -> falcon.App:

@@ -47,8 +47,9 @@ def check_pipeline(gateway: Gateway, pipeline: Pipeline) -> PipelineCheck:
     return PipelineCheck(pipeline.id, pipeline.provider, lines)
 
 
-def run_checks(gateway: Gateway, pipelines: Iterable[Pipeline], *, timeout: float,
-               parallel: int = MAX_PARALLEL) -> dict[str, PipelineCheck]:
+def run_checks(
+    gateway: Gateway, pipelines: Iterable[Pipeline], *, timeout: float, parallel: int = MAX_PARALLEL
+) -> dict[str, PipelineCheck]:
     """Check ``pipelines`` with up to ``parallel`` threads; a check still running after
     ``timeout`` seconds is reported as unfinished (its thread is a daemon and ends on its own,
     bounded by the provider's own request timeout)."""
@@ -67,8 +68,9 @@ def run_checks(gateway: Gateway, pipelines: Iterable[Pipeline], *, timeout: floa
                 results[pipeline.id] = result
 
     order = [p for p in todo]
-    threads = [threading.Thread(target=work, name="flashfusion-check", daemon=True)
-               for _ in range(min(parallel, len(todo)))]
+    threads = [
+        threading.Thread(target=work, name="flashfusion-check", daemon=True) for _ in range(min(parallel, len(todo)))
+    ]
     deadline = time.monotonic() + timeout
     for thread in threads:
         thread.start()
@@ -84,8 +86,15 @@ class CheckCache:
     """The latest check results of every configured pipeline, refreshed in the background at
     most once per ``ttl`` seconds, on demand."""
 
-    def __init__(self, gateway: Gateway, *, ttl: float = 60.0, wait: float = 2.0, timeout: float = 20.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        ttl: float = 60.0,
+        wait: float = 2.0,
+        timeout: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.gw = gateway
         self.ttl, self.wait, self.timeout, self.clock = ttl, wait, timeout, clock
         self._lock = threading.Lock()

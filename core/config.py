@@ -23,8 +23,16 @@ DEFAULT_CONFIG_PATH = "flashfusion.toml"
 PIPELINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SECRET_KEY_NAMES = re.compile(r"(^|_)(token|secret|password|private_key|api_key)$")
 PIPELINE_CORE_KEYS = {
-    "name", "provider", "project_type", "repository_name", "branch", "build_command",
-    "steps", "triggers", "quality_gates", "timeout_seconds",
+    "name",
+    "provider",
+    "project_type",
+    "repository_name",
+    "branch",
+    "build_command",
+    "steps",
+    "triggers",
+    "quality_gates",
+    "timeout_seconds",
 }
 
 
@@ -127,9 +135,16 @@ class Config:
         return self.pipelines.get(pipeline_id)
 
 
-SECTIONS = {"server": ServerConfig, "rate_limits": RateLimitConfig, "webhooks": WebhookConfig,
-            "worker": WorkerConfig, "auth": AuthConfig, "logging": LoggingConfig, "metrics": MetricsConfig,
-            "tracing": TracingConfig}
+SECTIONS = {
+    "server": ServerConfig,
+    "rate_limits": RateLimitConfig,
+    "webhooks": WebhookConfig,
+    "worker": WorkerConfig,
+    "auth": AuthConfig,
+    "logging": LoggingConfig,
+    "metrics": MetricsConfig,
+    "tracing": TracingConfig,
+}
 
 
 def config_path(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -172,16 +187,28 @@ def parse_config(raw: Mapping[str, Any], *, path: str = "<config>", env: Mapping
     pipelines = {pid: _pipeline(pid, block, path) for pid, block in pipelines_raw.items()}
     auth = sections["auth"]
     if auth.argon2_memory_kib < 19456 or auth.argon2_time_cost < 2:
-        raise ConfigError(path, "auth.argon2_memory_kib",
-                          "below the OWASP minimum for argon2id (19456 KiB, 2 iterations)")
+        raise ConfigError(
+            path, "auth.argon2_memory_kib", "below the OWASP minimum for argon2id (19456 KiB, 2 iterations)"
+        )
     if auth.cookie_secure not in ("auto", "always", "never"):
         raise ConfigError(path, "auth.cookie_secure", "expected one of auto, always, never")
     _check_webhooks(sections["webhooks"], path)
     _check_logging(sections["logging"], path, env)
     _check_tracing(sections["tracing"], pipelines, path)
-    return Config(path=path, server=server, rate_limits=sections["rate_limits"], webhooks=sections["webhooks"],
-                  worker=sections["worker"], auth=auth, logging=sections["logging"], metrics=sections["metrics"],
-                  tracing=sections["tracing"], providers=providers, pipelines=pipelines, env=env)
+    return Config(
+        path=path,
+        server=server,
+        rate_limits=sections["rate_limits"],
+        webhooks=sections["webhooks"],
+        worker=sections["worker"],
+        auth=auth,
+        logging=sections["logging"],
+        metrics=sections["metrics"],
+        tracing=sections["tracing"],
+        providers=providers,
+        pipelines=pipelines,
+        env=env,
+    )
 
 
 def _refuse_secrets(table: Mapping[str, Any], path: str, prefix: str) -> None:
@@ -190,7 +217,7 @@ def _refuse_secrets(table: Mapping[str, Any], path: str, prefix: str) -> None:
         if isinstance(value, dict):
             _refuse_secrets(value, path, dotted + ".")
         elif SECRET_KEY_NAMES.search(key) and isinstance(value, str):
-            raise ConfigError(path, dotted, f"secrets are read from the environment only: use {key}_env = \"VAR_NAME\"")
+            raise ConfigError(path, dotted, f'secrets are read from the environment only: use {key}_env = "VAR_NAME"')
 
 
 def _section(table: Any, cls: type[Any], name: str, path: str, env: Mapping[str, str]) -> Any:
@@ -230,6 +257,7 @@ def _override_name(env: Mapping[str, str], section: str, key: str) -> str:
 
 def _check_networks(entries: tuple[str, ...], path: str, key: str) -> None:
     from flashfusion.core.access.clientaddr import parse_networks
+
     try:
         parse_networks(entries)
     except ValueError as exc:
@@ -260,7 +288,7 @@ def _resolve_sqlite(url: str, path: str) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
         base = Path(path).resolve().parent
-        return prefix + str(base / url[len(prefix):])
+        return prefix + str(base / url[len(prefix) :])
     return url
 
 
@@ -314,6 +342,7 @@ def _pipeline(pid: str, block: Any, path: str) -> Pipeline:
 
 def _triggers(triggers: dict, key: str, path: str) -> dict:
     from flashfusion.core.runs.triggers import check_triggers
+
     problem = check_triggers(triggers)
     if problem is not None:
         raise ConfigError(path, f"{key}.{problem[0]}", problem[1])
@@ -322,6 +351,7 @@ def _triggers(triggers: dict, key: str, path: str) -> dict:
 
 def _check_webhooks(webhooks: WebhookConfig, path: str) -> None:
     from flashfusion.core.webhooks.schedule import parse_schedule
+
     try:
         parse_schedule(webhooks.retry_schedule)
     except ValueError as exc:
@@ -330,6 +360,7 @@ def _check_webhooks(webhooks: WebhookConfig, path: str) -> None:
 
 def _check_logging(settings: LoggingConfig, path: str, env: Mapping[str, str]) -> None:
     from flashfusion.core.observability.logs import FORMATS, LEVELS
+
     for key, allowed in (("format", FORMATS), ("level", LEVELS)):
         if getattr(settings, key) not in allowed:
             raise ConfigError(path, _override_name(env, "logging", key), f"expected one of {', '.join(allowed)}")
@@ -337,11 +368,15 @@ def _check_logging(settings: LoggingConfig, path: str, env: Mapping[str, str]) -
 
 def _check_tracing(settings: TracingConfig, pipelines: Mapping[str, Pipeline], path: str) -> None:
     from flashfusion.core.observability.tracing import missing_packages
+
     unknown = [p for p in settings.dispatch_input_pipelines if p not in pipelines]
     if unknown:
         raise ConfigError(path, "tracing.dispatch_input_pipelines", f"no pipeline {unknown[0]!r} is configured")
     if settings.dispatch_input_pipelines and not settings.dispatch_input.strip():
         raise ConfigError(path, "tracing.dispatch_input", "must name the input (e.g. traceparent)")
     if settings.enabled and missing_packages():
-        raise ConfigError(path, "tracing.enabled", "needs the OpenTelemetry packages "
-                          f"({', '.join(missing_packages())}): pip install 'flashfusion[tracing]'")
+        raise ConfigError(
+            path,
+            "tracing.enabled",
+            f"needs the OpenTelemetry packages ({', '.join(missing_packages())}): pip install 'flashfusion[tracing]'",
+        )

@@ -1,15 +1,15 @@
 """Domain errors of the gateway. ``app.py`` maps them to HTTP in one place.
 
-    ApiError (status, error, message)
-     +-- BadRequest        400
-     +-- Unauthorized      401
-     +-- Forbidden         403
-     +-- NotFound          404
-     +-- Conflict          409
-     +-- RequestTimeout    408
-     +-- PayloadTooLarge   413
-     +-- Unprocessable     422
-     +-- TooManyRequests   429 (retry_after)
+ApiError (status, error, message)
+ +-- BadRequest        400
+ +-- Unauthorized      401
+ +-- Forbidden         403
+ +-- NotFound          404
+ +-- Conflict          409
+ +-- RequestTimeout    408
+ +-- PayloadTooLarge   413
+ +-- Unprocessable     422
+ +-- TooManyRequests   429 (retry_after)
 """
 
 from __future__ import annotations

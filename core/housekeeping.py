@@ -18,8 +18,9 @@ def sweep(config: Config, now: datetime) -> dict[str, int]:
     idle = timedelta(minutes=config.auth.session_idle_minutes)
     removed = {
         "idempotency_key": IdempotencyKey.delete().where(IdempotencyKey.created_at < to_db_time(now - TTL)).execute(),
-        "user_session": Session.delete().where((Session.expires_at < to_db_time(now))
-                                               | (Session.last_seen_at < to_db_time(now - idle))).execute(),
+        "user_session": Session.delete()
+        .where((Session.expires_at < to_db_time(now)) | (Session.last_seen_at < to_db_time(now - idle)))
+        .execute(),
         # an hour of margin for clocks that differ between this host and the database
         "rate_limit": RateLimit.delete().where(RateLimit.tat < time.time() - 3600).execute(),
     }

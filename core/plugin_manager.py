@@ -25,8 +25,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = ("flashfusion.core.runs.analyzer",)
 KNOWN_PROVIDER_PACKAGES = {"jenkins": "flashfusion-jenkins", "echo": "flashfusion-echo"}
 
 
-def get_plugin_manager(load_entrypoints: bool = True, disabled: Iterable[str] = (),
-                       extra: Iterable[object] = ()) -> pluggy.PluginManager:
+def get_plugin_manager(
+    load_entrypoints: bool = True, disabled: Iterable[str] = (), extra: Iterable[object] = ()
+) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for name in DEFAULT_PLUGINS:
@@ -51,10 +52,13 @@ def check_api_version(plugin: object, label: str) -> None:
     wanted = getattr(plugin, PLUGIN_API_ATTRIBUTE, None)
     if wanted is None or str(wanted) in SUPPORTED_PLUGIN_APIS:
         return
-    raise ConfigError("installed plugins", label,
-                      f"needs FlashFusion plugin API {wanted!s}, but this FlashFusion provides API "
-                      f"{PLUGIN_API_VERSION}: install a release of the plugin made for API {PLUGIN_API_VERSION}, "
-                      "or a FlashFusion that provides its API (see docs/plugins.md, Versioning)")
+    raise ConfigError(
+        "installed plugins",
+        label,
+        f"needs FlashFusion plugin API {wanted!s}, but this FlashFusion provides API "
+        f"{PLUGIN_API_VERSION}: install a release of the plugin made for API {PLUGIN_API_VERSION}, "
+        "or a FlashFusion that provides its API (see docs/plugins.md, Versioning)",
+    )
 
 
 @dataclass
@@ -68,8 +72,9 @@ class ProviderRegistry:
         if not (isinstance(cls, type) and issubclass(cls, Provider)) or not cls.name:
             raise TypeError(f"{cls!r} is not a Provider subclass with a name")
         if cls.name in self.classes and self.classes[cls.name] is not cls:
-            raise ValueError(f"provider {cls.name!r} is registered twice "
-                             f"({self.classes[cls.name].__module__} and {cls.__module__})")
+            raise ValueError(
+                f"provider {cls.name!r} is registered twice ({self.classes[cls.name].__module__} and {cls.__module__})"
+            )
         self.classes[cls.name] = cls
 
     def get(self, name: str) -> Provider:
@@ -89,9 +94,11 @@ def load_providers(pm: pluggy.PluginManager, config: Config, env: Mapping[str, s
     used = {p.provider for p in config.pipelines.values()}
     for name in config.providers:
         if name not in registry.classes:
-            raise ConfigError(config.path, f"providers.{name}",
-                              f"no installed plugin provides {name!r} (installed: {_names(registry)}); "
-                              f"{_install_hint(name)}")
+            raise ConfigError(
+                config.path,
+                f"providers.{name}",
+                f"no installed plugin provides {name!r} (installed: {_names(registry)}); {_install_hint(name)}",
+            )
     for name in sorted(used | set(config.providers)):
         if name not in registry.classes:
             continue
@@ -102,9 +109,12 @@ def load_providers(pm: pluggy.PluginManager, config: Config, env: Mapping[str, s
     for pipeline in config.pipelines.values():
         key = f"pipelines.{pipeline.id}"
         if pipeline.provider not in registry.classes:
-            raise ConfigError(config.path, f"{key}.provider",
-                              f"provider {pipeline.provider!r} is not installed (installed: {_names(registry)}); "
-                              f"{_install_hint(pipeline.provider)}")
+            raise ConfigError(
+                config.path,
+                f"{key}.provider",
+                f"provider {pipeline.provider!r} is not installed (installed: {_names(registry)}); "
+                f"{_install_hint(pipeline.provider)}",
+            )
         try:
             registry.instances[pipeline.provider].validate(pipeline)
         except PipelineConfigError as exc:

@@ -72,20 +72,34 @@ def check_address_free(bind: str) -> None:
 
 def gunicorn_command(config: Config, bind: str, workers: int, threads: int) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn",
-        "--bind", bind,
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
         *(["--reuse-port"] if spread_connections(bind) else []),
-        "--workers", str(workers),
-        "--threads", str(threads),
-        "--worker-class", "flashfusion.core.web.gunicorn_worker.HeaderFirstWorker",
-        "--logger-class", "flashfusion.core.web.gunicorn_worker.AddressLogger",
-        "--graceful-timeout", "10",
-        "--timeout", "90",
-        "--keep-alive", "5",
-        "--limit-request-field_size", "8190",
-        "--name", "flashfusion-api",
-        "--log-level", config.logging.level,
-        "--config", "python:flashfusion.core.web.gunicorn_hooks",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "flashfusion.core.web.gunicorn_worker.HeaderFirstWorker",
+        "--logger-class",
+        "flashfusion.core.web.gunicorn_worker.AddressLogger",
+        "--graceful-timeout",
+        "10",
+        "--timeout",
+        "90",
+        "--keep-alive",
+        "5",
+        "--limit-request-field_size",
+        "8190",
+        "--name",
+        "flashfusion-api",
+        "--log-level",
+        config.logging.level,
+        "--config",
+        "python:flashfusion.core.web.gunicorn_hooks",
         "--no-control-socket",
         "flashfusion.core.app:get_app()",
     ]
@@ -111,13 +125,14 @@ def serve(config: Config, bind: str, workers: int, threads: int, with_worker: bo
 def child_env(config: Config, metrics_dir: str) -> dict[str, str]:
     """The children's environment: the configuration, the log format and level (which the
     CLI's ``--log-level`` may have changed) and the private multiprocess metrics folder."""
-    return dict(os.environ, FLASHFUSION_CONFIG=str(Path(config.path).resolve()),
-                **{logs.FORMAT_VAR: config.logging.format, logs.LEVEL_VAR: config.logging.level,
-                   MULTIPROC_VAR: metrics_dir})
+    return dict(
+        os.environ,
+        FLASHFUSION_CONFIG=str(Path(config.path).resolve()),
+        **{logs.FORMAT_VAR: config.logging.format, logs.LEVEL_VAR: config.logging.level, MULTIPROC_VAR: metrics_dir},
+    )
 
 
-def _supervise(config: Config, bind: str, workers: int, threads: int, with_worker: bool,
-               env: dict[str, str]) -> int:
+def _supervise(config: Config, bind: str, workers: int, threads: int, with_worker: bool, env: dict[str, str]) -> int:
     api = subprocess.Popen(gunicorn_command(config, bind, workers, threads), env=env)
     worker = subprocess.Popen(worker_command(), env=env) if with_worker else None
     stopping = False
@@ -128,12 +143,20 @@ def _supervise(config: Config, bind: str, workers: int, threads: int, with_worke
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"FlashFusion listening on http://{bind}  (gunicorn: {workers} workers x {threads} threads"
-          f"{', plus 1 worker' if with_worker else ''})", flush=True)
-    print("Create an API key:  flashfusion keys create --name my-key "
-          "--permissions trigger_pipeline,read_runs,read_config", flush=True)
-    print(f"Dashboard:          http://{bind}/dashboard  (make a login: flashfusion users create NAME --admin)",
-          flush=True)
+    print(
+        f"FlashFusion listening on http://{bind}  (gunicorn: {workers} workers x {threads} threads"
+        f"{', plus 1 worker' if with_worker else ''})",
+        flush=True,
+    )
+    print(
+        "Create an API key:  flashfusion keys create --name my-key "
+        "--permissions trigger_pipeline,read_runs,read_config",
+        flush=True,
+    )
+    print(
+        f"Dashboard:          http://{bind}/dashboard  (make a login: flashfusion users create NAME --admin)",
+        flush=True,
+    )
     code = 0
     try:
         while not stopping:

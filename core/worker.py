@@ -43,8 +43,13 @@ HOOK_BATCH = 200
 
 
 class Worker:
-    def __init__(self, gateway: Gateway, worker_id: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        worker_id: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
         """``clock`` paces polling; ``now`` is the wall-clock time that schedules are due by."""
         self.gw = gateway
         self.cfg = gateway.config.worker
@@ -100,7 +105,9 @@ class Worker:
             for run in claimed:
                 pipeline = self.gw.config.pipeline(run.pipeline_id)
                 if pipeline is None:
-                    runs.fail_run(run.id, "configuration_error", f"pipeline {run.pipeline_id!r} is no longer configured")
+                    runs.fail_run(
+                        run.id, "configuration_error", f"pipeline {run.pipeline_id!r} is no longer configured"
+                    )
                     continue
                 if run.cancel_requested and not service.cancel_upstream(self.gw, pipeline, run):
                     continue
@@ -167,8 +174,11 @@ class Worker:
         settings = self.gw.provider_for(pipeline).settings
         interval = float(getattr(settings, "poll_interval_seconds", 5))
         source = (pipeline.provider, pipeline.repository_name)
-        if (activity.takes_hooks(settings) and all(r.upstream_id for r in active)
-                and activity.trusted(self._hook_sources.get(source), self._missed.get(source), utcnow())):
+        if (
+            activity.takes_hooks(settings)
+            and all(r.upstream_id for r in active)
+            and activity.trusted(self._hook_sources.get(source), self._missed.get(source), utcnow())
+        ):
             return activity.reconcile_seconds(settings)
         return interval
 
@@ -180,9 +190,17 @@ class Worker:
             return
         self._last_poll[pipeline.id] = self.clock()
         try:
-            with (tracing.span("poll", {"flashfusion.pipeline": pipeline.id, "flashfusion.provider": pipeline.provider,
-                                        "flashfusion.runs": len(active)}),
-                  metrics.provider_call(pipeline.provider, "poll", provider)):
+            with (
+                tracing.span(
+                    "poll",
+                    {
+                        "flashfusion.pipeline": pipeline.id,
+                        "flashfusion.provider": pipeline.provider,
+                        "flashfusion.runs": len(active),
+                    },
+                ),
+                metrics.provider_call(pipeline.provider, "poll", provider),
+            ):
                 snapshots = provider.poll(pipeline, [runs.to_ref(r) for r in active])
         except ProviderError as exc:
             log.warning("polling pipeline %s failed: %s", pipeline.id, exc.message)
@@ -193,16 +211,19 @@ class Worker:
         refs = {r.id: runs.to_ref(r) for r in active}
         relevant = [s for s in snapshots if s.run_id in refs]
         check_gate = self.gw.pm.hook.check_quality_gate
-        completions = {s.run_id: completion_for(pipeline, provider, refs[s.run_id], s, check_gate)
-                       for s in relevant if s.terminal}
+        completions = {
+            s.run_id: completion_for(pipeline, provider, refs[s.run_id], s, check_gate) for s in relevant if s.terminal
+        }
         before = {r.id: (r.status, r.phase) for r in active}
         moved = False  # a run's status or phase changed: what hooks report (steps they may not)
         for start in range(0, len(relevant), APPLY_CHUNK):
             with write_tx():  # one commit for many transitions; each still has its own savepoint
-                for snapshot in relevant[start:start + APPLY_CHUNK]:
-                    if (runs.apply_snapshot(snapshot, lease_owner=self.id, completion=completions.get(snapshot.run_id))
-                            and (snapshot.status, "completed" if snapshot.terminal else snapshot.phase)
-                            != before[snapshot.run_id]):
+                for snapshot in relevant[start : start + APPLY_CHUNK]:
+                    if (
+                        runs.apply_snapshot(snapshot, lease_owner=self.id, completion=completions.get(snapshot.run_id))
+                        and (snapshot.status, "completed" if snapshot.terminal else snapshot.phase)
+                        != before[snapshot.run_id]
+                    ):
                         moved = True
         if moved and interval != float(getattr(provider.settings, "poll_interval_seconds", 5)):
             self._missed[(pipeline.provider, pipeline.repository_name)] = utcnow()  # a hook went missing
@@ -215,22 +236,30 @@ class Worker:
         or in another worker), and the event, unique per run and type, is written once."""
         now = utcnow()
         with write_tx():
-            due = (Run.select(Run.id).where(Run.hooks_due_at <= to_db_time(now))
-                   .order_by(Run.hooks_due_at).limit(self.cfg.batch_size))
+            due = (
+                Run.select(Run.id)
+                .where(Run.hooks_due_at <= to_db_time(now))
+                .order_by(Run.hooks_due_at)
+                .limit(self.cfg.batch_size)
+            )
             if not is_sqlite():
                 due = due.for_update(skip_locked=True)
             taken = [r.id for r in due]
             if taken:
                 Run.update(hooks_due_at=to_db_time(now + timedelta(seconds=self.cfg.lease_seconds))).where(
-                    Run.id.in_(taken)).execute()
+                    Run.id.in_(taken)
+                ).execute()
         for run_id in taken:
             self.finished(run_id)
 
     def finished(self, run_id: str) -> None:
         run = Run.get_by_id(run_id)
-        history = (Run.select().where((Run.pipeline_id == run.pipeline_id) & (Run.phase == "completed")
-                                      & (Run.id != run.id))
-                   .order_by(Run.finished_at.desc()).limit(HISTORY))
+        history = (
+            Run.select()
+            .where((Run.pipeline_id == run.pipeline_id) & (Run.phase == "completed") & (Run.id != run.id))
+            .order_by(Run.finished_at.desc())
+            .limit(HISTORY)
+        )
         try:
             results = self.gw.pm.hook.run_finished(run=run_to_dict(run), history=[run_to_dict(r) for r in history])
         except Exception:  # a hook that fails publishes nothing and is not called again for this run
@@ -239,7 +268,7 @@ class Worker:
         suggestions = [s for result in results if result for s in result]
         with write_tx():
             if suggestions:
-                runs.emit("optimization.available", run.pipeline_id, run.id,
-                          {"run_id": run.id, "suggestions": suggestions})
+                runs.emit(
+                    "optimization.available", run.pipeline_id, run.id, {"run_id": run.id, "suggestions": suggestions}
+                )
             Run.update(hooks_due_at=None).where(Run.id == run.id).execute()
-

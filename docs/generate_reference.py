@@ -69,8 +69,11 @@ def _default(fld: dataclasses.Field) -> str:
 
 def _table(cls: type, env_names: typing.Callable[[str], list[str]] | None) -> list[str]:
     comments = _comments(cls)
-    head = "| key | type | default | environment | notes |\n|---|---|---|---|---|" if env_names else \
-        "| key | type | default | notes |\n|---|---|---|---|"
+    head = (
+        "| key | type | default | environment | notes |\n|---|---|---|---|---|"
+        if env_names
+        else "| key | type | default | notes |\n|---|---|---|---|"
+    )
     rows = [head]
     for fld in dataclasses.fields(cls):
         if fld.name in ("id", "options"):
@@ -88,19 +91,26 @@ def config_reference() -> str:
     from flashfusion.providers.github.provider import GitHubProvider
     from flashfusion.providers.gitlab.provider import GitLabProvider
     from flashfusion.providers.local.provider import LocalProvider
-    out = [HEADER + "# Configuration reference\n",
-           "Every key of `flashfusion.toml`, from the schema in `core/config.py` and each provider's `Settings`. "
-           "What the keys do in practice: [Configuration](../configuration.md). An environment variable overrides "
-           "the key it names; secrets are never keys (a `*_env` key names the variable that holds one).\n"]
+
+    out = [
+        HEADER + "# Configuration reference\n",
+        "Every key of `flashfusion.toml`, from the schema in `core/config.py` and each provider's `Settings`. "
+        "What the keys do in practice: [Configuration](../configuration.md). An environment variable overrides "
+        "the key it names; secrets are never keys (a `*_env` key names the variable that holds one).\n",
+    ]
     for name, cls in config_module.SECTIONS.items():
         out += [f"## `[{name}]`\n", *_table(cls, lambda key, n=name: config_module._env_names(n, key)), ""]
     for name, cls in sorted((c.name, c) for c in (GitHubProvider, GitLabProvider, LocalProvider)):
         settings = cls.Settings
         doc = (inspect.getdoc(settings) or "").split("\n")[0]
         out += [f"## `[providers.{name}]`\n", f"{doc}\n" if doc else "", *_table(settings, None), ""]
-    out += ["## `[pipelines.ID]`\n",
-            "One pipeline. Keys the core does not know go to the pipeline's provider (e.g. GitHub's `workflow`, "
-            "GitLab's `project`): see the provider pages.\n", *_table(Pipeline, None), ""]
+    out += [
+        "## `[pipelines.ID]`\n",
+        "One pipeline. Keys the core does not know go to the pipeline's provider (e.g. GitHub's `workflow`, "
+        "GitLab's `project`): see the provider pages.\n",
+        *_table(Pipeline, None),
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -122,8 +132,11 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) or action.help == argparse.SUPPRESS:
             continue
         flags = ", ".join(action.option_strings) or action.dest
-        default = "" if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings else \
-            f" (default: `{action.default}`)"
+        default = (
+            ""
+            if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings
+            else f" (default: `{action.default}`)"
+        )
         choices = f" One of: {', '.join(map(str, action.choices))}." if action.choices else ""
         rows.append(f"| `{flags}` | {(action.help or '').replace('|', '/')}{choices}{default} |")
     return ["| argument | what it does |\n|---|---|", *rows, ""] if rows else []
@@ -131,20 +144,28 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 def cli_reference() -> str:
     parser = build_parser()
-    return "\n".join([HEADER + "# CLI reference\n",
-                      "Every `flashfusion` command, from its argparse parser (`flashfusion COMMAND --help` says the "
-                      "same). The client commands (`trigger`, `status`, `runs`, `config`, `outputs`, `artifacts`, "
-                      "`cancel`) are also the light client distribution's `flashfusion-client` command, with the "
-                      "same options: see [The client for CI jobs](../client.md).\n",
-                      "## `flashfusion`\n", *_options(parser), *_walk(parser, "flashfusion")])
+    return "\n".join(
+        [
+            HEADER + "# CLI reference\n",
+            "Every `flashfusion` command, from its argparse parser (`flashfusion COMMAND --help` says the "
+            "same). The client commands (`trigger`, `status`, `runs`, `config`, `outputs`, `artifacts`, "
+            "`cancel`) are also the light client distribution's `flashfusion-client` command, with the "
+            "same options: see [The client for CI jobs](../client.md).\n",
+            "## `flashfusion`\n",
+            *_options(parser),
+            *_walk(parser, "flashfusion"),
+        ]
+    )
 
 
 def api_reference() -> str:
     doc = document()
-    out = [HEADER + "# API reference\n",
-           f"{doc['info']['title']} {doc['info']['version']}, from `/openapi.json` (OpenAPI {doc['openapi']}). "
-           "A running gateway serves the same document browsable at `/docs`. The contract in prose: "
-           "[The API](../api.md).\n"]
+    out = [
+        HEADER + "# API reference\n",
+        f"{doc['info']['title']} {doc['info']['version']}, from `/openapi.json` (OpenAPI {doc['openapi']}). "
+        "A running gateway serves the same document browsable at `/docs`. The contract in prose: "
+        "[The API](../api.md).\n",
+    ]
     for path, item in doc["paths"].items():
         for method, op in item.items():
             if method not in ("get", "post", "put", "patch", "delete"):
@@ -161,8 +182,10 @@ def api_reference() -> str:
                 for p in params:
                     if "$ref" in p:
                         p = doc["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]
-                    out.append(f"| `{p['name']}` | {p['in']} | {'yes' if p.get('required') else 'no'} | "
-                               f"{p.get('description', '').replace('|', '/')} |")
+                    out.append(
+                        f"| `{p['name']}` | {p['in']} | {'yes' if p.get('required') else 'no'} | "
+                        f"{p.get('description', '').replace('|', '/')} |"
+                    )
                 out.append("")
             out.append("| status | meaning |\n|---|---|")
             for code, response in op.get("responses", {}).items():

@@ -30,5 +30,6 @@ def check_provider_class(cls: type) -> None:
         assert cls.cancel is not Provider.cancel, f"{cls.__name__} declares 'cancel' but does not implement cancel()"
     if "results" in cls.capabilities:
         for method in ("results", "open_artifact"):
-            assert getattr(cls, method) is not getattr(Provider, method), \
+            assert getattr(cls, method) is not getattr(Provider, method), (
                 f"{cls.__name__} declares 'results' but does not implement {method}()"
+            )

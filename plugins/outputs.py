@@ -62,8 +62,11 @@ def parse_outputs_file(filename: str, data: bytes) -> dict[str, str]:
             return {}
         if not isinstance(loaded, dict):
             return {}
-        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in loaded.items()
-                if NAME.match(str(k)) and not isinstance(v, (dict, list))}
+        return {
+            str(k): v if isinstance(v, str) else json.dumps(v)
+            for k, v in loaded.items()
+            if NAME.match(str(k)) and not isinstance(v, (dict, list))
+        }
     return parse_output_lines(text)
 
 

@@ -214,8 +214,11 @@ def _convert_by_name(cls: type[T], fields: dict[str, dataclasses.Field[Any]], ta
     try:
         return cls(**values)
     except TypeError as exc:
-        missing = [n for n, f in fields.items() if n not in values and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
+        missing = [
+            n
+            for n, f in fields.items()
+            if n not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         raise PipelineConfigError(missing[0] if missing else "settings", "required setting is missing") from exc
 
 

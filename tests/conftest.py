@@ -76,12 +76,16 @@ def db_url(backend: str, tmp_path: Path) -> str:
     return url
 
 
-def write_config(tmp_path: Path, db_url: str, extra: str = "", slow_seconds: float = 30,
-                 slow_timeout: int = 600) -> Path:
+def write_config(
+    tmp_path: Path, db_url: str, extra: str = "", slow_seconds: float = 30, slow_timeout: int = 600
+) -> Path:
     path = tmp_path / "flashfusion.toml"
-    path.write_text(BASE_CONFIG.format(database_url=db_url, workdir=tmp_path / "runs",
-                                       slow_seconds=slow_seconds, slow_timeout=slow_timeout)
-                    + textwrap.dedent(extra))
+    path.write_text(
+        BASE_CONFIG.format(
+            database_url=db_url, workdir=tmp_path / "runs", slow_seconds=slow_seconds, slow_timeout=slow_timeout
+        )
+        + textwrap.dedent(extra)
+    )
     return path
 
 
@@ -108,8 +112,10 @@ def client(gateway) -> falcon.testing.TestClient:
 def make_key(gateway):
     def make(permissions=ALL_PERMISSIONS, pipelines=(), expires_in_days=90, name="test key") -> str:
         with database.connection_context():
-            return apikeys.create_key(name, permissions, pipelines, expires_in_days,
-                                      known_pipelines=gateway.config.pipelines)["plaintext_key"]
+            return apikeys.create_key(
+                name, permissions, pipelines, expires_in_days, known_pipelines=gateway.config.pipelines
+            )["plaintext_key"]
+
     return make
 
 

@@ -55,8 +55,12 @@ class Browser:
         self.csrf = None
 
     def login(self, username, password=PASSWORD, remote_addr=None, **headers):
-        answer = self.client.simulate_post("/functions/login", json={"username": username, "password": password},
-                                           headers=headers, remote_addr=remote_addr)
+        answer = self.client.simulate_post(
+            "/functions/login",
+            json={"username": username, "password": password},
+            headers=headers,
+            remote_addr=remote_addr,
+        )
         if answer.status_code == 200:
             self.cookie = answer.cookies["ff_session"].value
             self.csrf = answer.json["csrf_token"]
@@ -89,6 +93,7 @@ def api(app, key, path="/api/get-config", **params):
 
 # --- login and sessions --------------------------------------------------------------------
 
+
 def test_login_sets_a_hardened_cookie_and_returns_a_csrf_token(app, users):
     answer = Browser(app).login("alice")
     assert answer.status_code == 200 and answer.json["user"]["username"] == "alice"
@@ -103,6 +108,7 @@ def test_login_sets_a_hardened_cookie_and_returns_a_csrf_token(app, users):
 
 def test_cookie_is_secure_off_localhost(gateway, users):
     from dataclasses import replace
+
     gateway.config = replace(gateway.config, server=replace(gateway.config.server, bind="0.0.0.0:8080"))
     answer = Browser(falcon.testing.TestClient(create_app(gateway))).login("alice")
     assert answer.cookies["ff_session"].secure
@@ -133,15 +139,19 @@ def test_unknown_user_still_pays_for_a_hash(gateway, monkeypatch):
 def test_state_changing_requests_need_the_csrf_token(alice):
     refused = alice.post("/functions/createAPIKey", {"name": "k", "permissions": ["read_runs"]}, csrf=False)
     assert refused.status_code == 403 and "X-CSRF-Token" in refused.json["message"]
-    forged = alice.client.simulate_post("/functions/createAPIKey", json={"name": "k", "permissions": ["read_runs"]},
-                                        headers={**alice.headers(False), "X-CSRF-Token": "0" * 64})
+    forged = alice.client.simulate_post(
+        "/functions/createAPIKey",
+        json={"name": "k", "permissions": ["read_runs"]},
+        headers={**alice.headers(False), "X-CSRF-Token": "0" * 64},
+    )
     assert forged.status_code == 403
     assert alice.post("/functions/createAPIKey", {"name": "k", "permissions": ["read_runs"]}).status_code == 200
 
 
 def test_cross_site_requests_are_refused(app, alice):
-    answer = alice.post("/functions/createAPIKey", {"name": "k", "permissions": ["read_runs"]},
-                        **{"Sec-Fetch-Site": "cross-site"})
+    answer = alice.post(
+        "/functions/createAPIKey", {"name": "k", "permissions": ["read_runs"]}, **{"Sec-Fetch-Site": "cross-site"}
+    )
     assert answer.status_code == 403 and answer.json["error"] == "Cross-site request"
     assert Browser(app).login("alice", **{"Sec-Fetch-Site": "cross-site"}).status_code == 401
 
@@ -210,8 +220,9 @@ def behind_proxy(config_path):
 
 def login_failures(client, forwarded_for: str, count: int, remote_addr: str = "10.0.0.5") -> None:
     for i in range(count):
-        answer = Browser(client).login(f"nobody{i}", "wrong wrong wrong", remote_addr=remote_addr,
-                                       **{"X-Forwarded-For": forwarded_for})
+        answer = Browser(client).login(
+            f"nobody{i}", "wrong wrong wrong", remote_addr=remote_addr, **{"X-Forwarded-For": forwarded_for}
+        )
         assert answer.status_code == 401, answer.text
 
 
@@ -238,8 +249,9 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_throttle(behin
 
 def test_without_trusted_proxies_x_forwarded_for_is_ignored(app, users):
     for i in range(20):
-        spoofed = Browser(app).login(f"nobody{i}", "wrong wrong wrong", remote_addr=ATTACKER,
-                                     **{"X-Forwarded-For": f"192.0.2.{i}"})
+        spoofed = Browser(app).login(
+            f"nobody{i}", "wrong wrong wrong", remote_addr=ATTACKER, **{"X-Forwarded-For": f"192.0.2.{i}"}
+        )
         assert spoofed.status_code == 401
     assert last_failure_address() == ATTACKER
     assert Browser(app).login("alice", remote_addr=ATTACKER, **{"X-Forwarded-For": "192.0.2.99"}).status_code == 429
@@ -258,6 +270,7 @@ def test_long_passwords_work_without_truncation(app, gateway):
 
 def test_old_password_hashes_are_upgraded_at_login(app, gateway):
     from passlib.context import CryptContext
+
     weak = CryptContext(schemes=["argon2"], argon2__memory_cost=8192, argon2__rounds=1, argon2__parallelism=1)
     with database.connection_context():
         user = create_user(gateway.passwords, "legacy", PASSWORD)
@@ -272,6 +285,7 @@ def test_disabled_users_lose_sessions_and_keys(alice, gateway, app):
     key = alice.post("/functions/createAPIKey", {"name": "k", "permissions": ["read_config"]}).json["plaintext_key"]
     assert api(app, key).status_code == 200
     from flashfusion.core.access.users import disable_user
+
     with database.connection_context():
         disable_user("alice")
     assert alice.get("/functions/listAPIKeys").status_code == 401
@@ -280,39 +294,52 @@ def test_disabled_users_lose_sessions_and_keys(alice, gateway, app):
 
 # --- createAPIKey and the lifecycle --------------------------------------------------------
 
+
 def test_create_api_key_answers_exactly_the_spec(alice, app):
-    answer = alice.post("/functions/createAPIKey", {"name": "Production Deploy Key",
-                                                    "permissions": ["trigger_pipeline", "read_runs"],
-                                                    "pipeline_ids": ["demo"], "expires_in_days": 90})
+    answer = alice.post(
+        "/functions/createAPIKey",
+        {
+            "name": "Production Deploy Key",
+            "permissions": ["trigger_pipeline", "read_runs"],
+            "pipeline_ids": ["demo"],
+            "expires_in_days": 90,
+        },
+    )
     assert answer.status_code == 200
     body = answer.json
     assert set(body) == {"success", "id", "name", "plaintext_key", "key_preview"}
     assert body["success"] is True and body["name"] == "Production Deploy Key"
     assert body["plaintext_key"].startswith("ffai_") and body["key_preview"] == "..." + body["plaintext_key"][-6:]
-    trig = app.simulate_post("/api/trigger-pipeline", json={"pipeline_id": "demo"},
-                             headers={"X-API-Key": body["plaintext_key"]})
+    trig = app.simulate_post(
+        "/api/trigger-pipeline", json={"pipeline_id": "demo"}, headers={"X-API-Key": body["plaintext_key"]}
+    )
     assert trig.status_code == 200
-    other = app.simulate_post("/api/trigger-pipeline", json={"pipeline_id": "broken"},
-                              headers={"X-API-Key": body["plaintext_key"]})
+    other = app.simulate_post(
+        "/api/trigger-pipeline", json={"pipeline_id": "broken"}, headers={"X-API-Key": body["plaintext_key"]}
+    )
     assert other.status_code == 404
     assert api(app, body["plaintext_key"]).status_code == 403
 
 
 def test_create_api_key_needs_a_session_not_an_api_key(app, key):
-    answer = app.simulate_post("/functions/createAPIKey", json={"name": "k", "permissions": ["read_runs"]},
-                               headers={"X-API-Key": key})
+    answer = app.simulate_post(
+        "/functions/createAPIKey", json={"name": "k", "permissions": ["read_runs"]}, headers={"X-API-Key": key}
+    )
     assert answer.status_code == 401 and answer.json["error"] == "Not logged in"
 
 
-@pytest.mark.parametrize("body, contains", [
-    ({"permissions": ["read_runs"]}, "'name'"),
-    ({"name": "k"}, "'permissions'"),
-    ({"name": "k", "permissions": ["admin"]}, "unknown permission"),
-    ({"name": "k", "permissions": ["read_runs"], "pipeline_ids": ["nope"]}, "unknown pipeline 'nope'"),
-    ({"name": "k", "permissions": ["read_runs"], "expires_in_days": 0}, "expires_in_days"),
-    ({"name": "k", "permissions": ["read_runs"], "expires_in_days": 366}, "expires_in_days"),
-    ({"name": "k", "permissions": ["read_runs"], "expires_in_days": "30"}, "expires_in_days"),
-])
+@pytest.mark.parametrize(
+    "body, contains",
+    [
+        ({"permissions": ["read_runs"]}, "'name'"),
+        ({"name": "k"}, "'permissions'"),
+        ({"name": "k", "permissions": ["admin"]}, "unknown permission"),
+        ({"name": "k", "permissions": ["read_runs"], "pipeline_ids": ["nope"]}, "unknown pipeline 'nope'"),
+        ({"name": "k", "permissions": ["read_runs"], "expires_in_days": 0}, "expires_in_days"),
+        ({"name": "k", "permissions": ["read_runs"], "expires_in_days": 366}, "expires_in_days"),
+        ({"name": "k", "permissions": ["read_runs"], "expires_in_days": "30"}, "expires_in_days"),
+    ],
+)
 def test_create_api_key_validation(alice, body, contains):
     answer = alice.post("/functions/createAPIKey", body)
     assert answer.status_code == 400 and contains in answer.json["message"]
@@ -326,8 +353,18 @@ def test_list_shows_own_keys_without_secrets_and_admins_see_all(app, alice):
     listed = alice.get("/functions/listAPIKeys").json["keys"]
     assert [k["name"] for k in listed] == ["mine"]
     entry = listed[0]
-    assert set(entry) >= {"id", "name", "key_preview", "permissions", "pipeline_ids", "created_at", "expires_at",
-                          "last_used", "usage_count", "revoked"}
+    assert set(entry) >= {
+        "id",
+        "name",
+        "key_preview",
+        "permissions",
+        "pipeline_ids",
+        "created_at",
+        "expires_at",
+        "last_used",
+        "usage_count",
+        "revoked",
+    }
     assert made["plaintext_key"] not in str(listed) and "hash" not in str(listed)
     root = Browser(app)
     root.login("root")
@@ -357,12 +394,14 @@ def test_rotate_keeps_the_old_secret_for_the_grace_period(app, alice, clock):
 
 
 def test_expired_keys_get_the_same_401(app, alice, clock):
-    made = alice.post("/functions/createAPIKey", {"name": "k", "permissions": ["read_config"],
-                                                  "expires_in_days": 1}).json
+    made = alice.post(
+        "/functions/createAPIKey", {"name": "k", "permissions": ["read_config"], "expires_in_days": 1}
+    ).json
     assert api(app, made["plaintext_key"]).status_code == 200
     clock.offset = timedelta(days=1, seconds=1)
     expired = api(app, made["plaintext_key"])
     from flashfusion.core.access import keyformat as keys
+
     unknown = api(app, keys.generate().plaintext)
     assert expired.status_code == unknown.status_code == 401 and expired.json == unknown.json
 
@@ -376,6 +415,7 @@ def test_usage_is_counted_and_prune_disables_unused_keys(app, alice, clock, gate
     assert listed["used"]["usage_count"] == 3 and listed["used"]["last_used"] is not None
     assert listed["idle"]["usage_count"] == 0 and listed["idle"]["last_used"] is None
     from flashfusion.core.access.apikeys import prune_keys
+
     with database.connection_context():
         pruned = prune_keys(30, now=utcnow() + timedelta(days=31))
         assert sorted(k.name for k in pruned) == ["idle", "used"]
@@ -383,6 +423,7 @@ def test_usage_is_counted_and_prune_disables_unused_keys(app, alice, clock, gate
 
 
 # --- rate limits -------------------------------------------------------------------------
+
 
 def test_every_api_response_carries_rate_limit_headers(app, key):
     answer = api(app, key)
@@ -437,15 +478,18 @@ def test_malformed_and_unknown_keys_are_limited_per_client_address(app):
         far = ratelimit.hit("probe", 1, 1.0).now + 3600
         RateLimit.delete().where(RateLimit.bucket == "addr:127.0.0.1").execute()
         RateLimit.insert(bucket="addr:127.0.0.1", tat=far).execute()
-    answer = app.simulate_get("/api/get-status", params={"run_id": "x"}, headers={"X-API-Key": "ffai_nonsense"},
-                              remote_addr="127.0.0.1")
+    answer = app.simulate_get(
+        "/api/get-status", params={"run_id": "x"}, headers={"X-API-Key": "ffai_nonsense"}, remote_addr="127.0.0.1"
+    )
     assert answer.status_code == 429 and "client address" in answer.json["message"]
-    elsewhere = app.simulate_get("/api/get-status", params={"run_id": "x"}, headers={"X-API-Key": "ffai_nonsense"},
-                                 remote_addr="10.1.2.3")
+    elsewhere = app.simulate_get(
+        "/api/get-status", params={"run_id": "x"}, headers={"X-API-Key": "ffai_nonsense"}, remote_addr="10.1.2.3"
+    )
     assert elsewhere.status_code == 401
 
 
 # --- audit --------------------------------------------------------------------------------
+
 
 def test_audit_log_records_the_lifecycle_and_repeated_failures(app, alice):
     made = alice.post("/functions/createAPIKey", {"name": "k", "permissions": ["read_runs"]}).json

@@ -67,6 +67,7 @@ def test_1100_requests_over_32_connections_on_4_workers_stay_within_1000(tmp_pat
 def dump_database(db_url: str) -> str:
     """Every row of every table, as text."""
     from flashfusion.core.storage import db as dbmod
+
     database = dbmod.open_database(db_url)
     out = []
     with database.connection_context():
@@ -88,8 +89,11 @@ def test_people_and_keys_over_http_and_no_secret_at_rest_or_in_logs(tmp_path, db
             session_token = login.cookies["ff_session"]
             csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
             secrets += [session_token, login.json()["csrf_token"]]
-            made = browser.post("/functions/createAPIKey", headers=csrf, json={
-                "name": "deploy", "permissions": ["trigger_pipeline", "read_runs"], "pipeline_ids": ["demo"]}).json()
+            made = browser.post(
+                "/functions/createAPIKey",
+                headers=csrf,
+                json={"name": "deploy", "permissions": ["trigger_pipeline", "read_runs"], "pipeline_ids": ["demo"]},
+            ).json()
             key = made["plaintext_key"]
             secrets.append(key)
             with server.client(key) as http:
@@ -103,19 +107,31 @@ def test_people_and_keys_over_http_and_no_secret_at_rest_or_in_logs(tmp_path, db
             assert browser.post("/functions/revokeAPIKey", headers=csrf, json={"id": made["id"]}).status_code == 200
             # the other gunicorn process may trust its cached check for key_cache_seconds (1)
             for k in (key, rotated["plaintext_key"]):
-                wait_for(lambda k=k: httpx.get(f"{server.url}/api/runs", headers={"X-API-Key": k}).status_code == 401,
-                         timeout=3, what="the revoked key refused by every process")
-            short = browser.post("/functions/createAPIKey", headers=csrf, json={
-                "name": "short", "permissions": ["read_runs"], "expires_in_days": 1}).json()
+                wait_for(
+                    lambda k=k: httpx.get(f"{server.url}/api/runs", headers={"X-API-Key": k}).status_code == 401,
+                    timeout=3,
+                    what="the revoked key refused by every process",
+                )
+            short = browser.post(
+                "/functions/createAPIKey",
+                headers=csrf,
+                json={"name": "short", "permissions": ["read_runs"], "expires_in_days": 1},
+            ).json()
             secrets.append(short["plaintext_key"])
             assert httpx.get(f"{server.url}/api/runs", headers={"X-API-Key": short["plaintext_key"]}).status_code == 200
             from flashfusion.core.storage import db as dbmod
             from flashfusion.core.storage.models import ApiKey
+
             with dbmod.open_database(db_url).connection_context():  # a day passes
                 ApiKey.update(expires_at=ApiKey.created_at).where(ApiKey.id == short["id"]).execute()
-            wait_for(lambda: httpx.get(f"{server.url}/api/runs",
-                                       headers={"X-API-Key": short["plaintext_key"]}).status_code == 401,
-                     timeout=3, what="the expired key refused once the cached check is older than 1 s")
+            wait_for(
+                lambda: (
+                    httpx.get(f"{server.url}/api/runs", headers={"X-API-Key": short["plaintext_key"]}).status_code
+                    == 401
+                ),
+                timeout=3,
+                what="the expired key refused once the cached check is older than 1 s",
+            )
             browser.post("/functions/login", json={"username": "ops", "password": "wrong " + PASSWORD})
             assert browser.post("/functions/logout", headers=csrf).status_code == 200
         audit = json.loads(cli("audit", "--json", config=config).stdout)
@@ -134,14 +150,20 @@ def test_people_and_keys_over_http_and_no_secret_at_rest_or_in_logs(tmp_path, db
 
 
 COUNT_KEY_WRITES = {
-    "sqlite": ["CREATE TABLE key_writes (n INTEGER NOT NULL)", "INSERT INTO key_writes VALUES (0)",
-               "CREATE TRIGGER count_key_writes AFTER UPDATE ON api_key BEGIN UPDATE key_writes SET n = n + 1; END"],
-    "postgresql": ["DROP TABLE IF EXISTS key_writes", "CREATE TABLE key_writes (n bigint NOT NULL)",
-                   "INSERT INTO key_writes VALUES (0)",
-                   "CREATE OR REPLACE FUNCTION count_key_writes() RETURNS trigger LANGUAGE plpgsql AS "
-                   "$$ BEGIN UPDATE key_writes SET n = n + 1; RETURN NULL; END $$",
-                   "CREATE TRIGGER count_key_writes AFTER UPDATE ON api_key FOR EACH STATEMENT "
-                   "EXECUTE FUNCTION count_key_writes()"],
+    "sqlite": [
+        "CREATE TABLE key_writes (n INTEGER NOT NULL)",
+        "INSERT INTO key_writes VALUES (0)",
+        "CREATE TRIGGER count_key_writes AFTER UPDATE ON api_key BEGIN UPDATE key_writes SET n = n + 1; END",
+    ],
+    "postgresql": [
+        "DROP TABLE IF EXISTS key_writes",
+        "CREATE TABLE key_writes (n bigint NOT NULL)",
+        "INSERT INTO key_writes VALUES (0)",
+        "CREATE OR REPLACE FUNCTION count_key_writes() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN UPDATE key_writes SET n = n + 1; RETURN NULL; END $$",
+        "CREATE TRIGGER count_key_writes AFTER UPDATE ON api_key FOR EACH STATEMENT "
+        "EXECUTE FUNCTION count_key_writes()",
+    ],
 }
 
 
@@ -149,6 +171,7 @@ def test_1000_authenticated_requests_write_per_flush_not_per_request(tmp_path, d
     """The key's row is written a bounded number of times per process and flush interval
     (leases and flushes), however many requests there are; a trigger counts the UPDATEs."""
     from flashfusion.core.storage import db as dbmod
+
     config = write_config(tmp_path, db_url, "[rate_limits]\napi_requests_per_hour = 1000000\n")
     workers, flush_seconds = 2, 1.0
     server = start_server(config, tmp_path, "--no-worker", "--workers", str(workers))
@@ -197,14 +220,25 @@ def test_a_graceful_stop_writes_the_counts_and_returns_the_unused_budget(tmp_pat
     the counts: after SIGTERM, usage_count is exact and no leased cell is left out."""
     from flashfusion.core.access.ratelimit import Decision, sql_now
     from flashfusion.core.storage import db as dbmod
+
     config = write_config(tmp_path, db_url, "[auth]\nusage_flush_seconds = 3600\n")
     server = start_server(config, tmp_path, "--no-worker", "--workers", "2")
     try:
         key = cli_key(config, "read_config")
         with ThreadPoolExecutor(max_workers=4) as pool:
-            codes = list(pool.map(lambda _: httpx.get(server.url + "/api/get-config", params={"pipeline_id": "demo"},
-                                                      headers={"X-API-Key": key}, timeout=30).status_code,
-                                  range(60)))
+            codes = list(
+                pool.map(
+                    lambda _: (
+                        httpx.get(
+                            server.url + "/api/get-config",
+                            params={"pipeline_id": "demo"},
+                            headers={"X-API-Key": key},
+                            timeout=30,
+                        ).status_code
+                    ),
+                    range(60),
+                )
+            )
         assert codes == [200] * 60
     finally:
         assert server.process.stop() == 0

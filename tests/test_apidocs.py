@@ -25,6 +25,6 @@ def test_docs_page_and_its_assets_are_served_without_a_key_and_without_a_cdn(cli
         asset = client.simulate_get(path)
         assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind), path
         assert "http://" not in asset.text and "https://" not in asset.text, path
-    assert "fetch(\"/openapi.json\")" in client.simulate_get("/docs/apidocs.js").text
+    assert 'fetch("/openapi.json")' in client.simulate_get("/docs/apidocs.js").text
     missing = client.simulate_get("/docs/nothing.js")
     assert missing.status_code == 404 and missing.json["error"]

@@ -36,9 +36,14 @@ def _sql(url: str, *statements: str) -> None:
 #: a new migration adds its own entry here, and this test fails until it does).
 UNDO = {
     "009_backup_record": ["DROP TABLE IF EXISTS backup_record"],
-    "010_run_results": ["DROP INDEX IF EXISTS run_group_id", "ALTER TABLE run DROP COLUMN outputs",
-                        "ALTER TABLE run DROP COLUMN artifacts", "ALTER TABLE run DROP COLUMN quality_gates",
-                        "ALTER TABLE run DROP COLUMN group_id", "DROP TABLE IF EXISTS run_group"],
+    "010_run_results": [
+        "DROP INDEX IF EXISTS run_group_id",
+        "ALTER TABLE run DROP COLUMN outputs",
+        "ALTER TABLE run DROP COLUMN artifacts",
+        "ALTER TABLE run DROP COLUMN quality_gates",
+        "ALTER TABLE run DROP COLUMN group_id",
+        "DROP TABLE IF EXISTS run_group",
+    ],
 }
 
 
@@ -89,10 +94,17 @@ def test_migrate_asks_for_a_recent_backup_of_a_database_holding_data(tmp_path, d
     if db_url.startswith("sqlite"):
         cli("backup", str(tmp_path / "before-upgrade.db"), config=config)
     else:  # a pg_dump taken as the operations guide says, recorded the way `backup` records it
-        _sql(db_url, migration_steps.BACKUP_RECORD_DDL.format(ts="TIMESTAMP", text="TEXT"),
-             f"INSERT INTO backup_record VALUES ('bk1', now() AT TIME ZONE 'utc', '/backup/x.dump', {NEWEST - 1})")
-    _sql(db_url, "UPDATE backup_record SET taken_at = taken_at - INTERVAL '25 hours'" if not db_url.startswith("sqlite")
-         else "UPDATE backup_record SET taken_at = datetime(taken_at, '-25 hours')")
+        _sql(
+            db_url,
+            migration_steps.BACKUP_RECORD_DDL.format(ts="TIMESTAMP", text="TEXT"),
+            f"INSERT INTO backup_record VALUES ('bk1', now() AT TIME ZONE 'utc', '/backup/x.dump', {NEWEST - 1})",
+        )
+    _sql(
+        db_url,
+        "UPDATE backup_record SET taken_at = taken_at - INTERVAL '25 hours'"
+        if not db_url.startswith("sqlite")
+        else "UPDATE backup_record SET taken_at = datetime(taken_at, '-25 hours')",
+    )
     assert "older than 24 hours" in _refused(config)
     _sql(db_url, "DELETE FROM backup_record")
 

@@ -66,8 +66,9 @@ def gateway(request, tmp_path_factory):
         database.close()
 
 
-def ff(gw, *args: str, env: dict | None = None, key: str | None = None, timeout: float = 60,
-       url: str | None = None) -> subprocess.CompletedProcess:
+def ff(
+    gw, *args: str, env: dict | None = None, key: str | None = None, timeout: float = 60, url: str | None = None
+) -> subprocess.CompletedProcess:
     """Run the client as a CI job would: CI=true, URL and key from the environment."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(CI_NAMES)}
     clean.update(CI="true", FLASHFUSION_URL=url or gw.url, FLASHFUSION_API_KEY=key or gw.key)
@@ -95,6 +96,7 @@ def usage_count(key_id: str) -> int:
 
 
 # -- exit codes --------------------------------------------------------------------------
+
 
 def test_success_exits_0_with_run_id_and_plain_progress(gateway):
     result = ff(gateway, "trigger", "demo", "--wait", "--input", "GREETING=hi")
@@ -165,8 +167,15 @@ def test_bad_key_exits_2_with_the_servers_message(gateway):
 def test_server_down_exits_4_after_its_retries(gateway):
     dead = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    result = ff(gateway, "trigger", "demo", "--wait", "-v", url=dead,
-                env={"FLASHFUSION_RETRIES": "3", "FLASHFUSION_RETRY_DELAY": "0.05"})
+    result = ff(
+        gateway,
+        "trigger",
+        "demo",
+        "--wait",
+        "-v",
+        url=dead,
+        env={"FLASHFUSION_RETRIES": "3", "FLASHFUSION_RETRY_DELAY": "0.05"},
+    )
     assert result.returncode == 4
     assert time.monotonic() - started < 10
     assert result.stderr.count("POST /api/trigger-pipeline -> ConnectError") == 4  # 1 try + 3 retries
@@ -181,6 +190,7 @@ def test_api_key_on_the_command_line_warns_and_is_never_printed(gateway):
 
 
 # -- idempotency from the CI environment -------------------------------------------------
+
 
 def test_the_same_trigger_twice_in_one_ci_job_starts_one_run(gateway):
     first = ff(gateway, "trigger", "demo", "--json", env=GITHUB)
@@ -214,6 +224,7 @@ def test_retrying_a_ci_job_whose_run_failed_starts_a_new_run(gateway):
 
 
 # -- following a run ---------------------------------------------------------------------
+
 
 def test_wait_long_polls_a_handful_of_requests(gateway):
     """A run of LONG_SECONDS (one step that sleeps) is followed with get-status?wait=, one
@@ -284,13 +295,16 @@ def test_gates_outputs_and_artifacts_in_the_cli(gateway, tmp_path):
 def test_sigterm_cancels_the_run_it_started_and_exits_143(gateway):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(CI_NAMES)}
     clean.update(CI="true", FLASHFUSION_URL=gateway.url, FLASHFUSION_API_KEY=gateway.key)
-    proc = subprocess.Popen([FLASHFUSION, "trigger", "slow", "--wait"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=clean)
+    proc = subprocess.Popen(
+        [FLASHFUSION, "trigger", "slow", "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean
+    )
 
     def step_running(first: str) -> str:
         run_id = run_id_of(first)
-        wait_for(lambda: any(s["name"] == "sleepy" and s["status"] == "running"
-                             for s in api_run(gateway, run_id)["steps"]), what="the slow step to run")
+        wait_for(
+            lambda: any(s["name"] == "sleepy" and s["status"] == "running" for s in api_run(gateway, run_id)["steps"]),
+            what="the slow step to run",
+        )
         return run_id
 
     run_id, out, err = terminate_when(proc, step_running)

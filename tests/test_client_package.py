@@ -24,14 +24,31 @@ REPO = Path(__file__).resolve().parents[1]
 CLIENT = REPO / "clients" / "python"
 WHEELHOUSE = REPO / "build" / "wheelhouse"
 MAKE_TARGET = "make wheelhouse"
-SERVER_ONLY = {"flashfusion", "falcon", "gunicorn", "peewee", "pygithub", "python-gitlab", "argon2-cffi", "libpass",
-               "pluggy", "jinja2", "cryptography", "msgspec", "prometheus-client", "cronsim"}
+SERVER_ONLY = {
+    "flashfusion",
+    "falcon",
+    "gunicorn",
+    "peewee",
+    "pygithub",
+    "python-gitlab",
+    "argon2-cffi",
+    "libpass",
+    "pluggy",
+    "jinja2",
+    "cryptography",
+    "msgspec",
+    "prometheus-client",
+    "cronsim",
+}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """No CI variables, no Python path or pip index of the test run leaking into the venv."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CI", "GITHUB_", "GITLAB_", "FLASHFUSION_", "PYTHON", "PIP_", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CI", "GITHUB_", "GITLAB_", "FLASHFUSION_", "PYTHON", "PIP_", "VIRTUAL_ENV"))
+    }
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", **extra)
     return env
 
@@ -40,8 +57,10 @@ def require_wheelhouse() -> Path:
     needed = ("httpx", "httpcore", "setuptools", "wheel")
     missing = [name for name in needed if not any(WHEELHOUSE.glob(f"{name}-*.whl"))]
     if missing:
-        pytest.fail(f"{WHEELHOUSE} lacks wheels of {missing}: `{MAKE_TARGET}` creates it (so do `make test` "
-                    "and `make .venv/.installed-test`; this test installs the client offline from it)")
+        pytest.fail(
+            f"{WHEELHOUSE} lacks wheels of {missing}: `{MAKE_TARGET}` creates it (so do `make test` "
+            "and `make .venv/.installed-test`; this test installs the client offline from it)"
+        )
     return WHEELHOUSE
 
 
@@ -62,19 +81,28 @@ def client_venv(tmp_path_factory) -> Path:
     source = tmp / "source"
     shutil.copytree(CLIENT, source, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
     offline = ["--no-index", "--find-links", wheelhouse]
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *offline, "-w", tmp / "dist", source],
-        env=clean_env())
+    run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *offline, "-w", tmp / "dist", source], env=clean_env()
+    )
     wheel = next((tmp / "dist").glob("flashfusion_client-*.whl"))
     venv = tmp / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", venv])
-    run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q", *offline, wheel],
-        env=clean_env())
+    run(
+        [sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q", *offline, wheel],
+        env=clean_env(),
+    )
     return venv
 
 
 def installed(venv: Path) -> set[str]:
-    listing = run([venv / "bin" / "python", "-c", "import importlib.metadata as m, json; "
-                   "print(json.dumps([d.metadata['Name'] for d in m.distributions()]))"], env=clean_env())
+    listing = run(
+        [
+            venv / "bin" / "python",
+            "-c",
+            "import importlib.metadata as m, json; print(json.dumps([d.metadata['Name'] for d in m.distributions()]))",
+        ],
+        env=clean_env(),
+    )
     return {name.lower().replace("_", "-") for name in json.loads(listing.stdout)}
 
 
@@ -82,9 +110,16 @@ def test_the_client_venv_holds_the_client_and_httpx_only(client_venv):
     names = installed(client_venv)
     assert {"flashfusion-client", "httpx"} <= names
     assert not names & SERVER_ONLY, f"server packages in the client's venv: {sorted(names & SERVER_ONLY)}"
-    probe = run([client_venv / "bin" / "python", "-c", "import importlib.util as u; "
-                 "print(u.find_spec('falcon'), u.find_spec('gunicorn'), u.find_spec('peewee'), "
-                 "u.find_spec('flashfusion.core'))"], env=clean_env())
+    probe = run(
+        [
+            client_venv / "bin" / "python",
+            "-c",
+            "import importlib.util as u; "
+            "print(u.find_spec('falcon'), u.find_spec('gunicorn'), u.find_spec('peewee'), "
+            "u.find_spec('flashfusion.core'))",
+        ],
+        env=clean_env(),
+    )
     assert probe.stdout.split() == ["None"] * 4
     version = run([client_venv / "bin" / "flashfusion-client", "--version"], env=clean_env())
     assert version.stdout.strip() == f"flashfusion-client {server_version()}"
@@ -94,15 +129,17 @@ def test_trigger_wait_from_the_client_venv_follows_a_real_run_to_its_end(client_
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'flashfusion.db'}")
     server = start_server(config, tmp_path)
     try:
-        made = cli("keys", "create", "--name", "ci job", "--permissions", "trigger_pipeline,read_runs",
-                   "--json", config=config)
+        made = cli(
+            "keys", "create", "--name", "ci job", "--permissions", "trigger_pipeline,read_runs", "--json", config=config
+        )
         key = json.loads(made.stdout)["plaintext_key"]
         env = clean_env(CI="true", FLASHFUSION_URL=server.url, FLASHFUSION_API_KEY=key)
         client = client_venv / "bin" / "flashfusion-client"
 
         def ff(*args: str) -> subprocess.CompletedProcess:
-            result = subprocess.run([str(client), *args], capture_output=True, text=True, env=env, timeout=120,
-                                    cwd=tmp_path)
+            result = subprocess.run(
+                [str(client), *args], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+            )
             assert key not in result.stdout + result.stderr, "the API key was printed"
             return result
 

@@ -34,14 +34,14 @@ def key(env, pipeline="web", branch=None, inputs=None):
 def test_ci_keys_identify_the_job_not_the_attempt():
     assert key({}) is None and key({"CI": "true"}) is None
     gh = key(GITHUB)
-    assert gh == key(dict(GITHUB, GITHUB_RUN_ATTEMPT="3"))          # a re-run is the same job
-    assert gh != key(dict(GITHUB, GITHUB_RUN_ID="8812346"))         # a new workflow run is not
+    assert gh == key(dict(GITHUB, GITHUB_RUN_ATTEMPT="3"))  # a re-run is the same job
+    assert gh != key(dict(GITHUB, GITHUB_RUN_ID="8812346"))  # a new workflow run is not
     assert gh != key(dict(GITHUB, GITHUB_JOB="deploy-eu"))
-    assert gh != key(dict(GITHUB, GITHUB_ACTION="__run_2"))         # a second step in the job
+    assert gh != key(dict(GITHUB, GITHUB_ACTION="__run_2"))  # a second step in the job
     assert gh != key(GITHUB, pipeline="api") != key(GITHUB, branch="release")
     assert gh != key(GITHUB, inputs={"ENV": "prod"})
     gl = key(GITLAB)
-    assert gl == key(dict(GITLAB, CI_JOB_ID="556"))                 # a retried job gets a new job id
+    assert gl == key(dict(GITLAB, CI_JOB_ID="556"))  # a retried job gets a new job id
     assert gl != key(dict(GITLAB, CI_JOB_NAME="deploy: [aws, us]"))  # another parallel:matrix leg
     assert gl != key(dict(GITLAB, CI_PIPELINE_ID="99002"))
     for k in (gh, gl, key(dict(GITHUB, GITHUB_JOB="j" * 400), pipeline="p" * 64)):
@@ -85,8 +85,14 @@ def scripted(*answers):
         if isinstance(answer, Exception):
             raise answer
         return answer
-    api = Api("http://gw.test", "ffai_secret", retry=RetryPolicy(retries=3, base_delay=0.01),
-              sleep=slept.append, transport=httpx.MockTransport(handle))
+
+    api = Api(
+        "http://gw.test",
+        "ffai_secret",
+        retry=RetryPolicy(retries=3, base_delay=0.01),
+        sleep=slept.append,
+        transport=httpx.MockTransport(handle),
+    )
     return api, seen, slept
 
 
@@ -98,10 +104,12 @@ TRIGGERED = {"success": True, "run_id": "run_1", "status": "running"}
 
 
 def test_429_waits_for_retry_after_and_retries_keep_the_idempotency_key():
-    api, seen, slept = scripted(error(429, "Too Many Requests", "slow down", **{"Retry-After": "4"}),
-                                httpx.ConnectError("refused"),
-                                error(503, "Service Unavailable", "restarting"),
-                                httpx.Response(200, json=TRIGGERED))
+    api, seen, slept = scripted(
+        error(429, "Too Many Requests", "slow down", **{"Retry-After": "4"}),
+        httpx.ConnectError("refused"),
+        error(503, "Service Unavailable", "restarting"),
+        httpx.Response(200, json=TRIGGERED),
+    )
     answer, replayed = api.trigger("demo", None, {}, "k-1")
     assert answer["run_id"] == "run_1" and not replayed
     assert slept[0] >= 4 and len(slept) == 3
@@ -109,8 +117,9 @@ def test_429_waits_for_retry_after_and_retries_keep_the_idempotency_key():
 
 
 def test_client_errors_are_not_retried_and_show_the_server_message():
-    api, seen, _ = scripted(error(403, "Forbidden", "This key lacks the trigger_pipeline permission",
-                                  **{"X-Request-ID": "rid7"}))
+    api, seen, _ = scripted(
+        error(403, "Forbidden", "This key lacks the trigger_pipeline permission", **{"X-Request-ID": "rid7"})
+    )
     with pytest.raises(ApiError) as caught:
         api.trigger("demo", None, {}, "k")
     assert caught.value.exit_code == 2 and len(seen) == 1
@@ -161,6 +170,7 @@ def test_follow_backs_off_when_the_gateway_answers_long_polls_at_once():
 
 def test_follow_times_out_at_the_deadline():
     import time
+
     api = FakeStatusApi(versions=[1] * 10, completed_at=99)
     with pytest.raises(WaitTimeout) as caught:
         follow(api, "run_1", deadline=time.monotonic() - 1, progress=NoProgress())
@@ -168,8 +178,16 @@ def test_follow_times_out_at_the_deadline():
 
 
 def run_with(*steps, **fields):
-    return dict({"id": "run_1", "pipeline_id": "demo", "status": "running", "phase": "in_progress",
-                 "steps": [dict(zip(("name", "status"), s, strict=True)) for s in steps]}, **fields)
+    return dict(
+        {
+            "id": "run_1",
+            "pipeline_id": "demo",
+            "status": "running",
+            "phase": "in_progress",
+            "steps": [dict(zip(("name", "status"), s, strict=True)) for s in steps],
+        },
+        **fields,
+    )
 
 
 def test_plain_progress_prints_one_line_per_change():
@@ -179,8 +197,12 @@ def test_plain_progress_prints_one_line_per_change():
     progress.update(run_with(("lint", "running"), ("test", "pending")))
     progress.update(run_with(("lint", "success"), ("test", "running")))
     lines = out.getvalue().splitlines()
-    assert lines == ["run run_1: running [in_progress]", "  step lint: running", "  step lint: success (-)",
-                     "  step test: running"]
+    assert lines == [
+        "run run_1: running [in_progress]",
+        "  step lint: running",
+        "  step lint: success (-)",
+        "  step test: running",
+    ]
 
 
 def test_live_progress_redraws_in_place_and_hides_the_key():
@@ -189,6 +211,7 @@ def test_live_progress_redraws_in_place_and_hides_the_key():
 
         def isatty(self):
             return True
+
     out = Tty()
     assert use_live_display(out, {}) and not use_live_display(out, {"CI": "true"})
     assert not use_live_display(io.StringIO(), {})

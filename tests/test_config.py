@@ -40,8 +40,15 @@ def test_good_file_loads_with_relative_sqlite_next_to_it(tmp_path):
 
 
 def test_environment_overrides(tmp_path):
-    config = load(tmp_path, GOOD, env={"FLASHFUSION_DATABASE_URL": "postgresql://db/ff", "FLASHFUSION_WORKERS": "5",
-                                       "FLASHFUSION_RATE_LIMITS__API_REQUESTS_PER_HOUR": "50"})
+    config = load(
+        tmp_path,
+        GOOD,
+        env={
+            "FLASHFUSION_DATABASE_URL": "postgresql://db/ff",
+            "FLASHFUSION_WORKERS": "5",
+            "FLASHFUSION_RATE_LIMITS__API_REQUESTS_PER_HOUR": "50",
+        },
+    )
     assert config.server.database_url == "postgresql://db/ff"
     assert config.server.workers == 5 and config.rate_limits.api_requests_per_hour == 50
 
@@ -69,35 +76,50 @@ BAD_TRIGGERS = [
     ("{ schedule = ['0 0 30 2 *'] }", "pipelines.x.triggers.schedule[0]", "bad day-of-month"),
     ("{ schedule = ['* * * * * *'] }", "pipelines.x.triggers.schedule[0]", "expected 5 fields"),
     ("{ schedule = '0 3 * * *' }", "pipelines.x.triggers.schedule", "expected a list"),
-    ("{ schedule = ['0 3 * * *'], timezone = 'Mars/Olympus' }", "pipelines.x.triggers.timezone",
-     "not an IANA time zone"),
+    (
+        "{ schedule = ['0 3 * * *'], timezone = 'Mars/Olympus' }",
+        "pipelines.x.triggers.timezone",
+        "not an IANA time zone",
+    ),
     ("{ push = 'main' }", "pipelines.x.triggers.push", "expected a list"),
     ("{ pushes = ['main'] }", "pipelines.x.triggers.pushes", "unknown key"),
 ]
 
 
-@pytest.mark.parametrize("text, key, problem", [
-    ("[server\n", "-", "not valid TOML"),
-    ("[nonsense]\n", "nonsense", "unknown section"),
-    ("[server]\nworkers = 'two'\n", "server.workers", "expected int"),
-    ("[server]\nworkers = 0\n", "server.workers", "greater than 0"),
-    ("[server]\nport = 1\n", "server.port", "unknown key"),
-    ("[providers.github]\ntoken = 'ghp_x'\n", "providers.github.token", "environment only"),
-    ("[pipelines.x]\nrepository_name = 'a/b'\n", "pipelines.x.provider", "required key is missing"),
-    ("[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\n", "pipelines.x.steps", "needs 'steps' or"),
-    ("[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\nsteps = [{ name = 'a' }]\n",
-     "pipelines.x.steps[0]", "'name' and 'run'"),
-    ("[pipelines.x]\nprovider = 'bamboo'\nrepository_name = 'a/b'\n", "pipelines.x.provider",
-     "'bamboo' is not installed"),
-    ("[pipelines.'bad id!']\nprovider = 'local'\nrepository_name = 'a/b'\n", "pipelines.bad id!", "pipeline ids"),
-    ("[providers.local]\nlog_tail_bytes = 'big'\n", "providers.local.log_tail_bytes", "expected int"),
-    ("[providers.local]\ncolour = 'red'\n", "providers.local.colour", "unknown setting"),
-    ("[providers.nosuch]\nurl = 'x'\n", "providers.nosuch", "no installed plugin provides"),
-    ("[server]\ntrusted_proxies = '10.0.0.1'\n", "server.trusted_proxies", "expected a list"),
-    ("[server]\ntrusted_proxies = ['10.0.0.0/8', 'proxy.local']\n", "server.trusted_proxies",
-     "'proxy.local' is not an IP address or network"),
-    *[(A_PIPELINE + f"triggers = {triggers}\n", key, problem) for triggers, key, problem in BAD_TRIGGERS],
-])
+@pytest.mark.parametrize(
+    "text, key, problem",
+    [
+        ("[server\n", "-", "not valid TOML"),
+        ("[nonsense]\n", "nonsense", "unknown section"),
+        ("[server]\nworkers = 'two'\n", "server.workers", "expected int"),
+        ("[server]\nworkers = 0\n", "server.workers", "greater than 0"),
+        ("[server]\nport = 1\n", "server.port", "unknown key"),
+        ("[providers.github]\ntoken = 'ghp_x'\n", "providers.github.token", "environment only"),
+        ("[pipelines.x]\nrepository_name = 'a/b'\n", "pipelines.x.provider", "required key is missing"),
+        ("[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\n", "pipelines.x.steps", "needs 'steps' or"),
+        (
+            "[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\nsteps = [{ name = 'a' }]\n",
+            "pipelines.x.steps[0]",
+            "'name' and 'run'",
+        ),
+        (
+            "[pipelines.x]\nprovider = 'bamboo'\nrepository_name = 'a/b'\n",
+            "pipelines.x.provider",
+            "'bamboo' is not installed",
+        ),
+        ("[pipelines.'bad id!']\nprovider = 'local'\nrepository_name = 'a/b'\n", "pipelines.bad id!", "pipeline ids"),
+        ("[providers.local]\nlog_tail_bytes = 'big'\n", "providers.local.log_tail_bytes", "expected int"),
+        ("[providers.local]\ncolour = 'red'\n", "providers.local.colour", "unknown setting"),
+        ("[providers.nosuch]\nurl = 'x'\n", "providers.nosuch", "no installed plugin provides"),
+        ("[server]\ntrusted_proxies = '10.0.0.1'\n", "server.trusted_proxies", "expected a list"),
+        (
+            "[server]\ntrusted_proxies = ['10.0.0.0/8', 'proxy.local']\n",
+            "server.trusted_proxies",
+            "'proxy.local' is not an IP address or network",
+        ),
+        *[(A_PIPELINE + f"triggers = {triggers}\n", key, problem) for triggers, key, problem in BAD_TRIGGERS],
+    ],
+)
 def test_bad_files(tmp_path, text, key, problem):
     message = error_of(tmp_path, text)
     assert f": {key}: " in message and problem in message
@@ -109,8 +131,10 @@ def test_bad_environment_override_names_the_variable(tmp_path):
 
 
 def test_good_triggers_load(tmp_path):
-    text = A_PIPELINE + ("triggers = { manual = true, push = ['main', 'release/*'], "
-                            "schedule = ['0 3 * * 1-5', '*/15 * * * MON'], timezone = 'Europe/Riga' }\n")
+    text = A_PIPELINE + (
+        "triggers = { manual = true, push = ['main', 'release/*'], "
+        "schedule = ['0 3 * * 1-5', '*/15 * * * MON'], timezone = 'Europe/Riga' }\n"
+    )
     assert load(tmp_path, text).pipelines["x"].triggers["timezone"] == "Europe/Riga"
 
 
@@ -120,5 +144,6 @@ def test_logging_format_and_level_from_the_file_and_the_environment(tmp_path):
     config = load(tmp_path, GOOD, env={"FLASHFUSION_LOGGING__LEVEL": "debug"})
     assert config.logging.level == "debug"
     assert "logging.format: expected one of text, json" in error_of(tmp_path, GOOD + '[logging]\nformat = "xml"\n')
-    assert "FLASHFUSION_LOGGING__LEVEL: expected one of" in error_of(tmp_path, GOOD,
-                                                                    {"FLASHFUSION_LOGGING__LEVEL": "loud"})
+    assert "FLASHFUSION_LOGGING__LEVEL: expected one of" in error_of(
+        tmp_path, GOOD, {"FLASHFUSION_LOGGING__LEVEL": "loud"}
+    )

@@ -35,9 +35,12 @@ class Browser:
         assert page.status_code == 200
         nonce = page.cookies["ff_login"].value
         assert f'name="login_token" value="{nonce}"' in page.text
-        answer = client.simulate_post("/login", body=urlencode({"login_token": nonce, "username": username,
-                                                                "password": password}),
-                                      headers=FORM, cookies={"ff_login": nonce})
+        answer = client.simulate_post(
+            "/login",
+            body=urlencode({"login_token": nonce, "username": username, "password": password}),
+            headers=FORM,
+            cookies={"ff_login": nonce},
+        )
         assert answer.status_code == 303, answer.text
         self.token = answer.cookies["ff_session"].value
         self.csrf = sessions.csrf_for(self.token)
@@ -49,8 +52,13 @@ class Browser:
         fields = dict(fields or {})
         if csrf:
             fields.setdefault("csrf_token", self.csrf)
-        return self.client.simulate_post(path, body=urlencode(fields, doseq=True), headers={**FORM, **(headers or {})},
-                                         cookies={"ff_session": self.token}, **kw)
+        return self.client.simulate_post(
+            path,
+            body=urlencode(fields, doseq=True),
+            headers={**FORM, **(headers or {})},
+            cookies={"ff_session": self.token},
+            **kw,
+        )
 
 
 def make_user(gateway, name: str, admin: bool = False):
@@ -62,11 +70,22 @@ def make_run(pipeline_id: str, status: str = "success", steps=None, seconds: int
     start = datetime.now(UTC) - timedelta(seconds=seconds + 5)
     end = start + timedelta(seconds=seconds)
     with database.connection_context():
-        return Run.create(id=f"run_{pipeline_id}_{status}_{seconds}", pipeline_id=pipeline_id, provider="local",
-                          ref="main", inputs={}, status=status, phase="completed" if status != "running" else "in_progress",
-                          conclusion=None if status == "running" else ("success" if status == "success" else "failure"),
-                          steps=steps or [], state={}, created_at=to_db_time(start), updated_at=to_db_time(end),
-                          started_at=to_db_time(start), finished_at=None if status == "running" else to_db_time(end))
+        return Run.create(
+            id=f"run_{pipeline_id}_{status}_{seconds}",
+            pipeline_id=pipeline_id,
+            provider="local",
+            ref="main",
+            inputs={},
+            status=status,
+            phase="completed" if status != "running" else "in_progress",
+            conclusion=None if status == "running" else ("success" if status == "success" else "failure"),
+            steps=steps or [],
+            state={},
+            created_at=to_db_time(start),
+            updated_at=to_db_time(end),
+            started_at=to_db_time(start),
+            finished_at=None if status == "running" else to_db_time(end),
+        )
 
 
 @pytest.fixture
@@ -81,15 +100,30 @@ def bob(client, gateway):
     return Browser(client, "bob")
 
 
-PAGES = ["/dashboard/pipelines", "/dashboard/runs", "/dashboard/keys", "/dashboard/webhooks", "/dashboard/audit",
-         "/dashboard/account", "/dashboard/users"]
+PAGES = [
+    "/dashboard/pipelines",
+    "/dashboard/runs",
+    "/dashboard/keys",
+    "/dashboard/webhooks",
+    "/dashboard/audit",
+    "/dashboard/account",
+    "/dashboard/users",
+]
 
 
 def assert_page_headers(response):
     h = response.headers
     assert h["content-security-policy"] == CSP
-    for part in ("default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-                 "connect-src 'self'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"):
+    for part in (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ):
         assert part in h["content-security-policy"]
     assert h["x-frame-options"] == "DENY"
     assert h["x-content-type-options"] == "nosniff"
@@ -106,7 +140,7 @@ def assert_no_inline_code(html: str):
 def test_every_page_sends_security_headers_csp_and_no_inline_code(admin, client):
     run = make_run("demo", steps=[{"name": "lint", "status": "success"}])
     created = admin.post("/dashboard/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["run.completed"]})
-    hook_id = re.search(r'/dashboard/webhooks/(wh_[A-Za-z0-9]+)', created.text).group(1)
+    hook_id = re.search(r"/dashboard/webhooks/(wh_[A-Za-z0-9]+)", created.text).group(1)
     for path in PAGES + [f"/dashboard/runs/{run.id}", f"/dashboard/webhooks/{hook_id}"]:
         answer = admin.get(path)
         assert answer.status_code == 200, path
@@ -158,9 +192,11 @@ def test_forms_need_the_sessions_csrf_token(admin, client, gateway):
     assert "only shown once" in created.text
     assert plaintext not in admin.get("/dashboard/keys").text
     # a form field never stands in for the header on the JSON API
-    api = client.simulate_post("/functions/createAPIKey", json={"name": "x", "permissions": ["read_runs"],
-                                                                "csrf_token": admin.csrf},
-                               cookies={"ff_session": admin.token})
+    api = client.simulate_post(
+        "/functions/createAPIKey",
+        json={"name": "x", "permissions": ["read_runs"], "csrf_token": admin.csrf},
+        cookies={"ff_session": admin.token},
+    )
     assert api.status_code == 403
     for path in ("/logout", "/dashboard/account", "/dashboard/users", "/dashboard/pipelines/demo/trigger"):
         assert admin.post(path, {"x": "1"}, csrf=False).status_code == 403, path
@@ -175,9 +211,12 @@ def test_login_form(client, gateway):
     assert cookie.http_only and cookie.same_site.lower() == "strict"
 
     def attempt(password, token=nonce, next_="", cookies=None):
-        return client.simulate_post("/login", body=urlencode({"login_token": token, "username": "carol",
-                                                              "password": password, "next": next_}),
-                                    headers=FORM, cookies={"ff_login": nonce} if cookies is None else cookies)
+        return client.simulate_post(
+            "/login",
+            body=urlencode({"login_token": token, "username": "carol", "password": password, "next": next_}),
+            headers=FORM,
+            cookies={"ff_login": nonce} if cookies is None else cookies,
+        )
 
     wrong = attempt("not the password at all")
     assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
@@ -190,8 +229,12 @@ def test_login_form(client, gateway):
     assert session.http_only and session.same_site.lower() == "lax"
     back = attempt(PASSWORD, next_="/dashboard/runs?status=failed")
     assert back.headers["location"] == "/dashboard/runs?status=failed"
-    out = client.simulate_post("/logout", body=urlencode({"csrf_token": sessions.csrf_for(session.value)}),
-                               headers=FORM, cookies={"ff_session": session.value})
+    out = client.simulate_post(
+        "/logout",
+        body=urlencode({"csrf_token": sessions.csrf_for(session.value)}),
+        headers=FORM,
+        cookies={"ff_session": session.value},
+    )
     assert out.status_code == 303 and out.headers["location"] == "/login?done=logout"
     assert client.simulate_get("/dashboard/keys", cookies={"ff_session": session.value}).status_code == 303
 
@@ -200,7 +243,7 @@ def test_people_see_what_their_own_keys_allow(admin, bob, client, gateway):
     demo = make_run("demo")
     broken = make_run("broken", status="failed")
     hook = admin.post("/dashboard/webhooks", {"url": "http://127.0.0.1:9/admin-hook"})
-    hook_id = re.search(r'/dashboard/webhooks/(wh_[A-Za-z0-9]+)', hook.text).group(1)
+    hook_id = re.search(r"/dashboard/webhooks/(wh_[A-Za-z0-9]+)", hook.text).group(1)
     admin_key = admin.post("/dashboard/keys", {"name": "admin key", "permissions": ["read_runs"]})
     admin_key_id = re.search(r'data-key="(key_[A-Za-z0-9]+)"', admin_key.text).group(1)
 
@@ -210,8 +253,12 @@ def test_people_see_what_their_own_keys_allow(admin, bob, client, gateway):
     assert bob.get(f"/dashboard/runs/{demo.id}").status_code == 404
     assert bob.post("/dashboard/pipelines/demo/trigger", {"branch": "main"}).status_code == 404
     # read_runs on demo only
-    assert bob.post("/dashboard/keys", {"name": "bob reads demo", "permissions": ["read_runs"],
-                                        "pipelines": ["demo"]}).status_code == 200
+    assert (
+        bob.post(
+            "/dashboard/keys", {"name": "bob reads demo", "permissions": ["read_runs"], "pipelines": ["demo"]}
+        ).status_code
+        == 200
+    )
     runs_page = bob.get("/dashboard/runs").text
     assert demo.id in runs_page and broken.id not in runs_page
     assert bob.get(f"/dashboard/runs/{demo.id}").status_code == 200
@@ -239,8 +286,12 @@ def test_people_see_what_their_own_keys_allow(admin, bob, client, gateway):
     # administrators only
     assert bob.get("/dashboard/audit").status_code == 403
     assert bob.get("/dashboard/users").status_code == 403
-    assert bob.post("/dashboard/users", {"username": "mallory", "password": PASSWORD,
-                                         "password_again": PASSWORD}).status_code == 403
+    assert (
+        bob.post(
+            "/dashboard/users", {"username": "mallory", "password": PASSWORD, "password_again": PASSWORD}
+        ).status_code
+        == 403
+    )
     assert 'href="/dashboard/audit"' not in bob.get("/dashboard/keys").text
     admin_keys = admin.get("/dashboard/keys").text
     assert "bob reads demo" in admin_keys and "admin key" in admin_keys
@@ -256,7 +307,12 @@ def test_trigger_cancel_and_the_run_page(admin, gateway):
     run_id = answer.headers["location"].rsplit("/", 1)[1]
     with database.connection_context():
         run = Run.get_by_id(run_id)
-    assert (run.pipeline_id, run.ref, run.inputs, run.status) == ("demo", "feature/x", {"GREETING": "hi there"}, "running")
+    assert (run.pipeline_id, run.ref, run.inputs, run.status) == (
+        "demo",
+        "feature/x",
+        {"GREETING": "hi there"},
+        "running",
+    )
     page = admin.get(f"/dashboard/runs/{run_id}").text
     assert 'data-active="1"' in page and "Cancel run" in page
     assert admin.post("/dashboard/pipelines/demo/trigger", {"branch": "../etc"}).status_code == 400
@@ -265,20 +321,39 @@ def test_trigger_cancel_and_the_run_page(admin, gateway):
     with database.connection_context():
         assert Run.get_by_id(run_id).cancel_requested
     # the timeline: bars on one axis, coloured by status
-    steps = [{"name": "lint", "status": "success", "started_at": "2025-01-01T10:00:00Z",
-              "completed_at": "2025-01-01T10:00:02Z", "duration_seconds": 2.0},
-             {"name": "test", "status": "failed", "started_at": "2025-01-01T10:00:02Z",
-              "completed_at": "2025-01-01T10:00:04Z", "duration_seconds": 2.0},
-             {"name": "deploy", "status": "skipped", "started_at": None, "completed_at": None}]
+    steps = [
+        {
+            "name": "lint",
+            "status": "success",
+            "started_at": "2025-01-01T10:00:00Z",
+            "completed_at": "2025-01-01T10:00:02Z",
+            "duration_seconds": 2.0,
+        },
+        {
+            "name": "test",
+            "status": "failed",
+            "started_at": "2025-01-01T10:00:02Z",
+            "completed_at": "2025-01-01T10:00:04Z",
+            "duration_seconds": 2.0,
+        },
+        {"name": "deploy", "status": "skipped", "started_at": None, "completed_at": None},
+    ]
     with database.connection_context():
-        Run.update(steps=steps, phase="completed", status="failed", started_at=datetime(2025, 1, 1, 10, 0, 0),
-                   finished_at=datetime(2025, 1, 1, 10, 0, 4)).where(Run.id == run_id).execute()
+        Run.update(
+            steps=steps,
+            phase="completed",
+            status="failed",
+            started_at=datetime(2025, 1, 1, 10, 0, 0),
+            finished_at=datetime(2025, 1, 1, 10, 0, 4),
+        ).where(Run.id == run_id).execute()
     page = admin.get(f"/dashboard/runs/{run_id}").text
     bars = re.findall(r'<rect class="bar st-(\w+)" x="([\d.]+)" y="2" width="([\d.]+)"', page)
     assert bars == [("success", "0.0", "500.0"), ("failed", "500.0", "500.0")]
     assert 'data-active="0"' in page and "Cancel run" not in page
     again = re.search(r'name="inputs" value="([^"]*)"', page).group(1)
-    rerun = admin.post("/dashboard/pipelines/demo/trigger", {"branch": "feature/x", "inputs": again.replace("&#10;", "\n")})
+    rerun = admin.post(
+        "/dashboard/pipelines/demo/trigger", {"branch": "feature/x", "inputs": again.replace("&#10;", "\n")}
+    )
     with database.connection_context():
         copy = Run.get_by_id(rerun.headers["location"].rsplit("/", 1)[1])
     assert copy.id != run_id and (copy.ref, copy.inputs) == ("feature/x", {"GREETING": "hi there"})
@@ -287,8 +362,15 @@ def test_trigger_cancel_and_the_run_page(admin, gateway):
 
 
 def test_keys_webhooks_and_users_pages(admin, client, gateway):
-    created = admin.post("/dashboard/keys", {"name": "deploy", "permissions": ["trigger_pipeline", "read_runs"],
-                                             "pipelines": ["demo"], "expires_in_days": "7"})
+    created = admin.post(
+        "/dashboard/keys",
+        {
+            "name": "deploy",
+            "permissions": ["trigger_pipeline", "read_runs"],
+            "pipelines": ["demo"],
+            "expires_in_days": "7",
+        },
+    )
     plaintext = re.search(r"(ffai_\w+)</code>", created.text).group(1)
     key_id = re.search(r'data-key="(key_[A-Za-z0-9]+)"', created.text).group(1)
     with database.connection_context():
@@ -303,10 +385,12 @@ def test_keys_webhooks_and_users_pages(admin, client, gateway):
     assert admin.post(f"/dashboard/keys/{key_id}/revoke").headers["location"] == "/dashboard/keys?done=revoked"
     assert client.simulate_get("/api/runs", headers={"X-API-Key": new_plaintext}).status_code == 401
 
-    hook = admin.post("/dashboard/webhooks", {"url": "http://127.0.0.1:9/h", "events": ["run.completed", "run.failed"],
-                                              "pipelines": ["demo"]})
+    hook = admin.post(
+        "/dashboard/webhooks",
+        {"url": "http://127.0.0.1:9/h", "events": ["run.completed", "run.failed"], "pipelines": ["demo"]},
+    )
     assert hook.status_code == 200 and "only shown once" in hook.text
-    hook_id = re.search(r'/dashboard/webhooks/(wh_[A-Za-z0-9]+)', hook.text).group(1)
+    hook_id = re.search(r"/dashboard/webhooks/(wh_[A-Za-z0-9]+)", hook.text).group(1)
     assert admin.post("/dashboard/webhooks", {"url": "ftp://x"}).status_code == 400
     assert admin.post(f"/dashboard/webhooks/{hook_id}/test").status_code == 303
     log = admin.get(f"/dashboard/webhooks/{hook_id}").text
@@ -314,7 +398,8 @@ def test_keys_webhooks_and_users_pages(admin, client, gateway):
     with database.connection_context():
         delivery = WebhookDelivery.get(WebhookDelivery.endpoint_id == hook_id)
         WebhookDelivery.update(status="failed", last_status_code=500, last_latency_ms=12, attempts=1).where(
-            WebhookDelivery.id == delivery.id).execute()
+            WebhookDelivery.id == delivery.id
+        ).execute()
     log = admin.get(f"/dashboard/webhooks/{hook_id}").text
     assert "12 ms" in log and ">500" in log and "Redeliver" in log
     assert admin.post(f"/dashboard/webhooks/{hook_id}/redeliver", {"delivery_id": delivery.id}).status_code == 303
@@ -327,7 +412,10 @@ def test_keys_webhooks_and_users_pages(admin, client, gateway):
 
     made = admin.post("/dashboard/users", {"username": "dave", "password": PASSWORD, "password_again": PASSWORD})
     assert made.status_code == 303
-    assert admin.post("/dashboard/users", {"username": "eve", "password": "short", "password_again": "short"}).status_code == 400
+    assert (
+        admin.post("/dashboard/users", {"username": "eve", "password": "short", "password_again": "short"}).status_code
+        == 400
+    )
     dave = Browser(client, "dave")
     assert admin.post("/dashboard/users/dave/disable").status_code == 303
     assert dave.get("/dashboard/keys").status_code == 303
@@ -339,15 +427,19 @@ def test_keys_webhooks_and_users_pages(admin, client, gateway):
 
 def test_change_own_password_ends_every_session(admin, client, gateway):
     other = Browser(client, "root")
-    wrong = admin.post("/dashboard/account", {"current_password": "nope nope nope", "new_password": "x" * 12,
-                                              "new_password_again": "x" * 12})
+    wrong = admin.post(
+        "/dashboard/account",
+        {"current_password": "nope nope nope", "new_password": "x" * 12, "new_password_again": "x" * 12},
+    )
     assert wrong.status_code == 401 and "Wrong current password" in wrong.text
-    differ = admin.post("/dashboard/account", {"current_password": PASSWORD, "new_password": "a" * 12,
-                                               "new_password_again": "b" * 12})
+    differ = admin.post(
+        "/dashboard/account", {"current_password": PASSWORD, "new_password": "a" * 12, "new_password_again": "b" * 12}
+    )
     assert differ.status_code == 400
     new = "a brand new passphrase"
-    done = admin.post("/dashboard/account", {"current_password": PASSWORD, "new_password": new,
-                                             "new_password_again": new})
+    done = admin.post(
+        "/dashboard/account", {"current_password": PASSWORD, "new_password": new, "new_password_again": new}
+    )
     assert done.status_code == 303 and done.headers["location"] == "/login?done=password"
     assert other.get("/dashboard/keys").status_code == 303
     with database.connection_context():
@@ -370,13 +462,23 @@ def test_bad_forms_are_refused_not_crashed(admin):
 
 def test_run_page_shows_quality_gates_outputs_and_artifacts(admin):
     run = make_run("demo", status="failed")
-    gates = [{"name": "outputs.coverage", "expected": ">= 80", "actual": "70", "passed": False,
-              "reason": "coverage = 70, not >= 80"},
-             {"name": "required_steps.build", "expected": "success", "actual": "success", "passed": True}]
+    gates = [
+        {
+            "name": "outputs.coverage",
+            "expected": ">= 80",
+            "actual": "70",
+            "passed": False,
+            "reason": "coverage = 70, not >= 80",
+        },
+        {"name": "required_steps.build", "expected": "success", "actual": "success", "passed": True},
+    ]
     with database.connection_context():
-        Run.update(quality_gates=gates, outputs={"coverage": "70"}, conclusion="quality_gate_failed",
-                   artifacts=[{"name": "report.txt", "size": 12, "expires_at": None, "locator": "report.txt"}]
-                   ).where(Run.id == run.id).execute()
+        Run.update(
+            quality_gates=gates,
+            outputs={"coverage": "70"},
+            conclusion="quality_gate_failed",
+            artifacts=[{"name": "report.txt", "size": 12, "expires_at": None, "locator": "report.txt"}],
+        ).where(Run.id == run.id).execute()
     html = admin.get(f"/dashboard/runs/{run.id}").text
     assert 'data-gate="outputs.coverage" data-passed="0"' in html and "coverage = 70, not &gt;= 80" in html
     assert 'data-gate="required_steps.build" data-passed="1"' in html

@@ -35,8 +35,15 @@ from flashfusion.core.storage.models import Run
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "correct horse battery staple"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
 WEBHOOKS = """
@@ -75,9 +82,14 @@ class Shots:
         self.phone = None
         if self.folder:
             Path(self.folder).mkdir(parents=True, exist_ok=True)
-            self.phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
-                                             is_mobile=True, has_touch=True, base_url=base_url,
-                                             storage_state=storage_state)
+            self.phone = browser.new_context(
+                viewport={"width": 390, "height": 844},
+                device_scale_factor=1,
+                is_mobile=True,
+                has_touch=True,
+                base_url=base_url,
+                storage_state=storage_state,
+            )
 
     def take(self, page, name: str) -> None:
         if not self.folder:
@@ -143,8 +155,11 @@ def test_dashboard_end_to_end_in_chromium(tmp_path, db_url, browser):
             extra_runs = []
             if shots.folder:  # some history for the pictures: failures too
                 for pipeline_id in ("broken", "demo", "broken", "demo"):
-                    extra_runs.append(api.post("/api/trigger-pipeline", json={"pipeline_id": pipeline_id,
-                                                                              "branch": "main"}).json()["run_id"])
+                    extra_runs.append(
+                        api.post("/api/trigger-pipeline", json={"pipeline_id": pipeline_id, "branch": "main"}).json()[
+                            "run_id"
+                        ]
+                    )
 
         # API -> Webhooks -> Create
         page.click("nav >> text=Webhooks")
@@ -182,10 +197,17 @@ def test_dashboard_end_to_end_in_chromium(tmp_path, db_url, browser):
         shots.take(page, "run")
 
         # the delivery in the endpoint's log, with status code and latency
-        receiver.wait_for(lambda rx: any(r.json.get("event") == "run.completed" and r.json["data"]["run_id"] == run_id
-                                         for r in rx.snapshot()), timeout=30)
-        delivered = next(r for r in receiver.snapshot() if r.json.get("event") == "run.completed"
-                         and r.json["data"]["run_id"] == run_id)
+        receiver.wait_for(
+            lambda rx: any(
+                r.json.get("event") == "run.completed" and r.json["data"]["run_id"] == run_id for r in rx.snapshot()
+            ),
+            timeout=30,
+        )
+        delivered = next(
+            r
+            for r in receiver.snapshot()
+            if r.json.get("event") == "run.completed" and r.json["data"]["run_id"] == run_id
+        )
         expected = hmac.new(signing_secret.encode(), delivered.body, hashlib.sha256).hexdigest()
         assert delivered.headers["x-flashfusion-signature"] == expected
         page.click("nav >> text=Webhooks")
@@ -204,20 +226,40 @@ def test_dashboard_end_to_end_in_chromium(tmp_path, db_url, browser):
         page.click("button:has-text('Send test ping')")
         expect(page.locator("tr[data-event=ping] td.code")).to_contain_text("200", timeout=15_000)
         row.locator("button:has-text('Redeliver')").click()
-        wait_for(lambda: sum(1 for r in receiver.snapshot() if r.json.get("event") == "run.completed"
-                             and r.json["data"]["run_id"] == run_id) >= 2, timeout=20, what="the redelivery")
+        wait_for(
+            lambda: (
+                sum(
+                    1
+                    for r in receiver.snapshot()
+                    if r.json.get("event") == "run.completed" and r.json["data"]["run_id"] == run_id
+                )
+                >= 2
+            ),
+            timeout=20,
+            what="the redelivery",
+        )
         shots.take(page, "webhook-deliveries")
 
         if extra_runs:
             with httpx.Client(base_url=server.url, headers={"X-API-Key": plaintext}, timeout=60) as api:
                 for extra in extra_runs:
-                    wait_for(lambda: api.get("/api/get-status", params={"run_id": extra, "wait": 5}
-                                             ).json()["run"]["status"] != "running", timeout=30, what=extra)
+                    wait_for(
+                        lambda: (
+                            api.get("/api/get-status", params={"run_id": extra, "wait": 5}).json()["run"]["status"]
+                            != "running"
+                        ),
+                        timeout=30,
+                        what=extra,
+                    )
             page.goto(f"/dashboard/runs/{extra_runs[0]}")
             shots.take(page, "run-failed")
-        for name, path in (("pipelines", "/dashboard/pipelines"), ("runs", "/dashboard/runs"),
-                           ("audit", "/dashboard/audit"), ("users", "/dashboard/users"),
-                           ("account", "/dashboard/account")):
+        for name, path in (
+            ("pipelines", "/dashboard/pipelines"),
+            ("runs", "/dashboard/runs"),
+            ("audit", "/dashboard/audit"),
+            ("users", "/dashboard/users"),
+            ("account", "/dashboard/account"),
+        ):
             page.goto(path)
             shots.take(page, name)
 
@@ -246,11 +288,15 @@ def test_dashboard_end_to_end_in_chromium(tmp_path, db_url, browser):
 
 
 # GitLab at an address where nothing listens: the run below is finished, so it is never asked.
-GITLAB = WEBHOOKS + """
+GITLAB = (
+    WEBHOOKS
+    + """
 [providers.gitlab]
 url = "http://127.0.0.1:{port}"
 token_env = "FF_BROWSER_GL_TOKEN"
-""" + SHOP_PIPELINE
+"""
+    + SHOP_PIPELINE
+)
 SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
 SECRET = "glpat-browser-s3cr3t"
 
@@ -260,16 +306,44 @@ def pushed_gitlab_run(started) -> str:
     times = [started + timedelta(seconds=s) for s in (0, 20, 75)]
     at = [to_db_time(t) for t in times]
     iso = [t.isoformat().replace("+00:00", "Z") for t in times]
-    steps = [{"name": "compile", "stage": "build", "status": "success", "started_at": iso[0], "completed_at": iso[1],
-              "log_tail": "built"},
-             {"name": "rspec", "stage": "test", "status": "failed", "started_at": iso[1], "completed_at": iso[2],
-              "exit_code": 1, "log_tail": "1 example, 1 failure: cart total"}]
+    steps = [
+        {
+            "name": "compile",
+            "stage": "build",
+            "status": "success",
+            "started_at": iso[0],
+            "completed_at": iso[1],
+            "log_tail": "built",
+        },
+        {
+            "name": "rspec",
+            "stage": "test",
+            "status": "failed",
+            "started_at": iso[1],
+            "completed_at": iso[2],
+            "exit_code": 1,
+            "log_tail": "1 example, 1 failure: cart total",
+        },
+    ]
     with database.connection_context():
-        return Run.create(id="run_pushed_shop", pipeline_id="shop", provider="gitlab", ref="main",
-                          inputs={"TARGET": "prod"}, status="failed", phase="completed", conclusion="failure",
-                          steps=steps, state={}, created_at=at[0], updated_at=at[2], started_at=at[0],
-                          finished_at=at[2], upstream_id="812",
-                          trigger={"kind": "push", "commit": SHA, "pusher": "Grace Hopper", "branch": "main"}).id
+        return Run.create(
+            id="run_pushed_shop",
+            pipeline_id="shop",
+            provider="gitlab",
+            ref="main",
+            inputs={"TARGET": "prod"},
+            status="failed",
+            phase="completed",
+            conclusion="failure",
+            steps=steps,
+            state={},
+            created_at=at[0],
+            updated_at=at[2],
+            started_at=at[0],
+            finished_at=at[2],
+            upstream_id="812",
+            trigger={"kind": "push", "commit": SHA, "pusher": "Grace Hopper", "branch": "main"},
+        ).id
 
 
 def test_run_page_shows_who_started_it_the_commit_and_the_open_failed_log(tmp_path, browser):
@@ -284,13 +358,30 @@ def test_run_page_shows_who_started_it_the_commit_and_the_open_failed_log(tmp_pa
     server = start_server(config, tmp_path)
     try:
         cli("users", "create", "alice", "--admin", "--password-stdin", config=config, input=PASSWORD + "\n")
-        key = json.loads(cli("keys", "create", "--name", "Nightly deploy", "--permissions",
-                             "trigger_pipeline,read_runs", "--json", config=config).stdout)
+        key = json.loads(
+            cli(
+                "keys",
+                "create",
+                "--name",
+                "Nightly deploy",
+                "--permissions",
+                "trigger_pipeline,read_runs",
+                "--json",
+                config=config,
+            ).stdout
+        )
         with httpx.Client(base_url=server.url, headers={"X-API-Key": key["plaintext_key"]}, timeout=60) as api:
-            run_id = api.post("/api/trigger-pipeline", json={"pipeline_id": "broken", "inputs": {
-                "TARGET": "staging", "DEPLOY_TOKEN": SECRET}}).json()["run_id"]
-            wait_for(lambda: api.get("/api/get-status", params={"run_id": run_id, "wait": 5}
-                                     ).json()["run"]["status"] == "failed", timeout=30, what="the broken run")
+            run_id = api.post(
+                "/api/trigger-pipeline",
+                json={"pipeline_id": "broken", "inputs": {"TARGET": "staging", "DEPLOY_TOKEN": SECRET}},
+            ).json()["run_id"]
+            wait_for(
+                lambda: (
+                    api.get("/api/get-status", params={"run_id": run_id, "wait": 5}).json()["run"]["status"] == "failed"
+                ),
+                timeout=30,
+                what="the broken run",
+            )
         pushed = pushed_gitlab_run(utcnow() - timedelta(minutes=5))
 
         context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)

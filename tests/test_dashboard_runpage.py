@@ -33,7 +33,9 @@ SHOP_PIPELINE = """
 provider = "gitlab"
 repository_name = "acme/shop"
 """
-PROVIDERS = WEBHOOKS + """
+PROVIDERS = (
+    WEBHOOKS
+    + """
 [providers.github]
 base_url = "https://ghe.example.com/api/v3"
 token_env = "FF_RUNPAGE_GH_TOKEN"
@@ -42,7 +44,10 @@ token_env = "FF_RUNPAGE_GH_TOKEN"
 url = "https://gitlab.example.com"
 token_env = "FF_RUNPAGE_GL_TOKEN"
 
-""" + WEB_PIPELINE + SHOP_PIPELINE
+"""
+    + WEB_PIPELINE
+    + SHOP_PIPELINE
+)
 
 
 EXTRA_CONFIG = PROVIDERS  # added to the test configuration by conftest's config_path
@@ -84,8 +89,11 @@ class Elements(HTMLParser):
             element["text"] += data
 
     def select(self, tag: str, **attrs) -> list[dict]:
-        return [e for e in self.found if e["tag"] == tag
-                and all(e["attrs"].get(k.replace("_", "-")) == v for k, v in attrs.items())]
+        return [
+            e
+            for e in self.found
+            if e["tag"] == tag and all(e["attrs"].get(k.replace("_", "-")) == v for k, v in attrs.items())
+        ]
 
     def one(self, tag: str, **attrs) -> dict:
         found = self.select(tag, **attrs)
@@ -99,9 +107,25 @@ def text_of(element: dict) -> str:
 
 # --- the rules, on their own --------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["DEPLOY_TOKEN", "GITHUBTOKEN", "db_password", "Passwd", "api-key", "apiKey",
-                                  "SSH_KEY", "aws_secret_access_key", "credentials_json", "AUTH", "sentry_dsn",
-                                  "PRIVATE_KEY_PEM", "gitlab_pat"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DEPLOY_TOKEN",
+        "GITHUBTOKEN",
+        "db_password",
+        "Passwd",
+        "api-key",
+        "apiKey",
+        "SSH_KEY",
+        "aws_secret_access_key",
+        "credentials_json",
+        "AUTH",
+        "sentry_dsn",
+        "PRIVATE_KEY_PEM",
+        "gitlab_pat",
+    ],
+)
 def test_secret_looking_input_names_are_masked(name):
     assert runfacts.is_secret_name(name)
     shown = runfacts.shown_inputs({name: "hunter2"})
@@ -116,7 +140,16 @@ def test_ordinary_input_names_are_shown(name):
 
 def test_relative_times_read_like_a_ci_page():
     assert [ago(s) for s in (-30, 0, 9.9, 42, 60, 3599, 3600, 86399, 86400 * 12)] == [
-        "just now", "just now", "just now", "42 s ago", "1 min ago", "59 min ago", "1 h ago", "23 h ago", "12 d ago"]
+        "just now",
+        "just now",
+        "just now",
+        "42 s ago",
+        "1 min ago",
+        "59 min ago",
+        "1 h ago",
+        "23 h ago",
+        "12 d ago",
+    ]
     now = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
     assert fmt_ago("2026-03-01T11:57:00Z", now) == "3 min ago"
     assert fmt_ago(now - timedelta(days=90), now) == "2025-12-01"  # old: the date itself
@@ -131,8 +164,10 @@ def test_links_go_only_to_the_repository_on_the_providers_web_host():
     gitlab = RepositoryLinks("https://gitlab.example.com/acme/shop", commit_path="-/commit", tree_path="-/tree")
     assert runfacts.commit_link(github, SHA) == runfacts.Link(SHA[:12], f"https://github.com/acme/web/commit/{SHA}")
     assert runfacts.commit_link(gitlab, SHA).href == f"https://gitlab.example.com/acme/shop/-/commit/{SHA}"
-    assert runfacts.branch_link(gitlab, "release/1.0 rc#2").href == \
-        "https://gitlab.example.com/acme/shop/-/tree/release/1.0%20rc%232"
+    assert (
+        runfacts.branch_link(gitlab, "release/1.0 rc#2").href
+        == "https://gitlab.example.com/acme/shop/-/tree/release/1.0%20rc%232"
+    )
     # not a SHA, no provider address, or an address that is not http(s): plain text
     assert runfacts.commit_link(github, "javascript:alert(1)") == runfacts.Link("javascript:a")
     assert runfacts.commit_link(None, SHA) == runfacts.Link(SHA[:12])
@@ -146,20 +181,40 @@ def test_providers_name_their_web_host():
     assert GitHubSettings(base_url="https://ghe.example.com/api/v3/").web_url == "https://ghe.example.com"
     assert GitHubSettings(base_url="https://proxy.example.com/github").web_url is None
     gitlab = GitLabProvider(GitLabSettings(url="https://gitlab.example.com/"), env={})
-    assert gitlab.repository_links(Pipeline(id="p", name="p", provider="gitlab", repository_name="g/sub/p")) == \
-        RepositoryLinks("https://gitlab.example.com/g/sub/p", "-/commit", "-/tree")
+    assert gitlab.repository_links(
+        Pipeline(id="p", name="p", provider="gitlab", repository_name="g/sub/p")
+    ) == RepositoryLinks("https://gitlab.example.com/g/sub/p", "-/commit", "-/tree")
     assert gitlab.repository_links(Pipeline(id="p", name="p", provider="gitlab", repository_name="1234")) is None
 
 
 # --- the pages ----------------------------------------------------------------------------
 
 GITLAB_STEPS = [
-    {"name": "compile", "stage": "build", "status": "success", "started_at": "2026-03-01T10:00:00Z",
-     "completed_at": "2026-03-01T10:00:30Z", "log_tail": "compiled 12 files"},
-    {"name": "unit", "stage": "test", "status": "failed", "started_at": "2026-03-01T10:00:30Z",
-     "completed_at": "2026-03-01T10:01:10Z", "exit_code": 1, "log_tail": "FAILED test_cart.py::test_total"},
-    {"name": "lint", "stage": "test", "status": "success", "started_at": "2026-03-01T10:00:30Z",
-     "completed_at": "2026-03-01T10:00:40Z", "log_tail": "all clean"},
+    {
+        "name": "compile",
+        "stage": "build",
+        "status": "success",
+        "started_at": "2026-03-01T10:00:00Z",
+        "completed_at": "2026-03-01T10:00:30Z",
+        "log_tail": "compiled 12 files",
+    },
+    {
+        "name": "unit",
+        "stage": "test",
+        "status": "failed",
+        "started_at": "2026-03-01T10:00:30Z",
+        "completed_at": "2026-03-01T10:01:10Z",
+        "exit_code": 1,
+        "log_tail": "FAILED test_cart.py::test_total",
+    },
+    {
+        "name": "lint",
+        "stage": "test",
+        "status": "success",
+        "started_at": "2026-03-01T10:00:30Z",
+        "completed_at": "2026-03-01T10:00:40Z",
+        "log_tail": "all clean",
+    },
     {"name": "ship", "stage": "deploy", "status": "skipped", "started_at": None, "completed_at": None},
 ]
 
@@ -167,9 +222,12 @@ GITLAB_STEPS = [
 def test_a_pushed_gitlab_run_shows_pusher_commit_stages_and_the_failed_log_open(admin):
     run = make_run("shop", status="failed", steps=GITLAB_STEPS, seconds=72)
     with database.connection_context():
-        Run.update(provider="gitlab", ref="feature/<b>&\"x\"",
-                   trigger={"kind": "push", "commit": SHA, "pusher": "Mallory <script>", "branch": "feature/x"},
-                   inputs={"TARGET": "staging", "DEPLOY_TOKEN": SECRET}).where(Run.id == run.id).execute()
+        Run.update(
+            provider="gitlab",
+            ref='feature/<b>&"x"',
+            trigger={"kind": "push", "commit": SHA, "pusher": "Mallory <script>", "branch": "feature/x"},
+            inputs={"TARGET": "staging", "DEPLOY_TOKEN": SECRET},
+        ).where(Run.id == run.id).execute()
     html = admin.get(f"/dashboard/runs/{run.id}").text
     page = Elements(html)
 
@@ -183,12 +241,17 @@ def test_a_pushed_gitlab_run_shows_pusher_commit_stages_and_the_failed_log_open(
     branch = page.one("dd", id="run-branch")
     assert text_of(branch) == 'feature/<b>&"x"'
     assert [a["attrs"]["href"] for a in page.select("a") if "/-/tree/" in a["attrs"]["href"]] == [
-        "https://gitlab.example.com/acme/shop/-/tree/feature/%3Cb%3E%26%22x%22"]
+        "https://gitlab.example.com/acme/shop/-/tree/feature/%3Cb%3E%26%22x%22"
+    ]
 
     # stages in the order they ran, each with its steps and the worst status
-    stages = [(e["attrs"]["data-stage"], text_of(e)) for e in page.select("div") if "tl-stage" in e["attrs"].get("class", "")]
+    stages = [
+        (e["attrs"]["data-stage"], text_of(e)) for e in page.select("div") if "tl-stage" in e["attrs"].get("class", "")
+    ]
     assert stages == [("build", "build success"), ("test", "test failed"), ("deploy", "deploy skipped")]
-    rows = [(e["attrs"]["data-stage"], e["attrs"]["data-step"]) for e in page.select("div") if "data-step" in e["attrs"]]
+    rows = [
+        (e["attrs"]["data-stage"], e["attrs"]["data-step"]) for e in page.select("div") if "data-step" in e["attrs"]
+    ]
     assert rows == [("build", "compile"), ("test", "unit"), ("test", "lint"), ("deploy", "ship")]
 
     # the failed step's log is open, the others closed
@@ -227,7 +290,10 @@ def test_who_started_each_kind_of_run(admin):
     cases = [
         ({"kind": "api", "key_name": "deploy bot", "key_preview": "ffai_AbCd…"}, "deploy bot ffai_AbCd… (API key)"),
         ({"kind": "dashboard", "user": "alice"}, "alice (dashboard)"),
-        ({"kind": "schedule", "cron": "0 3 * * 1-5", "due": "2026-03-01T03:00:00Z"}, "schedule 0 3 * * 1-5, due 2026-03-01"),
+        (
+            {"kind": "schedule", "cron": "0 3 * * 1-5", "due": "2026-03-01T03:00:00Z"},
+            "schedule 0 3 * * 1-5, due 2026-03-01",
+        ),
         ({"kind": "upstream", "upstream_run_id": "99", "commit": SHA}, "started upstream (run 99)"),
     ]
     for i, (trigger, expected) in enumerate(cases):
@@ -244,7 +310,9 @@ def test_a_local_run_links_nowhere(admin):
     run = make_run("demo", status="success")
     html = admin.get(f"/dashboard/runs/{run.id}").text
     page = Elements(html)
-    assert text_of(page.one("dd", id="run-branch")) == "main" and text_of(page.one("dd", id="run-commit")) == "not known"
+    assert (
+        text_of(page.one("dd", id="run-branch")) == "main" and text_of(page.one("dd", id="run-commit")) == "not known"
+    )
     assert not [a for a in page.select("a") if a["attrs"]["href"].startswith("http")]
 
 

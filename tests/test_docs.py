@@ -20,8 +20,12 @@ BIN = Path(sys.executable).parent
 
 
 def test_generated_reference_pages_are_current():
-    result = subprocess.run([sys.executable, str(REPO / "docs" / "generate_reference.py"), "--check"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "docs" / "generate_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -57,6 +61,7 @@ def test_every_key_of_the_shipped_config_is_in_the_configuration_reference():
 
 def _commands(parser, prefix: str) -> list[str]:
     import argparse
+
     found = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -80,8 +85,13 @@ def test_the_docs_site_builds_with_warnings_as_errors(tmp_path):
         if os.environ.get("CI"):
             pytest.fail("mkdocs is not installed (it is in the test extra)")
         pytest.skip("mkdocs is not installed: pip install -e '.[test]'")
-    result = subprocess.run([str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=REPO,
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "site" / "reference" / "config" / "index.html").exists()
     assert "WARNING" not in result.stderr

@@ -32,12 +32,28 @@ def test_spec_curl_examples_verbatim_against_serve(tmp_path, db_url):
         assert key.startswith("ffai_") and made["key_preview"] == "..." + key[-6:]
 
         # API.md, "Trigger Pipeline Run" example (host replaced, pipeline id is ours)
-        started = curl("-X", "POST", f"{server.url}/api/trigger-pipeline", "-H", f"X-API-Key: {key}",
-                       "-H", "Content-Type: application/json", "-d", '{"pipeline_id": "demo"}')
+        started = curl(
+            "-X",
+            "POST",
+            f"{server.url}/api/trigger-pipeline",
+            "-H",
+            f"X-API-Key: {key}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            '{"pipeline_id": "demo"}',
+        )
         assert started["success"] is True and started["status"] == "running"
         # API.md, Quick Start 2 (no Content-Type header: curl sends form-urlencoded)
-        quick = curl("-X", "POST", f"{server.url}/api/trigger-pipeline", "-H", f"X-API-Key: {key}",
-                     "-d", '{"pipeline_id": "broken"}')
+        quick = curl(
+            "-X",
+            "POST",
+            f"{server.url}/api/trigger-pipeline",
+            "-H",
+            f"X-API-Key: {key}",
+            "-d",
+            '{"pipeline_id": "broken"}',
+        )
         assert quick["success"] is True
 
         def finished(run_id):
@@ -77,8 +93,14 @@ def test_killed_worker_loses_no_run_and_no_event(tmp_path, db_url):
             wait_for(sleepy_running, what="the sleepy step to start")
             first.stop(signal.SIGKILL)
             second = spawn([FLASHFUSION, "--config", str(config), "worker"], tmp_path / "worker2.log", cwd=tmp_path)
-            run = wait_for(lambda: (r := http.get("/api/get-status", params={"run_id": run_id}).json()["run"])
-                           ["status"] != "running" and r, timeout=40, what="the run to finish after a restart")
+            run = wait_for(
+                lambda: (
+                    (r := http.get("/api/get-status", params={"run_id": run_id}).json()["run"])["status"] != "running"
+                    and r
+                ),
+                timeout=40,
+                what="the run to finish after a restart",
+            )
         assert run["status"] == "success", run
         assert [s["status"] for s in run["steps"]] == ["success", "success", "success"]
         time.sleep(2)  # the killed worker's orphaned step, had it survived, would finish in this time

@@ -57,8 +57,10 @@ def test_unknown_revoked_and_expired_keys_get_the_same_answer(client, make_key):
     with database.connection_context():
         ApiKey.update(revoked_at=ApiKey.created_at).where(ApiKey.key_hash == keys.hash_key(revoked)).execute()
         ApiKey.update(expires_at=ApiKey.created_at).where(ApiKey.key_hash == keys.hash_key(expired)).execute()
-    answers = [client.simulate_get("/api/get-status", params={"run_id": "x"}, headers={"X-API-Key": k})
-               for k in (unknown, revoked, expired)]
+    answers = [
+        client.simulate_get("/api/get-status", params={"run_id": "x"}, headers={"X-API-Key": k})
+        for k in (unknown, revoked, expired)
+    ]
     for answer in answers:
         assert_error(answer, 401)
     assert len({a.text for a in answers}) == 1
@@ -66,9 +68,14 @@ def test_unknown_revoked_and_expired_keys_get_the_same_answer(client, make_key):
 
 def test_missing_permission_is_403_naming_it(client, make_key):
     reader = make_key(permissions=["read_runs"])
-    assert_error(post(client, "/api/trigger-pipeline", reader, {"pipeline_id": "demo"}), 403, contains="trigger_pipeline")
-    assert_error(client.simulate_get("/api/get-config", params={"pipeline_id": "demo"}, headers={"X-API-Key": reader}),
-                 403, contains="read_config")
+    assert_error(
+        post(client, "/api/trigger-pipeline", reader, {"pipeline_id": "demo"}), 403, contains="trigger_pipeline"
+    )
+    assert_error(
+        client.simulate_get("/api/get-config", params={"pipeline_id": "demo"}, headers={"X-API-Key": reader}),
+        403,
+        contains="read_config",
+    )
 
 
 def test_scoped_key_cannot_learn_of_other_pipelines_or_their_runs(client, make_key, key):
@@ -78,23 +85,30 @@ def test_scoped_key_cannot_learn_of_other_pipelines_or_their_runs(client, make_k
     hidden = post(client, "/api/trigger-pipeline", scoped, {"pipeline_id": "demo"})
     assert_error(hidden, 404)
     assert hidden.json == not_there.json
-    assert_error(client.simulate_get("/api/get-status", params={"run_id": other_run}, headers={"X-API-Key": scoped}), 404)
-    assert_error(client.simulate_get("/api/get-config", params={"pipeline_id": "demo"}, headers={"X-API-Key": scoped}), 404)
+    assert_error(
+        client.simulate_get("/api/get-status", params={"run_id": other_run}, headers={"X-API-Key": scoped}), 404
+    )
+    assert_error(
+        client.simulate_get("/api/get-config", params={"pipeline_id": "demo"}, headers={"X-API-Key": scoped}), 404
+    )
     listed = client.simulate_get("/api/runs", headers={"X-API-Key": scoped}).json["runs"]
     assert other_run not in [r["id"] for r in listed]
     assert post(client, "/api/trigger-pipeline", scoped, {"pipeline_id": "broken"}).status_code == 200
 
 
-@pytest.mark.parametrize("body, contains", [
-    ({}, "'pipeline_id' is required"),
-    ({"pipeline_id": 42}, "'pipeline_id' must be a string"),
-    ({"pipeline_id": "demo", "branch": ["main"]}, "'branch' must be a string"),
-    ({"pipeline_id": "demo", "branch": "../../etc"}, "'branch'"),
-    ({"pipeline_id": "demo", "inputs": "x=1"}, "'inputs'"),
-    ({"pipeline_id": "demo", "inputs": {"a b": "1"}}, "input name"),
-    ({"pipeline_id": "demo", "inputs": {"n": 1}}, "must be a string"),
-    ({"pipeline_id": "demo", "inputs": {f"i{n}": "v" for n in range(26)}}, "at most 25"),
-])
+@pytest.mark.parametrize(
+    "body, contains",
+    [
+        ({}, "'pipeline_id' is required"),
+        ({"pipeline_id": 42}, "'pipeline_id' must be a string"),
+        ({"pipeline_id": "demo", "branch": ["main"]}, "'branch' must be a string"),
+        ({"pipeline_id": "demo", "branch": "../../etc"}, "'branch'"),
+        ({"pipeline_id": "demo", "inputs": "x=1"}, "'inputs'"),
+        ({"pipeline_id": "demo", "inputs": {"a b": "1"}}, "input name"),
+        ({"pipeline_id": "demo", "inputs": {"n": 1}}, "must be a string"),
+        ({"pipeline_id": "demo", "inputs": {f"i{n}": "v" for n in range(26)}}, "at most 25"),
+    ],
+)
 def test_bad_fields_are_400_and_named(client, key, body, contains):
     assert_error(post(client, "/api/trigger-pipeline", key, body), 400, contains=contains)
 
@@ -107,13 +121,19 @@ def test_bad_json_is_400(client, key, raw):
 
 def test_missing_query_parameter_is_400(client, key):
     assert_error(client.simulate_get("/api/get-status", headers={"X-API-Key": key}), 400, contains="run_id")
-    assert_error(client.simulate_get("/api/get-status", params={"run_id": "r", "wait": "61"},
-                                     headers={"X-API-Key": key}), 400, contains="wait")
+    assert_error(
+        client.simulate_get("/api/get-status", params={"run_id": "r", "wait": "61"}, headers={"X-API-Key": key}),
+        400,
+        contains="wait",
+    )
 
 
 def test_unknown_run_pipeline_and_route_are_404(client, key):
-    assert_error(client.simulate_get("/api/get-status", params={"run_id": "run_nope"}, headers={"X-API-Key": key}),
-                 404, "Run not found")
+    assert_error(
+        client.simulate_get("/api/get-status", params={"run_id": "run_nope"}, headers={"X-API-Key": key}),
+        404,
+        "Run not found",
+    )
     assert_error(post(client, "/api/trigger-pipeline", key, {"pipeline_id": "nope"}), 404, "Pipeline not found")
     assert_error(client.simulate_get("/api/nothing-here", headers={"X-API-Key": key}), 404)
 
@@ -134,14 +154,20 @@ def test_other_media_types_are_415(client, key):
 
 
 def test_curl_default_form_content_type_with_json_body_is_accepted(client, key):
-    answer = post(client, "/api/trigger-pipeline", key, raw=b'{"pipeline_id": "demo"}',
-                  content_type="application/x-www-form-urlencoded")
+    answer = post(
+        client,
+        "/api/trigger-pipeline",
+        key,
+        raw=b'{"pipeline_id": "demo"}',
+        content_type="application/x-www-form-urlencoded",
+    )
     assert answer.status_code == 200 and answer.json["success"] is True
 
 
 def test_internal_errors_are_500_without_internals(client, gateway, key, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("secret internal detail /etc/passwd")
+
     monkeypatch.setattr("flashfusion.core.web.resources.pipelines.run_view", explode)
     run_id = post(client, "/api/trigger-pipeline", key, {"pipeline_id": "demo"}).json["run_id"]
     answer = client.simulate_get("/api/get-status", params={"run_id": run_id}, headers={"X-API-Key": key})
@@ -157,22 +183,36 @@ def test_request_id_is_echoed_when_sane(client):
 
 # Found by schemathesis (tests/test_openapi.py): a NUL character reached PostgreSQL, which
 # refuses it in text and jsonb (psycopg raises ValueError), and the answer was a 500.
-@pytest.mark.parametrize("path, payload", [
-    ("/functions/replayWebhooks", {"webhook_id": "wh_\u0000", "since": "2025-11-21T10:30:00Z"}),
-    ("/functions/sendWebhook", {"event_type": "run.completed", "pipeline_id": "demo", "payload": {"note": "a\u0000b"}}),
-    ("/api/trigger-pipeline", {"pipeline_id": "demo", "inputs": {"GREETING": "\u0000"}}),
-    ("/api/cancel-run", {"run_id": "run_\u0000"}),
-])
+@pytest.mark.parametrize(
+    "path, payload",
+    [
+        ("/functions/replayWebhooks", {"webhook_id": "wh_\u0000", "since": "2025-11-21T10:30:00Z"}),
+        (
+            "/functions/sendWebhook",
+            {"event_type": "run.completed", "pipeline_id": "demo", "payload": {"note": "a\u0000b"}},
+        ),
+        ("/api/trigger-pipeline", {"pipeline_id": "demo", "inputs": {"GREETING": "\u0000"}}),
+        ("/api/cancel-run", {"run_id": "run_\u0000"}),
+    ],
+)
 def test_nul_in_a_body_string_is_400_on_every_database(client, key, path, payload):
     assert_error(post(client, path, key, payload), 400, "Invalid JSON", "NUL")
 
 
 def test_nul_in_a_query_parameter_is_400_on_every_database(client, key):
     headers = {"X-API-Key": key}
-    assert_error(client.simulate_get("/api/get-status", query_string="run_id=run_%00", headers=headers),
-                 400, "Invalid parameter", "NUL")
-    assert_error(client.simulate_get("/functions/listDeliveries", query_string="webhook_id=wh_%00", headers=headers),
-                 400, "Invalid parameter", "NUL")
+    assert_error(
+        client.simulate_get("/api/get-status", query_string="run_id=run_%00", headers=headers),
+        400,
+        "Invalid parameter",
+        "NUL",
+    )
+    assert_error(
+        client.simulate_get("/functions/listDeliveries", query_string="webhook_id=wh_%00", headers=headers),
+        400,
+        "Invalid parameter",
+        "NUL",
+    )
 
 
 # Found by schemathesis: json.loads raises RecursionError (not JSONDecodeError) on deep nesting.

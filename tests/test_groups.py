@@ -15,8 +15,9 @@ def drive(gateway, client, key, group_id, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         worker.tick()
-        group = client.simulate_get("/api/get-group", params={"group_id": group_id},
-                                    headers={"X-API-Key": key}).json["group"]
+        group = client.simulate_get("/api/get-group", params={"group_id": group_id}, headers={"X-API-Key": key}).json[
+            "group"
+        ]
         if group["status"] != "running":
             return group
         time.sleep(0.1)
@@ -47,8 +48,10 @@ def test_a_group_with_one_failing_member(gateway, client, key, make_key):
     shown = client.simulate_get("/api/get-group", params={"group_id": group_id}, headers={"X-API-Key": scoped})
     assert [r["pipeline_id"] for r in shown.json["group"]["runs"]] == ["demo", "demo"]
     other = make_key(pipelines=["slow"])
-    assert client.simulate_get("/api/get-group", params={"group_id": group_id},
-                               headers={"X-API-Key": other}).status_code == 404
+    assert (
+        client.simulate_get("/api/get-group", params={"group_id": group_id}, headers={"X-API-Key": other}).status_code
+        == 404
+    )
 
 
 def test_group_members_are_checked_before_any_run_starts(client, make_key):

@@ -54,8 +54,8 @@ def test_readyz_is_503_when_a_newer_release_migrated_the_database(client, gatewa
     assert anonymous.status_code == 503 and anonymous.json == {"success": False, "status": "not_ready"}
     assert admin.status_code == 503
     assert admin.json["checks"]["database"].startswith(
-        f"the database schema is version {newer} but this FlashFusion knows up to version "
-        f"{migrations.newest_known()}")
+        f"the database schema is version {newer} but this FlashFusion knows up to version {migrations.newest_known()}"
+    )
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])

@@ -31,9 +31,16 @@ DEPLOYED = "https://app.acme.example"  # the GitHub workflow's environment URL
 
 def hooked_provider(provider: str, url_key: str, url: str, token_env: str, poll: float, reconcile: float) -> str:
     """A provider table that takes signed webhooks and reconciles on its own interval."""
-    return provider_table(provider, {url_key: url, "token_env": token_env, "poll_interval_seconds": poll,
-                                     "webhook_secret_env": "FF_HOOK_SECRET",
-                                     "reconcile_interval_seconds": reconcile})
+    return provider_table(
+        provider,
+        {
+            url_key: url,
+            "token_env": token_env,
+            "poll_interval_seconds": poll,
+            "webhook_secret_env": "FF_HOOK_SECRET",
+            "reconcile_interval_seconds": reconcile,
+        },
+    )
 
 
 def config_text(github_url: str, gitlab_url: str, reconcile: float, poll: float = 3600) -> str:
@@ -57,8 +64,9 @@ repository_name = "{PROJECT}"
 
 
 @contextmanager
-def world(tmp_path: Path, db_url: str, *, reconcile: float = 3600, poll: float = 3600,
-          serve_args: tuple[str, ...] = ()):
+def world(
+    tmp_path: Path, db_url: str, *, reconcile: float = 3600, poll: float = 3600, serve_args: tuple[str, ...] = ()
+):
     with FakeGitHub(token=GH_TOKEN) as gh, FakeGitLab(token=GL_TOKEN) as gl, Receiver() as rx:
         gh.add_repo(REPO, branches=("main", "release/1.2", "feature/x"))
         gh.add_workflow(REPO, "deploy.yml", jobs=[("build", ["compile", "test"])], deploy=("production", DEPLOYED))
@@ -68,8 +76,16 @@ def world(tmp_path: Path, db_url: str, *, reconcile: float = 3600, poll: float =
         try:
             gh.hooks.add_target(f"{server.url}/hooks/github", SECRET)
             gl.hooks.add_target(f"{server.url}/hooks/gitlab", SECRET)
-            cli("webhooks", "create", "--url", rx.url(), "--events", "run.started,run.completed,run.failed",
-                config=config, env=ENV)
+            cli(
+                "webhooks",
+                "create",
+                "--url",
+                rx.url(),
+                "--events",
+                "run.started,run.completed,run.failed",
+                config=config,
+                env=ENV,
+            )
             key = cli_key(config, name="hooks", env=ENV)
             with server.client(key) as http:
                 yield gh, gl, rx, server, http
@@ -121,8 +137,12 @@ def test_an_upstream_completion_arrives_by_hook_once_with_steps_and_never_moves_
         # An older "in progress" delivery after the completion leaves the run completed.
         if provider == "github":
             stale = gh.hooks._envelope("workflow_run-requested", gh.runs[int(run["upstream_run_id"])], "in_progress")
-            stale["workflow_run"] = dict(gh.run_body(gh.runs[int(run["upstream_run_id"])]), status="in_progress",
-                                         conclusion=None, updated_at="2001-01-01T00:00:00Z")
+            stale["workflow_run"] = dict(
+                gh.run_body(gh.runs[int(run["upstream_run_id"])]),
+                status="in_progress",
+                conclusion=None,
+                updated_at="2001-01-01T00:00:00Z",
+            )
             gh.hooks.send("workflow_run", stale)
         else:
             stale = gl.hooks.pipeline_body(gl.pipeline(int(run["upstream_run_id"])))
@@ -136,16 +156,22 @@ def test_an_upstream_completion_arrives_by_hook_once_with_steps_and_never_moves_
         body = json.dumps({"action": "completed", "workflow_run": {"id": 1}}).encode()
         if provider == "github":
             bad = hmac.new(b"wrong", body, hashlib.sha256).hexdigest()
-            headers = [{"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "x1", "X-Hub-Signature-256": f"sha256={bad}"},
-                       {"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "x2"}]
+            headers = [
+                {"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "x1", "X-Hub-Signature-256": f"sha256={bad}"},
+                {"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "x2"},
+            ]
         else:
-            headers = [{"X-Gitlab-Event": "Pipeline Hook", "X-Gitlab-Token": SECRET + "x"},
-                       {"X-Gitlab-Event": "Pipeline Hook"}]
+            headers = [
+                {"X-Gitlab-Event": "Pipeline Hook", "X-Gitlab-Token": SECRET + "x"},
+                {"X-Gitlab-Event": "Pipeline Hook"},
+            ]
         for h in headers:
             answer = httpx.post(f"{server.url}/hooks/{provider}", content=body, headers=h)
             assert answer.status_code == 401
-            assert answer.json() == {"error": "Invalid signature",
-                                     "message": "The webhook signature is missing or does not match"}
+            assert answer.json() == {
+                "error": "Invalid signature",
+                "message": "The webhook signature is missing or does not match",
+            }
         big = httpx.post(f"{server.url}/hooks/{provider}", content=b"x" * (1024 * 1024 + 1), headers=headers[0])
         assert big.status_code == 413
         assert status(http, run["run_id"]) == before
@@ -164,8 +190,11 @@ def test_with_a_fifth_of_the_hooks_dropped_every_run_converges_within_the_reconc
         gl.hooks.wait_idle()
         assert gh.hooks.dropped or gl.hooks.dropped
         for provider, run in runs:
-            wait_for(lambda: status(http, run["run_id"])["phase"] == "completed", timeout=reconcile * 3 + 10,
-                     what=f"convergence of a {provider} run by the reconciler")
+            wait_for(
+                lambda: status(http, run["run_id"])["phase"] == "completed",
+                timeout=reconcile * 3 + 10,
+                what=f"convergence of a {provider} run by the reconciler",
+            )
             if provider == "github":  # dropped deployment hooks too: the completion looks the URL up
                 assert status(http, run["run_id"])["deployment_url"] == DEPLOYED
 
@@ -184,8 +213,11 @@ def test_hooks_accepted_before_the_worker_is_killed_are_applied_after_restart(tm
         worker = spawn([FLASHFUSION, "--config", str(server.config), "worker"], tmp_path / "worker2.log", env=ENV)
         try:
             for run in runs:
-                wait_for(lambda: status(http, run["run_id"])["phase"] == "completed", timeout=30,
-                         what="the inbox applied after the restart")
+                wait_for(
+                    lambda: status(http, run["run_id"])["phase"] == "completed",
+                    timeout=30,
+                    what="the inbox applied after the restart",
+                )
         finally:
             worker.stop(signal.SIGTERM)
 
@@ -204,6 +236,7 @@ def test_a_push_to_a_matching_branch_starts_the_pipeline_once_per_commit(tmp_pat
         def pushed():
             runs = http.get("/api/runs", params={"pipeline_id": "gh"}).json()["runs"]
             return runs if runs and all(r["phase"] != "queued" for r in runs) else None
+
         runs = wait_for(pushed, what="the pushed run dispatched")
         time.sleep(1.0)  # the duplicate deliveries and the other branch have been applied by now
         runs = http.get("/api/runs", params={"pipeline_id": "gh"}).json()["runs"]

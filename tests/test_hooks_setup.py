@@ -16,7 +16,10 @@ def test_show_register_and_doctor(tmp_path, db_url, monkeypatch, capsys):
         gh.add_repo("acme/app")
         gh.add_workflow("acme/app", "deploy.yml")
         gl.add_project("acme/backend")
-        config = write_gateway_config(tmp_path, db_url, f"""
+        config = write_gateway_config(
+            tmp_path,
+            db_url,
+            f"""
 [providers.github]
 base_url = "{gh.url}"
 token_env = "FF_SETUP_GH"
@@ -35,7 +38,8 @@ workflow = "deploy.yml"
 [pipelines.gl]
 provider = "gitlab"
 repository_name = "acme/backend"
-""")
+""",
+        )
         for name, value in (("FF_SETUP_GH", GH_TOKEN), ("FF_SETUP_GL", GL_TOKEN), ("FF_SETUP_SECRET", "s3cret-value")):
             monkeypatch.setenv(name, value)
         base = ["--config", str(config)]
@@ -48,8 +52,12 @@ repository_name = "acme/backend"
         assert main([*base, "hooks", "register", "gl", "--url", "http://127.0.0.1:9/"]) == 0
         assert "s3cret-value" not in capsys.readouterr().out
         (gh_hook,), (gl_hook,) = gh.hook_configs, gl.hook_configs
-        assert gh_hook["config"] == {"url": "http://127.0.0.1:9/hooks/github", "content_type": "json",
-                                     "secret": "s3cret-value", "insecure_ssl": "0"}
+        assert gh_hook["config"] == {
+            "url": "http://127.0.0.1:9/hooks/github",
+            "content_type": "json",
+            "secret": "s3cret-value",
+            "insecure_ssl": "0",
+        }
         assert set(gh_hook["events"]) == {"workflow_run", "workflow_job", "deployment_status", "push"}
         assert gl_hook["url"] == "http://127.0.0.1:9/hooks/gitlab" and gl_hook["token"] == "s3cret-value"
         assert gl_hook["pipeline_events"] and gl_hook["job_events"] and gl_hook["push_events"]

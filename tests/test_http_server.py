@@ -127,8 +127,10 @@ def test_headers_that_never_finish_get_408_and_are_closed(server):
 
 def test_a_stalled_body_is_answered_408_and_frees_the_thread(server):
     with connect(server) as sock:
-        sock.sendall(b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 100\r\n\r\n{\"username\":")
+        sock.sendall(
+            b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"username":'
+        )
         status, headers, body = read_response(sock)
         answer = assert_api_error(status, headers, body, 408)
         assert answer["error"] == "Request Timeout"
@@ -140,8 +142,11 @@ def test_413_says_connection_close_or_keeps_the_connection_usable(server):
     for size in (70_000, 300_000):  # the API's limit is 64 KiB
         with connect(server) as sock:
             body = b"{" + b" " * (size - 2) + b"}"
-            sock.sendall(b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                         + f"Content-Length: {size}\r\n\r\n".encode() + body)
+            sock.sendall(
+                b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {size}\r\n\r\n".encode()
+                + body
+            )
             status, headers, answer = read_response(sock)
             assert_api_error(status, headers, answer, 413)
             assert_reusable_or_closed(sock, headers)
@@ -149,8 +154,10 @@ def test_413_says_connection_close_or_keeps_the_connection_usable(server):
 
 def test_an_error_before_the_body_is_read_keeps_a_small_body_connection_usable(server):
     with connect(server) as sock:
-        sock.sendall(b"POST /api/trigger-pipeline HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 25\r\n\r\n{\"pipeline_id\": \"demo\"}  ")
+        sock.sendall(
+            b"POST /api/trigger-pipeline HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 25\r\n\r\n{"pipeline_id": "demo"}  '
+        )
         status, headers, answer = read_response(sock)
         assert_api_error(status, headers, answer, 401)
         assert headers["connection"] == "keep-alive"
@@ -158,34 +165,41 @@ def test_an_error_before_the_body_is_read_keeps_a_small_body_connection_usable(s
 
 
 def chunked(body: bytes, size: int = 1000) -> bytes:
-    pieces = [body[i:i + size] for i in range(0, len(body), size)]
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
     return b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces) + b"0\r\n\r\n"
 
 
 def test_a_chunked_body_is_read(server):
     with connect(server) as sock:
         body = json.dumps({"username": "nobody", "password": "x" * 3000}).encode()
-        sock.sendall(b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body))
+        sock.sendall(
+            b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body)
+        )
         status, headers, answer = read_response(sock)
         assert status == 401, answer  # the credentials were read (and are wrong), not "must be a JSON object"
         assert healthz_over(sock) == 200
 
         big = json.dumps({"username": "nobody", "password": "x" * 70_000}).encode()
-        sock.sendall(b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n" + chunked(big, 8000))
+        sock.sendall(
+            b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + chunked(big, 8000)
+        )
         status, headers, answer = read_response(sock)
         assert_api_error(status, headers, answer, 413)
         assert_reusable_or_closed(sock, headers)
 
 
-@pytest.mark.parametrize("request_bytes, expected", [
-    (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
-    (b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
-    (b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + b"X-Many: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n" * 2000 + b"\r\n", 431),
-    (b"NOT A REQUEST\r\n\r\n", 400),
-    (b"GET /healthz HTTP/1.1\r\nHost: t\r\nBad Header Name: x\r\n\r\n", 400),
-])
+@pytest.mark.parametrize(
+    "request_bytes, expected",
+    [
+        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        (b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+        (b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + b"X-Many: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n" * 2000 + b"\r\n", 431),
+        (b"NOT A REQUEST\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nHost: t\r\nBad Header Name: x\r\n\r\n", 400),
+    ],
+)
 def test_gunicorn_errors_answer_in_the_api_error_shape(server, request_bytes, expected):
     with connect(server) as sock:
         try:
@@ -199,8 +213,12 @@ def test_gunicorn_errors_answer_in_the_api_error_shape(server, request_bytes, ex
 
 
 def test_bad_json_on_the_real_server_is_400_without_a_traceback(server):
-    answer = httpx.post(server.url + "/functions/login", content=b'{"username": "a", "password": ' + b"9" * 5000 + b"}",
-                        headers={"Content-Type": "application/json"}, timeout=30)
+    answer = httpx.post(
+        server.url + "/functions/login",
+        content=b'{"username": "a", "password": ' + b"9" * 5000 + b"}",
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
     assert answer.status_code == 400
     assert answer.json()["error"] == "Invalid JSON"
     assert "Traceback" not in server.process.output()

@@ -46,10 +46,16 @@ def gcra_remaining(tat: float | None, now: float, limit: int, period: float) -> 
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@example(limit=64, processes=2, steps=[("request", 0, 40), ("request", 1, 40), ("flush", 0, 0), ("clock", 0.3, 0),
-                                        ("request", 1, 40)])
-@given(limit=st.sampled_from([1, 2, 3, 10, 64, 200]), processes=st.integers(1, 4),
-       steps=st.lists(step, min_size=1, max_size=40))
+@example(
+    limit=64,
+    processes=2,
+    steps=[("request", 0, 40), ("request", 1, 40), ("flush", 0, 0), ("clock", 0.3, 0), ("request", 1, 40)],
+)
+@given(
+    limit=st.sampled_from([1, 2, 3, 10, 64, 200]),
+    processes=st.integers(1, 4),
+    steps=st.lists(step, min_size=1, max_size=40),
+)
 def test_leases_never_exceed_gcra_and_lose_nothing_once_returned(make_key, gateway, limit, processes, steps):
     period = 10.0
     interval = period / limit
@@ -95,6 +101,7 @@ def test_an_exhausted_key_is_refused_from_memory_until_its_next_cell_is_due(make
     with database.connection_context():
         key_id = ApiKey.select(ApiKey.id).first().id
         import flashfusion.core.access.keyleases as keyleases
+
         real = keyleases.settle
 
         def counted(*args, **kwargs):
@@ -171,8 +178,9 @@ def test_a_key_revoked_elsewhere_is_refused_within_key_cache_seconds(tmp_path, d
         key = apikeys.create_key("k", ["read_config"], known_pipelines=gw.config.pipelines)["plaintext_key"]
 
     def status() -> int:
-        return app.simulate_get("/api/get-config", params={"pipeline_id": "demo"},
-                                headers={"X-API-Key": key}).status_code
+        return app.simulate_get(
+            "/api/get-config", params={"pipeline_id": "demo"}, headers={"X-API-Key": key}
+        ).status_code
 
     assert status() == 200
     with database.connection_context():

@@ -29,7 +29,7 @@ def test_checksum_rejects_every_single_character_change(body, data):
     keys.check_format(key)
     position = data.draw(st.integers(min_value=len(keys.PREFIX), max_value=len(key) - 1))
     replacement = data.draw(st.sampled_from(keys.ALPHABET).filter(lambda c: c != key[position]))
-    mutated = key[:position] + replacement + key[position + 1:]
+    mutated = key[:position] + replacement + key[position + 1 :]
     with pytest.raises(keys.KeyFormatError):
         keys.check_format(mutated)
 
@@ -43,10 +43,10 @@ def test_arbitrary_strings_are_refused_unless_well_formed(text):
         if not text.startswith("ffai_"):
             assert exc.message == "API keys must start with ffai_"
     else:
-        body = text[5:5 + keys.BODY_LENGTH]
-        assert text[-keys.CHECKSUM_LENGTH:] == keys.checksum(body)
+        body = text[5 : 5 + keys.BODY_LENGTH]
+        assert text[-keys.CHECKSUM_LENGTH :] == keys.checksum(body)
 
 
 def test_every_body_checksum_fits_the_width():
     assert keys.base62(2**32 - 1, keys.CHECKSUM_LENGTH) != keys.base62(0, keys.CHECKSUM_LENGTH)
-    assert 62 ** keys.CHECKSUM_LENGTH > 2**32
+    assert 62**keys.CHECKSUM_LENGTH > 2**32

@@ -21,10 +21,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TOPS = {"core": "flashfusion.core", "providers": "flashfusion.providers", "plugins": "flashfusion.plugins"}
 HTTP = ("flashfusion.core.web", "flashfusion.core.dashboard", "flashfusion.core.cli", "flashfusion.core.app")
-SERVICES = ("flashfusion.core.access", "flashfusion.core.runs", "flashfusion.core.webhooks",
-            "flashfusion.core.storage", "flashfusion.core.checks", "flashfusion.core.housekeeping", "flashfusion.core.gateway",
-            "flashfusion.core.config", "flashfusion.core.plugin_manager", "flashfusion.core.errors",
-            "flashfusion.core.hooks", "flashfusion.core.observability")
+SERVICES = (
+    "flashfusion.core.access",
+    "flashfusion.core.runs",
+    "flashfusion.core.webhooks",
+    "flashfusion.core.storage",
+    "flashfusion.core.checks",
+    "flashfusion.core.housekeeping",
+    "flashfusion.core.gateway",
+    "flashfusion.core.config",
+    "flashfusion.core.plugin_manager",
+    "flashfusion.core.errors",
+    "flashfusion.core.hooks",
+    "flashfusion.core.observability",
+)
 
 
 def module_files() -> dict[str, Path]:
@@ -76,12 +86,17 @@ def test_services_do_not_import_http_code(name):
 
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if under(n, ("flashfusion.core.storage",))))
 def test_storage_imports_no_feature(name):
-    bad = sorted(m for m in GRAPH[name]
-                 if under(m, SERVICES + HTTP) and not under(m, ("flashfusion.core.storage", "flashfusion.core.errors")))
+    bad = sorted(
+        m
+        for m in GRAPH[name]
+        if under(m, SERVICES + HTTP) and not under(m, ("flashfusion.core.storage", "flashfusion.core.errors"))
+    )
     assert not bad, f"{name} (storage) imports {bad}"
 
 
-@pytest.mark.parametrize("name", sorted(n for n in MODULES if under(n, ("flashfusion.providers", "flashfusion.plugins"))))
+@pytest.mark.parametrize(
+    "name", sorted(n for n in MODULES if under(n, ("flashfusion.providers", "flashfusion.plugins")))
+)
 def test_providers_and_the_plugin_api_import_no_core(name):
     bad = sorted(m for m in GRAPH[name] if under(m, ("flashfusion.core",)))
     assert not bad, f"{name} imports {bad}: providers see only flashfusion.plugins"
@@ -105,8 +120,10 @@ def test_the_worker_never_reaches_http_code():
     assert not bad, f"the worker reaches HTTP code: {bad}"
 
 
-WEBHOOK_DELIVERY = tuple(f"flashfusion.core.webhooks.{name}" for name in (
-    "dispatcher", "sender", "signing", "crypto", "ssrf", "payload", "schedule", "outbox", "limits"))
+WEBHOOK_DELIVERY = tuple(
+    f"flashfusion.core.webhooks.{name}"
+    for name in ("dispatcher", "sender", "signing", "crypto", "ssrf", "payload", "schedule", "outbox", "limits")
+)
 WEBHOOK_MANAGEMENT = ("flashfusion.core.webhooks.management", "flashfusion.core.webhooks.views")
 
 

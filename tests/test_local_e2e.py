@@ -71,8 +71,11 @@ def status(http, run_id: str) -> dict:
 
 
 def finished(http, run_id: str, timeout: float = 40) -> dict:
-    return wait_for(lambda: (r := status(http, run_id))["status"] != "running" and r, timeout=timeout,
-                    what=f"run {run_id} to finish")
+    return wait_for(
+        lambda: (r := status(http, run_id))["status"] != "running" and r,
+        timeout=timeout,
+        what=f"run {run_id} to finish",
+    )
 
 
 def step_running(http, run_id: str, name: str) -> bool:
@@ -97,6 +100,7 @@ def test_run_with_unencodable_input_fails_with_reason_and_worker_goes_on(tmp_pat
         good = runs.create_run(pipeline, "main", {"GREETING": "hi"}, None).id
     worker = spawn([FLASHFUSION, "--config", str(config), "worker"], tmp_path / "worker.log", cwd=tmp_path)
     try:
+
         def done(run_id):
             with database.connection_context():
                 run = Run.get_by_id(run_id)
@@ -137,8 +141,10 @@ def test_cancel_and_timeout_end_steps_that_hold_on(tmp_path, db_url):
         with server.client(make_key(config)) as http:
             cancelled = http.post("/api/trigger-pipeline", json={"pipeline_id": "stuck"}).json()["run_id"]
             timed = http.post("/api/trigger-pipeline", json={"pipeline_id": "stuck-short"}).json()["run_id"]
-            wait_for(lambda: step_running(http, cancelled, "hang") and len(run_processes(cancelled)) >= 3,
-                     what="the stuck step and its detached child to run")
+            wait_for(
+                lambda: step_running(http, cancelled, "hang") and len(run_processes(cancelled)) >= 3,
+                what="the stuck step and its detached child to run",
+            )
             assert http.post("/api/cancel-run", json={"run_id": cancelled}).status_code == 200
             run = finished(http, cancelled)
             assert (run["status"], run["conclusion"]) == ("failed", "cancelled")
@@ -171,8 +177,12 @@ def test_sigkilled_worker_leaves_no_step_process_and_no_second_side_effect(tmp_p
 
             def all_started():
                 procs = run_processes(run_id)
-                return step_running(http, run_id, "deploy") and any("detach.py" in c for c in procs.values()) \
-                    and any(c.startswith("sleep") for c in procs.values()) and procs
+                return (
+                    step_running(http, run_id, "deploy")
+                    and any("detach.py" in c for c in procs.values())
+                    and any(c.startswith("sleep") for c in procs.values())
+                    and procs
+                )
 
             before = wait_for(all_started, what="the deploy step and its children to run")
             assert len(before) >= 4, before  # supervisor, sh, the subshell, its sleep, the detached process

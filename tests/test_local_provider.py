@@ -36,8 +36,7 @@ def provider(tmp_path):
 
 
 def start(provider, pipeline, run_id="run_1", inputs=None):
-    ref = RunRef(id=run_id, pipeline_id=pipeline.id, ref="main", inputs=inputs or {},
-                 created_at=datetime.now(UTC))
+    ref = RunRef(id=run_id, pipeline_id=pipeline.id, ref="main", inputs=inputs or {}, created_at=datetime.now(UTC))
     provider.dispatch(pipeline, ref, "main", inputs or {})
     return ref
 
@@ -76,6 +75,7 @@ def crash_runner(monkeypatch, hold: threading.Event | None = None):
             hold.wait(60)  # hangs, then ends quietly
             return
         raise Crash()
+
     monkeypatch.setattr(Executor, "_run_steps", broken)
     monkeypatch.setattr(threading, "excepthook", lambda args: None)
 
@@ -120,13 +120,27 @@ def test_cancel_sent_before_a_takeover_still_cancels(gateway, tmp_path):
     started = utcnow() - timedelta(seconds=5)
     with database.connection_context():
         run = runs.create_run(pipeline, "main", {}, None)
-        Run.update(phase="in_progress", upstream_id=run.id, workflow_id="slow", cancel_requested=True,
-                   cancel_sent=True, lease_owner="dead-worker", lease_until=to_db_time(started),
-                   started_at=to_db_time(started), steps=[
-                       {"name": "first", "status": "success", "conclusion": "success",
-                        "started_at": started.isoformat(), "completed_at": started.isoformat()},
-                       {"name": "sleepy", "status": "running", "started_at": started.isoformat()},
-                       {"name": "last", "status": "pending"}]).where(Run.id == run.id).execute()
+        Run.update(
+            phase="in_progress",
+            upstream_id=run.id,
+            workflow_id="slow",
+            cancel_requested=True,
+            cancel_sent=True,
+            lease_owner="dead-worker",
+            lease_until=to_db_time(started),
+            started_at=to_db_time(started),
+            steps=[
+                {
+                    "name": "first",
+                    "status": "success",
+                    "conclusion": "success",
+                    "started_at": started.isoformat(),
+                    "completed_at": started.isoformat(),
+                },
+                {"name": "sleepy", "status": "running", "started_at": started.isoformat()},
+                {"name": "last", "status": "pending"},
+            ],
+        ).where(Run.id == run.id).execute()
     finished = run_until_done(gateway, run.id)
     assert (finished.status, finished.conclusion) == ("failed", "cancelled")
     assert [s["status"] for s in finished.steps] == ["success", "cancelled", "skipped"]

@@ -48,8 +48,12 @@ def test_with_a_token_any_client_with_the_bearer_token_is_answered(token_client)
 def test_requests_are_counted_by_route_template(client, key):
     def counted() -> dict:
         text = client.simulate_get("/metrics").text
-        return {tuple(sorted(s.labels.items())): s.value for f in text_string_to_metric_families(text)
-                for s in f.samples if s.name == "flashfusion_http_requests_total"}
+        return {
+            tuple(sorted(s.labels.items())): s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "flashfusion_http_requests_total"
+        }
 
     not_found = (("method", "GET"), ("route", "/api/get-status"), ("status", "404"))
     before = counted().get(not_found, 0)

@@ -22,8 +22,11 @@ ENV = {"FF_METRICS_TOKEN": METRICS_TOKEN}
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
     """Every sample of a Prometheus exposition, parsed by prometheus_client's own parser."""
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(parsed: dict, name: str, **labels: str) -> float:
@@ -46,7 +49,10 @@ def access_lines(log: str, fmt: str) -> list[dict]:
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_a_session_leaves_access_lines_lifecycle_and_moving_counters(tmp_path, db_url, fmt):
     with Receiver() as rx:
-        config = write_config(tmp_path, db_url, f"""
+        config = write_config(
+            tmp_path,
+            db_url,
+            f"""
             [webhooks]
             allow_http = true
             allow_private_networks = true
@@ -56,7 +62,8 @@ def test_a_session_leaves_access_lines_lifecycle_and_moving_counters(tmp_path, d
 
             [metrics]
             token_env = "FF_METRICS_TOKEN"
-            """)
+            """,
+        )
         server = start_server(config, tmp_path, env=ENV)
         sent: list[str] = []  # the request id of every request this test makes
 
@@ -71,8 +78,7 @@ def test_a_session_leaves_access_lines_lifecycle_and_moving_counters(tmp_path, d
             return samples(answer.text)
 
         try:
-            cli("users", "create", "ops", "--admin", "--password-stdin", config=config, input=PASSWORD + "\n",
-                env=ENV)
+            cli("users", "create", "ops", "--admin", "--password-stdin", config=config, input=PASSWORD + "\n", env=ENV)
             key = cli_key(config, name="obs", env=ENV)
             cli("webhooks", "create", "--url", rx.url(), "--events", "run.completed,run.failed", config=config, env=ENV)
             with httpx.Client(base_url=server.url, timeout=30) as http:
@@ -82,8 +88,12 @@ def test_a_session_leaves_access_lines_lifecycle_and_moving_counters(tmp_path, d
                 session = login.cookies["ff_session"]
                 assert call(http, "GET", "/metrics").status_code == 401  # no token
                 keyed = {"X-API-Key": key}
-                runs = {name: call(http, "POST", "/api/trigger-pipeline", headers=keyed,
-                                   json={"pipeline_id": name}).json()["run_id"] for name in ("demo", "broken")}
+                runs = {
+                    name: call(http, "POST", "/api/trigger-pipeline", headers=keyed, json={"pipeline_id": name}).json()[
+                        "run_id"
+                    ]
+                    for name in ("demo", "broken")
+                }
                 polls = 0
 
                 def finished(run_id: str) -> bool:
@@ -94,35 +104,56 @@ def test_a_session_leaves_access_lines_lifecycle_and_moving_counters(tmp_path, d
 
                 for run_id in runs.values():
                     wait_for(lambda run_id=run_id: finished(run_id), what=f"{run_id} to finish")
-                assert call(http, "GET", "/api/get-status", headers=keyed,
-                            params={"run_id": "run_nope"}).status_code == 404
-                assert call(http, "GET", "/api/get-status", headers={"X-API-Key": "ffai_" + "0" * 40},
-                            params={"run_id": runs["demo"]}).status_code == 401
+                assert (
+                    call(http, "GET", "/api/get-status", headers=keyed, params={"run_id": "run_nope"}).status_code
+                    == 404
+                )
+                assert (
+                    call(
+                        http,
+                        "GET",
+                        "/api/get-status",
+                        headers={"X-API-Key": "ffai_" + "0" * 40},
+                        params={"run_id": runs["demo"]},
+                    ).status_code
+                    == 401
+                )
                 rx.wait_for(lambda r: len(r.ids()) >= 2)
-                after = wait_for(lambda: (lambda s: s if value(s, "flashfusion_webhook_deliveries_total",
-                                                               result="succeeded") >= 2 else None)(scrape(http)),
-                                 what="the worker's delivery counts")
+                after = wait_for(
+                    lambda: (
+                        lambda s: (
+                            s if value(s, "flashfusion_webhook_deliveries_total", result="succeeded") >= 2 else None
+                        )
+                    )(scrape(http)),
+                    what="the worker's delivery counts",
+                )
         finally:
             assert server.process.stop(signal.SIGTERM) == 0
 
     requests = "flashfusion_http_requests_total"
-    moved = {labels: after[(name, labels)] - before.get((name, labels), 0.0)
-             for (name, labels) in after if name == requests}
+    moved = {
+        labels: after[(name, labels)] - before.get((name, labels), 0.0) for (name, labels) in after if name == requests
+    }
     assert moved[(("method", "POST"), ("route", "/api/trigger-pipeline"), ("status", "200"))] == 2
     assert moved[(("method", "GET"), ("route", "/api/get-status"), ("status", "200"))] == polls
     assert moved[(("method", "GET"), ("route", "/api/get-status"), ("status", "404"))] == 1
     assert moved[(("method", "GET"), ("route", "/api/get-status"), ("status", "401"))] == 1
     assert moved[(("method", "POST"), ("route", "/functions/login"), ("status", "200"))] == 1
     assert moved[(("method", "GET"), ("route", "/metrics"), ("status", "401"))] == 1
-    assert value(after, "flashfusion_provider_requests_total", provider="local", operation="dispatch") \
-        - value(before, "flashfusion_provider_requests_total", provider="local", operation="dispatch") == 2
+    assert (
+        value(after, "flashfusion_provider_requests_total", provider="local", operation="dispatch")
+        - value(before, "flashfusion_provider_requests_total", provider="local", operation="dispatch")
+        == 2
+    )
     assert value(after, "flashfusion_runs", provider="local", status="success") == 1
     assert value(after, "flashfusion_runs", provider="local", status="failed") == 1
     assert value(after, "flashfusion_queue_depth", queue="runs") == 0
     ticks = "flashfusion_worker_tick_seconds_count"
     assert value(after, ticks) > value(before, ticks)
-    assert value(after, "flashfusion_http_request_duration_seconds_count", method="GET", route="/api/get-status") \
+    assert (
+        value(after, "flashfusion_http_request_duration_seconds_count", method="GET", route="/api/get-status")
         >= polls + 2
+    )
 
     log = server.process.output()
     lines = access_lines(log, fmt)
@@ -137,8 +168,10 @@ def test_a_session_leaves_access_lines_lifecycle_and_moving_counters(tmp_path, d
         assert any(json.loads(line)["logger"] == "gunicorn.error" for line in logged)
         assert not [line for line in log.splitlines() if " INFO " in line or " WARNING " in line]
     else:
-        assert any("[INFO] Booting worker" in line or "INFO gunicorn.error: Booting worker" in line
-                   for line in log.splitlines())
+        assert any(
+            "[INFO] Booting worker" in line or "INFO gunicorn.error: Booting worker" in line
+            for line in log.splitlines()
+        )
     for run_id in runs.values():
         assert f"run {run_id} queued" in log and f"run {run_id} dispatched" in log
         assert f"run {run_id} finished" in log or f"run {run_id} failed" in log

@@ -17,8 +17,10 @@ from testkit.server import cli, cli_key, start_server
 from flashfusion.core.web import openapi
 from flashfusion.core.web.openapi import NOT_DESCRIBED
 
-CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
-          "response_headers_conformance,negative_data_rejection")
+CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+    "response_headers_conformance,negative_data_rejection"
+)
 # negative_data_rejection's default list, plus 413: a negative body may be over the 64 KiB limit.
 ST_CONFIG = """
 [checks.negative_data_rejection]
@@ -40,8 +42,12 @@ allow_private_networks = true
 
 def served_routes(app: falcon.App) -> set[tuple[str, str]]:
     """(path, METHOD) for every responder a resource defines (not Falcon's default 405s)."""
-    return {(route.path, m.method) for route in falcon.inspect.inspect_app(app).routes
-            for m in route.methods if not m.internal}
+    return {
+        (route.path, m.method)
+        for route in falcon.inspect.inspect_app(app).routes
+        for m in route.methods
+        if not m.internal
+    }
 
 
 def described_routes(doc: dict) -> set[tuple[str, str]]:
@@ -58,8 +64,10 @@ def test_every_route_is_described_or_deliberately_left_out(client):
     assert left_out - served == set(), "NOT_DESCRIBED names routes the app does not serve"
     assert described & left_out == set()
     # every left-out route is part of the dashboard or the page rendering this document, and the document says so
-    assert all(path == "/" or path.startswith(("/login", "/logout", "/dashboard", "/static/dashboard/", "/docs"))
-               for path in NOT_DESCRIBED)
+    assert all(
+        path == "/" or path.startswith(("/login", "/logout", "/dashboard", "/static/dashboard/", "/docs"))
+        for path in NOT_DESCRIBED
+    )
     assert "dashboard" in doc["info"]["description"] and "/static/dashboard/" in doc["info"]["description"]
     assert "/docs and its assets /docs/{name}" in doc["info"]["description"]
 
@@ -78,16 +86,25 @@ def test_the_spec_examples_schemes_and_error_shape(client):
     assert trigger["requestBody"]["content"]["application/json"]["example"] == {"pipeline_id": "abc123"}
     create_key = paths["/functions/createAPIKey"]["post"]
     assert create_key["requestBody"]["content"]["application/json"]["example"] == {
-        "name": "Production Deploy Key", "permissions": ["trigger_pipeline", "read_runs"],
-        "pipeline_ids": ["id1", "id2"], "expires_in_days": 90}
+        "name": "Production Deploy Key",
+        "permissions": ["trigger_pipeline", "read_runs"],
+        "pipeline_ids": ["id1", "id2"],
+        "expires_in_days": 90,
+    }
     assert create_key["responses"]["200"]["content"]["application/json"]["example"] == {
-        "success": True, "id": "key_id", "name": "Production Deploy Key", "plaintext_key": "ffai_...",
-        "key_preview": "...abc123"}
+        "success": True,
+        "id": "key_id",
+        "name": "Production Deploy Key",
+        "plaintext_key": "ffai_...",
+        "key_preview": "...abc123",
+    }
     assert create_key["security"] == [{"SessionCookie": [], "CsrfToken": []}]
     send = paths["/functions/sendWebhook"]["post"]
     assert send["requestBody"]["content"]["application/json"]["example"] == {
-        "event_type": "run.completed", "pipeline_id": "abc123",
-        "payload": {"run_id": "string", "status": "success", "duration": "2m 30s"}}
+        "event_type": "run.completed",
+        "pipeline_id": "abc123",
+        "payload": {"run_id": "string", "status": "success", "duration": "2m 30s"},
+    }
     assert send["security"] == [{"ApiKey": []}, {"SessionCookie": [], "CsrfToken": []}]
     assert doc["components"]["schemas"]["WebhookPayload"]["example"]["event"] == "run.completed"
     assert doc["components"]["schemas"]["Error"]["required"] == ["error", "message"]
@@ -110,6 +127,7 @@ def test_the_spec_examples_schemes_and_error_shape(client):
 def test_readyz_answers_the_shape_the_document_gives(client, gateway):
     import jsonschema_rs  # schemathesis' validator
     from test_health import login
+
     doc = client.simulate_get("/openapi.json").json
     anonymous = client.simulate_get("/readyz")
     assert anonymous.status_code == 200
@@ -130,12 +148,33 @@ def _st(server_url: str, tmp_path: Path, credentials: dict[str, str], *args: str
     whose credential it meant to leave out as "invalid data accepted"."""
     st = str(Path(sys.executable).with_name("st"))
     config = tmp_path / "schemathesis.toml"
-    config.write_text(ST_CONFIG + "".join(f'\n[auth.openapi.{scheme}]\napi_key = "{value}"\n'
-                                          for scheme, value in credentials.items()))
+    config.write_text(
+        ST_CONFIG
+        + "".join(f'\n[auth.openapi.{scheme}]\napi_key = "{value}"\n' for scheme, value in credentials.items())
+    )
     return subprocess.run(
-        [st, "--config-file", str(config), "run", f"{server_url}/openapi.json", "--checks", CHECKS,
-         "--seed", "1", "--workers", "1", "--no-color", "--request-timeout", "20", *args],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        [
+            st,
+            "--config-file",
+            str(config),
+            "run",
+            f"{server_url}/openapi.json",
+            "--checks",
+            CHECKS,
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--no-color",
+            "--request-timeout",
+            "20",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
 
 
 def _summary(result: subprocess.CompletedProcess) -> str:
@@ -154,20 +193,47 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(tmp
     try:
         key = cli_key(config, "trigger_pipeline,read_runs,read_config,webhook", name="fuzz")
         started = time.monotonic()
-        result = _st(server.url, tmp_path, {"ApiKey": key}, "--max-examples", "30",
-                     "--phases", "examples,coverage,fuzzing,stateful")
+        result = _st(
+            server.url,
+            tmp_path,
+            {"ApiKey": key},
+            "--max-examples",
+            "30",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+        )
         assert result.returncode == 0, _summary(result)
         assert "401 Unauthorized" in result.stdout  # the session endpoints were called, and refused
-        cli("users", "create", "fuzzadmin", "--admin", "--password-stdin", config=config,
-            input="fuzz-password-1234\nfuzz-password-1234\n")
-        login = httpx.post(f"{server.url}/functions/login", json={"username": "fuzzadmin",
-                                                                  "password": "fuzz-password-1234"})
+        cli(
+            "users",
+            "create",
+            "fuzzadmin",
+            "--admin",
+            "--password-stdin",
+            config=config,
+            input="fuzz-password-1234\nfuzz-password-1234\n",
+        )
+        login = httpx.post(
+            f"{server.url}/functions/login", json={"username": "fuzzadmin", "password": "fuzz-password-1234"}
+        )
         assert login.status_code == 200, login.text
         credentials = {"SessionCookie": login.cookies["ff_session"], "CsrfToken": login.json()["csrf_token"]}
         # logout would end the session the run uses; login was fuzzed above
-        result = _st(server.url, tmp_path, credentials, "--max-examples", "15",
-                     "--include-path-regex", "^/functions/", "--exclude-operation-id", "logout",
-                     "--exclude-operation-id", "login", "--phases", "examples,coverage,fuzzing,stateful")
+        result = _st(
+            server.url,
+            tmp_path,
+            credentials,
+            "--max-examples",
+            "15",
+            "--include-path-regex",
+            "^/functions/",
+            "--exclude-operation-id",
+            "logout",
+            "--exclude-operation-id",
+            "login",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+        )
         assert result.returncode == 0, _summary(result)
         print(f"schemathesis: {time.monotonic() - started:.1f} s")
     finally:
@@ -206,8 +272,11 @@ def missing_from(old, new, root: dict, where: str = "$") -> list[str]:
         out = []
         for index, item in enumerate(old):
             if isinstance(item, dict) and "name" in item:
-                match = [n for n in new if isinstance(n, dict) and (n.get("name"), n.get("in")) ==
-                         (item["name"], item.get("in"))]
+                match = [
+                    n
+                    for n in new
+                    if isinstance(n, dict) and (n.get("name"), n.get("in")) == (item["name"], item.get("in"))
+                ]
                 if not match:
                     out.append(f"{where}[name={item['name']}]: missing")
                     continue
@@ -258,14 +327,21 @@ def test_request_bodies_are_refused_by_the_rules_the_document_gives(client, key)
     longest = schemas["TriggerPipelineRequest"]["properties"]["pipeline_id"]["maxLength"]
     answer = client.simulate_post("/api/trigger-pipeline", headers=headers, json={"pipeline_id": "p" * (longest + 1)})
     assert answer.status_code == 400 and answer.json == {
-        "error": "Invalid parameter", "message": f"'pipeline_id' is longer than {longest} characters"}
+        "error": "Invalid parameter",
+        "message": f"'pipeline_id' is longer than {longest} characters",
+    }
     most = schemas["TriggerPipelineRequest"]["properties"]["inputs"]["maxProperties"]
-    answer = client.simulate_post("/api/trigger-pipeline", headers=headers, json={
-        "pipeline_id": "demo", "inputs": {f"i{n}": "v" for n in range(most + 1)}})
+    answer = client.simulate_post(
+        "/api/trigger-pipeline",
+        headers=headers,
+        json={"pipeline_id": "demo", "inputs": {f"i{n}": "v" for n in range(most + 1)}},
+    )
     assert answer.status_code == 400 and f"at most {most}" in answer.json["message"]
     assert "delivery_id" in schemas["RedeliverRequest"]["required"]
     answer = client.simulate_post("/functions/redeliver", headers=headers, json={"id": "dlv_nope"})
     assert answer.status_code == 404 and answer.json["error"] == "Delivery not found"
     answer = client.simulate_post("/functions/redeliver", headers=headers, json={})
-    assert answer.status_code == 400 and answer.json == {"error": "Missing parameter",
-                                                         "message": "'delivery_id' is required"}
+    assert answer.status_code == 400 and answer.json == {
+        "error": "Missing parameter",
+        "message": "'delivery_id' is required",
+    }

@@ -35,15 +35,24 @@ def test_a_failed_dashboard_login_keeps_the_page_asked_for(client, gateway):
     page = client.simulate_get("/login", params={"next": "/dashboard/runs?status=failed"})
     assert 'name="next" value="/dashboard/runs?status=failed"' in page.text
     nonce = page.cookies["ff_login"].value
-    wrong = client.simulate_post("/login", headers=FORM, cookies={"ff_login": nonce}, body=urlencode(
-        {"login_token": nonce, "username": "carol", "password": "wrong", "next": "/dashboard/runs?status=failed"}))
+    wrong = client.simulate_post(
+        "/login",
+        headers=FORM,
+        cookies={"ff_login": nonce},
+        body=urlencode(
+            {"login_token": nonce, "username": "carol", "password": "wrong", "next": "/dashboard/runs?status=failed"}
+        ),
+    )
     assert wrong.status_code == 401
     assert 'name="next" value="/dashboard/runs?status=failed"' in wrong.text
 
 
 def test_a_loopback_webhook_url_is_refused_naming_the_setting_that_allows_it(client, key):
-    answer = client.simulate_post("/functions/createWebhook", headers={"X-API-Key": key},
-                                  json={"url": "https://127.0.0.1:9/hook", "events": ["run.completed"]})
+    answer = client.simulate_post(
+        "/functions/createWebhook",
+        headers={"X-API-Key": key},
+        json={"url": "https://127.0.0.1:9/hook", "events": ["run.completed"]},
+    )
     assert answer.status_code == 400
     assert "webhooks.allow_private_networks" in answer.json["message"]
 
@@ -51,11 +60,22 @@ def test_a_loopback_webhook_url_is_refused_naming_the_setting_that_allows_it(cli
 def test_a_run_shorter_than_a_second_does_not_say_zero_seconds(gateway):
     started = utcnow()
     with database.connection_context():
-        run = Run.create(id="run_quick", pipeline_id="demo", provider="local", ref="main", inputs={},
-                         status="success", phase="completed", steps=[], state={}, trigger={"kind": "api"},
-                         created_at=to_db_time(started), updated_at=to_db_time(started),
-                         started_at=to_db_time(started),
-                         finished_at=to_db_time(started + timedelta(milliseconds=240)))
+        run = Run.create(
+            id="run_quick",
+            pipeline_id="demo",
+            provider="local",
+            ref="main",
+            inputs={},
+            status="success",
+            phase="completed",
+            steps=[],
+            state={},
+            trigger={"kind": "api"},
+            created_at=to_db_time(started),
+            updated_at=to_db_time(started),
+            started_at=to_db_time(started),
+            finished_at=to_db_time(started + timedelta(milliseconds=240)),
+        )
         assert run_to_dict(run)["duration_seconds"] == 1
         run.finished_at = to_db_time(started + timedelta(seconds=2, milliseconds=400))
         assert run_to_dict(run)["duration_seconds"] == 2
@@ -64,8 +84,9 @@ def test_a_run_shorter_than_a_second_does_not_say_zero_seconds(gateway):
 def test_the_client_defaults_to_the_local_gateway_and_documents_api_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHFUSION_")}
     env.update(FLASHFUSION_API_KEY="ffai_" + "0" * 40, FLASHFUSION_RETRIES="0")
-    answer = subprocess.run([FLASHFUSION, "status", "run_x"], capture_output=True, text=True, env=env, timeout=60,
-                            cwd=tmp_path)
+    answer = subprocess.run(
+        [FLASHFUSION, "status", "run_x"], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path
+    )
     assert "no gateway URL" not in answer.stderr
     assert "127.0.0.1:8080" in answer.stderr  # it tried the default (nothing listens there in the test)
     helptext = subprocess.run([FLASHFUSION, "trigger", "--help"], capture_output=True, text=True, timeout=60).stdout
@@ -81,8 +102,14 @@ def _pytest(env_changes: dict[str, str | None]) -> subprocess.CompletedProcess:
         else:
             env[name] = value
     test = "tests/test_health.py::test_readyz_tells_anonymous_callers_only_the_overall_status"
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 def test_postgresql_tests_show_as_skipped_without_a_url_and_fail_in_ci():

@@ -52,8 +52,9 @@ def test_failing_step_fails_the_run_and_is_named(client, gateway, key):
 
 def test_branch_and_inputs_reach_the_steps_as_environment_only(client, gateway, key):
     injection = "$(touch pwned); `touch pwned2`"
-    run_id = trigger(client, key, pipeline_id="demo", branch="feature/x-1",
-                     inputs={"greeting": injection}).json["run_id"]
+    run_id = trigger(client, key, pipeline_id="demo", branch="feature/x-1", inputs={"greeting": injection}).json[
+        "run_id"
+    ]
     run = run_until_done(gateway, run_id)
     assert run.steps[1]["log_tail"].strip() == f"testing feature/x-1 {injection}"
     workdir = gateway.providers.get("local").base / run_id
@@ -126,7 +127,9 @@ def test_idempotency_key_returns_the_same_run(client, gateway, key):
     assert first.status_code == second.status_code == 200
     assert first.json["run_id"] == second.json["run_id"]
     assert second.headers.get("Idempotent-Replayed") == "true"
-    other = client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": "demo", "branch": "dev"}, headers=headers)
+    other = client.simulate_post(
+        "/api/trigger-pipeline", json={"pipeline_id": "demo", "branch": "dev"}, headers=headers
+    )
     assert other.status_code == 422 and other.json["error"] == "Idempotency-Key reused"
     with database.connection_context():
         assert Run.select().count() == 1
@@ -134,8 +137,12 @@ def test_idempotency_key_returns_the_same_run(client, gateway, key):
 
 def test_idempotency_key_is_scoped_per_api_key(client, make_key):
     a, b = make_key(), make_key()
-    runs = {client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": "demo"},
-                                 headers={"X-API-Key": k, "Idempotency-Key": "same"}).json["run_id"] for k in (a, b)}
+    runs = {
+        client.simulate_post(
+            "/api/trigger-pipeline", json={"pipeline_id": "demo"}, headers={"X-API-Key": k, "Idempotency-Key": "same"}
+        ).json["run_id"]
+        for k in (a, b)
+    }
     assert len(runs) == 2
 
 
@@ -143,12 +150,14 @@ def test_idempotency_key_in_flight_answers_409(client, gateway, key):
     from flashfusion.core.access.keycheck import authenticate
     from flashfusion.core.runs import idempotency
     from flashfusion.core.storage.db import utcnow
+
     with database.connection_context():
         actor, _ = authenticate(key, limit=1000, now=utcnow())
         body = {"pipeline_id": "demo", "branch": "main", "inputs": {}}
         assert idempotency.claim(actor.key_id, "busy", idempotency.request_hash(body)) is None
-    answer = client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": "demo"},
-                                  headers={"X-API-Key": key, "Idempotency-Key": "busy"})
+    answer = client.simulate_post(
+        "/api/trigger-pipeline", json={"pipeline_id": "demo"}, headers={"X-API-Key": key, "Idempotency-Key": "busy"}
+    )
     assert answer.status_code == 409 and set(answer.json) == {"error", "message"}
 
 
@@ -178,16 +187,28 @@ def test_long_poll_on_finished_run_answers_at_once(client, gateway, key):
 def test_get_config_matches_the_spec_and_holds_no_secret(client, key):
     answer = client.simulate_get("/api/get-config", params={"pipeline_id": "demo"}, headers={"X-API-Key": key})
     config = answer.json["config"]
-    for field in ("id", "name", "provider", "project_type", "repository_name", "branch", "triggers",
-                  "build_command", "quality_gates"):
+    for field in (
+        "id",
+        "name",
+        "provider",
+        "project_type",
+        "repository_name",
+        "branch",
+        "triggers",
+        "build_command",
+        "quality_gates",
+    ):
         assert field in config
     assert config["provider"] == "local" and config["repository_name"] == "local/demo"
     assert "database_url" not in answer.text and "flashfusion.db" not in answer.text
 
 
 def test_a_bad_input_is_named_in_the_answer(client, key):
-    cases = [({"GOOD": "x", "bad name": "y"}, "'bad name'"), ({"A": 5}, "input 'A' must be a string"),
-             ({"LONG": "x" * 9000}, "input 'LONG' is longer than 8192 characters")]
+    cases = [
+        ({"GOOD": "x", "bad name": "y"}, "'bad name'"),
+        ({"A": 5}, "input 'A' must be a string"),
+        ({"LONG": "x" * 9000}, "input 'LONG' is longer than 8192 characters"),
+    ]
     for inputs, named in cases:
         answer = trigger(client, key, pipeline_id="demo", inputs=inputs)
         assert answer.status_code == 400, inputs

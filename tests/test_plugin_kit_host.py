@@ -26,8 +26,15 @@ def venv_without(tmp_path: Path, *hidden: str) -> Path:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     python = venv / "bin" / "python"
-    target = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                 capture_output=True, text=True, check=True, timeout=30).stdout.strip())
+    target = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    )
     source = Path(sysconfig.get_paths()["purelib"])
     for entry in source.iterdir():
         if not entry.name.lower().startswith(tuple(h.lower() for h in hidden)):
@@ -39,8 +46,14 @@ def run_cli(python: Path, config: Path, *args: str, env_path: Path | None = None
     env = {"PATH": "/usr/bin:/bin", "HOME": str(config.parent)}
     if env_path is not None:
         env["PYTHONPATH"] = str(env_path)
-    return subprocess.run([str(python), "-m", "flashfusion.core.cli", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=60, env=env, cwd=config.parent)
+    return subprocess.run(
+        [str(python), "-m", "flashfusion.core.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=config.parent,
+    )
 
 
 def test_a_pipeline_whose_provider_package_is_uninstalled_stops_start_up_naming_the_package(tmp_path, db_url):
@@ -57,7 +70,8 @@ def test_a_pipeline_whose_provider_package_is_uninstalled_stops_start_up_naming_
 def _third_party_plugin(root: Path, api: str) -> None:
     """An installed distribution as pip leaves it: a module and its .dist-info with an
     entry point in the ``flashfusion`` group."""
-    (root / "future_ci.py").write_text(textwrap.dedent(f'''
+    (root / "future_ci.py").write_text(
+        textwrap.dedent(f'''
         from flashfusion.plugins import Provider, hookimpl
 
         FLASHFUSION_PLUGIN_API = "{api}"
@@ -68,7 +82,8 @@ def _third_party_plugin(root: Path, api: str) -> None:
         @hookimpl
         def register_providers(register):
             register(FutureProvider)
-    '''))
+    ''')
+    )
     info = root / "flashfusion_future-2.0.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: flashfusion-future\nVersion: 2.0.0\n")

@@ -143,8 +143,11 @@ def test_providers_pass_the_conformance_kit():
 def test_providers_import_only_the_plugin_interface():
     for path in list((REPO / "providers").rglob("*.py")) + list((REPO / "plugins" / "example").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             for name in names:
                 assert not name.startswith("flashfusion.core"), f"{path} imports {name}"
 
@@ -152,8 +155,11 @@ def test_providers_import_only_the_plugin_interface():
 def test_no_bare_top_level_modules_are_imported_and_every_package_is_listed():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(project["packages"])
-    for top, prefix in (("core", "flashfusion.core"), ("providers", "flashfusion.providers"),
-                        ("plugins", "flashfusion.plugins")):
+    for top, prefix in (
+        ("core", "flashfusion.core"),
+        ("providers", "flashfusion.providers"),
+        ("plugins", "flashfusion.plugins"),
+    ):
         for init in (REPO / top).rglob("__init__.py"):
             rel = init.parent.relative_to(REPO / top)
             if {"example", "jenkins"} & set(rel.parts):  # separately installed plugin packages
@@ -193,13 +199,17 @@ def _gateway(tmp_path, db_url, extra=()) -> Gateway:
 
 def _key(gateway) -> str:
     from flashfusion.core.access.apikeys import create_key
+
     with database.connection_context():
-        return create_key("k", ["trigger_pipeline", "read_runs"], known_pipelines=gateway.config.pipelines)["plaintext_key"]
+        return create_key("k", ["trigger_pipeline", "read_runs"], known_pipelines=gateway.config.pipelines)[
+            "plaintext_key"
+        ]
 
 
 def _trigger(client, key, pipeline_id, **inputs):
-    return client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": pipeline_id, "inputs": inputs},
-                                headers={"X-API-Key": key})
+    return client.simulate_post(
+        "/api/trigger-pipeline", json={"pipeline_id": pipeline_id, "inputs": inputs}, headers={"X-API-Key": key}
+    )
 
 
 @pytest.fixture
@@ -221,12 +231,15 @@ def test_remote_provider_dispatches_in_the_request_and_returns_upstream_ids(echo
     assert kinds == ["deployment.success", "run.completed", "run.started"]
 
 
-@pytest.mark.parametrize("failure, code, error", [
-    ("rejected", 422, "Upstream rejected the request"),
-    ("auth", 502, "Upstream authentication failed"),
-    ("down", 502, "Upstream unavailable"),
-    ("timeout", 504, "Upstream timeout"),
-])
+@pytest.mark.parametrize(
+    "failure, code, error",
+    [
+        ("rejected", 422, "Upstream rejected the request"),
+        ("auth", 502, "Upstream authentication failed"),
+        ("down", 502, "Upstream unavailable"),
+        ("timeout", 504, "Upstream timeout"),
+    ],
+)
 def test_upstream_failures_map_to_the_error_shape_and_leave_a_failed_run(echo, failure, code, error):
     gateway, client, key = echo
     answer = _trigger(client, key, "hello", echo_fail=failure)
@@ -249,6 +262,7 @@ def test_one_poll_call_covers_all_active_runs_of_a_pipeline(echo):
     gateway, client, key = echo
     ids = [_trigger(client, key, "hello").json["run_id"] for _ in range(7)]
     from flashfusion.core.worker import Worker
+
     worker = Worker(gateway, worker_id="w")
     worker.tick()
     assert gateway.providers.get("echo").polls == [7]

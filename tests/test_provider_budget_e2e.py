@@ -18,8 +18,11 @@ from testkit.gateway import write_gateway_config
 from testkit.server import start_server, wait_for
 
 pytestmark = pytest.mark.e2e
-BUDGET_METRICS = ("flashfusion_provider_budget_remaining", "flashfusion_provider_budget_limit",
-                  "flashfusion_provider_budget_reset_timestamp_seconds")
+BUDGET_METRICS = (
+    "flashfusion_provider_budget_remaining",
+    "flashfusion_provider_budget_limit",
+    "flashfusion_provider_budget_reset_timestamp_seconds",
+)
 
 
 def budgets(url: str) -> dict[str, dict[str, float]]:
@@ -40,17 +43,24 @@ def test_budget_gauges_follow_what_github_and_gitlab_said_and_local_has_none(tmp
         gh.add_workflow(REPO, "deploy.yml", jobs=[("build", ["compile"])])
         gl.add_project(PROJECT)
         gl.set_rate_limit(777, observed=10, reset_in=600)
-        config = write_gateway_config(tmp_path, db_url, config_text(gh.url, gl.url) + f"""
+        config = write_gateway_config(
+            tmp_path,
+            db_url,
+            config_text(gh.url, gl.url)
+            + f"""
 [pipelines.here]
 provider = "local"
 repository_name = "local/here"
 steps = [{{ name = "hello", run = "{sys.executable} -c pass" }}]
-""")
+""",
+        )
         server = start_server(config, tmp_path, env=ENV)
         try:
             with server.client(make_key(config)) as http:
                 assert budgets(server.url) == {}  # nobody asked upstream yet: nothing made up
-                runs = {p: http.post("/api/trigger-pipeline", json={"pipeline_id": p}).json() for p in ("gh", "gl", "here")}
+                runs = {
+                    p: http.post("/api/trigger-pipeline", json={"pipeline_id": p}).json() for p in ("gh", "gl", "here")
+                }
                 gh.finish(int(runs["gh"]["upstream_run_id"]))
                 upstream = int(runs["gl"]["upstream_run_id"])
                 while gl.pipeline(upstream).status not in ("success", "failed"):
@@ -58,10 +68,14 @@ steps = [{{ name = "hello", run = "{sys.executable} -c pass" }}]
                 for started in runs.values():
                     finished(http, started["run_id"])
             # no active runs are left, so the fakes' counts stand still: the gauges must reach them
-            wait_for(lambda: budgets(server.url).get("github", {}).get(BUDGET_METRICS[0]) == gh.remaining,
-                     what=f"github's budget gauge to equal the fake's {gh.remaining}")
-            wait_for(lambda: budgets(server.url).get("gitlab", {}).get(BUDGET_METRICS[0]) == gl.rate_remaining,
-                     what=f"gitlab's budget gauge to equal the fake's {gl.rate_remaining}")
+            wait_for(
+                lambda: budgets(server.url).get("github", {}).get(BUDGET_METRICS[0]) == gh.remaining,
+                what=f"github's budget gauge to equal the fake's {gh.remaining}",
+            )
+            wait_for(
+                lambda: budgets(server.url).get("gitlab", {}).get(BUDGET_METRICS[0]) == gl.rate_remaining,
+                what=f"gitlab's budget gauge to equal the fake's {gl.rate_remaining}",
+            )
             seen = budgets(server.url)
             assert gh.remaining < 4321 and gl.rate_remaining < 767  # the runs did cost requests
             assert seen["github"][BUDGET_METRICS[1]] == 4321

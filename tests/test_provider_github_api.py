@@ -21,7 +21,9 @@ DEPLOY_URL = "https://web.acme.example"
 
 def provider_config(url: str, **settings) -> str:
     table = {"base_url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": provider_api.POLL_SECONDS, **settings}
-    return provider_api.provider_table("github", table) + f"""
+    return (
+        provider_api.provider_table("github", table)
+        + f"""
 [pipelines.web]
 name = "Web"
 provider = "github"
@@ -39,6 +41,7 @@ provider = "github"
 repository_name = "{REPO}"
 workflow = "missing.yml"
 """
+    )
 
 
 @pytest.fixture
@@ -50,8 +53,12 @@ def clock() -> FakeClock:
 def fake(clock):
     with FakeGitHub(clock=clock, token=TOKEN) as server:
         server.add_repo(REPO, branches=("main", "release"))
-        server.add_workflow(REPO, "deploy.yml", deploy=("production", DEPLOY_URL),
-                            jobs=[("build", ["Set up job", "Run tests", "Complete job"])])
+        server.add_workflow(
+            REPO,
+            "deploy.yml",
+            deploy=("production", DEPLOY_URL),
+            jobs=[("build", ["Set up job", "Run tests", "Complete job"])],
+        )
         server.add_workflow(REPO, "push-only.yml", name="Push only", dispatch=False)
         yield server
 
@@ -88,8 +95,10 @@ def test_trigger_follows_the_run_to_success_with_steps_durations_and_deployment(
     assert (run["status"], run["conclusion"], run["provider_status"]) == ("success", "success", "completed")
     assert [s["name"] for s in run["steps"]] == ["build / Set up job", "build / Run tests", "build / Complete job"]
     assert all(s["status"] == "success" and s["duration_seconds"] == 5 for s in run["steps"])
-    assert all(s["url"] == f"https://github.com/{REPO}/actions/runs/{upstream}/job/{fake.runs[upstream].jobs[0]['id']}"
-               for s in run["steps"])
+    assert all(
+        s["url"] == f"https://github.com/{REPO}/actions/runs/{upstream}/job/{fake.runs[upstream].jobs[0]['id']}"
+        for s in run["steps"]
+    )
     finished = fake.runs[upstream]
     assert run["duration_seconds"] == int(finished.updated_at) - int(finished.run_started_at) >= 20
     assert run["html_url"] == started["html_url"]
@@ -136,14 +145,16 @@ def test_cancel_run_cancels_upstream(kit, fake):
     assert (run["status"], run["conclusion"]) == ("failed", "cancelled")
 
 
-@pytest.mark.parametrize("pipeline_id, body, github_says", [
-    ("web", {"branch": "no-such-branch"}, "No ref found for: no-such-branch"),
-    ("nodispatch", {}, "Workflow does not have 'workflow_dispatch' trigger"),
-    ("web", {"inputs": {"undeclared": "x"}}, 'Unexpected inputs provided: ["undeclared"]'),
-    ("missing", {}, "Not Found"),
-])
-def test_upstream_refusal_answers_422_with_githubs_message_and_leaves_a_failed_run(kit, pipeline_id, body,
-                                                                                   github_says):
+@pytest.mark.parametrize(
+    "pipeline_id, body, github_says",
+    [
+        ("web", {"branch": "no-such-branch"}, "No ref found for: no-such-branch"),
+        ("nodispatch", {}, "Workflow does not have 'workflow_dispatch' trigger"),
+        ("web", {"inputs": {"undeclared": "x"}}, 'Unexpected inputs provided: ["undeclared"]'),
+        ("missing", {}, "Not Found"),
+    ],
+)
+def test_upstream_refusal_answers_422_with_githubs_message_and_leaves_a_failed_run(kit, pipeline_id, body, github_says):
     provider_api.assert_upstream_refused(kit, pipeline_id, body, github_says)
 
 
@@ -205,8 +216,10 @@ def test_a_worker_poll_cycle_with_100_quiet_runs_costs_at_most_2_counted_request
         fake.reset_counters()
         kit.cycle()
         steady = fake.stats()
-        print(f"\ngateway worker cycle, 100 quiet GitHub runs: {steady['total']} requests, "
-              f"{steady['counted']} counted, {steady['not_modified']} answered 304")
+        print(
+            f"\ngateway worker cycle, 100 quiet GitHub runs: {steady['total']} requests, "
+            f"{steady['counted']} counted, {steady['not_modified']} answered 304"
+        )
         assert steady["counted"] <= 2
         assert steady["total"] == steady["by_route"].get(LIST, 0) <= 2
     assert steady["total"] >= 1  # the worker did poll (the cycle was not skipped)
@@ -230,7 +243,7 @@ def test_one_worker_follows_more_active_runs_than_its_batch_size(tmp_path, db_ur
 
 def test_the_worker_polls_at_the_providers_default_10_second_interval(tmp_path, db_url, fake):
     clock = ManualClock()
-    extra = provider_config(fake.url).replace('poll_interval_seconds = 0.1\n', "")
+    extra = provider_config(fake.url).replace("poll_interval_seconds = 0.1\n", "")
     kit = build_kit(tmp_path, db_url, extra, {TOKEN_ENV: TOKEN}, worker_clock=clock)
     try:
         provider = kit.gateway.providers.get("github")
@@ -257,6 +270,7 @@ def test_dispatch_state_round_trips_through_the_database(kit, fake):
     run_id = kit.trigger("web").json["run_id"]
     with database.connection_context():
         from flashfusion.core.runs.transitions import to_ref
+
         ref = to_ref(Run.get_by_id(run_id))
     assert ref.state["correlation"] == "order" and isinstance(ref.state["seq"], int)
     assert isinstance(ref.state["dispatched_at"], float) and ref.upstream_id is None
@@ -268,6 +282,7 @@ def test_dispatch_state_round_trips_through_the_database(kit, fake):
 def test_real_serve_follows_a_github_run_and_never_shows_the_token(tmp_path, fake, clock):
     """One real serve per provider is enough: this one on SQLite, GitLab's on PostgreSQL."""
     from testkit.db import database_url
+
     db_url = database_url("sqlite", tmp_path)
     config_text = provider_config(fake.url)
     with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gh") as served:
@@ -295,8 +310,10 @@ def test_real_serve_follows_a_github_run_and_never_shows_the_token(tmp_path, fak
 
 # ---------------------------------------------------------------------------- doctor and readyz
 
+
 def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, db_url, fake, monkeypatch, capsys):
     from flashfusion.core.cli import main
+
     config = write_gateway_config(tmp_path, db_url, provider_config(fake.url))
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     fake.reset_counters()
@@ -304,8 +321,9 @@ def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, d
     lines = capsys.readouterr().out.splitlines()
     assert "web: ok (github)" in lines and "demo: ok (local)" in lines
     assert "nodispatch: workflow 'push-only.yml' has no workflow_dispatch trigger" in lines
-    assert "missing: workflow 'missing.yml' not found in acme/web (or the credentials cannot see the repository)" \
-        in lines
+    assert (
+        "missing: workflow 'missing.yml' not found in acme/web (or the credentials cannot see the repository)" in lines
+    )
     assert lines[-1] == "6 pipelines checked: 4 ok, 2 with problems"
     with capsys.disabled():
         print(f"\ndoctor, 3 GitHub pipelines: {fake.stats()['counted']} counted requests")
@@ -320,13 +338,16 @@ def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, d
     out = capsys.readouterr().out
     assert out.splitlines()[:2] == [
         f"web: github credentials rejected (Bad credentials): check environment variable {TOKEN_ENV}",
-        "demo: ok (local)"]
+        "demo: ok (local)",
+    ]
     assert wrong not in out
 
     monkeypatch.delenv(TOKEN_ENV)
     assert main(["--config", str(config), "doctor", "--pipeline", "web"]) == 1
-    assert capsys.readouterr().out.splitlines()[0] == \
-        f"web: github credentials: environment variable {TOKEN_ENV} is not set"
+    assert (
+        capsys.readouterr().out.splitlines()[0]
+        == f"web: github credentials: environment variable {TOKEN_ENV} is not set"
+    )
     assert main(["--config", str(config), "doctor", "--pipeline", "nope"]) == 2
 
 
@@ -336,8 +357,11 @@ def test_readyz_reports_provider_problems_per_pipeline_as_degraded_with_200(kit)
     pipelines = body["pipelines"]
     assert pipelines["web"] == {"provider": "github", "status": "ok"}
     assert pipelines["demo"] == {"provider": "local", "status": "ok"}
-    assert pipelines["nodispatch"] == {"provider": "github", "status": "degraded",
-                                       "problems": ["workflow 'push-only.yml' has no workflow_dispatch trigger"]}
+    assert pipelines["nodispatch"] == {
+        "provider": "github",
+        "status": "degraded",
+        "problems": ["workflow 'push-only.yml' has no workflow_dispatch trigger"],
+    }
     assert pipelines["missing"]["status"] == "degraded"
     assert pipelines["missing"]["problems"][0].startswith("workflow 'missing.yml' not found in acme/web")
 
@@ -347,12 +371,14 @@ def test_readyz_with_a_bad_token_is_degraded_and_never_shows_it(make_kit):
     answer = make_kit(env={TOKEN_ENV: wrong}).readyz()
     assert answer.status_code == 200 and answer.json["status"] == "degraded"
     assert answer.json["pipelines"]["web"]["problems"] == [
-        f"github credentials rejected (Bad credentials): check environment variable {TOKEN_ENV}"]
+        f"github credentials rejected (Bad credentials): check environment variable {TOKEN_ENV}"
+    ]
     assert wrong not in answer.text
 
 
 def test_readyz_caches_checks_for_60_seconds_per_process(make_kit, fake, monkeypatch):
     from flashfusion.core.web.resources import health
+
     clock = ManualClock()
     monkeypatch.setattr(health.Readyz, "clock", clock)
     kit = make_kit()
@@ -373,6 +399,7 @@ def test_readyz_waits_a_bounded_time_for_slow_checks(make_kit, fake, monkeypatch
     import time
 
     from flashfusion.core.web.resources import health
+
     monkeypatch.setattr(health.Readyz, "wait_seconds", 0.1)
     monkeypatch.setattr(health.Readyz, "check_timeout_seconds", 0.4)
     kit = make_kit()

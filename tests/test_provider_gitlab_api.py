@@ -16,9 +16,16 @@ DEPLOY_URL = "https://api.acme.example"
 
 
 def provider_config(url: str, **settings) -> str:
-    table = {"url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": provider_api.POLL_SECONDS,
-             "timeout_seconds": 5, **settings}
-    return provider_api.provider_table("gitlab", table) + f"""
+    table = {
+        "url": url,
+        "token_env": TOKEN_ENV,
+        "poll_interval_seconds": provider_api.POLL_SECONDS,
+        "timeout_seconds": 5,
+        **settings,
+    }
+    return (
+        provider_api.provider_table("gitlab", table)
+        + f"""
 [pipelines.api]
 name = "API"
 provider = "gitlab"
@@ -41,6 +48,7 @@ repository_name = "acme/flaky"
 provider = "gitlab"
 repository_name = "acme/no-such-project"
 """
+    )
 
 
 @pytest.fixture
@@ -49,10 +57,17 @@ def fake():
         project = server.add_project(PROJECT)
         server.add_environment(project, "production", DEPLOY_URL)
         server.add_project("acme/by-id", id=77)
-        server.add_project("acme/flaky", jobs=(JobSpec("build", "build"), JobSpec("unit", "test", outcome="failed"),
-                                               JobSpec("deploy", "deploy", environment="production")))
-        server.add_project("acme/manual-deploy", jobs=(JobSpec("build", "build"),
-                                                       JobSpec("deploy", "deploy", when="manual")))
+        server.add_project(
+            "acme/flaky",
+            jobs=(
+                JobSpec("build", "build"),
+                JobSpec("unit", "test", outcome="failed"),
+                JobSpec("deploy", "deploy", environment="production"),
+            ),
+        )
+        server.add_project(
+            "acme/manual-deploy", jobs=(JobSpec("build", "build"), JobSpec("deploy", "deploy", when="manual"))
+        )
         yield server
         assert not server.errors, server.errors
 
@@ -73,8 +88,11 @@ def test_trigger_follows_the_pipeline_to_success_with_jobs_durations_and_deploym
     kit.cycle(2)  # unchanged since the dispatch (its answer is the baseline): nothing to report
     run = kit.status(run_id)
     # GitLab's word for the new pipeline comes with the dispatch answer, before any poll
-    assert (run["status"], run["phase"], run["provider_status"]) == ("running", "dispatching",
-                                                                       fake.pipeline(pid).status)
+    assert (run["status"], run["phase"], run["provider_status"]) == (
+        "running",
+        "dispatching",
+        fake.pipeline(pid).status,
+    )
     assert run["provider_status"] in ("created", "pending")
     for waiting in ("waiting_for_resource", "pending"):
         fake.set_status(pid, waiting)
@@ -97,7 +115,11 @@ def test_trigger_follows_the_pipeline_to_success_with_jobs_durations_and_deploym
     assert (run["status"], run["conclusion"], run["provider_status"]) == ("success", "success", "success")
     jobs = {j.spec.name: j for j in fake.jobs(pid)}
     assert [(s["stage"], s["name"]) for s in run["steps"]] == [
-        ("build", "build"), ("test", "unit"), ("test", "lint"), ("deploy", "deploy")]
+        ("build", "build"),
+        ("test", "unit"),
+        ("test", "lint"),
+        ("deploy", "deploy"),
+    ]
     for step in run["steps"]:
         job = jobs[step["name"]]
         assert step["status"] == "success"
@@ -155,9 +177,15 @@ def test_manual_stays_running_until_played(kit, fake):
     kit.cycle(3)
     run = kit.status(run_id)
     assert (run["status"], run["phase"], run["provider_status"], run["conclusion"]) == (
-        "running", "in_progress", "manual", None)
+        "running",
+        "in_progress",
+        "manual",
+        None,
+    )
     assert [(s["name"], s["status"], s.get("conclusion")) for s in run["steps"]] == [
-        ("build", "success", "success"), ("deploy", "pending", "action_required")]
+        ("build", "success", "success"),
+        ("deploy", "pending", "action_required"),
+    ]
 
     fake.play(fake.job_id(pid, "deploy"))
     fake.advance(pid)
@@ -177,12 +205,14 @@ def test_cancel_run_cancels_the_pipeline(kit, fake):
     assert (run["status"], run["conclusion"], run["provider_status"]) == ("failed", "cancelled", "canceled")
 
 
-@pytest.mark.parametrize("pipeline_id, body, gitlab_says", [
-    ("api", {"branch": "no-such-ref"}, "Reference not found"),
-    ("gone", {}, "404 Project Not Found"),
-])
-def test_upstream_refusal_answers_422_with_gitlabs_message_and_leaves_a_failed_run(kit, pipeline_id, body,
-                                                                                   gitlab_says):
+@pytest.mark.parametrize(
+    "pipeline_id, body, gitlab_says",
+    [
+        ("api", {"branch": "no-such-ref"}, "Reference not found"),
+        ("gone", {}, "404 Project Not Found"),
+    ],
+)
+def test_upstream_refusal_answers_422_with_gitlabs_message_and_leaves_a_failed_run(kit, pipeline_id, body, gitlab_says):
     assert pipeline_id in provider_api.assert_upstream_refused(kit, pipeline_id, body, gitlab_says)
 
 
@@ -226,6 +256,7 @@ def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path
     """One real serve per provider is enough: GitHub's runs on SQLite, this one on PostgreSQL
     when the suite has it."""
     from testkit.db import AVAILABLE_BACKENDS, database_url
+
     db_url = database_url(AVAILABLE_BACKENDS[-1], tmp_path)
     config_text = provider_config(fake.url)
     with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gl") as served:
@@ -253,9 +284,10 @@ def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path
 
 # ---------------------------------------------------------------------------- doctor and readyz
 
-def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_path, db_url, fake, monkeypatch,
-                                                                            capsys):
+
+def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_path, db_url, fake, monkeypatch, capsys):
     from flashfusion.core.cli import main
+
     config = write_gateway_config(tmp_path, db_url, provider_config(fake.url))
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     fake.reset_counters()
@@ -263,8 +295,10 @@ def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_p
     lines = capsys.readouterr().out.splitlines()
     for pid in ("api", "byid", "flaky", "manual", "demo"):
         assert any(line.startswith(f"{pid}: ok (") for line in lines), (pid, lines)
-    assert "gone: gitlab: checking the project for pipeline 'gone': not found (HTTP 404: 404 Project Not Found); " \
-           "check repository_name and that the token can see the project" in lines
+    assert (
+        "gone: gitlab: checking the project for pipeline 'gone': not found (HTTP 404: 404 Project Not Found); "
+        "check repository_name and that the token can see the project" in lines
+    )
     assert lines[-1] == "8 pipelines checked: 7 ok, 1 with problems"
     assert fake.counts["project"] == 5  # one request per GitLab pipeline
 
@@ -272,8 +306,10 @@ def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_p
     monkeypatch.setenv(TOKEN_ENV, wrong)
     assert main(["--config", str(config), "doctor", "--pipeline", "api"]) == 1
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == ("api: gitlab: checking the project for pipeline 'api': GitLab refused the "
-                                   "credentials (HTTP 401: 401 Unauthorized)")
+    assert out.splitlines()[0] == (
+        "api: gitlab: checking the project for pipeline 'api': GitLab refused the "
+        "credentials (HTTP 401: 401 Unauthorized)"
+    )
     assert wrong not in out
 
     fake.add_token("glpat-reporter-000000000", access_level=20)
@@ -281,7 +317,8 @@ def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_p
     assert main(["--config", str(config), "doctor", "--pipeline", "api"]) == 1
     assert capsys.readouterr().out.splitlines()[0] == (
         "api: gitlab: pipeline 'api': the token has access level 20 on 'acme/backend/api'; creating pipelines "
-        "needs Developer (30) or a trigger token")
+        "needs Developer (30) or a trigger token"
+    )
 
 
 def test_readyz_reports_a_missing_project_as_degraded_with_200(kit):
@@ -300,4 +337,5 @@ def test_readyz_with_bad_credentials_is_degraded_and_never_shows_the_token(make_
     assert len(gitlab) == 5 and all("refused the credentials (HTTP 401" in p["problems"][0] for p in gitlab.values())
     assert wrong not in answer.text
     assert make_kit(env={}).readyz().json["pipelines"]["api"]["problems"] == [
-        f"gitlab: pipeline 'api': environment variable {TOKEN_ENV} (API token) is not set"]
+        f"gitlab: pipeline 'api': environment variable {TOKEN_ENV} (API token) is not set"
+    ]

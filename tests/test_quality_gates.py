@@ -7,8 +7,11 @@ from flashfusion.core.runs import gates
 from flashfusion.plugins import hookimpl
 from flashfusion.plugins.outputs import parse_output_lines, parse_outputs_file
 
-RUN = {"steps": [{"name": "build", "status": "success"}, {"name": "test", "status": "failed"}],
-       "duration_seconds": 30, "outputs": {"coverage": "79.5", "failed_tests": "0", "channel": "beta"}}
+RUN = {
+    "steps": [{"name": "build", "status": "success"}, {"name": "test", "status": "failed"}],
+    "duration_seconds": 30,
+    "outputs": {"coverage": "79.5", "failed_tests": "0", "channel": "beta"},
+}
 
 
 def verdicts(table, run=RUN, check=None):
@@ -16,8 +19,13 @@ def verdicts(table, run=RUN, check=None):
 
 
 def test_builtin_gates_pass_and_fail_with_reasons():
-    got = verdicts({"required_steps": ["build", "test", "deploy"], "max_duration_seconds": 10,
-                    "outputs": {"coverage": ">= 80", "failed_tests": "== 0", "channel": "== beta", "size": "< 5"}})
+    got = verdicts(
+        {
+            "required_steps": ["build", "test", "deploy"],
+            "max_duration_seconds": 10,
+            "outputs": {"coverage": ">= 80", "failed_tests": "== 0", "channel": "== beta", "size": "< 5"},
+        }
+    )
     assert got == {
         "required_steps.build": (True, None),
         "required_steps.test": (False, "step 'test' ended failed"),
@@ -31,8 +39,10 @@ def test_builtin_gates_pass_and_fail_with_reasons():
 
 
 def test_a_gate_without_its_input_or_with_a_bad_condition_fails():
-    got = verdicts({"max_duration_seconds": 10, "outputs": {"coverage": "about 80"}},
-                   {"steps": [], "duration_seconds": None, "outputs": {"coverage": "90"}})
+    got = verdicts(
+        {"max_duration_seconds": 10, "outputs": {"coverage": "about 80"}},
+        {"steps": [], "duration_seconds": None, "outputs": {"coverage": "90"}},
+    )
     assert got["max_duration_seconds"] == (False, "the run's duration is unknown")
     assert got["outputs.coverage"][0] is False and "not a comparison" in got["outputs.coverage"][1]
     assert verdicts({"outputs": {"channel": ">= beta"}})["outputs.channel"][0] is False
@@ -56,8 +66,12 @@ def test_hook_check_quality_gate():
 
 
 def test_outputs_files_in_the_forms_ci_systems_write():
-    text = ("# comment\ncoverage=91\nexport NAME='quoted value'\nNOTES<<EOF\na=b\n\nlast\nEOF\n"
-            "not an assignment\nX=1=2\n")
+    text = (
+        "# comment\ncoverage=91\nexport NAME='quoted value'\nNOTES<<EOF\na=b\n\nlast\nEOF\nnot an assignment\nX=1=2\n"
+    )
     assert parse_output_lines(text) == {"coverage": "91", "NAME": "quoted value", "NOTES": "a=b\n\nlast", "X": "1=2"}
     assert parse_outputs_file("outputs.json", b'{"coverage": 91.5, "ok": true, "name": "x", "nested": {}}') == {
-        "coverage": "91.5", "ok": "true", "name": "x"}
+        "coverage": "91.5",
+        "ok": "true",
+        "name": "x",
+    }

@@ -28,8 +28,7 @@ class Model:
         return False
 
 
-STEPS = st.lists(st.floats(min_value=0, max_value=30, allow_nan=False, allow_infinity=False), min_size=1,
-                 max_size=60)
+STEPS = st.lists(st.floats(min_value=0, max_value=30, allow_nan=False, allow_infinity=False), min_size=1, max_size=60)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -68,13 +67,18 @@ def test_no_double_burst_at_a_window_edge(db_url):
         assert allowed == 100
 
 
-BATCHES = st.lists(st.tuples(st.floats(min_value=0, max_value=30, allow_nan=False, allow_infinity=False),
-                             st.integers(min_value=1, max_value=8)), min_size=1, max_size=40)
+BATCHES = st.lists(
+    st.tuples(
+        st.floats(min_value=0, max_value=30, allow_nan=False, allow_infinity=False),
+        st.integers(min_value=1, max_value=8),
+    ),
+    min_size=1,
+    max_size=40,
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(limit=st.integers(min_value=1, max_value=20), period=st.sampled_from([1.0, 10.0, 60.0, 3600.0]),
-       batches=BATCHES)
+@given(limit=st.integers(min_value=1, max_value=20), period=st.sampled_from([1.0, 10.0, 60.0, 3600.0]), batches=BATCHES)
 def test_one_statement_for_n_requests_decides_as_n_requests_one_by_one(db_url, limit, period, batches):
     """API keys decide the requests that queued together in one UPDATE (auth.py): it must
     let through exactly as many as GCRA taking them one at a time, and leave the same TAT.
@@ -84,8 +88,9 @@ def test_one_statement_for_n_requests_decides_as_n_requests_one_by_one(db_url, l
     interval = period / limit
     origin = now = 1_800_000_000.0
     with database.connection_context():
-        database.execute_sql("CREATE TEMP TABLE IF NOT EXISTS gcra_probe "
-                             "(id INTEGER PRIMARY KEY, tat DOUBLE PRECISION, granted INTEGER)")
+        database.execute_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS gcra_probe (id INTEGER PRIMARY KEY, tat DOUBLE PRECISION, granted INTEGER)"
+        )
         database.execute_sql("DELETE FROM gcra_probe")
         database.execute_sql("INSERT INTO gcra_probe (id) VALUES (1)")
         for gap, n in batches:
@@ -94,7 +99,8 @@ def test_one_statement_for_n_requests_decides_as_n_requests_one_by_one(db_url, l
             terms = (n, period, interval)
             tat, passed = database.execute_sql(
                 f"UPDATE gcra_probe SET granted = {granted}, tat = {new_tat} WHERE id = 1 RETURNING tat, granted",
-                terms + terms + (interval,)).fetchone()
+                terms + terms + (interval,),
+            ).fetchone()
             assert passed == sum(model.hit(now - origin) for _ in range(n)), (now, n, model.tat, tat)
             assert math.isclose(tat - origin, model.tat, rel_tol=0, abs_tol=1e-5)
             model.tat = tat - origin
@@ -102,13 +108,15 @@ def test_one_statement_for_n_requests_decides_as_n_requests_one_by_one(db_url, l
 
 def test_a_full_bucket_lets_a_batch_take_exactly_the_limit(db_url):
     with database.connection_context():
-        database.execute_sql("CREATE TEMP TABLE IF NOT EXISTS gcra_probe "
-                             "(id INTEGER PRIMARY KEY, tat DOUBLE PRECISION, granted INTEGER)")
+        database.execute_sql(
+            "CREATE TEMP TABLE IF NOT EXISTS gcra_probe (id INTEGER PRIMARY KEY, tat DOUBLE PRECISION, granted INTEGER)"
+        )
         database.execute_sql("DELETE FROM gcra_probe")
         database.execute_sql("INSERT INTO gcra_probe (id) VALUES (1)")
         granted, _, new_tat = ratelimit.gcra_terms("tat", at=1_800_000_000.0)
         terms = (1100, 3600.0, 3.6)
         _, passed = database.execute_sql(
             f"UPDATE gcra_probe SET granted = {granted}, tat = {new_tat} WHERE id = 1 RETURNING tat, granted",
-            terms + terms + (3.6,)).fetchone()
+            terms + terms + (3.6,),
+        ).fetchone()
         assert passed == 1000

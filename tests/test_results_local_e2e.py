@@ -61,6 +61,7 @@ def finished(http, run_id: str) -> dict:
     def check():
         run = http.get("/api/get-status", params={"run_id": run_id}).json()["run"]
         return run["status"] != "running" and run
+
     return wait_for(check, timeout=60, what=f"run {run_id} to finish")
 
 
@@ -73,8 +74,10 @@ def test_local_outputs_artifacts_and_quality_gates(tmp_path, db_url):
     server = start_server(config, tmp_path)
     try:
         with server.client(key_for(config)) as http:
-            ids = {p: http.post("/api/trigger-pipeline", json={"pipeline_id": p}).json()["run_id"]
-                   for p in ("results", "lowcov", "missing", "tooslow")}
+            ids = {
+                p: http.post("/api/trigger-pipeline", json={"pipeline_id": p}).json()["run_id"]
+                for p in ("results", "lowcov", "missing", "tooslow")
+            }
             runs = {p: finished(http, run_id) for p, run_id in ids.items()}
 
             ok = runs["results"]
@@ -90,8 +93,12 @@ def test_local_outputs_artifacts_and_quality_gates(tmp_path, db_url):
             low = runs["lowcov"]
             assert (low["status"], low["conclusion"]) == ("failed", "quality_gate_failed")
             assert gates_by_name(low)["outputs.coverage"] == {
-                "name": "outputs.coverage", "expected": ">= 80", "actual": "70", "passed": False,
-                "reason": "coverage = 70, not >= 80"}
+                "name": "outputs.coverage",
+                "expected": ">= 80",
+                "actual": "70",
+                "passed": False,
+                "reason": "coverage = 70, not >= 80",
+            }
 
             missing = gates_by_name(runs["missing"])
             assert runs["missing"]["conclusion"] == "quality_gate_failed"

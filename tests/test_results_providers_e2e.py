@@ -76,8 +76,9 @@ def status(http: httpx.Client, run_id: str) -> dict:
 
 
 def finished(http: httpx.Client, run_id: str) -> dict:
-    return wait_for(lambda: (r := status(http, run_id))["phase"] == "completed" and r, timeout=60,
-                    what=f"run {run_id} to finish")
+    return wait_for(
+        lambda: (r := status(http, run_id))["phase"] == "completed" and r, timeout=60, what=f"run {run_id} to finish"
+    )
 
 
 def unzip(data: bytes) -> dict[str, bytes]:
@@ -90,11 +91,15 @@ def test_github_outputs_and_artifacts_through_the_gateway(tmp_path, db_url):
         with server.client(make_key(config)) as http:
             passing = http.post("/api/trigger-pipeline", json={"pipeline_id": "gh"}).json()
             failing = http.post("/api/trigger-pipeline", json={"pipeline_id": "gh"}).json()
-            gh.add_artifact(int(passing["upstream_run_id"]), "flashfusion-outputs",
-                            {"outputs.env": b"coverage=85\nNOTES<<EOF\na\nb\nEOF\n"})
+            gh.add_artifact(
+                int(passing["upstream_run_id"]),
+                "flashfusion-outputs",
+                {"outputs.env": b"coverage=85\nNOTES<<EOF\na\nb\nEOF\n"},
+            )
             gh.add_artifact(int(passing["upstream_run_id"]), "report", {"report.txt": b"all good"})
-            gh.add_artifact(int(failing["upstream_run_id"]), "flashfusion-outputs",
-                            {"outputs.json": b'{"coverage": 70}'})
+            gh.add_artifact(
+                int(failing["upstream_run_id"]), "flashfusion-outputs", {"outputs.json": b'{"coverage": 70}'}
+            )
             gh.finish(int(passing["upstream_run_id"]))
             gh.finish(int(failing["upstream_run_id"]))
             ok, low = finished(http, passing["run_id"]), finished(http, failing["run_id"])
@@ -138,10 +143,14 @@ def test_gitlab_outputs_from_dotenv_reports_and_job_artifacts(tmp_path, db_url):
 def test_sigterm_to_a_waiting_cli_cancels_the_github_run(tmp_path, db_url):
     with world(tmp_path, db_url) as (gh, gl, server, config):
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("CI", "GITHUB_", "GITLAB_", "FLASHFUSION_"))}
-        clean.update(FLASHFUSION_URL=server.url, FLASHFUSION_API_KEY=make_key(config),
-                     FLASHFUSION_CANCEL_GRACE="30")
-        proc = subprocess.Popen([FLASHFUSION, "trigger", "gh", "--wait"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=clean)
+        clean.update(FLASHFUSION_URL=server.url, FLASHFUSION_API_KEY=make_key(config), FLASHFUSION_CANCEL_GRACE="30")
+        proc = subprocess.Popen(
+            [FLASHFUSION, "trigger", "gh", "--wait"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean,
+        )
 
         def dispatched(first: str) -> None:
             assert "started for pipeline gh" in first, first
@@ -158,8 +167,13 @@ def test_fail_fast_group_cancels_the_github_run_when_the_gitlab_one_fails(tmp_pa
         key = make_key(config)
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("CI", "GITHUB_", "GITLAB_", "FLASHFUSION_"))}
         clean.update(FLASHFUSION_URL=server.url, FLASHFUSION_API_KEY=key, FLASHFUSION_CANCEL_GRACE="30")
-        proc = subprocess.Popen([FLASHFUSION, "trigger", "gh", "gl", "--wait", "--fail-fast"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=clean)
+        proc = subprocess.Popen(
+            [FLASHFUSION, "trigger", "gh", "gl", "--wait", "--fail-fast"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean,
+        )
         try:
             lines = [proc.stdout.readline() for _ in range(3)]
             started = [re.search(r"run (\S+) started for pipeline (\S+)", line) for line in lines[1:]]

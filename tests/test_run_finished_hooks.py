@@ -86,8 +86,9 @@ def test_a_worker_killed_during_run_finished_hooks_loses_no_event(tmp_path: Path
             run_id = service.start_run(gateway, gateway.pipeline("demo"), "main", {}, None).id
         database.close()
 
-        first = spawn([FLASHFUSION, "--config", str(config), "worker"], tmp_path / "worker-1.log", env=env,
-                      cwd=tmp_path)
+        first = spawn(
+            [FLASHFUSION, "--config", str(config), "worker"], tmp_path / "worker-1.log", env=env, cwd=tmp_path
+        )
         try:
             poll(lambda: list(marks.glob("called-*")), "the first worker to call the hook")
             assert in_db(lambda: Run.get_by_id(run_id).phase) == "completed"
@@ -98,12 +99,15 @@ def test_a_worker_killed_during_run_finished_hooks_loses_no_event(tmp_path: Path
         assert in_db(lambda: Event.select().where(Event.event_type == "optimization.available").count()) == 0
 
         (marks / "release").touch()
-        second = spawn([FLASHFUSION, "--config", str(config), "worker"], tmp_path / "worker-2.log", env=env,
-                       cwd=tmp_path)
+        second = spawn(
+            [FLASHFUSION, "--config", str(config), "worker"], tmp_path / "worker-2.log", env=env, cwd=tmp_path
+        )
         try:
             rx.wait_for(lambda r: any(q.json["event"] == "optimization.available" for q in r.snapshot()), timeout=60)
-            poll(lambda: in_db(lambda: WebhookDelivery.select().where(WebhookDelivery.status == "succeeded").count()),
-                 "the delivery to be recorded")
+            poll(
+                lambda: in_db(lambda: WebhookDelivery.select().where(WebhookDelivery.status == "succeeded").count()),
+                "the delivery to be recorded",
+            )
             poll(lambda: in_db(lambda: Run.get_by_id(run_id).hooks_due_at is None), "the hooks mark to be cleared")
         finally:
             second.stop(signal.SIGTERM)

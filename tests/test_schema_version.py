@@ -25,8 +25,9 @@ def _serve(config, tmp_path) -> subprocess.CompletedProcess:
     """``flashfusion serve`` as a real process; if it starts anyway, its whole process group
     (gunicorn, worker) is stopped after the timeout."""
     args = [FLASHFUSION, "--config", str(config), "serve", "--bind", f"127.0.0.1:{free_port()}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
@@ -47,8 +48,10 @@ def test_serve_worker_migrate_and_cli_refuse_a_database_newer_than_the_code(tmp_
     with newer_release_recorded(db_url) as newer:
         serve = _serve(config, tmp_path)
         line = _refusal(serve)
-        assert line == (f"flashfusion: the database schema is version {newer} but this FlashFusion knows up to "
-                        f"version {KNOWN}: upgrade FlashFusion or restore a backup taken before the upgrade")
+        assert line == (
+            f"flashfusion: the database schema is version {newer} but this FlashFusion knows up to "
+            f"version {KNOWN}: upgrade FlashFusion or restore a backup taken before the upgrade"
+        )
         assert "listening" not in serve.stdout  # gunicorn never started, so /readyz never answered
         for command in (["worker"], ["worker", "--once"], ["migrate"], ["keys", "list"], ["users", "list"]):
             line = _refusal(cli(*command, config=config, check=False))

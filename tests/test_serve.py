@@ -104,8 +104,12 @@ def test_serve_refuses_an_address_in_use(tmp_path, db_url):
     server = start_server(config, tmp_path, "--no-worker")
     try:
         bind = server.url.removeprefix("http://")
-        second = subprocess.run([FLASHFUSION, "--config", str(config), "serve", "--no-worker", "--bind", bind],
-                                capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            [FLASHFUSION, "--config", str(config), "serve", "--no-worker", "--bind", bind],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 2
         assert f"cannot listen on {bind}: the address is already in use" in second.stderr
         assert "gunicorn" not in second.stdout  # nothing was started

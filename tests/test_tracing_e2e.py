@@ -35,7 +35,10 @@ def test_spans_reach_the_collector_and_the_dispatch_carries_the_trace(tmp_path):
         gh.add_repo(REPO)
         gh.add_workflow(REPO, "traced.yml", inputs=["traceparent"])
         gh.add_workflow(REPO, "plain.yml")  # declares no input: sending one would be refused (422)
-        config = write_gateway_config(tmp_path, db_url, f"""
+        config = write_gateway_config(
+            tmp_path,
+            db_url,
+            f"""
 [tracing]
 enabled = true
 endpoint = "{otlp.url}"
@@ -56,11 +59,23 @@ workflow = "traced.yml"
 provider = "github"
 repository_name = "{REPO}"
 workflow = "plain.yml"
-""")
+""",
+        )
         server = start_server(config, tmp_path, env=ENV)
         try:
-            key = json.loads(cli("keys", "create", "--name", "k", "--permissions", "trigger_pipeline,read_runs",
-                                 "--json", config=config, env=ENV).stdout)["plaintext_key"]
+            key = json.loads(
+                cli(
+                    "keys",
+                    "create",
+                    "--name",
+                    "k",
+                    "--permissions",
+                    "trigger_pipeline,read_runs",
+                    "--json",
+                    config=config,
+                    env=ENV,
+                ).stdout
+            )["plaintext_key"]
             with server.client(key) as http:
                 for pipeline in ("traced", "plain"):
                     answer = http.post("/api/trigger-pipeline", json={"pipeline_id": pipeline})
@@ -78,8 +93,10 @@ workflow = "plain.yml"
         assert otlp.bad_requests == 0
         requests = [s for s in spans if s.attributes.get("http.route") == "/api/trigger-pipeline"]
         assert len(requests) == 2
-        assert all(s.name == "POST /api/trigger-pipeline" and s.attributes["http.response.status_code"] == 200
-                   for s in requests)
+        assert all(
+            s.name == "POST /api/trigger-pipeline" and s.attributes["http.response.status_code"] == 200
+            for s in requests
+        )
         [lookup] = [s for s in spans if s.attributes.get("http.route") == "/api/get-status"]
         assert lookup.attributes["http.response.status_code"] == 404
         [dispatch] = [s for s in spans if s.name == "dispatch" and s.attributes["flashfusion.pipeline"] == "traced"]
@@ -92,11 +109,13 @@ workflow = "plain.yml"
 
 
 def test_tracing_is_off_by_default_and_never_imports_opentelemetry(tmp_path):
-    script = ("import sys; from flashfusion.core import app, worker, cli; "
-              "from flashfusion.core.config import parse_config; "
-              "app.tracing.configure(parse_config({}).tracing); "
-              "assert not app.tracing.enabled(); "
-              "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))")
+    script = (
+        "import sys; from flashfusion.core import app, worker, cli; "
+        "from flashfusion.core.config import parse_config; "
+        "app.tracing.configure(parse_config({}).tracing); "
+        "assert not app.tracing.enabled(); "
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))"
+    )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -155,12 +155,18 @@ def test_schedulers_racing_for_one_due_time_start_one_run(gateway):
     assert scheduled() == ["2026-03-02T10:00:00Z"]
 
 
-@pytest.mark.parametrize("now, due", [
-    (datetime(2026, 3, 2, 1, 0, tzinfo=UTC), datetime(2026, 3, 2, 1, 0, tzinfo=UTC)),  # Mon 03:00 in Riga
-    (datetime(2026, 3, 2, 0, 59, 59, tzinfo=UTC), datetime(2026, 2, 27, 1, 0, tzinfo=UTC)),  # still Friday's
-    (datetime(2026, 3, 8, 12, 0, tzinfo=UTC), datetime(2026, 3, 6, 1, 0, tzinfo=UTC)),  # Sunday: Friday's
-    (datetime(2026, 4, 1, 12, 0, tzinfo=UTC), datetime(2026, 4, 1, 0, 0, tzinfo=UTC)),  # summer time: 03:00 = 00:00 UTC
-])
+@pytest.mark.parametrize(
+    "now, due",
+    [
+        (datetime(2026, 3, 2, 1, 0, tzinfo=UTC), datetime(2026, 3, 2, 1, 0, tzinfo=UTC)),  # Mon 03:00 in Riga
+        (datetime(2026, 3, 2, 0, 59, 59, tzinfo=UTC), datetime(2026, 2, 27, 1, 0, tzinfo=UTC)),  # still Friday's
+        (datetime(2026, 3, 8, 12, 0, tzinfo=UTC), datetime(2026, 3, 6, 1, 0, tzinfo=UTC)),  # Sunday: Friday's
+        (
+            datetime(2026, 4, 1, 12, 0, tzinfo=UTC),
+            datetime(2026, 4, 1, 0, 0, tzinfo=UTC),
+        ),  # summer time: 03:00 = 00:00 UTC
+    ],
+)
 def test_due_times_follow_the_time_zone(now, due):
     assert cron.latest_due("0 3 * * 1-5", ZoneInfo("Europe/Riga"), now) == due
 
@@ -195,17 +201,24 @@ def test_migration_records_the_api_key_of_existing_runs_or_unknown(tmp_path):
 
     db = open_database(f"sqlite:///{tmp_path / 'old.db'}")
     db.connect()
-    before = MIGRATIONS[:[name for _, name, _ in MIGRATIONS].index("run_triggers")]
+    before = MIGRATIONS[: [name for _, name, _ in MIGRATIONS].index("run_triggers")]
     for _, _, apply in before:
         apply(db)
-    db.execute_sql("INSERT INTO api_key (id, name, key_hash, key_preview, permissions, pipeline_ids, created_at) "
-                   "VALUES ('key_1', 'ci', 'h', 'ffai_ab...', '[]', '[]', '2026-01-01 00:00:00')")
+    db.execute_sql(
+        "INSERT INTO api_key (id, name, key_hash, key_preview, permissions, pipeline_ids, created_at) "
+        "VALUES ('key_1', 'ci', 'h', 'ffai_ab...', '[]', '[]', '2026-01-01 00:00:00')"
+    )
     for run_id, key_id in (("run_a", "key_1"), ("run_b", None)):
-        db.execute_sql("INSERT INTO run (id, pipeline_id, provider, ref, inputs, api_key_id, status, phase, steps, "
-                       "state, created_at, updated_at) VALUES (?, 'demo', 'local', 'main', '{}', ?, 'success', "
-                       "'completed', '[]', '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')", (run_id, key_id))
-    db.execute_sql("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, "
-                   "applied_at DATETIME NOT NULL)")
+        db.execute_sql(
+            "INSERT INTO run (id, pipeline_id, provider, ref, inputs, api_key_id, status, phase, steps, "
+            "state, created_at, updated_at) VALUES (?, 'demo', 'local', 'main', '{}', ?, 'success', "
+            "'completed', '[]', '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            (run_id, key_id),
+        )
+    db.execute_sql(
+        "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, "
+        "applied_at DATETIME NOT NULL)"
+    )
     for version, name, _ in before:
         db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, '2026-01-01 00:00:00')", (version, name))
     assert [name for name in migrate(db) if name.endswith("_run_triggers")]

@@ -38,9 +38,12 @@ tick_seconds = 0.05
 def fresh_connection_statuses(urls: list[str], key: str, run_id: str, per_url: int) -> list[int]:
     """get-status on a new connection each time: the kernel spreads them over every
     gunicorn process of each instance (a listening socket per process)."""
+
     def one(url: str) -> int:
-        return httpx.get(url + "/api/get-status", params={"run_id": run_id}, headers={"X-API-Key": key},
-                         timeout=30).status_code
+        return httpx.get(
+            url + "/api/get-status", params={"run_id": run_id}, headers={"X-API-Key": key}, timeout=30
+        ).status_code
+
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(one, [u for u in urls for _ in range(per_url)]))
 
@@ -58,29 +61,48 @@ def test_revocation_and_a_killed_worker_across_two_instances(tmp_path, db_url, b
         for name in ("a", "b"):
             (tmp_path / name).mkdir()
             hosts.append(start_server(config, tmp_path / name, "--no-worker", "--workers", "2"))
-        workers = [spawn([FLASHFUSION, "--config", str(config), "worker"], tmp_path / f"worker-{i}.log", cwd=tmp_path)
-                   for i in (1, 2)]
+        workers = [
+            spawn([FLASHFUSION, "--config", str(config), "worker"], tmp_path / f"worker-{i}.log", cwd=tmp_path)
+            for i in (1, 2)
+        ]
         urls = [h.url for h in hosts]
         try:
             made = cli_key_answer(config, name="ci")
             key = made["plaintext_key"]
-            run_ids = [httpx.post(urls[i % 2] + "/api/trigger-pipeline", json={"pipeline_id": "slow"},
-                                  headers={"X-API-Key": key}, timeout=30).json()["run_id"] for i in range(2)]
+            run_ids = [
+                httpx.post(
+                    urls[i % 2] + "/api/trigger-pipeline",
+                    json={"pipeline_id": "slow"},
+                    headers={"X-API-Key": key},
+                    timeout=30,
+                ).json()["run_id"]
+                for i in range(2)
+            ]
 
             def status(run_id: str) -> dict:
-                return httpx.get(urls[0] + "/api/get-status", params={"run_id": run_id},
-                                 headers={"X-API-Key": key}, timeout=30).json()["run"]
+                return httpx.get(
+                    urls[0] + "/api/get-status", params={"run_id": run_id}, headers={"X-API-Key": key}, timeout=30
+                ).json()["run"]
 
             def sleepy(run_id: str) -> bool:
                 return any(s["name"] == "sleepy" and s["status"] == "running" for s in status(run_id)["steps"])
 
             wait_for(lambda: all(sleepy(r) for r in run_ids), timeout=40, what="every run in its sleepy step")
             workers[0].stop(signal.SIGKILL)
-            runs = wait_for(lambda: (rs := [status(r) for r in run_ids]) and all(r["status"] != "running" for r in rs)
-                            and rs, timeout=60, interval=0.3, what="every run to finish after the kill")
+            runs = wait_for(
+                lambda: (rs := [status(r) for r in run_ids]) and all(r["status"] != "running" for r in rs) and rs,
+                timeout=60,
+                interval=0.3,
+                what="every run to finish after the kill",
+            )
             assert [r["status"] for r in runs] == ["success"] * 2, runs
-            rx.wait_for(lambda r: {(e.json["event"], e.json["data"]["run_id"]) for e in r.requests}
-                        >= {("run.completed", r) for r in run_ids}, timeout=60)
+            rx.wait_for(
+                lambda r: (
+                    {(e.json["event"], e.json["data"]["run_id"]) for e in r.requests}
+                    >= {("run.completed", r) for r in run_ids}
+                ),
+                timeout=60,
+            )
 
             assert set(fresh_connection_statuses(urls, key, run_ids[0], 40)) == {200}  # cached everywhere
             cli("keys", "revoke", made["id"], config=config)

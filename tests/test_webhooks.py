@@ -91,17 +91,26 @@ def test_local_runs_reach_the_receiver_signed_and_every_verifier_accepts(client,
 def test_the_spec_python_snippet_cannot_verify_a_compact_body(client, gateway, key, rx):
     """What docs/webhooks.md explains: json.dumps of the parsed body is not the body."""
     secret = create(client, key, rx.url())["secret"]
-    post(client, "/functions/sendWebhook", {"event_type": "run.completed", "pipeline_id": "demo",
-                                            "payload": {"run_id": "run_456", "status": "success",
-                                                        "duration": "2m 30s", "note": "café"}}, key)
+    post(
+        client,
+        "/functions/sendWebhook",
+        {
+            "event_type": "run.completed",
+            "pipeline_id": "demo",
+            "payload": {"run_id": "run_456", "status": "success", "duration": "2m 30s", "note": "café"},
+        },
+        key,
+    )
     dispatcher(gateway).drain()
     (r,) = rx.snapshot()
     namespace: dict = {}
     if SPEC.exists():
         exec(spec_block("python"), namespace)
+
         class Request:
             headers = r.headers | {"X-FlashFusion-Signature": r.headers["x-flashfusion-signature"]}
             json = json.loads(r.body)
+
         assert namespace["verify_webhook"](Request, secret) is False
     assert json.dumps(json.loads(r.body)).encode() != r.body
     assert docs_verifier()["verify_flashfusion_signature"](r.body, r.headers, secret)
@@ -112,8 +121,11 @@ def test_send_webhook_as_the_spec_and_its_rate_limit(client, gateway, make_key, 
     create(client, key, rx.url("/all"))
     create(client, key, rx.url("/demo-only"), pipeline_ids=["demo"], events=["run.completed"])
     create(client, key, rx.url("/broken-only"), pipeline_ids=["broken"])
-    spec_body = {"event_type": "run.completed", "pipeline_id": "demo",
-                 "payload": {"run_id": "string", "status": "success", "duration": "2m 30s"}}
+    spec_body = {
+        "event_type": "run.completed",
+        "pipeline_id": "demo",
+        "payload": {"run_id": "string", "status": "success", "duration": "2m 30s"},
+    }
     answer = post(client, "/functions/sendWebhook", spec_body, key)
     assert answer.status_code == 200
     assert set(answer.json) == {"success", "event_id", "deliveries"} and answer.json["success"] is True
@@ -124,10 +136,12 @@ def test_send_webhook_as_the_spec_and_its_rate_limit(client, gateway, make_key, 
     assert body["data"] == spec_body["payload"] and body["event"] == "run.completed"
 
     # errors, in the spec's shape
-    for bad, status in (({**spec_body, "event_type": "run.exploded"}, 400),
-                        ({k: v for k, v in spec_body.items() if k != "pipeline_id"}, 400),
-                        ({**spec_body, "payload": "text"}, 400),
-                        ({**spec_body, "pipeline_id": "nope"}, 404)):
+    for bad, status in (
+        ({**spec_body, "event_type": "run.exploded"}, 400),
+        ({k: v for k, v in spec_body.items() if k != "pipeline_id"}, 400),
+        ({**spec_body, "payload": "text"}, 400),
+        ({**spec_body, "pipeline_id": "nope"}, 404),
+    ):
         answer = post(client, "/functions/sendWebhook", bad, key)
         assert answer.status_code == status and set(answer.json) == {"error", "message"}
     no_perm = make_key(["read_runs"])
@@ -142,6 +156,7 @@ def test_send_webhook_past_an_endpoints_budget_answers_429_and_enqueues_nothing(
     from flashfusion.core.access import apikeys
     from flashfusion.core.app import build_gateway, create_app
     from flashfusion.core.config import load_config
+
     config = write_config(tmp_path, db_url, WEBHOOK_CONFIG.format(per_minute=3))
     gateway = build_gateway(load_config(str(config), env={}))
     client = falcon.testing.TestClient(create_app(gateway))
@@ -222,7 +237,7 @@ def test_management_endpoints_rotation_test_ping_log_redeliver_replay(client, ga
     assert again["success"] is True
     d.drain()
     assert rx.snapshot()[-1].headers["webhook-id"] == entry["event_id"]  # stable id: receivers de-duplicate
-    since = (clock() .replace(year=clock().year - 1)).isoformat().replace("+00:00", "Z")
+    since = (clock().replace(year=clock().year - 1)).isoformat().replace("+00:00", "Z")
     replay = post(client, "/functions/replayWebhooks", {"webhook_id": wid, "since": since}, key).json
     assert replay["success"] is True and replay["deliveries"] == 3
     before = len(rx.snapshot())
@@ -231,9 +246,13 @@ def test_management_endpoints_rotation_test_ping_log_redeliver_replay(client, ga
 
     assert post(client, "/functions/deleteWebhook", {"id": wid}, key).json["success"] is True
     assert get(client, "/functions/listWebhooks", key).json["webhooks"] == []
-    for path, body in (("/functions/updateWebhook", {"id": wid}), ("/functions/rotateWebhookSecret", {"id": wid}),
-                       ("/functions/testWebhook", {"id": wid}), ("/functions/deleteWebhook", {"id": wid}),
-                       ("/functions/redeliver", {"delivery_id": entry["id"]})):
+    for path, body in (
+        ("/functions/updateWebhook", {"id": wid}),
+        ("/functions/rotateWebhookSecret", {"id": wid}),
+        ("/functions/testWebhook", {"id": wid}),
+        ("/functions/deleteWebhook", {"id": wid}),
+        ("/functions/redeliver", {"delivery_id": entry["id"]}),
+    ):
         answer = post(client, path, body, key)
         assert answer.status_code == 404 and set(answer.json) == {"error", "message"}, path
     answer = get(client, "/functions/listDeliveries", key, webhook_id=wid)
@@ -251,8 +270,9 @@ def test_errors_are_in_the_spec_shape_and_urls_are_checked_at_save(client, key, 
     for body, status in cases:
         answer = post(client, "/functions/createWebhook", body, key)
         assert answer.status_code == status and set(answer.json) == {"error", "message"}, body
-    answer = client.simulate_post("/functions/createWebhook", body="not json",
-                                  headers={"X-API-Key": key, "Content-Type": "application/json"})
+    answer = client.simulate_post(
+        "/functions/createWebhook", body="not json", headers={"X-API-Key": key, "Content-Type": "application/json"}
+    )
     assert answer.status_code == 400 and set(answer.json) == {"error", "message"}
     assert post(client, "/functions/replayWebhooks", {"webhook_id": "wh_x", "since": "x"}, key).status_code == 404
 
@@ -266,28 +286,35 @@ def test_an_api_keys_pipeline_scope_limits_what_it_sees_and_subscribes(client, m
     assert mine["webhook"]["pipeline_ids"] == ["demo"]  # defaults to the key's scope
     assert [w["id"] for w in get(client, "/functions/listWebhooks", demo_only).json["webhooks"]] == [mine["id"]]
     assert {w["id"] for w in get(client, "/functions/listWebhooks", everything).json["webhooks"]} == {
-        wide, broken, mine["id"]}
+        wide,
+        broken,
+        mine["id"],
+    }
     for wid in (wide, broken):
         assert post(client, "/functions/rotateWebhookSecret", {"id": wid}, demo_only).status_code == 404
     answer = post(client, "/functions/createWebhook", {"url": rx.url(), "pipeline_ids": ["broken"]}, demo_only)
     assert answer.status_code == 404
     answer = post(client, "/functions/updateWebhook", {"id": mine["id"], "pipeline_ids": ["demo", "broken"]}, demo_only)
     assert answer.status_code == 404
-    answer = post(client, "/functions/sendWebhook", {"event_type": "run.started", "pipeline_id": "broken",
-                                                     "payload": {}}, demo_only)
+    answer = post(
+        client,
+        "/functions/sendWebhook",
+        {"event_type": "run.started", "pipeline_id": "broken", "payload": {}},
+        demo_only,
+    )
     assert answer.status_code == 404 and set(answer.json) == {"error", "message"}
 
 
 def test_sessions_manage_webhooks_and_people_see_their_own(client, gateway, rx):
     from flashfusion.core.access.users import create_user
+
     with database.connection_context():
         create_user(gateway.passwords, "alice", "correct horse battery")
         create_user(gateway.passwords, "bob", "correct horse battery")
 
     def login(name):
         answer = client.simulate_post("/functions/login", json={"username": name, "password": "correct horse battery"})
-        return {"Cookie": f"ff_session={answer.cookies['ff_session'].value}",
-                "X-CSRF-Token": answer.json["csrf_token"]}
+        return {"Cookie": f"ff_session={answer.cookies['ff_session'].value}", "X-CSRF-Token": answer.json["csrf_token"]}
 
     alice, bob = login("alice"), login("bob")
     made = post(client, "/functions/createWebhook", {"url": rx.url()}, headers=alice)
@@ -316,6 +343,7 @@ def test_no_secret_in_the_database_in_plaintext_nor_in_logs(client, gateway, key
     assert stored.secret_enc.startswith("ffenc1:") and stored.previous_secret_enc.startswith("ffenc1:")
     # a ciphertext moved to another endpoint does not decrypt (bound to the id)
     from flashfusion.core.webhooks.crypto import SecretKeyError, box_for
+
     box = box_for(gateway.config)
     assert box.decrypt(stored.secret_enc, made["id"]) == rotated["secret"]
     with pytest.raises(SecretKeyError):
@@ -324,12 +352,12 @@ def test_no_secret_in_the_database_in_plaintext_nor_in_logs(client, gateway, key
 
 def test_the_generated_key_file_is_private_and_the_env_key_wins(tmp_path, gateway):
     from flashfusion.core.webhooks.crypto import SecretBox, box_for
+
     box = box_for(gateway.config)
     token = box.encrypt("whsec_x", "wh_1")
     key_file = tmp_path / "flashfusion.secret"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert box_for(gateway.config).decrypt(token, "wh_1") == "whsec_x"  # the same file, the same key
-    env_box = SecretBox.from_env({"FLASHFUSION_SECRET_KEY": "n" * 40 + "," + key_file.read_text().strip()},
-                                 key_file)
+    env_box = SecretBox.from_env({"FLASHFUSION_SECRET_KEY": "n" * 40 + "," + key_file.read_text().strip()}, key_file)
     assert env_box.decrypt(token, "wh_1") == "whsec_x"  # old key still listed: still readable
     assert env_box.encrypt("a", "b").split(":")[1] != token.split(":")[1]  # the first key encrypts

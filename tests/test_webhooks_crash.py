@@ -54,8 +54,13 @@ class KilledWorkers:
             self.start()
 
     def start(self) -> None:
-        self.running.append(spawn([FLASHFUSION, "--config", str(self.config), "worker"],
-                                  self.tmp_path / f"worker-{self.started}.log", cwd=self.tmp_path))
+        self.running.append(
+            spawn(
+                [FLASHFUSION, "--config", str(self.config), "worker"],
+                self.tmp_path / f"worker-{self.started}.log",
+                cwd=self.tmp_path,
+            )
+        )
         self.started += 1
 
     def kill_one(self) -> None:
@@ -81,7 +86,9 @@ class KilledWorkers:
             w.stop(signal.SIGTERM, timeout=20)
 
 
-def queue_events(tmp_path: Path, db_url: str, rx: Receiver, count: int, batch: int, concurrency: int) -> tuple[Path, set]:
+def queue_events(
+    tmp_path: Path, db_url: str, rx: Receiver, count: int, batch: int, concurrency: int
+) -> tuple[Path, set]:
     """A config for the workers, one endpoint at ``rx`` and ``count`` committed outbox events."""
     config = write_config(tmp_path, db_url, CONFIG.format(timeout=TIMEOUT, batch=batch, concurrency=concurrency))
     gateway = build_gateway(load_config(str(config), env={}))
@@ -135,8 +142,10 @@ def test_every_event_arrives_while_workers_are_killed(tmp_path, db_url, backend)
     for dup in duplicates:
         assert any(k - TIMEOUT - 0.5 <= first_seen[dup] <= k + 0.05 for k in workers.kills), dup
     assert len(received) - events <= len(workers.kills) * 4
-    print(f"\n{backend}: {events} events, {len(workers.kills)} SIGKILLs, {len(workers.running)} worker(s) at once, "
-          f"{len(received)} requests, {len(duplicates)} duplicates")
+    print(
+        f"\n{backend}: {events} events, {len(workers.kills)} SIGKILLs, {len(workers.running)} worker(s) at once, "
+        f"{len(received)} requests, {len(duplicates)} duplicates"
+    )
 
 
 def test_a_kill_resends_only_requests_in_flight_and_every_send_is_logged(tmp_path, db_url, backend):
@@ -173,5 +182,7 @@ def test_a_kill_resends_only_requests_in_flight_and_every_send_is_logged(tmp_pat
         assert sent <= d.attempts, f"{event_id}: the receiver got {sent} requests, the log shows {d.attempts}"
     # attempts that were started when a worker died and never got an outcome: in flight, so bounded too
     assert sum(d.attempts for d in deliveries.values()) - events == unknown <= kills * concurrency
-    print(f"\n{backend}: {events} deliveries, {kills} SIGKILLs, {duplicates} duplicate requests, "
-          f"{unknown} attempts without an outcome")
+    print(
+        f"\n{backend}: {events} deliveries, {kills} SIGKILLs, {duplicates} duplicate requests, "
+        f"{unknown} attempts without an outcome"
+    )

@@ -63,8 +63,7 @@ class KeepAliveReceiver:
 def test_deliveries_to_one_receiver_share_a_kept_alive_connection():
     rx = KeepAliveReceiver()
     try:
-        outcomes = [client.post(rx.target(), b"{}", {"Content-Type": "application/json"}, timeout=5)
-                    for _ in range(5)]
+        outcomes = [client.post(rx.target(), b"{}", {"Content-Type": "application/json"}, timeout=5) for _ in range(5)]
         assert [o.status for o in outcomes] == [200] * 5
         assert rx.requests == 5 and rx.connections == 1
     finally:

@@ -23,7 +23,7 @@ from flashfusion.core.webhooks.schedule import parse_schedule
 
 TRICKY = [
     {"b": 1, "a": 2, "10": "x", "9": "y", "01": "z", "-1": "n"},
-    {"text": "café ☃ 𝄞 \u2028 \u2029 \x00 \x1f \" \\ / \t\n", "emoji": "🚀"},
+    {"text": 'café ☃ 𝄞 \u2028 \u2029 \x00 \x1f " \\ / \t\n', "emoji": "🚀"},
     {"float": 1.0, "half": 0.5, "neg": -0.0, "small": 0.000123, "big": 123456789.125, "int": 2**53 - 1},
     {"nested": [{"z": None, "0": True}, [], {}], "4294967294": 1, "4294967295": 2},
 ]
@@ -33,8 +33,10 @@ def test_javascript_reserializes_the_exact_bytes(tmp_path):
     require_tool(bool(shutil.which("node")), "node")
     bodies = [payload.build_body("run.completed", "2025-11-21T10:30:00Z", "abc123", d).decode() for d in TRICKY]
     script = tmp_path / "roundtrip.js"
-    script.write_text("const fs=require('fs');const bodies=JSON.parse(fs.readFileSync(process.argv[2],'utf8'));"
-                      "process.stdout.write(JSON.stringify(bodies.map(b=>JSON.stringify(JSON.parse(b))===b)));")
+    script.write_text(
+        "const fs=require('fs');const bodies=JSON.parse(fs.readFileSync(process.argv[2],'utf8'));"
+        "process.stdout.write(JSON.stringify(bodies.map(b=>JSON.stringify(JSON.parse(b))===b)));"
+    )
     data = tmp_path / "bodies.json"
     data.write_text(json.dumps(bodies))
     out = subprocess.run(["node", str(script), str(data)], capture_output=True, text=True, timeout=30, check=True)
@@ -42,9 +44,13 @@ def test_javascript_reserializes_the_exact_bytes(tmp_path):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers(-2**53 + 1, 2**53 - 1) | st.text(),
-                    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
-                    max_leaves=12))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+        max_leaves=12,
+    )
+)
 def test_serialization_is_compact_and_parses_back(value):
     text = payload.dumps({"data": value})
     assert json.loads(text)["data"] == json.loads(json.dumps(value))
@@ -67,9 +73,15 @@ def test_retry_schedule_setting():
 
 # --- the run analyzer ---------------------------------------------------------------------
 
+
 def run(duration, steps=(), status="success", branch="main", rid="run_x"):
-    return {"id": rid, "status": status, "branch": branch, "duration_seconds": duration,
-            "steps": [{"name": n, "status": s, "duration_seconds": d} for n, s, d in steps]}
+    return {
+        "id": rid,
+        "status": status,
+        "branch": branch,
+        "duration_seconds": duration,
+        "steps": [{"name": n, "status": s, "duration_seconds": d} for n, s, d in steps],
+    }
 
 
 def test_a_run_far_slower_than_the_median_names_the_step_that_grew():
@@ -79,8 +91,8 @@ def test_a_run_far_slower_than_the_median_names_the_step_that_grew():
     assert s["median_seconds"] == 100 and s["ratio"] == 4.0 and s["sample_size"] == 8
     assert s["step"] == "test" and s["step_seconds"] == 355 and s["step_median_seconds"] == 60
     assert "4.0x" in s["message"]
-    assert analyzer.analyze(run(150), history) == []       # within normal variation
-    assert analyzer.analyze(slow, history[:3]) == []       # too little history to judge
+    assert analyzer.analyze(run(150), history) == []  # within normal variation
+    assert analyzer.analyze(slow, history[:3]) == []  # too little history to judge
 
 
 def test_a_dominant_dependency_install_step_suggests_caching_once_per_streak():
@@ -88,11 +100,17 @@ def test_a_dominant_dependency_install_step_suggests_caching_once_per_streak():
     current = run(220, steps)
     (s,) = analyzer.analyze(current, [])
     assert s["kind"] == "cache_dependencies" and s["step"] == "npm-install" and s["share"] == 0.82
-    assert analyzer.analyze(current, [run(220, steps)]) == []          # already suggested
+    assert analyzer.analyze(current, [run(220, steps)]) == []  # already suggested
     assert analyzer.analyze(current, [run(220, steps)] * 10)[0]["consecutive_runs"] == 11
-    by_log = {"id": "r", "status": "success", "branch": "main", "duration_seconds": 100,
-              "steps": [{"name": "prepare", "status": "success", "duration_seconds": 70,
-                         "log_tail": "added 1342 packages in 61s"}]}
+    by_log = {
+        "id": "r",
+        "status": "success",
+        "branch": "main",
+        "duration_seconds": 100,
+        "steps": [
+            {"name": "prepare", "status": "success", "duration_seconds": 70, "log_tail": "added 1342 packages in 61s"}
+        ],
+    }
     assert analyzer.analyze(by_log, [])[0]["step"] == "prepare"
     assert analyzer.analyze(run(220, [("compile", "success", 180)]), []) == []  # long, but not installing
 
@@ -112,20 +130,34 @@ def test_a_step_that_fails_then_passes_repeatedly_is_flaky():
 
 def test_the_analyzer_is_registered_as_a_default_plugin():
     from flashfusion.core.plugin_manager import get_plugin_manager
+
     pm = get_plugin_manager(load_entrypoints=False)
     assert pm.get_plugin("flashfusion.core.runs.analyzer") is analyzer
-    assert pm.hook.run_finished(run=run(220, [("pip install", "success", 200)]), history=[])[0][0]["kind"] == \
-        "cache_dependencies"
+    assert (
+        pm.hook.run_finished(run=run(220, [("pip install", "success", 200)]), history=[])[0][0]["kind"]
+        == "cache_dependencies"
+    )
 
 
 def test_cli_creates_lists_and_sends(tmp_path, db_url):
-    config = write_config(tmp_path, db_url, '\n[webhooks]\nallow_http = true\nallow_private_networks = true\n')
+    config = write_config(tmp_path, db_url, "\n[webhooks]\nallow_http = true\nallow_private_networks = true\n")
     made = cli("webhooks", "create", "--url", "http://127.0.0.1:9/hook", "--events", "run.failed", config=config)
     assert "secret (shown once): whsec_" in made.stdout
     listed = json.loads(cli("webhooks", "list", "--json", config=config).stdout)
     assert listed["webhooks"][0]["events"] == ["run.failed"] and "whsec_" not in json.dumps(listed)
-    sent = json.loads(cli("webhooks", "send", "--event", "run.failed", "--pipeline", "demo", "--payload",
-                          '{"run_id": "r1"}', config=config).stdout)
+    sent = json.loads(
+        cli(
+            "webhooks",
+            "send",
+            "--event",
+            "run.failed",
+            "--pipeline",
+            "demo",
+            "--payload",
+            '{"run_id": "r1"}',
+            config=config,
+        ).stdout
+    )
     assert sent["success"] is True and len(sent["deliveries"]) == 1
     refused = cli("webhooks", "create", "--url", "https://169.254.169.254/x", config=config, check=False)
     assert refused.returncode == 2 and "not allowed" in refused.stderr

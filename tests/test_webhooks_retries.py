@@ -75,19 +75,23 @@ def test_a_failing_receiver_is_retried_on_the_schedule_and_recovers(gateway, clo
     got = rx.snapshot()
     assert len(got) == 3 and delivery().status == "succeeded" and delivery().attempts == 3
     assert len({r.webhook_id for r in got}) == 1  # one webhook-id across retries
-    assert len({r.body for r in got}) == 1        # the same bytes every time
+    assert len({r.body for r in got}) == 1  # the same bytes every time
 
 
 def test_jitter_stays_within_twenty_percent(gateway):
     d = Dispatcher(gateway, rng=random.Random(7))
     from flashfusion.core.webhooks.sender import Outcome
+
     delays = [d.next_delay(3, Outcome(status=500, latency_ms=1)) for _ in range(200)]
     assert all(1800 * 0.8 <= x <= 1800 * 1.2 for x in delays) and len(set(delays)) > 100
 
 
 def test_429_with_retry_after_is_honoured(gateway, clock, rx):
     endpoint(gateway, rx.url())
-    rx.script("/hook", [(429, {"Retry-After": "120"}, b"slow down"), (503, {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}, b"")])
+    rx.script(
+        "/hook",
+        [(429, {"Retry-After": "120"}, b"slow down"), (503, {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}, b"")],
+    )
     d = dispatcher(gateway, clock)
     emit()
     d.drain()
@@ -186,7 +190,8 @@ def test_gateway_events_over_the_rate_limit_are_delayed_never_dropped(gateway, c
         # let one emission interval (12 s) pass for both the injected clock and the bucket
         clock.advance(12)
         with database.connection_context():
-            database.execute_sql(f"UPDATE rate_limit SET tat = tat - 12 WHERE bucket LIKE {database.param}",
-                                 ("webhook:%",))
+            database.execute_sql(
+                f"UPDATE rate_limit SET tat = tat - 12 WHERE bucket LIKE {database.param}", ("webhook:%",)
+            )
         d.drain()
     assert len(rx.snapshot()) == 8 and len(rx.ids()) == 8

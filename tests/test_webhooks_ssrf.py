@@ -38,23 +38,57 @@ def stub(host, port):
 def no_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError(f"a connection was attempted: {args}")
+
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 REFUSED_HOSTS = [
-    "https://127.0.0.1/", "https://127.1/", "https://2130706433/", "https://0x7f000001/", "https://0177.0.0.1/",
-    "https://0x7f.1/", "https://017700000001/", "https://127.0.0.1./", "https://localhost/", "https://a.localhost/",
-    "https://0.0.0.0/", "https://0/", "https://10.0.0.1/", "https://172.16.5.4/", "https://192.168.0.1/",
-    "https://169.254.169.254/latest/meta-data/", "https://100.64.0.1/", "https://100.100.100.200/",
-    "https://198.18.0.1/", "https://224.0.0.1/", "https://255.255.255.255/", "https://240.0.0.1/",
-    "https://[::1]/", "https://[::]/", "https://[fc00::1]/", "https://[fd00:ec2::254]/", "https://[fe80::1]/",
-    "https://[fe80::1%25eth0]/", "https://[::ffff:127.0.0.1]/", "https://[::ffff:7f00:1]/",
-    "https://[::ffff:169.254.169.254]/", "https://[64:ff9b::a9fe:a9fe]/", "https://[64:ff9b::7f00:1]/",
-    "https://[64:ff9b:1::a00:1]/", "https://[2002:a00:1::1]/", "https://[::127.0.0.1]/",
+    "https://127.0.0.1/",
+    "https://127.1/",
+    "https://2130706433/",
+    "https://0x7f000001/",
+    "https://0177.0.0.1/",
+    "https://0x7f.1/",
+    "https://017700000001/",
+    "https://127.0.0.1./",
+    "https://localhost/",
+    "https://a.localhost/",
+    "https://0.0.0.0/",
+    "https://0/",
+    "https://10.0.0.1/",
+    "https://172.16.5.4/",
+    "https://192.168.0.1/",
+    "https://169.254.169.254/latest/meta-data/",
+    "https://100.64.0.1/",
+    "https://100.100.100.200/",
+    "https://198.18.0.1/",
+    "https://224.0.0.1/",
+    "https://255.255.255.255/",
+    "https://240.0.0.1/",
+    "https://[::1]/",
+    "https://[::]/",
+    "https://[fc00::1]/",
+    "https://[fd00:ec2::254]/",
+    "https://[fe80::1]/",
+    "https://[fe80::1%25eth0]/",
+    "https://[::ffff:127.0.0.1]/",
+    "https://[::ffff:7f00:1]/",
+    "https://[::ffff:169.254.169.254]/",
+    "https://[64:ff9b::a9fe:a9fe]/",
+    "https://[64:ff9b::7f00:1]/",
+    "https://[64:ff9b:1::a00:1]/",
+    "https://[2002:a00:1::1]/",
+    "https://[::127.0.0.1]/",
     "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/",  # Teredo whose client is 10.0.0.1
-    "https://private.example/", "https://mixed.example/", "https://metadata.example/", "https://v6local.example/",
-    "https://mapped.example/", "https://does-not-exist.example/", "https://999.1.1.1/", "https://exa mple.com/",
+    "https://private.example/",
+    "https://mixed.example/",
+    "https://metadata.example/",
+    "https://v6local.example/",
+    "https://mapped.example/",
+    "https://does-not-exist.example/",
+    "https://999.1.1.1/",
+    "https://exa mple.com/",
 ]
 
 
@@ -66,12 +100,20 @@ def test_private_and_special_hosts_are_refused_with_one_message(url):
         assert refused.value.message == HOST_REFUSED  # the same for NXDOMAIN and private: no oracle
 
 
-@pytest.mark.parametrize("url, fragment", [
-    ("http://public.example/", "https"), ("ftp://public.example/", "https"), ("gopher://x/", "https"),
-    ("https://user:pw@public.example/", "user name"), ("https://user@public.example/", "user name"),
-    ("https://public.example\\@10.0.0.1/", "backslash"), ("https:///nohost", "no host"), ("", "absolute URL"),
-    ("https://public.example:99999/", "not a valid URL"),
-])
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("http://public.example/", "https"),
+        ("ftp://public.example/", "https"),
+        ("gopher://x/", "https"),
+        ("https://user:pw@public.example/", "user name"),
+        ("https://user@public.example/", "user name"),
+        ("https://public.example\\@10.0.0.1/", "backslash"),
+        ("https:///nohost", "no host"),
+        ("", "absolute URL"),
+        ("https://public.example:99999/", "not a valid URL"),
+    ],
+)
 def test_bad_urls_are_refused(url, fragment):
     with pytest.raises(UrlRefused, match=fragment):
         check_url(url, STRICT, stub)
@@ -107,6 +149,7 @@ def test_dns_rebinding_is_refused_at_send_time_before_connecting(tmp_path, db_ur
     from flashfusion.core.webhooks.callers import Caller
     from flashfusion.core.webhooks.dispatcher import REFUSED, Dispatcher
     from flashfusion.core.webhooks.management import WebhookService
+
     answers = {"rebind.example": [PUBLIC]}
     resolver = lambda host, port: answers[host]  # noqa: E731
     gateway = build_gateway(load_config(str(write_config(tmp_path, db_url)), env={}))
@@ -126,8 +169,11 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_in_host(monkey
     with Receiver() as rx:
         port = rx.server.server_address[1]
         names = {"hooks.customer.test": ["127.0.0.1"]}
-        target = check_url(f"http://hooks.customer.test:{port}/in", Policy(allow_http=True, allow_private_networks=True),
-                           lambda h, p: names[h])
+        target = check_url(
+            f"http://hooks.customer.test:{port}/in",
+            Policy(allow_http=True, allow_private_networks=True),
+            lambda h, p: names[h],
+        )
         names["hooks.customer.test"] = ["10.9.9.9"]  # a later answer is never used
         outcome = client.post(target, b"{}", {"Content-Type": "application/json"}, timeout=5)
     assert outcome.status == 200
@@ -140,11 +186,13 @@ def test_in_a_loopback_only_namespace_an_unreachable_private_address_fails_clean
     network namespace that has only loopback: it fails fast and is reported, not raised."""
     monkeypatch.undo()
     require_tool(bool(shutil.which("unshare")), "unshare (util-linux)")
-    code = ("from flashfusion.core.webhooks import sender as client\n"
-            "from flashfusion.core.webhooks.ssrf import Policy, check_url\n"
-            "t = check_url('http://10.255.255.1:9/x', Policy(allow_http=True, allow_private_networks=True))\n"
-            "o = client.post(t, b'{}', {}, timeout=3)\n"
-            "print(o.status, o.error)\n")
+    code = (
+        "from flashfusion.core.webhooks import sender as client\n"
+        "from flashfusion.core.webhooks.ssrf import Policy, check_url\n"
+        "t = check_url('http://10.255.255.1:9/x', Policy(allow_http=True, allow_private_networks=True))\n"
+        "o = client.post(t, b'{}', {}, timeout=3)\n"
+        "print(o.status, o.error)\n"
+    )
     probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
     if probe.returncode != 0:
         probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)

@@ -25,8 +25,9 @@ class KeyRequestError(ValueError):
     pass
 
 
-def validate_request(name: Any, permissions: Any, pipeline_ids: Any, expires_in_days: Any,
-                     known_pipelines: Iterable[str]) -> tuple[str, list[str], list[str], int]:
+def validate_request(
+    name: Any, permissions: Any, pipeline_ids: Any, expires_in_days: Any, known_pipelines: Iterable[str]
+) -> tuple[str, list[str], list[str], int]:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise KeyRequestError("'name' must be a string of 1 to 200 characters")
     if not isinstance(permissions, list) or not permissions or not all(isinstance(p, str) for p in permissions):
@@ -42,29 +43,67 @@ def validate_request(name: Any, permissions: Any, pipeline_ids: Any, expires_in_
         raise KeyRequestError(f"unknown pipeline {missing[0][:64]!r}")
     if expires_in_days is None:
         expires_in_days = DEFAULT_EXPIRY_DAYS
-    if not isinstance(expires_in_days, int) or isinstance(expires_in_days, bool) or not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
+    if (
+        not isinstance(expires_in_days, int)
+        or isinstance(expires_in_days, bool)
+        or not 1 <= expires_in_days <= MAX_EXPIRY_DAYS
+    ):
         raise KeyRequestError(f"'expires_in_days' must be an integer from 1 to {MAX_EXPIRY_DAYS}")
     return name.strip(), sorted(set(permissions)), sorted(set(pipeline_ids)), expires_in_days
 
 
-def create_key(name: Any, permissions: Any, pipeline_ids: Any = None, expires_in_days: Any = DEFAULT_EXPIRY_DAYS, *,
-               known_pipelines: Iterable[str], owner: User | None = None, actor: str = "cli",
-               client_addr: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+def create_key(
+    name: Any,
+    permissions: Any,
+    pipeline_ids: Any = None,
+    expires_in_days: Any = DEFAULT_EXPIRY_DAYS,
+    *,
+    known_pipelines: Iterable[str],
+    owner: User | None = None,
+    actor: str = "cli",
+    client_addr: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Create a key and return the spec's answer, with the plaintext (shown only once)."""
-    name, perms, scope, days = validate_request(name, list(permissions) if isinstance(permissions, tuple) else permissions,
-                                                list(pipeline_ids) if isinstance(pipeline_ids, tuple) else pipeline_ids,
-                                                expires_in_days, known_pipelines)
+    name, perms, scope, days = validate_request(
+        name,
+        list(permissions) if isinstance(permissions, tuple) else permissions,
+        list(pipeline_ids) if isinstance(pipeline_ids, tuple) else pipeline_ids,
+        expires_in_days,
+        known_pipelines,
+    )
     new = keys.generate()
     now = now or utcnow()
     with write_tx():
-        row = ApiKey.create(id=new_id("key"), name=name, key_hash=new.key_hash, key_preview=new.preview,
-                            permissions=perms, pipeline_ids=scope, created_at=to_db_time(now),
-                            expires_at=to_db_time(now + timedelta(days=days)), created_by=actor,
-                            owner_id=owner.id if owner else None)
-        audit.record("key.created", actor, target=row.id, client_addr=client_addr, key_preview=row.key_preview,
-                     permissions=perms, pipeline_ids=scope, expires_in_days=days)
-    return {"success": True, "id": row.id, "name": row.name, "plaintext_key": new.plaintext,
-            "key_preview": row.key_preview}
+        row = ApiKey.create(
+            id=new_id("key"),
+            name=name,
+            key_hash=new.key_hash,
+            key_preview=new.preview,
+            permissions=perms,
+            pipeline_ids=scope,
+            created_at=to_db_time(now),
+            expires_at=to_db_time(now + timedelta(days=days)),
+            created_by=actor,
+            owner_id=owner.id if owner else None,
+        )
+        audit.record(
+            "key.created",
+            actor,
+            target=row.id,
+            client_addr=client_addr,
+            key_preview=row.key_preview,
+            permissions=perms,
+            pipeline_ids=scope,
+            expires_in_days=days,
+        )
+    return {
+        "success": True,
+        "id": row.id,
+        "name": row.name,
+        "plaintext_key": new.plaintext,
+        "key_preview": row.key_preview,
+    }
 
 
 def visible_keys(user: User | None):
@@ -86,8 +125,9 @@ def find_key(key_id: Any, user: User | None) -> ApiKey:
     return row
 
 
-def revoke_key(row: ApiKey, *, actor: str, client_addr: str | None = None, action: str = "key.revoked",
-               now: datetime | None = None) -> ApiKey:
+def revoke_key(
+    row: ApiKey, *, actor: str, client_addr: str | None = None, action: str = "key.revoked", now: datetime | None = None
+) -> ApiKey:
     with write_tx():
         if row.revoked_at is None:
             ApiKey.update(revoked_at=to_db_time(now or utcnow())).where(ApiKey.id == row.id).execute()
@@ -97,8 +137,9 @@ def revoke_key(row: ApiKey, *, actor: str, client_addr: str | None = None, actio
     return ApiKey.get_by_id(row.id)
 
 
-def rotate_key(row: ApiKey, grace: timedelta, *, actor: str, client_addr: str | None = None,
-               now: datetime | None = None) -> dict[str, Any]:
+def rotate_key(
+    row: ApiKey, grace: timedelta, *, actor: str, client_addr: str | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """A new secret for the same key (same id, permissions, scope, usage and rate limit).
     The old secret keeps working for ``grace``, then answers 401 everywhere."""
     if row.revoked_at is not None:
@@ -107,12 +148,29 @@ def rotate_key(row: ApiKey, grace: timedelta, *, actor: str, client_addr: str | 
     new = keys.generate()
     old_until = now + grace
     with write_tx():
-        ApiKey.update(previous_key_hash=row.key_hash, previous_expires_at=to_db_time(old_until),
-                      key_hash=new.key_hash, key_preview=new.preview).where(ApiKey.id == row.id).execute()
-        audit.record("key.rotated", actor, target=row.id, client_addr=client_addr, key_preview=new.preview,
-                     previous_key_preview=row.key_preview, previous_key_expires_at=iso(old_until))
-    return {"success": True, "id": row.id, "name": row.name, "plaintext_key": new.plaintext,
-            "key_preview": new.preview, "previous_key_expires_at": iso(old_until)}
+        ApiKey.update(
+            previous_key_hash=row.key_hash,
+            previous_expires_at=to_db_time(old_until),
+            key_hash=new.key_hash,
+            key_preview=new.preview,
+        ).where(ApiKey.id == row.id).execute()
+        audit.record(
+            "key.rotated",
+            actor,
+            target=row.id,
+            client_addr=client_addr,
+            key_preview=new.preview,
+            previous_key_preview=row.key_preview,
+            previous_key_expires_at=iso(old_until),
+        )
+    return {
+        "success": True,
+        "id": row.id,
+        "name": row.name,
+        "plaintext_key": new.plaintext,
+        "key_preview": new.preview,
+        "previous_key_expires_at": iso(old_until),
+    }
 
 
 def prune_keys(unused_days: int, *, actor: str = "cli", now: datetime | None = None) -> list[ApiKey]:
@@ -121,18 +179,31 @@ def prune_keys(unused_days: int, *, actor: str = "cli", now: datetime | None = N
         raise KeyRequestError("--unused-days must be at least 1")
     now = now or utcnow()
     cutoff = to_db_time(now - timedelta(days=unused_days))
-    stale = list(ApiKey.select().where(
-        ApiKey.revoked_at.is_null()
-        & ((ApiKey.last_used.is_null() & (ApiKey.created_at < cutoff)) | (ApiKey.last_used < cutoff))))
+    stale = list(
+        ApiKey.select().where(
+            ApiKey.revoked_at.is_null()
+            & ((ApiKey.last_used.is_null() & (ApiKey.created_at < cutoff)) | (ApiKey.last_used < cutoff))
+        )
+    )
     return [revoke_key(row, actor=actor, action="key.pruned", now=now) for row in stale]
 
 
 def key_to_dict(row: ApiKey, owners: dict[str, str] | None = None) -> dict[str, Any]:
     previous = row.previous_expires_at
     rotating = previous is not None and from_db_time(previous) > utcnow()
-    return msgspec.to_builtins(views.ApiKeyInfo(
-        id=row.id, name=row.name, key_preview=row.key_preview, permissions=row.permissions,
-        pipeline_ids=row.pipeline_ids, created_at=iso(row.created_at), expires_at=iso(row.expires_at),
-        last_used=iso(row.last_used), usage_count=row.usage_count, revoked=row.revoked_at is not None,
-        previous_key_expires_at=iso(previous) if previous is not None and rotating else UNSET,
-        owner=owners.get(row.owner_id or "", None) if owners is not None else UNSET))
+    return msgspec.to_builtins(
+        views.ApiKeyInfo(
+            id=row.id,
+            name=row.name,
+            key_preview=row.key_preview,
+            permissions=row.permissions,
+            pipeline_ids=row.pipeline_ids,
+            created_at=iso(row.created_at),
+            expires_at=iso(row.expires_at),
+            last_used=iso(row.last_used),
+            usage_count=row.usage_count,
+            revoked=row.revoked_at is not None,
+            previous_key_expires_at=iso(previous) if previous is not None and rotating else UNSET,
+            owner=owners.get(row.owner_id or "", None) if owners is not None else UNSET,
+        )
+    )

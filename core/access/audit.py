@@ -16,20 +16,45 @@ from flashfusion.core.storage.models import AuditEvent
 FAILURE_COALESCE_SECONDS = 60
 
 
-def record(action: str, actor: str, *, target: str | None = None, client_addr: str | None = None,
-           key_preview: str | None = None, **detail: Any) -> None:
-    AuditEvent.create(id=new_id("aud"), at=to_db_time(utcnow()), actor=actor[:200], action=action,
-                      target=target, client_addr=client_addr, key_preview=key_preview, detail=detail)
+def record(
+    action: str,
+    actor: str,
+    *,
+    target: str | None = None,
+    client_addr: str | None = None,
+    key_preview: str | None = None,
+    **detail: Any,
+) -> None:
+    AuditEvent.create(
+        id=new_id("aud"),
+        at=to_db_time(utcnow()),
+        actor=actor[:200],
+        action=action,
+        target=target,
+        client_addr=client_addr,
+        key_preview=key_preview,
+        detail=detail,
+    )
 
 
-def record_failure(action: str, source: str, *, actor: str, client_addr: str | None,
-                   key_preview: str | None = None, **detail: Any) -> None:
+def record_failure(
+    action: str, source: str, *, actor: str, client_addr: str | None, key_preview: str | None = None, **detail: Any
+) -> None:
     """Record a repeated-failure event unless one for ``source`` was written in the last minute."""
     if ratelimit.hit(f"audit:{action}:{source}", 1, FAILURE_COALESCE_SECONDS).allowed:
         record(action, actor, client_addr=client_addr, key_preview=key_preview, **detail)
 
 
 def event_to_dict(event: AuditEvent) -> dict[str, Any]:
-    return msgspec.to_builtins(views.AuditEvent(
-        id=event.id, at=iso(event.at), actor=event.actor, action=event.action, target=event.target,
-        client_addr=event.client_addr, key_preview=event.key_preview, detail=event.detail))
+    return msgspec.to_builtins(
+        views.AuditEvent(
+            id=event.id,
+            at=iso(event.at),
+            actor=event.actor,
+            action=event.action,
+            target=event.target,
+            client_addr=event.client_addr,
+            key_preview=event.key_preview,
+            detail=event.detail,
+        )
+    )

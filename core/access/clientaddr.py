@@ -36,7 +36,7 @@ def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
 def _address(text: str) -> IPAddress | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:  # [2001:db8::1]:443
-        text = text[1:text.index("]")]
+        text = text[1 : text.index("]")]
     try:
         address = ipaddress.ip_address(text)
     except ValueError:

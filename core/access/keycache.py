@@ -62,14 +62,23 @@ class KeyCache:
             f"CASE WHEN key_hash = {p} THEN NULL ELSE previous_expires_at END FROM api_key "
             f"WHERE (key_hash = {p} OR (previous_key_hash = {p} AND previous_expires_at > {p})) "
             f"AND {valid_condition()}",
-            (digest, digest, digest, now, now)).fetchone()
+            (digest, digest, digest, now, now),
+        ).fetchone()
         if row is None:
             return None
         key_id, preview, perms, scope, owner_id, expires, grace_end = row
         ends = [t for t in (from_db_time(expires), from_db_time(grace_end)) if t is not None]
-        entry = KeyEntry(actor=Actor(key_id=key_id, key_preview=preview, permissions=_names(perms),
-                                     pipeline_ids=_names(scope), owner_id=owner_id),
-                         ends=min(ends) if ends else None, fresh_until=time.monotonic() + seconds)
+        entry = KeyEntry(
+            actor=Actor(
+                key_id=key_id,
+                key_preview=preview,
+                permissions=_names(perms),
+                pipeline_ids=_names(scope),
+                owner_id=owner_id,
+            ),
+            ends=min(ends) if ends else None,
+            fresh_until=time.monotonic() + seconds,
+        )
         if seconds > 0:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
@@ -131,6 +140,7 @@ class RevocationListener(threading.Thread):
 
     def _listen(self) -> None:
         import psycopg2
+
         conn = psycopg2.connect(database=self.db.database, **self.db.connect_params)  # outside the pool
         try:
             conn.autocommit = True

@@ -159,6 +159,9 @@ def authenticate(header_value: str | None, *, limit: int, now: datetime) -> tupl
 
 def too_many(decision: ratelimit.Decision, what: str, headers: dict[str, str] | None = None) -> TooManyRequests:
     """The 429; ``headers``: the decision's headers if already made."""
-    return TooManyRequests(f"Rate limit of {decision.limit} requests per hour exceeded for this {what}; "
-                           f"retry in {max(1, decision.retry_after)} s",
-                           retry_after=decision.retry_after, headers=headers or decision.headers())
+    return TooManyRequests(
+        f"Rate limit of {decision.limit} requests per hour exceeded for this {what}; "
+        f"retry in {max(1, decision.retry_after)} s",
+        retry_after=decision.retry_after,
+        headers=headers or decision.headers(),
+    )

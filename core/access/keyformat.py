@@ -65,7 +65,10 @@ def check_format(candidate: str) -> None:
     """Raise ``KeyFormatError`` unless ``candidate`` is a well-formed key."""
     if not candidate.startswith(PREFIX):
         raise KeyFormatError("Invalid API key format", "API keys must start with ffai_")
-    rest = candidate[len(PREFIX):]
-    if (len(candidate) != KEY_LENGTH or not set(rest) <= _ALPHABET_SET
-            or not secrets.compare_digest(checksum(rest[:BODY_LENGTH]), rest[BODY_LENGTH:])):
+    rest = candidate[len(PREFIX) :]
+    if (
+        len(candidate) != KEY_LENGTH
+        or not set(rest) <= _ALPHABET_SET
+        or not secrets.compare_digest(checksum(rest[:BODY_LENGTH]), rest[BODY_LENGTH:])
+    ):
         raise KeyFormatError("Invalid API key format", "The API key is malformed or mistyped (checksum mismatch)")

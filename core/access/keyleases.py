@@ -43,8 +43,18 @@ class Settled:
     now: float  # the database's clock
 
 
-def settle(key_id: str, *, limit: int, period: float, used: int, returned: int, want: int, last_used: Any,
-           valid_at: Any = None, at: float | None = None) -> Settled | None:
+def settle(
+    key_id: str,
+    *,
+    limit: int,
+    period: float,
+    used: int,
+    returned: int,
+    want: int,
+    last_used: Any,
+    valid_at: Any = None,
+    at: float | None = None,
+) -> Settled | None:
     """One UPDATE of the key's row: give back ``returned`` cells, lease up to ``want``, add
     ``used`` to ``usage_count`` (``last_used`` becomes the given stamp). With ``valid_at``
     (a time as stored): only if the key is valid then (not revoked, expired or of a disabled
@@ -54,16 +64,17 @@ def settle(key_id: str, *, limit: int, period: float, used: int, returned: int, 
     p = database.param
     base = ratelimit.sql_max(f"COALESCE(rl_tat, {now}) - {_num(returned * interval)}", now)
     if want > 0:
-        fits = ratelimit.sql_floor(ratelimit.sql_max("0", f"({now} + {_num(period)} - {base} + "
-                                                          f"{ratelimit.SLACK}) / {_num(interval)}"))
+        fits = ratelimit.sql_floor(
+            ratelimit.sql_max("0", f"({now} + {_num(period)} - {base} + {ratelimit.SLACK}) / {_num(interval)}")
+        )
         share = ratelimit.sql_max("1", ratelimit.sql_floor(f"({fits}) / {SHARE}"))
         granted = ratelimit.sql_min(_num(want), ratelimit.sql_min(share, fits))
     else:
         granted = "0"
-    sql = (f"UPDATE api_key SET rl_granted = {granted}, rl_tat = {base} + ({granted}) * {_num(interval)}, "
-           f"usage_count = usage_count + {_num(used)}"
-           + (f", last_used = {p}" if used else "")
-           + f" WHERE id = {p}")
+    sql = (
+        f"UPDATE api_key SET rl_granted = {granted}, rl_tat = {base} + ({granted}) * {_num(interval)}, "
+        f"usage_count = usage_count + {_num(used)}" + (f", last_used = {p}" if used else "") + f" WHERE id = {p}"
+    )
     params: list[Any] = [last_used] if used else []
     params.append(key_id)
     if valid_at is not None:
@@ -77,8 +88,10 @@ def settle(key_id: str, *, limit: int, period: float, used: int, returned: int, 
     return Settled(tat=float(row[0]), granted=int(row[1]), now=float(row[2]))
 
 
-VALID = ("revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p}) AND NOT EXISTS "
-         "(SELECT 1 FROM app_user WHERE app_user.id = api_key.owner_id AND disabled_at IS NOT NULL)")
+VALID = (
+    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {p}) AND NOT EXISTS "
+    "(SELECT 1 FROM app_user WHERE app_user.id = api_key.owner_id AND disabled_at IS NOT NULL)"
+)
 
 
 def valid_condition() -> str:
@@ -161,13 +174,21 @@ class LeaseBook:
             b.ran_out = b.cells == 0
             b.used += 1
             b.stamp = stamp
-            return ratelimit.Decision(allowed=True, limit=limit, period=period, tat=b.tat - b.cells * interval,
-                                      now=now)
+            return ratelimit.Decision(allowed=True, limit=limit, period=period, tat=b.tat - b.cells * interval, now=now)
 
     def _settle(self, b: KeyBudget, limit: int, period: float, *, want: int, valid_at: Any = None) -> Settled | None:
         """Runs with ``b.lock`` held; clears the counts it wrote."""
-        done = settle(b.key_id, limit=limit, period=period, used=b.used, returned=b.cells, want=want,
-                      last_used=b.stamp, valid_at=valid_at, at=self.clock() if self.simulated else None)
+        done = settle(
+            b.key_id,
+            limit=limit,
+            period=period,
+            used=b.used,
+            returned=b.cells,
+            want=want,
+            last_used=b.stamp,
+            valid_at=valid_at,
+            at=self.clock() if self.simulated else None,
+        )
         if done is None:
             return None
         b.used = 0

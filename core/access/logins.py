@@ -40,14 +40,17 @@ def check_password(gw: Gateway, req: falcon.Request, username: str, password: st
     auth = gw.config.auth
     period = auth.login_window_minutes * 60.0
     addr = client_addr(req)
-    buckets = ((f"login:user:{username.lower()}:{addr}", auth.login_attempts_per_account, "for this account"),
-               (f"login:addr:{addr}", auth.login_attempts_per_address, "for any account"))
+    buckets = (
+        (f"login:user:{username.lower()}:{addr}", auth.login_attempts_per_account, "for this account"),
+        (f"login:addr:{addr}", auth.login_attempts_per_address, "for any account"),
+    )
     for bucket, limit, scope in buckets:
         decision = ratelimit.peek(bucket, limit, period)
         if not decision.allowed:
             wait = max(1, decision.retry_after)
-            raise TooManyRequests(f"Too many failed logins from your address {scope}; try again in {wait} s",
-                                  retry_after=wait)
+            raise TooManyRequests(
+                f"Too many failed logins from your address {scope}; try again in {wait} s", retry_after=wait
+            )
     user = User.get_or_none(User.username == username)
     usable = user is not None and user.disabled_at is None
     assert gw.passwords is not None, "Gateway.__post_init__ always sets passwords"
@@ -67,6 +70,13 @@ def start_session(gw: Gateway, req: falcon.Request, resp: falcon.Response, user:
     """A new session for ``user``, set as the hardened cookie."""
     auth = gw.config.auth
     new = sessions.start(user, client_addr(req), gw.clock(), auth)
-    resp.set_cookie(sessions.COOKIE, new.token, http_only=True, secure=cookie_secure(gw), same_site="Lax",
-                    path="/", max_age=auth.session_absolute_hours * 3600)
+    resp.set_cookie(
+        sessions.COOKIE,
+        new.token,
+        http_only=True,
+        secure=cookie_secure(gw),
+        same_site="Lax",
+        path="/",
+        max_age=auth.session_absolute_hours * 3600,
+    )
     return new

@@ -106,9 +106,11 @@ def hit(bucket: str, limit: int, period: float, *, at: float | None = None) -> D
     interval = period / limit
     granted, now, new_tat = gcra_terms("rate_limit.tat", at)
     p = database.param
-    sql = (f"INSERT INTO rate_limit (bucket, tat, allowed) VALUES ({p}, {now} + {p}, TRUE) "
-           f"ON CONFLICT (bucket) DO UPDATE SET allowed = ({granted}) > 0, tat = {new_tat} "
-           f"RETURNING tat, allowed, {now}")
+    sql = (
+        f"INSERT INTO rate_limit (bucket, tat, allowed) VALUES ({p}, {now} + {p}, TRUE) "
+        f"ON CONFLICT (bucket) DO UPDATE SET allowed = ({granted}) > 0, tat = {new_tat} "
+        f"RETURNING tat, allowed, {now}"
+    )
     one = (1, period, interval)
     params = (bucket, interval) + one + one + (interval,)
     tat, ok, db_now = database.execute_sql(sql, params).fetchone()
@@ -118,8 +120,9 @@ def hit(bucket: str, limit: int, period: float, *, at: float | None = None) -> D
 def peek(bucket: str, limit: int, period: float) -> Decision:
     """Whether a request on ``bucket`` would be allowed now, without counting it."""
     now = sql_now()
-    row = database.execute_sql(f"SELECT tat, {now} FROM rate_limit WHERE bucket = {database.param}",
-                               (bucket,)).fetchone()
+    row = database.execute_sql(
+        f"SELECT tat, {now} FROM rate_limit WHERE bucket = {database.param}", (bucket,)
+    ).fetchone()
     if row is None:
         db_now = float(database.execute_sql(f"SELECT {now}").fetchone()[0])
         return Decision(allowed=True, limit=limit, period=period, tat=db_now, now=db_now)

@@ -20,8 +20,9 @@ from flashfusion.core.storage.models import Session, User
 
 COOKIE = "ff_session"
 TOUCH_EVERY = timedelta(seconds=60)
-NOT_LOGGED_IN = Unauthorized("Log in first (POST /functions/login); sessions end after inactivity",
-                             error="Not logged in")
+NOT_LOGGED_IN = Unauthorized(
+    "Log in first (POST /functions/login); sessions end after inactivity", error="Not logged in"
+)
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,15 @@ def csrf_for(token: str) -> str:
 def start(user: User, client_addr: str | None, now: datetime, auth: AuthConfig) -> NewSession:
     """A fresh session (and so a fresh id) at every login."""
     token = secrets.token_urlsafe(32)
-    session = Session.create(id=new_id("ses"), token_hash=token_hash(token), user_id=user.id,
-                             created_at=to_db_time(now), last_seen_at=to_db_time(now),
-                             expires_at=to_db_time(now + timedelta(hours=auth.session_absolute_hours)),
-                             client_addr=client_addr)
+    session = Session.create(
+        id=new_id("ses"),
+        token_hash=token_hash(token),
+        user_id=user.id,
+        created_at=to_db_time(now),
+        last_seen_at=to_db_time(now),
+        expires_at=to_db_time(now + timedelta(hours=auth.session_absolute_hours)),
+        client_addr=client_addr,
+    )
     return NewSession(token=token, csrf_token=csrf_for(token), session=session)
 
 

@@ -35,8 +35,13 @@ class Passwords:
 
     @classmethod
     def from_config(cls, auth: AuthConfig) -> Passwords:
-        context = CryptContext(schemes=["argon2"], argon2__type="ID", argon2__memory_cost=auth.argon2_memory_kib,
-                               argon2__rounds=auth.argon2_time_cost, argon2__parallelism=1)
+        context = CryptContext(
+            schemes=["argon2"],
+            argon2__type="ID",
+            argon2__memory_cost=auth.argon2_memory_kib,
+            argon2__rounds=auth.argon2_time_cost,
+            argon2__parallelism=1,
+        )
         return cls(context=context, dummy_hash=context.hash("flashfusion-timing-equaliser"))
 
     def hash(self, password: str) -> str:
@@ -64,8 +69,14 @@ def create_user(passwords: Passwords, username: str, password: str, *, admin: bo
     if User.get_or_none(User.username == username) is not None:
         raise UserError(f"user {username!r} already exists")
     now = to_db_time(utcnow())
-    return User.create(id=new_id("usr"), username=username, password_hash=passwords.hash(password), is_admin=admin,
-                       created_at=now, password_changed_at=now)
+    return User.create(
+        id=new_id("usr"),
+        username=username,
+        password_hash=passwords.hash(password),
+        is_admin=admin,
+        created_at=now,
+        password_changed_at=now,
+    )
 
 
 def set_password(passwords: Passwords, username: str, password: str) -> None:
@@ -99,5 +110,12 @@ def usernames_by_id() -> dict[str, str]:
 
 
 def user_to_dict(user: User) -> dict[str, Any]:
-    return msgspec.to_builtins(views.User(id=user.id, username=user.username, is_admin=bool(user.is_admin),
-                                          created_at=iso(user.created_at), disabled=user.disabled_at is not None))
+    return msgspec.to_builtins(
+        views.User(
+            id=user.id,
+            username=user.username,
+            is_admin=bool(user.is_admin),
+            created_at=iso(user.created_at),
+            disabled=user.disabled_at is not None,
+        )
+    )

@@ -33,10 +33,15 @@ class ApiKeyInfo(Struct, kw_only=True):
     last_used: NullableTime
     usage_count: Annotated[int, Meta(ge=0)]
     revoked: bool
-    previous_key_expires_at: Annotated[str, Meta(description=(
-        f"{TIME_TEXT}. While a rotation's grace period lasts: when the old secret stops"))] | UnsetType = UNSET
-    owner: Annotated[str | None, Meta(
-        description="Owner's username (administrators' listings only)")] | UnsetType = UNSET
+    previous_key_expires_at: (
+        Annotated[
+            str, Meta(description=(f"{TIME_TEXT}. While a rotation's grace period lasts: when the old secret stops"))
+        ]
+        | UnsetType
+    ) = UNSET
+    owner: Annotated[str | None, Meta(description="Owner's username (administrators' listings only)")] | UnsetType = (
+        UNSET
+    )
 
 
 class AuditEvent(Struct, kw_only=True):

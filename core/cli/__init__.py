@@ -40,8 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flashfusion", description="FlashFusion CI/CD gateway")
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     parser.add_argument("--config", help="configuration file (default: $FLASHFUSION_CONFIG or ./flashfusion.toml)")
-    parser.add_argument("--log-level", choices=logs.LEVELS, type=str.lower,
-                        help="log level (default: [logging] level in the configuration, or info)")
+    parser.add_argument(
+        "--log-level",
+        choices=logs.LEVELS,
+        type=str.lower,
+        help="log level (default: [logging] level in the configuration, or info)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -60,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from flashfusion.core.config import load_config
     from flashfusion.core.storage import migrations
     from flashfusion.core.storage.db import database
+
     try:
         config = load_config(args.config, env)
         logs.configure(config.logging.format, config.logging.level)

@@ -34,8 +34,9 @@ def register(sub) -> None:
     create.add_argument("--json", action="store_true", help="print JSON (id, name, plaintext_key, key_preview)")
     command(keys, "list", "list keys (never the key itself)", _keys_list, json=True)
     command(keys, "revoke", "revoke a key at once", _keys_revoke, "id")
-    command(keys, "rotate", "new secret for a key; the old one works for the grace period", _keys_rotate, "id",
-            json=True)
+    command(
+        keys, "rotate", "new secret for a key; the old one works for the grace period", _keys_rotate, "id", json=True
+    )
     prune = command(keys, "prune", "disable keys not used for N days", _keys_prune)
     prune.add_argument("--unused-days", type=int, required=True)
 
@@ -69,22 +70,40 @@ def _keys_create(args, gateway) -> int:
         owner = User.get_or_none(User.username == args.owner) if args.owner else None
         if args.owner and owner is None:
             return _fail(f"no user {args.owner!r}")
-        answer = apikeys.create_key(args.name, _split(args.permissions), _split(args.pipelines), args.expires_in_days,
-                                    known_pipelines=gateway.config.pipelines, owner=owner, actor="cli")
+        answer = apikeys.create_key(
+            args.name,
+            _split(args.permissions),
+            _split(args.pipelines),
+            args.expires_in_days,
+            known_pipelines=gateway.config.pipelines,
+            owner=owner,
+            actor="cli",
+        )
     except apikeys.KeyRequestError as exc:
         return _fail(str(exc))
-    return print_answer(answer, args.json, (
-        f"Created key {answer['id']} ({answer['name']}).", f"  {answer['plaintext_key']}",
-        "Save it now: it is shown only once. Send it as the X-API-Key header."))
+    return print_answer(
+        answer,
+        args.json,
+        (
+            f"Created key {answer['id']} ({answer['name']}).",
+            f"  {answer['plaintext_key']}",
+            "Save it now: it is shown only once. Send it as the X-API-Key header.",
+        ),
+    )
 
 
 def _keys_list(args, gateway) -> int:
     owners = usernames_by_id()
     rows = [apikeys.key_to_dict(r, owners) for r in apikeys.visible_keys(None)]
-    return print_rows(rows, args.json, lambda row: (
-        f"{row['id']}  {row['key_preview']}  {row['name']}  [{','.join(row['permissions'])}]  "
-        f"uses={row['usage_count']}  last_used={row['last_used'] or '-'}  "
-        + ("revoked" if row["revoked"] else f"expires {row['expires_at']}")))
+    return print_rows(
+        rows,
+        args.json,
+        lambda row: (
+            f"{row['id']}  {row['key_preview']}  {row['name']}  [{','.join(row['permissions'])}]  "
+            f"uses={row['usage_count']}  last_used={row['last_used'] or '-'}  "
+            + ("revoked" if row["revoked"] else f"expires {row['expires_at']}")
+        ),
+    )
 
 
 def _keys_revoke(args, gateway) -> int:
@@ -102,9 +121,14 @@ def _keys_rotate(args, gateway) -> int:
         answer = apikeys.rotate_key(apikeys.find_key(args.id, None), grace, actor="cli")
     except (LookupError, apikeys.KeyRequestError) as exc:
         return _fail(str(exc))
-    return print_answer(answer, args.json, (
-        f"New secret for {answer['id']}:\n  {answer['plaintext_key']}",
-        f"The previous secret keeps working until {answer['previous_key_expires_at']}."))
+    return print_answer(
+        answer,
+        args.json,
+        (
+            f"New secret for {answer['id']}:\n  {answer['plaintext_key']}",
+            f"The previous secret keeps working until {answer['previous_key_expires_at']}.",
+        ),
+    )
 
 
 def _keys_prune(args, gateway) -> int:
@@ -144,9 +168,12 @@ def _users_create(args, gateway) -> int:
 
 
 def _users_passwd(args, gateway) -> int:
-    return _user_change(args.name, lambda: set_password(gateway.passwords, args.name,
-                                                         _read_password(args.password_stdin)),
-                        "user.password_changed", f"password of {args.name} changed; their sessions have ended")
+    return _user_change(
+        args.name,
+        lambda: set_password(gateway.passwords, args.name, _read_password(args.password_stdin)),
+        "user.password_changed",
+        f"password of {args.name} changed; their sessions have ended",
+    )
 
 
 def _users_disable(args, gateway) -> int:
@@ -166,9 +193,14 @@ def _user_change(name: str, change, action: str, done: str) -> int:
 
 def _users_list(args, gateway) -> int:
     rows = [user_to_dict(u) for u in User.select().order_by(User.username)]
-    return print_rows(rows, args.json, lambda row: (
-        f"{row['username']}  {'admin' if row['is_admin'] else 'user'}  "
-        f"{'disabled' if row['disabled'] else 'active'}  created {row['created_at']}"))
+    return print_rows(
+        rows,
+        args.json,
+        lambda row: (
+            f"{row['username']}  {'admin' if row['is_admin'] else 'user'}  "
+            f"{'disabled' if row['disabled'] else 'active'}  created {row['created_at']}"
+        ),
+    )
 
 
 def _audit(args, gateway) -> int:
@@ -180,6 +212,8 @@ def _audit(args, gateway) -> int:
         print(json.dumps(events))
         return 0
     for e in events:
-        print(f"{e['at']}  {e['action']:<22} actor={e['actor']} target={e['target'] or '-'} "
-              f"addr={e['client_addr'] or '-'} key={e['key_preview'] or '-'} {json.dumps(e['detail'])}")
+        print(
+            f"{e['at']}  {e['action']:<22} actor={e['actor']} target={e['target'] or '-'} "
+            f"addr={e['client_addr'] or '-'} key={e['key_preview'] or '-'} {json.dumps(e['detail'])}"
+        )
     return 0

@@ -14,13 +14,21 @@ from flashfusion.core.storage.db import iso, utcnow
 
 def register(sub) -> None:
     doctor = sub.add_parser(
-        "doctor", help="check each pipeline against its provider (credentials, workflow, project)",
+        "doctor",
+        help="check each pipeline against its provider (credentials, workflow, project)",
         description="Calls each pipeline's provider check and prints one line per pipeline: "
-                    "'ID: ok', or 'ID: problem' for each problem. Exit code 1 if any problem.")
-    doctor.add_argument("--pipeline", action="append", metavar="ID", dest="pipelines",
-                        help="check only this pipeline (repeatable)")
-    doctor.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="give up on a pipeline's check after this long (default 30)")
+        "'ID: ok', or 'ID: problem' for each problem. Exit code 1 if any problem.",
+    )
+    doctor.add_argument(
+        "--pipeline", action="append", metavar="ID", dest="pipelines", help="check only this pipeline (repeatable)"
+    )
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up on a pipeline's check after this long (default 30)",
+    )
     doctor.set_defaults(handler=_doctor, migrate_first=False)
 
 
@@ -29,8 +37,10 @@ def _doctor(args, gateway) -> int:
     wanted = args.pipelines or sorted(configured)
     unknown = [pid for pid in wanted if pid not in configured]
     if unknown:
-        print(f"flashfusion doctor: unknown pipeline {unknown[0]!r} (configured: {', '.join(sorted(configured))})",
-              file=sys.stderr)
+        print(
+            f"flashfusion doctor: unknown pipeline {unknown[0]!r} (configured: {', '.join(sorted(configured))})",
+            file=sys.stderr,
+        )
         return 2
     if not wanted:
         print("no pipelines configured")

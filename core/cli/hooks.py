@@ -34,8 +34,11 @@ def _show(args, gateway) -> int:
     print(f"URL:    {hook_url(gateway, args.provider, args.url)}")
     print(f"Events: {', '.join(provider.webhook_events)}")
     secret = getattr(settings, "webhook_secret_env", None)
-    print(f"Secret: the value of ${secret}" if secret else
-          f"Secret: none configured; set webhook_secret_env in [providers.{args.provider}]")
+    print(
+        f"Secret: the value of ${secret}"
+        if secret
+        else f"Secret: none configured; set webhook_secret_env in [providers.{args.provider}]"
+    )
     signing = getattr(settings, "webhook_signing_token_env", None)
     if signing:
         print(f"Signing token: the value of ${signing}")

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 
-def print_rows(rows: Sequence[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str],
-               *, document: Any = None) -> int:
+def print_rows(
+    rows: Sequence[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str], *, document: Any = None
+) -> int:
     """Print ``rows``; with ``as_json`` print ``document`` (default: the rows) as JSON."""
     if as_json:
         print(json.dumps(rows if document is None else document, indent=2 if document is not None else None))

@@ -68,8 +68,12 @@ def _service(gateway) -> WebhookService:
 
 
 def _create(args, gateway) -> int:
-    body = {"url": args.url, "events": _split(args.events) or None, "pipeline_ids": _split(args.pipelines) or None,
-            "description": args.description}
+    body = {
+        "url": args.url,
+        "events": _split(args.events) or None,
+        "pipeline_ids": _split(args.pipelines) or None,
+        "description": args.description,
+    }
     if args.json:
         return _run(lambda: _service(gateway).create(Caller(), body))
     try:
@@ -84,11 +88,16 @@ def _create(args, gateway) -> int:
 
 def _list(args, gateway) -> int:
     rows = _service(gateway).list(Caller())
-    return print_rows(rows, args.json, lambda row: (
-        f"{row['id']}  {row['url']}  "
-        + ("enabled" if row["enabled"] else f"DISABLED ({row['disabled_reason']})")
-        + f"  events={','.join(row['events'])}  pipelines={','.join(row['pipeline_ids']) or 'all'}"),
-        document={"success": True, "webhooks": rows})
+    return print_rows(
+        rows,
+        args.json,
+        lambda row: (
+            f"{row['id']}  {row['url']}  "
+            + ("enabled" if row["enabled"] else f"DISABLED ({row['disabled_reason']})")
+            + f"  events={','.join(row['events'])}  pipelines={','.join(row['pipeline_ids']) or 'all'}"
+        ),
+        document={"success": True, "webhooks": rows},
+    )
 
 
 def _update(args, gateway) -> int:
@@ -123,14 +132,19 @@ def _send(args, gateway) -> int:
     except json.JSONDecodeError:
         print("flashfusion: --payload is not valid JSON", file=sys.stderr)
         return 2
-    return _run(lambda: _service(gateway).send(Caller(), {"event_type": args.event, "pipeline_id": args.pipeline,
-                                                           "payload": payload}))
+    return _run(
+        lambda: _service(gateway).send(
+            Caller(), {"event_type": args.event, "pipeline_id": args.pipeline, "payload": payload}
+        )
+    )
 
 
 def _deliveries(args, gateway) -> int:
     def fetch() -> dict[str, Any]:
-        return _service(gateway).deliveries(Caller(), args.id, status=args.status,
-                                            limit=max(1, min(200, args.limit)), cursor=None)
+        return _service(gateway).deliveries(
+            Caller(), args.id, status=args.status, limit=max(1, min(200, args.limit)), cursor=None
+        )
+
     if args.json:
         return _run(fetch)
     try:
@@ -139,8 +153,10 @@ def _deliveries(args, gateway) -> int:
         print(f"flashfusion: {exc.error}: {exc.message}", file=sys.stderr)
         return 2
     for d in result["deliveries"]:
-        print(f"{d['id']}  {d['event']:<22} {d['status']:<9} attempts={d['attempt']} "
-              f"code={d['status_code']} {d['latency_ms']}ms {d['error'] or ''} next={d['next_attempt_at'] or '-'}")
+        print(
+            f"{d['id']}  {d['event']:<22} {d['status']:<9} attempts={d['attempt']} "
+            f"code={d['status_code']} {d['latency_ms']}ms {d['error'] or ''} next={d['next_attempt_at'] or '-'}"
+        )
     return 0
 
 
@@ -149,5 +165,8 @@ def _redeliver(args, gateway) -> int:
 
 
 def _replay(args, gateway) -> int:
-    return _run(lambda: _service(gateway).replay(Caller(), {"webhook_id": args.id, "since": args.since,
-                                                             "failed_only": args.failed_only}))
+    return _run(
+        lambda: _service(gateway).replay(
+            Caller(), {"webhook_id": args.id, "since": args.since, "failed_only": args.failed_only}
+        )
+    )

@@ -83,14 +83,17 @@ class RetryPolicy:
             if value < 0:
                 raise UsageError(f"{name} must not be negative")
             return value
-        return cls(retries=number("FLASHFUSION_RETRIES", cls.retries, int),
-                   base_delay=number("FLASHFUSION_RETRY_DELAY", cls.base_delay),
-                   max_delay=number("FLASHFUSION_RETRY_MAX_DELAY", cls.max_delay))
+
+        return cls(
+            retries=number("FLASHFUSION_RETRIES", cls.retries, int),
+            base_delay=number("FLASHFUSION_RETRY_DELAY", cls.base_delay),
+            max_delay=number("FLASHFUSION_RETRY_MAX_DELAY", cls.max_delay),
+        )
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (0-based): half fixed, half jitter, so
         many CI jobs retrying together spread out."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** attempt))
+        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -120,19 +123,29 @@ class Response:
 class Api:
     """One gateway. ``log`` receives one line per request when verbose (never the key)."""
 
-    def __init__(self, base_url: str, api_key: str, *, retry: RetryPolicy | None = None,
-                 log: Callable[[str], None] | None = None, sleep: Callable[[float], None] = time.sleep,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        retry: RetryPolicy | None = None,
+        log: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.log = log
         self.sleep = sleep
         self.clock_offset = 0.0  # server clock minus local clock, from the Date header
         self.requests = 0
-        self._http = httpx.Client(base_url=self.base_url, transport=transport, follow_redirects=False,
-                                  headers={"X-API-Key": api_key, "User-Agent": USER_AGENT,
-                                           "Accept": "application/json"},
-                                  timeout=httpx.Timeout(30.0, connect=10.0))
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            follow_redirects=False,
+            headers={"X-API-Key": api_key, "User-Agent": USER_AGENT, "Accept": "application/json"},
+            timeout=httpx.Timeout(30.0, connect=10.0),
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -145,15 +158,15 @@ class Api:
 
     # -- the endpoints -------------------------------------------------------------------
 
-    def trigger(self, pipeline_id: str, branch: str | None, inputs: dict[str, str],
-                idempotency_key: str) -> tuple[dict, bool]:
+    def trigger(
+        self, pipeline_id: str, branch: str | None, inputs: dict[str, str], idempotency_key: str
+    ) -> tuple[dict, bool]:
         body: dict[str, Any] = {"pipeline_id": pipeline_id}
         if branch:
             body["branch"] = branch
         if inputs:
             body["inputs"] = inputs
-        resp = self.request("POST", "/api/trigger-pipeline", json=body,
-                            headers={"Idempotency-Key": idempotency_key})
+        resp = self.request("POST", "/api/trigger-pipeline", json=body, headers={"Idempotency-Key": idempotency_key})
         return resp.body, resp.headers.get("Idempotent-Replayed", "").lower() == "true"
 
     def status(self, run_id: str, *, wait: int = 0, version: int | None = None) -> dict:
@@ -164,10 +177,14 @@ class Api:
                 params["version"] = version
         return self.request("GET", "/api/get-status", params=params, read_timeout=wait + 20.0).body["run"]
 
-    def runs(self, *, pipeline_id: str | None = None, status: str | None = None, limit: int = 20,
-             cursor: str | None = None) -> dict:
-        params = {k: v for k, v in {"pipeline_id": pipeline_id, "status": status, "limit": limit,
-                                    "cursor": cursor}.items() if v is not None}
+    def runs(
+        self, *, pipeline_id: str | None = None, status: str | None = None, limit: int = 20, cursor: str | None = None
+    ) -> dict:
+        params = {
+            k: v
+            for k, v in {"pipeline_id": pipeline_id, "status": status, "limit": limit, "cursor": cursor}.items()
+            if v is not None
+        }
         return self.request("GET", "/api/runs", params=params).body
 
     def config(self, pipeline_id: str) -> dict:
@@ -177,8 +194,9 @@ class Api:
         return self.request("POST", "/api/cancel-run", json={"run_id": run_id}).body["run"]
 
     def trigger_group(self, runs: list[dict[str, Any]], idempotency_key: str) -> tuple[dict, bool]:
-        resp = self.request("POST", "/api/trigger-pipelines", json={"runs": runs},
-                            headers={"Idempotency-Key": idempotency_key})
+        resp = self.request(
+            "POST", "/api/trigger-pipelines", json={"runs": runs}, headers={"Idempotency-Key": idempotency_key}
+        )
         return resp.body, resp.headers.get("Idempotent-Replayed", "").lower() == "true"
 
     def group(self, group_id: str) -> dict:
@@ -196,8 +214,12 @@ class Api:
                 body = _json(raw)
                 error = body.get("error") if isinstance(body, dict) else None
                 message = body.get("message") if isinstance(body, dict) else None
-                raise ApiError(raw.status_code, str(error or raw.reason_phrase), str(message or ""),
-                               raw.headers.get("X-Request-ID"))
+                raise ApiError(
+                    raw.status_code,
+                    str(error or raw.reason_phrase),
+                    str(message or ""),
+                    raw.headers.get("X-Request-ID"),
+                )
             with open(path, "wb") as f:
                 for chunk in raw.iter_bytes():
                     f.write(chunk)
@@ -206,8 +228,16 @@ class Api:
 
     # -- the machinery -------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
-                headers: dict | None = None, read_timeout: float | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json: Any = None,
+        headers: dict | None = None,
+        read_timeout: float | None = None,
+    ) -> Response:
         timeout = httpx.Timeout(max(30.0, read_timeout or 0), connect=10.0)
         attempt = 0
         while True:
@@ -221,10 +251,15 @@ class Api:
                 delay = self._next_delay(attempt, None, f"cannot reach {self.base_url}: {problem}")
             else:
                 self._note_clock(raw)
-                self._log(f"{method} {raw.request.url.raw_path.decode(errors='replace')} -> {raw.status_code} "
-                          f"in {time.monotonic() - started:.2f}s"
-                          + (f" (rate limit: {raw.headers['X-RateLimit-Remaining']} left)"
-                             if "X-RateLimit-Remaining" in raw.headers else ""))
+                self._log(
+                    f"{method} {raw.request.url.raw_path.decode(errors='replace')} -> {raw.status_code} "
+                    f"in {time.monotonic() - started:.2f}s"
+                    + (
+                        f" (rate limit: {raw.headers['X-RateLimit-Remaining']} left)"
+                        if "X-RateLimit-Remaining" in raw.headers
+                        else ""
+                    )
+                )
                 body = _json(raw)
                 if raw.status_code < 400:
                     return Response(raw.status_code, body, raw.headers)
@@ -233,8 +268,7 @@ class Api:
                 error = str(error or raw.reason_phrase or "HTTP error")
                 message = str(message or "")
                 request_id = raw.headers.get("X-Request-ID")
-                retryable = raw.status_code in RETRY_STATUSES or (
-                    raw.status_code == 409 and "in use" in error.lower())
+                retryable = raw.status_code in RETRY_STATUSES or (raw.status_code == 409 and "in use" in error.lower())
                 if not retryable:
                     raise ApiError(raw.status_code, error, message, request_id)
                 wait = retry_after_seconds(raw.headers.get("Retry-After")) if raw.status_code in (429, 503) else None
@@ -280,8 +314,7 @@ def plain_http_warning(base_url: str) -> str | None:
     parts = urlsplit(base_url)
     host = (parts.hostname or "").lower()
     if parts.scheme == "http" and host not in ("localhost", "127.0.0.1", "::1") and not host.endswith(".localhost"):
-        return (f"warning: {base_url} is plain http: the API key crosses the network unencrypted; "
-                "use https")
+        return f"warning: {base_url} is plain http: the API key crosses the network unencrypted; use https"
     return None
 
 

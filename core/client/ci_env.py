@@ -46,10 +46,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 @dataclass(frozen=True)
 class CiJob:
-    system: str                     # "github" or "gitlab"
+    system: str  # "github" or "gitlab"
     identity: tuple[tuple[str, str], ...]
-    label: str                      # short, human-readable
-    url: str | None = None          # the CI job's own page, when known
+    label: str  # short, human-readable
+    url: str | None = None  # the CI job's own page, when known
 
 
 def _truthy(value: str | None) -> bool:
@@ -58,8 +58,13 @@ def _truthy(value: str | None) -> bool:
 
 def detect(env: Mapping[str, str]) -> CiJob | None:
     if _truthy(env.get("GITHUB_ACTIONS")) and env.get("GITHUB_RUN_ID"):
-        names: tuple[str, ...] = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_JOB",
-                                  "GITHUB_ACTION")
+        names: tuple[str, ...] = (
+            "GITHUB_SERVER_URL",
+            "GITHUB_REPOSITORY",
+            "GITHUB_RUN_ID",
+            "GITHUB_JOB",
+            "GITHUB_ACTION",
+        )
         identity = tuple((n, env.get(n, "")) for n in names)
         url = None
         if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY"):
@@ -68,26 +73,30 @@ def detect(env: Mapping[str, str]) -> CiJob | None:
     if _truthy(env.get("GITLAB_CI")) and env.get("CI_PIPELINE_ID"):
         names = ("CI_SERVER_HOST", "CI_PROJECT_ID", "CI_PIPELINE_ID", "CI_JOB_NAME")
         identity = tuple((n, env.get(n, "")) for n in names)
-        return CiJob("gitlab", identity, f"gl-{env['CI_PIPELINE_ID']}-{env.get('CI_JOB_NAME', '')}",
-                     env.get("CI_JOB_URL"))
+        return CiJob(
+            "gitlab", identity, f"gl-{env['CI_PIPELINE_ID']}-{env.get('CI_JOB_NAME', '')}", env.get("CI_JOB_URL")
+        )
     return None
 
 
 def request_digest(pipeline_id: str, branch: str | None, inputs: Mapping[str, str]) -> str:
-    blob = json.dumps({"pipeline_id": pipeline_id, "branch": branch or "", "inputs": dict(inputs)},
-                      sort_keys=True, separators=(",", ":"))
+    blob = json.dumps(
+        {"pipeline_id": pipeline_id, "branch": branch or "", "inputs": dict(inputs)},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def derive_key(env: Mapping[str, str], pipeline_id: str, branch: str | None,
-               inputs: Mapping[str, str]) -> str | None:
+def derive_key(env: Mapping[str, str], pipeline_id: str, branch: str | None, inputs: Mapping[str, str]) -> str | None:
     """The first key of the chain for this CI job and request, or ``None`` outside CI."""
     job = detect(env)
     if job is None:
         return None
-    digest = hashlib.sha256(json.dumps([job.system, list(job.identity),
-                                        request_digest(pipeline_id, branch, inputs)]).encode()).hexdigest()[:32]
-    readable = _UNSAFE.sub("_", f"{job.label}-{pipeline_id}")[:MAX_KEY_LENGTH - 40]
+    digest = hashlib.sha256(
+        json.dumps([job.system, list(job.identity), request_digest(pipeline_id, branch, inputs)]).encode()
+    ).hexdigest()[:32]
+    readable = _UNSAFE.sub("_", f"{job.label}-{pipeline_id}")[: MAX_KEY_LENGTH - 40]
     return f"ffci-{readable}-{digest}"
 
 
@@ -100,7 +109,7 @@ def random_key() -> str:
     return f"ffcli-{uuid.uuid4().hex}"
 
 
-DEFAULT_CANCEL_GRACE = 60.0   # how long to watch a cancelled run come to its end
+DEFAULT_CANCEL_GRACE = 60.0  # how long to watch a cancelled run come to its end
 
 
 def cancel_grace(env: Mapping[str, str]) -> float:

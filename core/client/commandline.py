@@ -38,18 +38,28 @@ FLASHFUSION_RETRIES (5), FLASHFUSION_RETRY_DELAY (1 s), FLASHFUSION_CANCEL_GRACE
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("connection")
-    group.add_argument("--url", help="the gateway, e.g. https://ci.example.com (default: $FLASHFUSION_URL, else "
-                       f"{DEFAULT_URL}, where `flashfusion serve` listens by default)")
-    group.add_argument("--api-key", metavar="KEY", help="the API key (default: $FLASHFUSION_API_KEY, which is safer: "
-                       "an option shows in the process list and shell history)")
+    group.add_argument(
+        "--url",
+        help="the gateway, e.g. https://ci.example.com (default: $FLASHFUSION_URL, else "
+        f"{DEFAULT_URL}, where `flashfusion serve` listens by default)",
+    )
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="the API key (default: $FLASHFUSION_API_KEY, which is safer: "
+        "an option shows in the process list and shell history)",
+    )
     group.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr (never the key)")
     return common
 
 
 def _waiting(parser: argparse.ArgumentParser, wait_help: str) -> None:
     parser.add_argument("--wait", action="store_true", help=wait_help)
-    parser.add_argument("--timeout", default=DEFAULT_TIMEOUT,
-                        help=f"give up waiting after this long: 90s, 30m, 1h30m; 0 for never (default {DEFAULT_TIMEOUT})")
+    parser.add_argument(
+        "--timeout",
+        default=DEFAULT_TIMEOUT,
+        help=f"give up waiting after this long: 90s, 30m, 1h30m; 0 for never (default {DEFAULT_TIMEOUT})",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress while waiting, only the summary")
     parser.add_argument("--json", action="store_true", help="print only the final status object (JSON) on stdout")
 
@@ -59,26 +69,41 @@ def register(sub: argparse._SubParsersAction, program: str = "flashfusion") -> N
     fmt = argparse.RawDescriptionHelpFormatter
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help, description=help, parents=[common], epilog=EXIT_CODES,
-                                formatter_class=fmt)
+        parser = sub.add_parser(
+            name, help=help, description=help, parents=[common], epilog=EXIT_CODES, formatter_class=fmt
+        )
         parser.set_defaults(handler=run_command, needs_config=False, client_command=name, program=program)
         return parser
 
-    trigger = add("trigger", "trigger a pipeline run, or several as a group (and with --wait, follow them to "
-                             "their end)")
+    trigger = add(
+        "trigger", "trigger a pipeline run, or several as a group (and with --wait, follow them to their end)"
+    )
     trigger.add_argument("pipeline_ids", nargs="+", metavar="pipeline_id")
     trigger.add_argument("--branch", help="git ref to run (default: the pipeline's branch)")
     trigger.add_argument("--input", action="append", metavar="NAME=VALUE", help="an input; repeat for more")
-    trigger.add_argument("--idempotency-key", metavar="KEY",
-                         help="default: derived from the CI job (GitHub Actions, GitLab CI), else random")
-    trigger.add_argument("--cancel-on-timeout", action=argparse.BooleanOptionalAction, default=None,
-                         help="cancel the run when --timeout passes (default: on when CI=true)")
-    trigger.add_argument("--detach-on-exit", action="store_true",
-                         help="on SIGINT/SIGTERM leave the runs going (default: cancel them, wait up to "
-                              "$FLASHFUSION_CANCEL_GRACE to see them stop, exit 130/143)")
+    trigger.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="default: derived from the CI job (GitHub Actions, GitLab CI), else random",
+    )
+    trigger.add_argument(
+        "--cancel-on-timeout",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="cancel the run when --timeout passes (default: on when CI=true)",
+    )
+    trigger.add_argument(
+        "--detach-on-exit",
+        action="store_true",
+        help="on SIGINT/SIGTERM leave the runs going (default: cancel them, wait up to "
+        "$FLASHFUSION_CANCEL_GRACE to see them stop, exit 130/143)",
+    )
     trigger.add_argument("--fail-fast", action="store_true", help="several pipelines: cancel the others when one fails")
-    trigger.add_argument("--outputs-file", metavar="FILE",
-                         help="write the run's outputs to FILE as dotenv (several pipelines: PIPELINE_NAME=...)")
+    trigger.add_argument(
+        "--outputs-file",
+        metavar="FILE",
+        help="write the run's outputs to FILE as dotenv (several pipelines: PIPELINE_NAME=...)",
+    )
     _waiting(trigger, "follow the run until it ends; the exit code tells how it ended")
 
     status = add("status", "show a run (and with --wait, follow it to its end)")
@@ -110,8 +135,10 @@ def register(sub: argparse._SubParsersAction, program: str = "flashfusion") -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=DISTRIBUTION, description="FlashFusion client for CI jobs: trigger "
-                                     "pipelines on a FlashFusion gateway and follow their runs")
+    parser = argparse.ArgumentParser(
+        prog=DISTRIBUTION,
+        description="FlashFusion client for CI jobs: trigger pipelines on a FlashFusion gateway and follow their runs",
+    )
     try:
         version = metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:

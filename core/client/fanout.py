@@ -17,12 +17,15 @@ from .signals import Stopped, shielded, stop_on_signals
 POLL_SECONDS = 1.0
 
 
-def trigger_group(api: Api, args: Any, out: Output, env: Mapping[str, str], inputs: dict[str, str],
-                  explicit: str | None) -> int:
+def trigger_group(
+    api: Api, args: Any, out: Output, env: Mapping[str, str], inputs: dict[str, str], explicit: str | None
+) -> int:
     """Start the pipelines as one group (one Idempotency-Key for all) and, with ``--wait``,
     follow it; a signal during the request is acted on once the answer names the runs."""
-    runs = [{"pipeline_id": p, **({"branch": args.branch} if args.branch else {}),
-             **({"inputs": inputs} if inputs else {})} for p in args.pipeline_ids]
+    runs = [
+        {"pipeline_id": p, **({"branch": args.branch} if args.branch else {}), **({"inputs": inputs} if inputs else {})}
+        for p in args.pipeline_ids
+    ]
     key = explicit or ci_env.derive_key(env, ",".join(args.pipeline_ids), args.branch, inputs) or ci_env.random_key()
     with stop_on_signals() as stop:
         try:
@@ -31,8 +34,10 @@ def trigger_group(api: Api, args: Any, out: Output, env: Mapping[str, str], inpu
                 again = " (already started by an earlier attempt of this job)" if replayed else ""
                 out.say(f"group {answer['group_id']}{again}:")
                 for run in answer["runs"]:
-                    out.say(f"  run {run['run_id']} started for pipeline {run['pipeline_id']}"
-                            + (f" (refused: {run['error']})" if run.get("error") else ""))
+                    out.say(
+                        f"  run {run['run_id']} started for pipeline {run['pipeline_id']}"
+                        + (f" (refused: {run['error']})" if run.get("error") else "")
+                    )
         except Stopped as exc:
             if not args.wait or args.detach_on_exit:
                 return exc.exit_code
@@ -97,8 +102,11 @@ def follow_group(api: Api, answer: Mapping[str, Any], args: Any, out: Output, en
     if args.json:
         out.document(group)
     if getattr(args, "outputs_file", None):
-        merged = {f"{r['pipeline_id']}_{name}": value for r in group.get("runs", [])
-                  for name, value in (r.get("outputs") or {}).items()}
+        merged = {
+            f"{r['pipeline_id']}_{name}": value
+            for r in group.get("runs", [])
+            for name, value in (r.get("outputs") or {}).items()
+        }
         write_outputs_file(args.outputs_file, merged)
     return max(codes, default=EXIT_SUCCESS) if group.get("status") != "running" or codes else EXIT_TIMEOUT
 

@@ -20,7 +20,7 @@ from .results import write_outputs_file
 from .signals import Stopped, shielded, stop_on_signals
 from .starting import start_one
 
-LONG_POLL_SECONDS = 60        # the gateway's maximum for get-status?wait=
+LONG_POLL_SECONDS = 60  # the gateway's maximum for get-status?wait=
 DEFAULT_TIMEOUT = "60m"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)", re.IGNORECASE)
 _UNITS = {"h": 3600, "m": 60, "s": 1, "": 1}
@@ -61,8 +61,9 @@ def connect(args: Any, out: Output, env: Mapping[str, str]) -> Api:
     url = check_url(args.url or env.get("FLASHFUSION_URL") or DEFAULT_URL)
     key = None
     if args.api_key:
-        out.warn("warning: --api-key puts the key in the process list and shell history; "
-                 "set FLASHFUSION_API_KEY instead")
+        out.warn(
+            "warning: --api-key puts the key in the process list and shell history; set FLASHFUSION_API_KEY instead"
+        )
         key = args.api_key
     key = key or env.get("FLASHFUSION_API_KEY")
     if not key:
@@ -78,9 +79,17 @@ def connect(args: Any, out: Output, env: Mapping[str, str]) -> Api:
 
 # -- following a run ---------------------------------------------------------------------
 
-def follow(api: Api, run_id: str, *, deadline: float | None, progress: Progress,
-           on_run: Callable[[dict], None] = lambda run: None, sleep: Callable[[float], None] = time.sleep,
-           first: dict | None = None) -> dict:
+
+def follow(
+    api: Api,
+    run_id: str,
+    *,
+    deadline: float | None,
+    progress: Progress,
+    on_run: Callable[[dict], None] = lambda run: None,
+    sleep: Callable[[float], None] = time.sleep,
+    first: dict | None = None,
+) -> dict:
     """Long-poll ``get-status`` until the run completes or ``deadline`` (monotonic) passes.
 
     One request per change of the run (or per minute when nothing changes), never a
@@ -99,7 +108,7 @@ def follow(api: Api, run_id: str, *, deadline: float | None, progress: Progress,
         new = api.status(run_id, wait=wait, version=run.get("version"))
         took = time.monotonic() - asked
         if new.get("version") == run.get("version") and new.get("phase") != "completed" and took < wait / 2:
-            pause = min(15.0, 2.0 ** idle_answers)
+            pause = min(15.0, 2.0**idle_answers)
             idle_answers += 1
             if deadline is not None:
                 pause = min(pause, max(0.0, deadline - time.monotonic()))
@@ -117,8 +126,9 @@ def cancel_and_watch(api: Api, run_id: str, args: Any, out: Output, env: Mapping
     out.say(f"cancelling run {run_id}")
     run = api.cancel(run_id)
     grace = ci_env.cancel_grace(env)
-    progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
-                             redact=out.redact, env=env)
+    progress = make_progress(
+        out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset, redact=out.redact, env=env
+    )
     try:
         run = follow(api, run_id, deadline=time.monotonic() + grace, progress=progress, first=run)
     except WaitTimeout as again:
@@ -128,14 +138,23 @@ def cancel_and_watch(api: Api, run_id: str, args: Any, out: Output, env: Mapping
     return run
 
 
-def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[str, str],
-                    cancel_on_timeout: bool = False, url_shown: str | None = None, started: bool = False) -> int:
+def wait_and_report(
+    api: Api,
+    run_id: str,
+    args: Any,
+    out: Output,
+    env: Mapping[str, str],
+    cancel_on_timeout: bool = False,
+    url_shown: str | None = None,
+    started: bool = False,
+) -> int:
     """Follow the run to its end and report it. ``started``: this command started the run,
     so SIGINT/SIGTERM cancel it (unless ``--detach-on-exit``) before exiting 130/143."""
     timeout = parse_duration(args.timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
-    progress = make_progress(out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset,
-                             redact=out.redact, env=env)
+    progress = make_progress(
+        out.human, quiet=args.quiet, clock_offset=lambda: api.clock_offset, redact=out.redact, env=env
+    )
     shown_url: list[str] = [url_shown] if url_shown else []
 
     def on_run(run: dict) -> None:
@@ -180,6 +199,7 @@ def wait_and_report(api: Api, run_id: str, args: Any, out: Output, env: Mapping[
 
 # -- the commands ------------------------------------------------------------------------
 
+
 def cmd_trigger(args: Any, out: Output, env: Mapping[str, str]) -> int:
     inputs = parse_inputs(args.input)
     for flag in ("cancel_on_timeout", "outputs_file", "fail_fast", "detach_on_exit"):
@@ -188,6 +208,7 @@ def cmd_trigger(args: Any, out: Output, env: Mapping[str, str]) -> int:
     explicit = args.idempotency_key or env.get("FLASHFUSION_IDEMPOTENCY_KEY")
     if len(args.pipeline_ids) > 1:
         from . import fanout  # it builds on this module
+
         with connect(args, out, env) as api:
             return fanout.trigger_group(api, args, out, env, inputs, explicit)
     args.pipeline_id = args.pipeline_ids[0]
@@ -207,8 +228,16 @@ def cmd_trigger(args: Any, out: Output, env: Mapping[str, str]) -> int:
             if args.json:
                 out.document(answer)
             return EXIT_SUCCESS
-        return wait_and_report(api, answer["run_id"], args, out, env, cancel_on_timeout=ci_env.cancels_on_timeout(args, env),
-                               url_shown=answer.get("html_url"), started=True)
+        return wait_and_report(
+            api,
+            answer["run_id"],
+            args,
+            out,
+            env,
+            cancel_on_timeout=ci_env.cancels_on_timeout(args, env),
+            url_shown=answer.get("html_url"),
+            started=True,
+        )
 
 
 def cmd_status(args: Any, out: Output, env: Mapping[str, str]) -> int:
@@ -230,8 +259,9 @@ def cmd_runs(args: Any, out: Output, env: Mapping[str, str]) -> int:
         found: list[dict] = []
         cursor = None
         while len(found) < args.limit:
-            page = api.runs(pipeline_id=args.pipeline, status=args.status, limit=min(100, args.limit - len(found)),
-                            cursor=cursor)
+            page = api.runs(
+                pipeline_id=args.pipeline, status=args.status, limit=min(100, args.limit - len(found)), cursor=cursor
+            )
             found.extend(page.get("runs") or [])
             cursor = page.get("next_cursor")
             if not cursor:
@@ -244,9 +274,17 @@ def cmd_runs(args: Any, out: Output, env: Mapping[str, str]) -> int:
         return EXIT_SUCCESS
     rows = [("RUN", "PIPELINE", "BRANCH", "STATUS", "CONCLUSION", "DURATION", "CREATED")]
     for run in found:
-        rows.append((str(run.get("id")), str(run.get("pipeline_id")), str(run.get("branch") or "-"),
-                     str(run.get("status")), str(run.get("conclusion") or "-"),
-                     fmt_duration(run.get("duration_seconds")), str(run.get("created_at") or "-")))
+        rows.append(
+            (
+                str(run.get("id")),
+                str(run.get("pipeline_id")),
+                str(run.get("branch") or "-"),
+                str(run.get("status")),
+                str(run.get("conclusion") or "-"),
+                fmt_duration(run.get("duration_seconds")),
+                str(run.get("created_at") or "-"),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.say("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -292,8 +330,15 @@ def cmd_results(args: Any, out: Output, env: Mapping[str, str]) -> int:
         return (results.cmd_outputs if args.client_command == "outputs" else results.cmd_artifacts)(api, args, out)
 
 
-HANDLERS = {"trigger": cmd_trigger, "status": cmd_status, "runs": cmd_runs, "config": cmd_config,
-            "cancel": cmd_cancel, "outputs": cmd_results, "artifacts": cmd_results}
+HANDLERS = {
+    "trigger": cmd_trigger,
+    "status": cmd_status,
+    "runs": cmd_runs,
+    "config": cmd_config,
+    "cancel": cmd_cancel,
+    "outputs": cmd_results,
+    "artifacts": cmd_results,
+}
 
 
 def run_command(args: Any, env: Mapping[str, str] | None = None) -> int:

@@ -23,10 +23,24 @@ from .durations import human_duration
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ASCII_SPINNER = "|/-\\"
-MARKS = {"success": "✓", "failed": "✗", "cancelled": "⊘", "skipped": "-", "running": None, "queued": "·",
-         "pending": "·"}
-ASCII_MARKS = {"success": "+", "failed": "x", "cancelled": "!", "skipped": "-", "running": None, "queued": ".",
-               "pending": "."}
+MARKS = {
+    "success": "✓",
+    "failed": "✗",
+    "cancelled": "⊘",
+    "skipped": "-",
+    "running": None,
+    "queued": "·",
+    "pending": "·",
+}
+ASCII_MARKS = {
+    "success": "+",
+    "failed": "x",
+    "cancelled": "!",
+    "skipped": "-",
+    "running": None,
+    "queued": ".",
+    "pending": ".",
+}
 WAITING = ("queued", "pending", "waiting")
 
 
@@ -99,8 +113,9 @@ class NoProgress(Progress):
 class PlainProgress(Progress):
     """One line per change: the run's status/phase, and each step's status."""
 
-    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.time,
-                 redact: Callable[[str], str] = lambda s: s) -> None:
+    def __init__(
+        self, stream: TextIO, clock: Callable[[], float] = time.time, redact: Callable[[str], str] = lambda s: s
+    ) -> None:
         self.stream = stream
         self.clock = clock
         self.redact = redact
@@ -137,8 +152,13 @@ class PlainProgress(Progress):
 class LiveProgress(Progress):
     """Redrawn in place; a thread keeps the spinner and the clocks moving between updates."""
 
-    def __init__(self, stream: TextIO, clock_offset: Callable[[], float] = lambda: 0.0,
-                 redact: Callable[[str], str] = lambda s: s, interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        clock_offset: Callable[[], float] = lambda: 0.0,
+        redact: Callable[[str], str] = lambda s: s,
+        interval: float = 0.1,
+    ) -> None:
         self.stream = stream
         self.clock_offset = clock_offset
         self.redact = redact
@@ -176,13 +196,15 @@ class LiveProgress(Progress):
         if run is None:
             return []
         now = time.time() + self.clock_offset()
-        spinner = (SPINNER if self.fancy else ASCII_SPINNER)
+        spinner = SPINNER if self.fancy else ASCII_SPINNER
         spin = spinner[self._tick % len(spinner)]
         marks = MARKS if self.fancy else ASCII_MARKS
         done = run.get("phase") == "completed"
         head_mark = (marks.get(str(run.get("status"))) or "?") if done else spin
-        lines = [f"{head_mark} {run.get('id')}  {run.get('pipeline_id')}  {run_state(run)}  "
-                 f"{fmt_duration(run_elapsed(run, now))}"]
+        lines = [
+            f"{head_mark} {run.get('id')}  {run.get('pipeline_id')}  {run_state(run)}  "
+            f"{fmt_duration(run_elapsed(run, now))}"
+        ]
         steps = run.get("steps") or []
         width = max((len(str(s.get("name"))) for s in steps), default=0)
         for step in steps:
@@ -214,8 +236,14 @@ class LiveProgress(Progress):
             self._stop.set()
 
 
-def make_progress(stream: TextIO, *, quiet: bool, clock_offset: Callable[[], float],
-                  redact: Callable[[str], str], env: Mapping[str, str] = os.environ) -> Progress:
+def make_progress(
+    stream: TextIO,
+    *,
+    quiet: bool,
+    clock_offset: Callable[[], float],
+    redact: Callable[[str], str],
+    env: Mapping[str, str] = os.environ,
+) -> Progress:
     if quiet:
         return NoProgress()
     if use_live_display(stream, env):

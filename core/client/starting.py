@@ -10,8 +10,9 @@ from . import ci_env
 from .api import Api
 
 
-def start_one(api: Api, args: Any, out: Any, env: Mapping[str, str], inputs: dict[str, str],
-              explicit: str | None) -> dict:
+def start_one(
+    api: Api, args: Any, out: Any, env: Mapping[str, str], inputs: dict[str, str], explicit: str | None
+) -> dict:
     """Trigger the run (a retried CI job reuses its earlier run, or starts a new one when that
     one failed) and say so; the trigger answer."""
     derived = None if explicit else ci_env.derive_key(env, args.pipeline_id, args.branch, inputs)
@@ -28,8 +29,10 @@ def start_one(api: Api, args: Any, out: Any, env: Mapping[str, str], inputs: dic
         retry_failed = replayed and derived and answer.get("status") == "failed"
         if not retry_failed or number == len(keys) - 1:
             break
-        out.say(f"run {answer.get('run_id')} of an earlier attempt of this CI job ended "
-                f"{answer.get('conclusion') or 'failed'}; starting a new run")
+        out.say(
+            f"run {answer.get('run_id')} of an earlier attempt of this CI job ended "
+            f"{answer.get('conclusion') or 'failed'}; starting a new run"
+        )
     run_id = answer["run_id"]
     if replayed:
         out.say(f"run {run_id} (already started by an earlier attempt of this job): {answer.get('status')}")

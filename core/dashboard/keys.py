@@ -32,25 +32,52 @@ class Keys(ListPage):
             k["expired"] = expires is not None and expires <= now
         keys.sort(key=lambda k: (k["revoked"] or k["expired"], k["created_at"] or ""), reverse=False)
         values.setdefault("created", None)
-        values.setdefault("draft", {"name": "", "permissions": ["trigger_pipeline", "read_runs"], "pipelines": [],
-                                    "days": apikeys.DEFAULT_EXPIRY_DAYS})
-        self.d.page(ctx, "keys.html", status, nav=self.nav, keys=keys, permissions=PERMISSIONS,
-                    pipelines=list(self.gw.config.pipelines), max_days=apikeys.MAX_EXPIRY_DAYS, **values)
+        values.setdefault(
+            "draft",
+            {
+                "name": "",
+                "permissions": ["trigger_pipeline", "read_runs"],
+                "pipelines": [],
+                "days": apikeys.DEFAULT_EXPIRY_DAYS,
+            },
+        )
+        self.d.page(
+            ctx,
+            "keys.html",
+            status,
+            nav=self.nav,
+            keys=keys,
+            permissions=PERMISSIONS,
+            pipelines=list(self.gw.config.pipelines),
+            max_days=apikeys.MAX_EXPIRY_DAYS,
+            **values,
+        )
 
     @page
     def on_post(self, ctx: Ctx) -> None:
         form = ctx.form
-        draft = {"name": form.get("name"), "permissions": form.getall("permissions"),
-                 "pipelines": form.getall("pipelines"), "days": form.get("expires_in_days")}
+        draft = {
+            "name": form.get("name"),
+            "permissions": form.getall("permissions"),
+            "pipelines": form.getall("pipelines"),
+            "days": form.get("expires_in_days"),
+        }
         try:
             try:
                 days = int(form.get("expires_in_days") or apikeys.DEFAULT_EXPIRY_DAYS)
             except ValueError:
                 raise apikeys.KeyRequestError("'expires_in_days' must be a whole number of days") from None
-            created = apikeys.create_key(draft["name"], draft["permissions"], draft["pipelines"], days,
-                                         known_pipelines=self.gw.config.pipelines, owner=ctx.user,
-                                         actor=ctx.user.username, client_addr=client_addr(ctx.req),
-                                         now=self.gw.clock())
+            created = apikeys.create_key(
+                draft["name"],
+                draft["permissions"],
+                draft["pipelines"],
+                days,
+                known_pipelines=self.gw.config.pipelines,
+                owner=ctx.user,
+                actor=ctx.user.username,
+                client_addr=client_addr(ctx.req),
+                now=self.gw.clock(),
+            )
         except apikeys.KeyRequestError as exc:
             self.show(ctx, 400, error=str(exc), draft=draft)
             return
@@ -71,8 +98,7 @@ class KeyAction(Page):
         elif action == "rotate":
             grace = timedelta(hours=self.gw.config.auth.rotation_grace_hours)
             try:
-                rotated = apikeys.rotate_key(row, grace, actor=ctx.user.username, client_addr=addr,
-                                             now=self.gw.clock())
+                rotated = apikeys.rotate_key(row, grace, actor=ctx.user.username, client_addr=addr, now=self.gw.clock())
             except apikeys.KeyRequestError as exc:
                 Keys(self.d).show(ctx, 400, error=str(exc))
                 return

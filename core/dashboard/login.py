@@ -23,7 +23,7 @@ from flashfusion.core.dashboard.pages import (
 )
 from flashfusion.core.errors import ApiError
 
-LOGIN_COOKIE = "ff_login"   # double-submit token against login CSRF (a form posted from elsewhere)
+LOGIN_COOKIE = "ff_login"  # double-submit token against login CSRF (a form posted from elsewhere)
 
 
 class Login:
@@ -33,18 +33,42 @@ class Login:
         self.d = dash
         self.gw = dash.gw
 
-    def _form(self, req: falcon.Request, resp: falcon.Response, status: int = 200, error: str | None = None,
-              username: str = "", nxt: str | None = None) -> None:
+    def _form(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        status: int = 200,
+        error: str | None = None,
+        username: str = "",
+        nxt: str | None = None,
+    ) -> None:
         """The login page; ``nxt`` is the page to go to after logging in (a failed post
         keeps the one it carried)."""
         nonce = secrets.token_urlsafe(24)
-        resp.set_cookie(LOGIN_COOKIE, nonce, http_only=True, secure=cookie_secure(self.gw), same_site="Strict",
-                        path="/login", max_age=3600)
+        resp.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            http_only=True,
+            secure=cookie_secure(self.gw),
+            same_site="Strict",
+            path="/login",
+            max_age=3600,
+        )
         nxt = (req.get_param("next") or "") if nxt is None else nxt
-        flash = {"logout": "You are logged out.",
-                 "password": "Password changed. Log in with the new password."}.get(req.get_param("done") or "")
-        self.d.render(resp, "login.html", status, user=None, login_token=nonce, error=error, flash=flash,
-                      next=nxt if SAFE_NEXT.match(nxt) else "", username=username)
+        flash = {"logout": "You are logged out.", "password": "Password changed. Log in with the new password."}.get(
+            req.get_param("done") or ""
+        )
+        self.d.render(
+            resp,
+            "login.html",
+            status,
+            user=None,
+            login_token=nonce,
+            error=error,
+            flash=flash,
+            next=nxt if SAFE_NEXT.match(nxt) else "",
+            username=username,
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:

@@ -33,8 +33,10 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
     "Cross-Origin-Opener-Policy": "same-origin",
@@ -64,8 +66,9 @@ class HeadersMiddleware:
     """The Content-Security-Policy and friends on every dashboard response (pages, redirects,
     errors, static files). The API's own security headers come from ``RequestContext``."""
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
-                         req_succeeded: bool) -> None:
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
         if req.path == "/" or req.path.startswith(DASHBOARD_PREFIXES):
             for name, value in PAGE_HEADERS.items():
                 resp.set_header(name, value)
@@ -73,14 +76,16 @@ class HeadersMiddleware:
 
 # --- formatting ---------------------------------------------------------------------------
 
+
 def http_link(url: Any) -> str:
     """Only http(s) addresses from upstream become links (never ``javascript:`` and the like)."""
     return url if isinstance(url, str) and re.match(r"^https?://", url, re.I) else ""
 
 
 def make_env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
     env.filters.update(link=http_link)
     timefmt.install(env)
     env.globals["static_version"] = secrets.token_hex(4)
@@ -88,6 +93,7 @@ def make_env() -> jinja2.Environment:
 
 
 # --- forms --------------------------------------------------------------------------------
+
 
 class Form:
     """An ``application/x-www-form-urlencoded`` body, read with a size bound."""
@@ -134,6 +140,7 @@ class BadForm(ApiError):
 
 # --- requests -----------------------------------------------------------------------------
 
+
 @dataclass
 class Ctx:
     req: falcon.Request
@@ -171,8 +178,9 @@ class Dashboard:
         done = DONE.get(ctx.req.get_param("done") or "")
         values.setdefault("flash", done)
         values.setdefault("error", None)
-        self.render(ctx.resp, template, status, user=ctx.user, access=ctx.access, csrf=ctx.csrf,
-                    path=ctx.req.path, **values)
+        self.render(
+            ctx.resp, template, status, user=ctx.user, access=ctx.access, csrf=ctx.csrf, path=ctx.req.path, **values
+        )
 
 
 class Page:
@@ -204,8 +212,14 @@ def page(fn: Callable[..., None]) -> Callable[..., None]:
             self.d.render(resp, "error.html", exc.status, user=None, title=exc.error, message=exc.message)
             return
         token = req.cookies.get(sessions.COOKIE) or ""
-        ctx = Ctx(req=req, resp=resp, user=user, csrf=sessions.csrf_for(token), form=form,
-                  access=access_for(user, list(self.gw.config.pipelines), self.gw.clock()))
+        ctx = Ctx(
+            req=req,
+            resp=resp,
+            user=user,
+            csrf=sessions.csrf_for(token),
+            form=form,
+            access=access_for(user, list(self.gw.config.pipelines), self.gw.clock()),
+        )
         try:
             if self.admin_only and not user.is_admin:
                 raise Forbidden("Only administrators may see this page", error="Administrators only")

@@ -28,14 +28,16 @@ class AuditLog(Page):
     def on_get(self, ctx: Ctx) -> None:
         action = (ctx.req.get_param("action") or "")[:64]
         # peewee's stubs type ``.tuples()`` as yielding models
-        names = cast(Iterable[tuple[str]], AuditEvent.select(AuditEvent.action).distinct()
-                     .order_by(AuditEvent.action).tuples())
+        names = cast(
+            Iterable[tuple[str]], AuditEvent.select(AuditEvent.action).distinct().order_by(AuditEvent.action).tuples()
+        )
         actions = [a for (a,) in names]
         q = AuditEvent.select().order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(200)
         if action:
             q = q.where(AuditEvent.action == action)
-        self.d.page(ctx, "audit.html", nav=self.nav, events=[audit.event_to_dict(e) for e in q], actions=actions,
-                    action=action)
+        self.d.page(
+            ctx, "audit.html", nav=self.nav, events=[audit.event_to_dict(e) for e in q], actions=actions, action=action
+        )
 
 
 class Account(Page):
@@ -64,8 +66,9 @@ class Account(Page):
             message = "Wrong current password" if exc.status == 401 else exc.message
             self.d.page(ctx, "account.html", exc.status, nav=self.nav, error=message)
             return
-        audit.record("user.password_changed", ctx.user.username, target=ctx.user.username,
-                     client_addr=client_addr(ctx.req))
+        audit.record(
+            "user.password_changed", ctx.user.username, target=ctx.user.username, client_addr=client_addr(ctx.req)
+        )
         ctx.resp.unset_cookie(sessions.COOKIE, path="/")
         redirect(ctx.resp, "/login", done="password")
 
@@ -92,8 +95,13 @@ class Users(ListPage):
         except UserError as exc:
             self.show(ctx, 400, error=str(exc), draft=draft)
             return
-        audit.record("user.created", ctx.user.username, target=user.username, client_addr=client_addr(ctx.req),
-                     is_admin=bool(user.is_admin))
+        audit.record(
+            "user.created",
+            ctx.user.username,
+            target=user.username,
+            client_addr=client_addr(ctx.req),
+            is_admin=bool(user.is_admin),
+        )
         redirect(ctx.resp, "/dashboard/users", done="user_created")
 
 

@@ -41,8 +41,10 @@ def parse_input_lines(text: str) -> dict[str, str]:
         name, sep, value = line.partition("=")
         name = name.strip()
         if not sep or not service.INPUT_NAME.match(name):
-            raise BadRequest(f"Input line {number} must look like NAME=value (NAME: letters, digits, _ and -)",
-                             error="Invalid parameter")
+            raise BadRequest(
+                f"Input line {number} must look like NAME=value (NAME: letters, digits, _ and -)",
+                error="Invalid parameter",
+            )
         inputs[name] = value
     return service.parse_inputs(inputs)
 
@@ -55,10 +57,16 @@ class Pipelines(ListPage):
         hooks = {e.provider: e.describe(self.gw.clock()) for e in activity.report(self.gw.providers.instances)}
         for pid in ctx.access.visible():
             p = self.gw.config.pipelines[pid]
-            rows.append({"p": p, "config": ctx.access.may("read_config", pid), "hooks": hooks.get(p.provider),
-                         "runs": ctx.access.may("read_runs", pid),
-                         "trigger": ctx.access.may("trigger_pipeline", pid),
-                         "stats": stats_view(pid) if ctx.access.may("read_runs", pid) else None})
+            rows.append(
+                {
+                    "p": p,
+                    "config": ctx.access.may("read_config", pid),
+                    "hooks": hooks.get(p.provider),
+                    "runs": ctx.access.may("read_runs", pid),
+                    "trigger": ctx.access.may("trigger_pipeline", pid),
+                    "stats": stats_view(pid) if ctx.access.may("read_runs", pid) else None,
+                }
+            )
         self.d.page(ctx, "pipelines.html", status, nav=self.nav, rows=rows, **values)
 
 
@@ -83,8 +91,14 @@ class TriggerPipeline(Page):
         except ProviderError as exc:
             Pipelines(self.d).show(ctx, exc.http_status, error=f"{pipeline_id}: {exc.message}")
             return
-        audit.record("run.triggered", ctx.user.username, target=run.id, client_addr=client_addr(ctx.req),
-                     pipeline_id=pipeline_id, branch=ref)
+        audit.record(
+            "run.triggered",
+            ctx.user.username,
+            target=run.id,
+            client_addr=client_addr(ctx.req),
+            pipeline_id=pipeline_id,
+            branch=ref,
+        )
         redirect(ctx.resp, f"/dashboard/runs/{run.id}")
 
 
@@ -102,14 +116,29 @@ class Runs(Page):
             raise NotFound("Pipeline not found", error="Pipeline not found")
         if status not in service.STATUSES:
             status = ""
-        found = service.list_runs(pipelines=[pipeline_id] if pipeline_id else readable, status=status or None,
-                                  branch=branch, cursor=(req.get_param("cursor") or "")[:200] or None, limit=50)
+        found = service.list_runs(
+            pipelines=[pipeline_id] if pipeline_id else readable,
+            status=status or None,
+            branch=branch,
+            cursor=(req.get_param("cursor") or "")[:200] or None,
+            limit=50,
+        )
         rows = found.runs
         now = utcnow()
         views = [run_view(r, now) for r in rows]
         filters = {"pipeline": pipeline_id, "status": status, "branch": branch}
         template = "runs_table.html" if req.get_param("fragment") else "runs.html"
         trends = pipeline_trends([pipeline_id] if pipeline_id else readable) if not req.get_param("fragment") else []
-        self.d.page(ctx, template, nav=self.nav, runs=views, readable=readable, filters=filters,
-                    active=any(v["active"] for v in views), trends=trends, trend_window=TREND_WINDOW,
-                    next_cursor=found.next_cursor, query=req.query_string)
+        self.d.page(
+            ctx,
+            template,
+            nav=self.nav,
+            runs=views,
+            readable=readable,
+            filters=filters,
+            active=any(v["active"] for v in views),
+            trends=trends,
+            trend_window=TREND_WINDOW,
+            next_cursor=found.next_cursor,
+            query=req.query_string,
+        )

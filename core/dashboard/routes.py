@@ -28,9 +28,14 @@ class Static:
     TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
 
     def __init__(self) -> None:
-        self.files = {p.name: (p.read_bytes(), self.TYPES.get(p.suffix) or mimetypes.guess_type(p.name)[0]
-                               or "application/octet-stream")
-                      for p in STATIC.iterdir() if p.is_file()}
+        self.files = {
+            p.name: (
+                p.read_bytes(),
+                self.TYPES.get(p.suffix) or mimetypes.guess_type(p.name)[0] or "application/octet-stream",
+            )
+            for p in STATIC.iterdir()
+            if p.is_file()
+        }
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         found = self.files.get(name)

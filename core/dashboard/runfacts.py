@@ -59,6 +59,7 @@ def with_secret_inputs(inputs: dict[str, str], earlier: Mapping[str, Any] | None
 
 # --- links to the provider's web host ------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Link:
     text: str
@@ -107,6 +108,7 @@ def run_commit(trigger: Mapping[str, Any]) -> Any:
 
 # --- steps --------------------------------------------------------------------------------
 
+
 def first_failed(steps: Sequence[Mapping[str, Any]]) -> str | None:
     return next((s.get("name") for s in steps if s.get("status") == "failed"), None)
 
@@ -119,8 +121,10 @@ def stage_groups(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(row["step"].get("stage") or None, []).append(row)
     if list(groups) == [None]:
         return [{"stage": None, "rows": list(rows), "status": None}]
-    return [{"stage": stage, "rows": members, "status": _stage_status([r["step"] for r in members])}
-            for stage, members in groups.items()]
+    return [
+        {"stage": stage, "rows": members, "status": _stage_status([r["step"] for r in members])}
+        for stage, members in groups.items()
+    ]
 
 
 def _stage_status(steps: Sequence[Mapping[str, Any]]) -> str:

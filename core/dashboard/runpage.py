@@ -46,7 +46,9 @@ def timeline(run: dict[str, Any], now: datetime) -> dict[str, Any]:
         seconds = step.get("duration_seconds")
         if seconds is None and start is not None and end is not None:
             seconds = (end - start).total_seconds()
-        rows.append({"step": step, "bar": bar, "seconds": seconds, "offset": (start - t0).total_seconds() if start else None})
+        rows.append(
+            {"step": step, "bar": bar, "seconds": seconds, "offset": (start - t0).total_seconds() if start else None}
+        )
     ticks = [{"x": round(i * 250), "label": i * span / 4} for i in range(5)]
     return {"rows": rows, "span": span, "ticks": ticks}
 
@@ -80,17 +82,34 @@ class RunPage(Page):
             for d in WebhookDelivery.select().where(WebhookDelivery.event_id.in_([e.id for e in events])):
                 if d.endpoint_id in endpoints:
                     deliveries.setdefault(d.event_id, []).append(
-                        {"url": endpoints[d.endpoint_id].url, "webhook_id": d.endpoint_id, "status": d.status,
-                         "status_code": d.last_status_code, "latency_ms": d.last_latency_ms})
+                        {
+                            "url": endpoints[d.endpoint_id].url,
+                            "webhook_id": d.endpoint_id,
+                            "status": d.status,
+                            "status_code": d.last_status_code,
+                            "latency_ms": d.last_latency_ms,
+                        }
+                    )
         template = "run_body.html" if ctx.req.get_param("fragment") else "run.html"
-        self.d.page(ctx, template, nav=self.nav, run=view, timeline=steps, now=now,
-                    stages=runfacts.stage_groups(steps["rows"]), open_log=runfacts.first_failed(view["steps"]),
-                    events=events, deliveries=deliveries, pipeline=self.gw.config.pipelines.get(run.pipeline_id),
-                    may_cancel=ctx.access.may("trigger_pipeline", run.pipeline_id) and view["active"],
-                    may_trigger=ctx.access.may("trigger_pipeline", run.pipeline_id),
-                    inputs=runfacts.shown_inputs(run.inputs), rerun_inputs=runfacts.rerun_inputs(run.inputs),
-                    commit=runfacts.commit_link(links, runfacts.run_commit(view["trigger"])),
-                    branch=runfacts.branch_link(links, view["branch"]))
+        self.d.page(
+            ctx,
+            template,
+            nav=self.nav,
+            run=view,
+            timeline=steps,
+            now=now,
+            stages=runfacts.stage_groups(steps["rows"]),
+            open_log=runfacts.first_failed(view["steps"]),
+            events=events,
+            deliveries=deliveries,
+            pipeline=self.gw.config.pipelines.get(run.pipeline_id),
+            may_cancel=ctx.access.may("trigger_pipeline", run.pipeline_id) and view["active"],
+            may_trigger=ctx.access.may("trigger_pipeline", run.pipeline_id),
+            inputs=runfacts.shown_inputs(run.inputs),
+            rerun_inputs=runfacts.rerun_inputs(run.inputs),
+            commit=runfacts.commit_link(links, runfacts.run_commit(view["trigger"])),
+            branch=runfacts.branch_link(links, view["branch"]),
+        )
 
 
 class CancelRun(Page):
@@ -98,8 +117,9 @@ class CancelRun(Page):
     def on_post(self, ctx: Ctx, run_id: str) -> None:
         run = visible_run(ctx, run_id)
         if not ctx.access.may("trigger_pipeline", run.pipeline_id):
-            raise Forbidden("Cancelling needs the trigger_pipeline permission for this pipeline",
-                            error="Insufficient permissions")
+            raise Forbidden(
+                "Cancelling needs the trigger_pipeline permission for this pipeline", error="Insufficient permissions"
+            )
         service.cancel(run)
         audit.record("run.cancel_requested", ctx.user.username, target=run.id, client_addr=client_addr(ctx.req))
         redirect(ctx.resp, f"/dashboard/runs/{run.id}", done="cancel")

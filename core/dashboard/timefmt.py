@@ -74,7 +74,8 @@ def time_tag(value: Any, now: datetime | None = None) -> Markup:
     if when is None:
         return Markup("—")
     return Markup('<time datetime="{iso}" title="{abs}" data-ago>{text}</time>').format(
-        iso=fmt_iso(when), abs=fmt_time(when), text=fmt_ago(when, now))
+        iso=fmt_iso(when), abs=fmt_time(when), text=fmt_ago(when, now)
+    )
 
 
 def took(seconds: Any, running: bool = False) -> str:

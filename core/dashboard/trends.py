@@ -33,8 +33,9 @@ def seconds_of(run: Run, now: datetime | None = None) -> float | None:
 
 
 def recent_runs(pipeline_id: str, limit: int) -> list[Run]:
-    return list(Run.select().where(Run.pipeline_id == pipeline_id)
-                .order_by(Run.created_at.desc(), Run.id.desc()).limit(limit))
+    return list(
+        Run.select().where(Run.pipeline_id == pipeline_id).order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
+    )
 
 
 def summary(recent: Sequence[Run], window: int) -> dict[str, Any]:
@@ -43,11 +44,14 @@ def summary(recent: Sequence[Run], window: int) -> dict[str, Any]:
     oldest_first = [r for r in reversed(finished) if r.started_at is not None]
     durations = [d for d in (seconds_of(r) for r in finished) if d is not None]
     successes = sum(1 for r in finished if r.status == "success")
-    return {"count": len(recent), "finished": len(finished),
-            "success_rate": round(100 * successes / len(finished)) if finished else None,
-            "median": statistics.median(durations) if durations else None,
-            "chart": duration_chart(oldest_first, window),
-            "success_chart": success_chart(oldest_first)}
+    return {
+        "count": len(recent),
+        "finished": len(finished),
+        "success_rate": round(100 * successes / len(finished)) if finished else None,
+        "median": statistics.median(durations) if durations else None,
+        "chart": duration_chart(oldest_first, window),
+        "success_chart": success_chart(oldest_first),
+    }
 
 
 def _time_labels(runs: Sequence[Run]) -> list[dict[str, Any]]:
@@ -62,9 +66,17 @@ def _time_labels(runs: Sequence[Run]) -> list[dict[str, Any]]:
 
 
 def _frame(y_labels: list[tuple[float, str]], runs: Sequence[Run]) -> dict[str, Any]:
-    return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "top": TOP, "bottom": TOP + PLOT_H,
-            "right": WIDTH - RIGHT, "y_ticks": [{"y": round(TOP + PLOT_H * (1 - f), 1), "text": t} for f, t in y_labels],
-            "x_labels": _time_labels(runs), "label_y": HEIGHT - 4}
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "top": TOP,
+        "bottom": TOP + PLOT_H,
+        "right": WIDTH - RIGHT,
+        "y_ticks": [{"y": round(TOP + PLOT_H * (1 - f), 1), "text": t} for f, t in y_labels],
+        "x_labels": _time_labels(runs),
+        "label_y": HEIGHT - 4,
+    }
 
 
 def duration_chart(finished: Sequence[Run], slots: int) -> dict[str, Any]:
@@ -75,9 +87,17 @@ def duration_chart(finished: Sequence[Run], slots: int) -> dict[str, Any]:
     bars = []
     for i, (run, d) in enumerate(zip(finished, durations, strict=True)):
         h = max(2.0, PLOT_H * d / top)
-        bars.append({"x": round(LEFT + i * slot + 1, 1), "y": round(TOP + PLOT_H - h, 1),
-                     "w": round(max(slot - 2, 1), 1), "h": round(h, 1), "status": run.status, "run_id": run.id,
-                     "duration": d})
+        bars.append(
+            {
+                "x": round(LEFT + i * slot + 1, 1),
+                "y": round(TOP + PLOT_H - h, 1),
+                "w": round(max(slot - 2, 1), 1),
+                "h": round(h, 1),
+                "status": run.status,
+                "run_id": run.id,
+                "duration": d,
+            }
+        )
     frame = _frame([(0, "0 s"), (0.5, fmt_duration(top / 2)), (1, fmt_duration(top))], finished)
     return {**frame, "bars": bars, "max": top}
 
@@ -88,11 +108,18 @@ def success_chart(finished: Sequence[Run], window: int = SUCCESS_WINDOW) -> dict
     points = []
     n = len(finished)
     for i in range(n):
-        last = finished[max(0, i - window + 1): i + 1]
+        last = finished[max(0, i - window + 1) : i + 1]
         rate = sum(1 for r in last if r.status == "success") / len(last)
         x = LEFT + (PLOT_W * i / (n - 1) if n > 1 else PLOT_W / 2)
-        points.append({"x": round(x, 1), "y": round(TOP + PLOT_H * (1 - rate), 1), "rate": round(100 * rate),
-                       "run_id": finished[i].id, "status": finished[i].status})
+        points.append(
+            {
+                "x": round(x, 1),
+                "y": round(TOP + PLOT_H * (1 - rate), 1),
+                "rate": round(100 * rate),
+                "run_id": finished[i].id,
+                "status": finished[i].status,
+            }
+        )
     frame = _frame([(0, "0 %"), (0.5, "50 %"), (1, "100 %")], finished)
     return {**frame, "points": points, "line": " ".join(f"{p['x']},{p['y']}" for p in points), "window": window}
 

@@ -24,7 +24,7 @@ ALL = None  # every pipeline
 @dataclass(frozen=True)
 class Access:
     user: User
-    pipelines: tuple[str, ...]                     # every configured pipeline, in order
+    pipelines: tuple[str, ...]  # every configured pipeline, in order
     grants: dict[str, frozenset[str] | None] = field(default_factory=dict)  # permission -> pipelines (None = all)
 
     @property
@@ -52,8 +52,10 @@ def access_for(user: User, pipelines: Iterable[str], now: datetime) -> Access:
         return Access(user=user, pipelines=pipelines)
     stamp = to_db_time(now)
     keys = ApiKey.select(ApiKey.permissions, ApiKey.pipeline_ids).where(
-        (ApiKey.owner_id == user.id) & ApiKey.revoked_at.is_null()
-        & (ApiKey.expires_at.is_null() | (ApiKey.expires_at > stamp)))
+        (ApiKey.owner_id == user.id)
+        & ApiKey.revoked_at.is_null()
+        & (ApiKey.expires_at.is_null() | (ApiKey.expires_at > stamp))
+    )
     grants: dict[str, set[str] | None] = {}
     for key in keys:
         for perm in key.permissions or []:

@@ -28,24 +28,44 @@ class Webhooks(ListPage):
     def show(self, ctx: Ctx, status: int = 200, **values: Any) -> None:
         values.setdefault("created", None)
         values.setdefault("draft", {"url": "", "description": "", "events": [], "pipelines": []})
-        self.d.page(ctx, "webhooks.html", status, nav=self.nav, hooks=self.d.webhooks.list(Caller(user=ctx.user)),
-                    event_types=EVENT_TYPES, pipelines=self.choices(ctx), **values)
+        self.d.page(
+            ctx,
+            "webhooks.html",
+            status,
+            nav=self.nav,
+            hooks=self.d.webhooks.list(Caller(user=ctx.user)),
+            event_types=EVENT_TYPES,
+            pipelines=self.choices(ctx),
+            **values,
+        )
 
     @page
     def on_post(self, ctx: Ctx) -> None:
         form = ctx.form
-        draft: dict[str, Any] = {"url": form.get("url").strip(), "description": form.get("description"),
-                 "events": form.getall("events"), "pipelines": form.getall("pipelines")}
+        draft: dict[str, Any] = {
+            "url": form.get("url").strip(),
+            "description": form.get("description"),
+            "events": form.getall("events"),
+            "pipelines": form.getall("pipelines"),
+        }
         try:
             pipelines = self.scope(ctx, draft["pipelines"])
-            created = self.d.webhooks.create(Caller(user=ctx.user), {
-                "url": draft["url"], "description": draft["description"], "events": draft["events"],
-                "pipeline_ids": pipelines}, client_addr=client_addr(ctx.req))
+            created = self.d.webhooks.create(
+                Caller(user=ctx.user),
+                {
+                    "url": draft["url"],
+                    "description": draft["description"],
+                    "events": draft["events"],
+                    "pipeline_ids": pipelines,
+                },
+                client_addr=client_addr(ctx.req),
+            )
         except ApiError as exc:
             self.show(ctx, exc.status, error=exc.message, draft=draft)
             return
-        self.show(ctx, created={"id": created["id"], "secret": created["secret"], "url": draft["url"],
-                                "action": "created"})
+        self.show(
+            ctx, created={"id": created["id"], "secret": created["secret"], "url": draft["url"], "action": "created"}
+        )
 
     def scope(self, ctx: Ctx, chosen: list[str]) -> list[str]:
         """People who see only some pipelines subscribe only to those (none chosen = all they see)."""
@@ -55,8 +75,9 @@ class Webhooks(ListPage):
         if set(visible) == set(self.gw.config.pipelines):
             return chosen
         if not visible:
-            raise Forbidden("Your API keys give you no pipeline to subscribe to; create a key first",
-                            error="No pipelines")
+            raise Forbidden(
+                "Your API keys give you no pipeline to subscribe to; create a key first", error="No pipelines"
+            )
         if any(p not in visible for p in chosen):
             raise NotFound("Pipeline not found", error="Pipeline not found")
         return chosen or visible
@@ -71,8 +92,16 @@ class WebhookPage(Page):
         log = self.d.webhooks.deliveries(caller, ep.id, status=None, limit=50, cursor=None)["deliveries"]
         values.setdefault("secret", None)
         template = "deliveries_table.html" if ctx.req.get_param("fragment") else "webhook.html"
-        self.d.page(ctx, template, status, nav=self.nav, hook=endpoint_to_dict(ep, self.gw.clock()),
-                    deliveries=log, active=any(d["status"] == "pending" for d in log), **values)
+        self.d.page(
+            ctx,
+            template,
+            status,
+            nav=self.nav,
+            hook=endpoint_to_dict(ep, self.gw.clock()),
+            deliveries=log,
+            active=any(d["status"] == "pending" for d in log),
+            **values,
+        )
 
     @page
     def on_get(self, ctx: Ctx, hook_id: str) -> None:
@@ -90,8 +119,15 @@ class WebhookAction(Page):
         back = f"/dashboard/webhooks/{hook_id}"
         if action == "rotate":
             rotated = service.rotate(caller, hook_id, client_addr=addr)
-            WebhookPage(self.d).show(ctx, hook_id, secret={"secret": rotated["secret"], "action": "rotated",
-                                                           "previous_until": rotated["previous_secret_expires_at"]})
+            WebhookPage(self.d).show(
+                ctx,
+                hook_id,
+                secret={
+                    "secret": rotated["secret"],
+                    "action": "rotated",
+                    "previous_until": rotated["previous_secret_expires_at"],
+                },
+            )
         elif action == "test":
             service.test(caller, hook_id)
             redirect(ctx.resp, back, done="ping")

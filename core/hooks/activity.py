@@ -47,18 +47,22 @@ def trusted(last_hook: datetime | None, last_missed: datetime | None, now: datet
 
 def last_by_source(since: datetime) -> dict[tuple[str, str], datetime]:
     """``(provider, repository) -> newest hook applied``, for hooks received after ``since``."""
-    query = (InboundHook.select(InboundHook.provider, InboundHook.repository,
-                                peewee.fn.MAX(InboundHook.received_at).alias("last"))
-             .where((InboundHook.received_at >= to_db_time(since)) & InboundHook.repository.is_null(False))
-             .group_by(InboundHook.provider, InboundHook.repository))
+    query = (
+        InboundHook.select(
+            InboundHook.provider, InboundHook.repository, peewee.fn.MAX(InboundHook.received_at).alias("last")
+        )
+        .where((InboundHook.received_at >= to_db_time(since)) & InboundHook.repository.is_null(False))
+        .group_by(InboundHook.provider, InboundHook.repository)
+    )
     # peewee's stubs type ``.tuples()`` as yielding models; MAX over a group is never NULL
     rows = cast(Iterable[tuple[str, str, datetime | str]], query.tuples())
     return {(provider, repo): from_db_time(last) for provider, repo, last in rows}
 
 
 def last_by_provider() -> dict[str, datetime]:
-    query = (InboundHook.select(InboundHook.provider, peewee.fn.MAX(InboundHook.received_at))
-             .group_by(InboundHook.provider))
+    query = InboundHook.select(InboundHook.provider, peewee.fn.MAX(InboundHook.received_at)).group_by(
+        InboundHook.provider
+    )
     rows = cast(Iterable[tuple[str, datetime | str]], query.tuples())
     return {provider: from_db_time(last) for provider, last in rows}
 
@@ -73,12 +77,18 @@ class ProviderHooks:
         return self.last_received is None or now - self.last_received > timedelta(seconds=self.reconcile_seconds)
 
     def describe(self, now: datetime) -> dict[str, Any]:
-        return {"status": "silent" if self.silent(now) else "arriving", "last_received_at": iso(self.last_received),
-                "reconcile_interval_seconds": self.reconcile_seconds}
+        return {
+            "status": "silent" if self.silent(now) else "arriving",
+            "last_received_at": iso(self.last_received),
+            "reconcile_interval_seconds": self.reconcile_seconds,
+        }
 
 
 def report(providers: dict[str, Any]) -> list[ProviderHooks]:
     """One entry per provider instance that takes hooks (``providers``: name -> instance)."""
     last = last_by_provider()
-    return [ProviderHooks(name, last.get(name), reconcile_seconds(p.settings))
-            for name, p in sorted(providers.items()) if takes_hooks(p.settings)]
+    return [
+        ProviderHooks(name, last.get(name), reconcile_seconds(p.settings))
+        for name, p in sorted(providers.items())
+        if takes_hooks(p.settings)
+    ]

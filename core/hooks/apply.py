@@ -53,8 +53,9 @@ def apply_delivery(gw: Gateway, row: InboundHook) -> Applied:
     if event is None:
         inbox.done(row, None, "ignored")
         return applied
-    pipelines = [p for p in gw.config.pipelines.values()
-                 if p.provider == row.provider and provider.event_matches(p, event)]
+    pipelines = [
+        p for p in gw.config.pipelines.values() if p.provider == row.provider and provider.event_matches(p, event)
+    ]
     repository = pipelines[0].repository_name if pipelines else event.repository
     if event.kind == "push":
         outcome = _push(gw, row.provider, event)
@@ -68,20 +69,25 @@ def apply_delivery(gw: Gateway, row: InboundHook) -> Applied:
 
 
 def _push(gw: Gateway, provider: str, event: InboundEvent) -> str:
-    started = triggers.on_push(gw, provider, event.repository, event.ref or "", event.commit or "",
-                               event.pusher or "")
+    started = triggers.on_push(gw, provider, event.repository, event.ref or "", event.commit or "", event.pusher or "")
     return f"push: {len(started)} run(s) started"
 
 
-def _run_event(provider: Provider, pipelines: list[Pipeline], event: InboundEvent, applied: Applied,
-               check_gate: Callable[..., Any]) -> str:
+def _run_event(
+    provider: Provider, pipelines: list[Pipeline], event: InboundEvent, applied: Applied, check_gate: Callable[..., Any]
+) -> str:
     if event.upstream_id is None:
         applied.poll_now.update(p.id for p in pipelines)
         return "poll requested"
     changed = 0
     for pipeline in pipelines:
-        bound = list(Run.select().where((Run.pipeline_id == pipeline.id) & (Run.upstream_id == event.upstream_id)
-                                        & Run.phase.in_(runs.ACTIVE_PHASES)))
+        bound = list(
+            Run.select().where(
+                (Run.pipeline_id == pipeline.id)
+                & (Run.upstream_id == event.upstream_id)
+                & Run.phase.in_(runs.ACTIVE_PHASES)
+            )
+        )
         if not bound and event.started_upstream:
             created = _started_upstream(pipeline, event)
             bound = [created] if created is not None else []
@@ -112,8 +118,11 @@ def _run_event(provider: Provider, pipelines: list[Pipeline], event: InboundEven
 
 
 def _has_unbound(pipeline: Pipeline) -> bool:
-    return Run.select().where((Run.pipeline_id == pipeline.id) & Run.upstream_id.is_null()
-                              & Run.phase.in_(runs.ACTIVE_PHASES)).exists()
+    return (
+        Run.select()
+        .where((Run.pipeline_id == pipeline.id) & Run.upstream_id.is_null() & Run.phase.in_(runs.ACTIVE_PHASES))
+        .exists()
+    )
 
 
 def _started_upstream(pipeline: Pipeline, event: InboundEvent) -> Run | None:
@@ -126,11 +135,26 @@ def _started_upstream(pipeline: Pipeline, event: InboundEvent) -> Run | None:
     try:
         with write_tx():
             return Run.create(
-                id=new_id("run"), pipeline_id=pipeline.id, provider=pipeline.provider,
-                ref=event.ref or pipeline.branch, inputs={}, api_key_id=None, status="running", phase="dispatching",
-                upstream_id=event.upstream_id, html_url=event.data.get("html_url"), steps=[], state={},
-                created_at=now, updated_at=now, started_upstream=True,
-                trigger={"kind": "upstream", "upstream_run_id": event.upstream_id,
-                         **({"commit": event.commit} if event.commit else {})})
+                id=new_id("run"),
+                pipeline_id=pipeline.id,
+                provider=pipeline.provider,
+                ref=event.ref or pipeline.branch,
+                inputs={},
+                api_key_id=None,
+                status="running",
+                phase="dispatching",
+                upstream_id=event.upstream_id,
+                html_url=event.data.get("html_url"),
+                steps=[],
+                state={},
+                created_at=now,
+                updated_at=now,
+                started_upstream=True,
+                trigger={
+                    "kind": "upstream",
+                    "upstream_run_id": event.upstream_id,
+                    **({"commit": event.commit} if event.commit else {}),
+                },
+            )
     except peewee.IntegrityError:
         return Run.get_or_none((Run.pipeline_id == pipeline.id) & (Run.upstream_id == event.upstream_id))

@@ -23,18 +23,29 @@ _SECRET_MARKS = ("token", "signature", "secret", "authorization", "cookie")
 def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers worth keeping for parsing: the provider's own (``x-*``, ``webhook-*``) and
     the content type, without anything secret."""
-    return {name: value for name, value in headers.items()
-            if (name.startswith(("x-", "webhook-")) or name == "content-type")
-            and not any(mark in name for mark in _SECRET_MARKS)}
+    return {
+        name: value
+        for name, value in headers.items()
+        if (name.startswith(("x-", "webhook-")) or name == "content-type")
+        and not any(mark in name for mark in _SECRET_MARKS)
+    }
 
 
 def accept(provider: str, delivery_id: str, event: str, headers: Mapping[str, str], body: bytes) -> bool:
     """Store one delivery; False when its id was stored before (a redelivery)."""
     with write_tx():
-        inserted = InboundHook.insert(
-            provider=provider, delivery_id=delivery_id[:200], event=event[:64], headers=stored_headers(headers),
-            body=body.decode("utf-8", "replace"), received_at=to_db_time(utcnow()),
-        ).on_conflict_ignore().execute()
+        inserted = (
+            InboundHook.insert(
+                provider=provider,
+                delivery_id=delivery_id[:200],
+                event=event[:64],
+                headers=stored_headers(headers),
+                body=body.decode("utf-8", "replace"),
+                received_at=to_db_time(utcnow()),
+            )
+            .on_conflict_ignore()
+            .execute()
+        )
     return bool(inserted)
 
 
@@ -57,14 +68,22 @@ def claim(owner: str, limit: int, lease_seconds: float) -> list[InboundHook]:
 
 def done(row: InboundHook, repository: str | None, outcome: str) -> None:
     """Mark a delivery applied (in the caller's transaction when there is one)."""
-    InboundHook.update(applied_at=to_db_time(utcnow()), repository=repository, outcome=outcome[:200],
-                       lease_owner=None, lease_until=None).where(InboundHook.id == row.id).execute()
+    InboundHook.update(
+        applied_at=to_db_time(utcnow()),
+        repository=repository,
+        outcome=outcome[:200],
+        lease_owner=None,
+        lease_until=None,
+    ).where(InboundHook.id == row.id).execute()
 
 
 def prune(now: datetime) -> int:
     with write_tx():
-        return InboundHook.delete().where(InboundHook.applied_at.is_null(False)
-                                          & (InboundHook.received_at < to_db_time(now - RETAIN))).execute()
+        return (
+            InboundHook.delete()
+            .where(InboundHook.applied_at.is_null(False) & (InboundHook.received_at < to_db_time(now - RETAIN)))
+            .execute()
+        )
 
 
 def pending_count() -> int:

@@ -24,16 +24,20 @@ class DatabaseGauges(Collector):
     """Runs by provider and status, and the queues' depth, counted in the database."""
 
     def collect(self) -> Iterable[Metric]:
-        runs = GaugeMetricFamily("flashfusion_runs", "Runs in the database, by provider and status",
-                                 labels=["provider", "status"])
+        runs = GaugeMetricFamily(
+            "flashfusion_runs", "Runs in the database, by provider and status", labels=["provider", "status"]
+        )
         query = Run.select(Run.provider, Run.status, peewee.fn.COUNT(Run.id)).group_by(Run.provider, Run.status)
         # peewee's stubs type ``.tuples()`` as yielding models
         rows = cast(Iterable[tuple[str, str, int]], query.tuples())
         for provider, status, count in sorted(rows):
             runs.add_metric([provider, status], count)
         yield runs
-        depth = GaugeMetricFamily("flashfusion_queue_depth", "Work waiting: runs not yet dispatched, "
-                                  "webhook deliveries not yet delivered", labels=["queue"])
+        depth = GaugeMetricFamily(
+            "flashfusion_queue_depth",
+            "Work waiting: runs not yet dispatched, webhook deliveries not yet delivered",
+            labels=["queue"],
+        )
         depth.add_metric(["runs"], Run.select().where(Run.phase == "queued").count())
         depth.add_metric(["webhooks"], WebhookDelivery.select().where(WebhookDelivery.status == "pending").count())
         yield depth
@@ -43,6 +47,7 @@ def render() -> bytes:
     """The Prometheus text exposition for every process of this gateway."""
     if os.environ.get(MULTIPROC_VAR):
         from prometheus_client import multiprocess
+
         recorded = CollectorRegistry()
         multiprocess.MultiProcessCollector(recorded)
     else:

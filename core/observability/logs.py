@@ -110,7 +110,7 @@ def emit_line(logger: logging.Logger, level: int, message: str, fields: Mapping[
     try:
         fd = handler.stream.fileno()
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
     except (OSError, ValueError):  # no file descriptor (a replaced stream) or a closed one
         logger.log(level, "%s", message)
 

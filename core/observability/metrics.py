@@ -19,35 +19,54 @@ from flashfusion.plugins import Budget, Provider
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 
-http_requests = Counter("flashfusion_http_requests", "HTTP requests answered, by route template and status",
-                        ["method", "route", "status"])
-http_latency = Histogram("flashfusion_http_request_duration_seconds", "Time to answer an HTTP request",
-                         ["method", "route"])
-rate_limited = Counter("flashfusion_rate_limited_requests", "Requests refused with 429 Too Many Requests",
-                       ["route"])
-provider_requests = Counter("flashfusion_provider_requests", "Calls to a provider (dispatch, poll, cancel)",
-                            ["provider", "operation"])
+http_requests = Counter(
+    "flashfusion_http_requests", "HTTP requests answered, by route template and status", ["method", "route", "status"]
+)
+http_latency = Histogram(
+    "flashfusion_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"]
+)
+rate_limited = Counter("flashfusion_rate_limited_requests", "Requests refused with 429 Too Many Requests", ["route"])
+provider_requests = Counter(
+    "flashfusion_provider_requests", "Calls to a provider (dispatch, poll, cancel)", ["provider", "operation"]
+)
 provider_errors = Counter("flashfusion_provider_errors", "Provider calls that failed", ["provider", "operation"])
 # A budget belongs to the upstream account, not to a process: API processes (dispatch, cancel)
 # and the worker (poll) all hear it, so the scrape shows the latest value any process heard.
-budget_remaining = Gauge("flashfusion_provider_budget_remaining", "Requests the provider's upstream API still "
-                         "allows in the current window, as its latest answer said", ["provider"],
-                         multiprocess_mode="mostrecent")
-budget_limit = Gauge("flashfusion_provider_budget_limit", "Requests the provider's upstream API allows per window",
-                     ["provider"], multiprocess_mode="mostrecent")
-budget_reset = Gauge("flashfusion_provider_budget_reset_timestamp_seconds", "When the provider's upstream API "
-                     "budget starts afresh (Unix time)", ["provider"], multiprocess_mode="mostrecent")
-run_transitions = Counter("flashfusion_run_transitions", "Steps in runs' lives (queued, dispatched, "
-                          "each change, failed), by provider and the phase and status reached",
-                          ["provider", "phase", "status"])
-webhook_attempts = Counter("flashfusion_webhook_attempts", "Webhook delivery attempts, by outcome",
-                           ["outcome"])
-webhook_deliveries = Counter("flashfusion_webhook_deliveries", "Webhook deliveries that ended, by result",
-                             ["result"])
-queue_latency = Histogram("flashfusion_queue_latency_seconds", "Time from a run's creation to its dispatch",
-                          buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900))
-worker_tick = Histogram("flashfusion_worker_tick_seconds", "Duration of one worker tick",
-                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+budget_remaining = Gauge(
+    "flashfusion_provider_budget_remaining",
+    "Requests the provider's upstream API still allows in the current window, as its latest answer said",
+    ["provider"],
+    multiprocess_mode="mostrecent",
+)
+budget_limit = Gauge(
+    "flashfusion_provider_budget_limit",
+    "Requests the provider's upstream API allows per window",
+    ["provider"],
+    multiprocess_mode="mostrecent",
+)
+budget_reset = Gauge(
+    "flashfusion_provider_budget_reset_timestamp_seconds",
+    "When the provider's upstream API budget starts afresh (Unix time)",
+    ["provider"],
+    multiprocess_mode="mostrecent",
+)
+run_transitions = Counter(
+    "flashfusion_run_transitions",
+    "Steps in runs' lives (queued, dispatched, each change, failed), by provider and the phase and status reached",
+    ["provider", "phase", "status"],
+)
+webhook_attempts = Counter("flashfusion_webhook_attempts", "Webhook delivery attempts, by outcome", ["outcome"])
+webhook_deliveries = Counter("flashfusion_webhook_deliveries", "Webhook deliveries that ended, by result", ["result"])
+queue_latency = Histogram(
+    "flashfusion_queue_latency_seconds",
+    "Time from a run's creation to its dispatch",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+worker_tick = Histogram(
+    "flashfusion_worker_tick_seconds",
+    "Duration of one worker tick",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 
 @contextmanager
@@ -105,4 +124,5 @@ def process_exited(pid: int | None = None) -> None:
     the run worker's exit): its live gauges are dropped, its counters kept."""
     if os.environ.get(MULTIPROC_VAR):
         from prometheus_client import multiprocess
+
         multiprocess.mark_process_dead(os.getpid() if pid is None else pid)

@@ -22,8 +22,10 @@ from typing import Any
 from flashfusion.core.config import TracingConfig
 
 log = logging.getLogger("flashfusion.tracing")
-PACKAGES = {"opentelemetry.sdk": "opentelemetry-sdk",
-            "opentelemetry.exporter.otlp.proto.http": "opentelemetry-exporter-otlp-proto-http"}
+PACKAGES = {
+    "opentelemetry.sdk": "opentelemetry-sdk",
+    "opentelemetry.exporter.otlp.proto.http": "opentelemetry-exporter-otlp-proto-http",
+}
 
 _settings = TracingConfig()
 _lock = threading.Lock()

@@ -30,10 +30,16 @@ DOMINANT_MIN_SECONDS = 30
 REPEAT_EVERY = 10
 FLAKY_WINDOW = 20
 FLAKY_MIN_FLIPS = 2
-INSTALL_NAME = re.compile(r"install|dependenc|\bdeps\b|bundle|restore|npm ci|pip|yarn|pnpm|poetry|composer|"
-                          r"setup[-_ ]?(node|python|env)|vendor", re.I)
-INSTALL_LOG = re.compile(r"npm (install|ci)|added \d+ packages|pip install|Collecting \S+|Successfully installed|"
-                         r"yarn install|bundle install|Downloading \S+|Resolving dependencies", re.I)
+INSTALL_NAME = re.compile(
+    r"install|dependenc|\bdeps\b|bundle|restore|npm ci|pip|yarn|pnpm|poetry|composer|"
+    r"setup[-_ ]?(node|python|env)|vendor",
+    re.I,
+)
+INSTALL_LOG = re.compile(
+    r"npm (install|ci)|added \d+ packages|pip install|Collecting \S+|Successfully installed|"
+    r"yarn install|bundle install|Downloading \S+|Resolving dependencies",
+    re.I,
+)
 
 
 def _fmt(seconds: float) -> str:
@@ -61,24 +67,32 @@ def slow_run(run: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> di
         return None
     suggestion: dict[str, Any] = {
         "kind": "slow_run",
-        "duration_seconds": duration, "median_seconds": median, "ratio": round(duration / median, 1),
+        "duration_seconds": duration,
+        "median_seconds": median,
+        "ratio": round(duration / median, 1),
         "sample_size": len(samples),
         "message": f"This run took {_fmt(duration)}, {duration / median:.1f}x the median of the last "
-                   f"{len(samples)} successful runs ({_fmt(median)}).",
+        f"{len(samples)} successful runs ({_fmt(median)}).",
     }
     growth = []
     for step in _steps(run):
         seconds = step.get("duration_seconds")
-        past = [d for r in history if r.get("status") == "success"
-                for s in _steps(r)
-                if s.get("name") == step["name"] and isinstance(d := s.get("duration_seconds"), (int, float))]
+        past = [
+            d
+            for r in history
+            if r.get("status") == "success"
+            for s in _steps(r)
+            if s.get("name") == step["name"] and isinstance(d := s.get("duration_seconds"), (int, float))
+        ]
         if isinstance(seconds, (int, float)) and len(past) >= MIN_HISTORY:
             growth.append((seconds - statistics.median(past), step["name"], seconds, statistics.median(past)))
     if growth:
         extra, name, seconds, step_median = max(growth)
         if extra > 0:
             suggestion.update(step=name, step_seconds=seconds, step_median_seconds=step_median)
-            suggestion["message"] += f" Most of the difference is step '{name}': {_fmt(seconds)} against a median of {_fmt(step_median)}."
+            suggestion["message"] += (
+                f" Most of the difference is step '{name}': {_fmt(seconds)} against a median of {_fmt(step_median)}."
+            )
     return suggestion
 
 
@@ -111,11 +125,15 @@ def cache_dependencies(run: Mapping[str, Any], history: Sequence[Mapping[str, An
     step, share = found
     seconds = step["duration_seconds"]
     return {
-        "kind": "cache_dependencies", "step": step["name"], "step_seconds": seconds,
-        "duration_seconds": _duration(run), "share": round(share, 2), "consecutive_runs": streak + 1,
+        "kind": "cache_dependencies",
+        "step": step["name"],
+        "step_seconds": seconds,
+        "duration_seconds": _duration(run),
+        "share": round(share, 2),
+        "consecutive_runs": streak + 1,
         "message": f"Step '{step['name']}' took {_fmt(seconds)}, {share:.0%} of the run, and looks like dependency "
-                   f"installation: cache the dependencies (keyed on the lock file) so that unchanged ones are "
-                   f"restored instead of downloaded and installed again.",
+        f"installation: cache the dependencies (keyed on the lock file) so that unchanged ones are "
+        f"restored instead of downloaded and installed again.",
     }
 
 
@@ -142,12 +160,19 @@ def flaky_steps(run: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) ->
         flips = sum(1 for a, b in zip(statuses, statuses[1:], strict=False) if a == "failed" and b == "success")
         if flips >= FLAKY_MIN_FLIPS:
             ran = sum(1 for s in statuses if s in ("failed", "success"))
-            found.append({
-                "kind": "flaky_step", "step": name, "branch": branch, "failures": failures, "runs": ran,
-                "passed_after_failure": flips, "failure_rate": round(failures / ran, 2) if ran else None,
-                "message": f"Step '{name}' failed in {failures} of the last {ran} runs on {branch} and passed on "
-                           f"the next run {flips} times: it looks flaky. Quarantine or fix it rather than re-running.",
-            })
+            found.append(
+                {
+                    "kind": "flaky_step",
+                    "step": name,
+                    "branch": branch,
+                    "failures": failures,
+                    "runs": ran,
+                    "passed_after_failure": flips,
+                    "failure_rate": round(failures / ran, 2) if ran else None,
+                    "message": f"Step '{name}' failed in {failures} of the last {ran} runs on {branch} and passed on "
+                    f"the next run {flips} times: it looks flaky. Quarantine or fix it rather than re-running.",
+                }
+            )
     return found
 
 

@@ -18,8 +18,12 @@ PluginCheck = Callable[..., Any]
 
 COMPARISON = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(.*?)\s*$")
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
 }
 
 
@@ -30,8 +34,9 @@ def gate(name: str, expected: Any, actual: Any, passed: bool, reason: str | None
     return out
 
 
-def evaluate(gates: Mapping[str, Any], run: Mapping[str, Any],
-             plugin_check: PluginCheck | None = None) -> list[dict[str, Any]]:
+def evaluate(
+    gates: Mapping[str, Any], run: Mapping[str, Any], plugin_check: PluginCheck | None = None
+) -> list[dict[str, Any]]:
     """The result of every gate in ``gates`` for ``run`` (``steps``, ``duration_seconds``,
     ``outputs`` as get-status shows them)."""
     results: list[dict[str, Any]] = []
@@ -60,8 +65,15 @@ def _required_steps(expected: Any, steps: list[Mapping[str, Any]]) -> list[dict[
         if status is None:
             out.append(gate(f"required_steps.{name}", "success", None, False, f"step {name!r} did not run"))
         else:
-            out.append(gate(f"required_steps.{name}", "success", status, status == "success",
-                            None if status == "success" else f"step {name!r} ended {status}"))
+            out.append(
+                gate(
+                    f"required_steps.{name}",
+                    "success",
+                    status,
+                    status == "success",
+                    None if status == "success" else f"step {name!r} ended {status}",
+                )
+            )
     return out
 
 
@@ -70,8 +82,13 @@ def _max_duration(expected: Any, duration: Any) -> dict[str, Any]:
     if duration is None:
         return gate("max_duration_seconds", want, None, False, "the run's duration is unknown")
     passed = isinstance(expected, (int, float)) and duration <= expected
-    return gate("max_duration_seconds", want, duration, passed,
-                None if passed else f"the run took {duration} s, more than {expected} s")
+    return gate(
+        "max_duration_seconds",
+        want,
+        duration,
+        passed,
+        None if passed else f"the run took {duration} s, more than {expected} s",
+    )
 
 
 def _outputs(expected: Any, outputs: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -80,8 +97,9 @@ def _outputs(expected: Any, outputs: Mapping[str, str]) -> list[dict[str, Any]]:
         label = f"outputs.{name}"
         match = COMPARISON.match(str(condition))
         if match is None:
-            out.append(gate(label, condition, outputs.get(name), False,
-                            "not a comparison: write e.g. \">= 80\" or \"== 0\""))
+            out.append(
+                gate(label, condition, outputs.get(name), False, 'not a comparison: write e.g. ">= 80" or "== 0"')
+            )
             continue
         op, operand = match.groups()
         actual = outputs.get(name)

@@ -61,7 +61,12 @@ def note_completed(run: Run) -> None:
     group.save()
     runs = [run if r.id == run.id else r for r in runs]
     shown = aggregate(group, runs)
-    data = {"group_id": group.id, "status": shown["status"], "failed_runs": shown["failed_runs"],
-            "runs": [{"run_id": r.id, "pipeline_id": r.pipeline_id, "status": r.status, "conclusion": r.conclusion}
-                     for r in runs]}
+    data = {
+        "group_id": group.id,
+        "status": shown["status"],
+        "failed_runs": shown["failed_runs"],
+        "runs": [
+            {"run_id": r.id, "pipeline_id": r.pipeline_id, "status": r.status, "conclusion": r.conclusion} for r in runs
+        ],
+    }
     outbox.record("group.completed", None, data, run_id=group.id)

@@ -24,7 +24,6 @@ TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 
 
-
 class _Row(Protocol):
     id: str
 
@@ -39,8 +38,9 @@ def request_hash(body: dict[str, Any]) -> str:
 def validate_key(key: str) -> str:
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
-                         error="Invalid Idempotency-Key")
+        raise BadRequest(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters", error="Invalid Idempotency-Key"
+        )
     return key
 
 
@@ -56,39 +56,55 @@ def claim(api_key_id: str, key: str, body_hash: str) -> str | None:
     for _ in range(2):
         try:
             with write_tx():
-                row = (IdempotencyKey.select()
-                       .where((IdempotencyKey.api_key_id == api_key_id) & (IdempotencyKey.key == key)).first())
+                row = (
+                    IdempotencyKey.select()
+                    .where((IdempotencyKey.api_key_id == api_key_id) & (IdempotencyKey.key == key))
+                    .first()
+                )
                 if row is not None and _created(row) < utcnow() - TTL:
                     row.delete_instance()
                     row = None
                 if row is None:
-                    IdempotencyKey.insert(api_key_id=api_key_id, key=key, request_hash=body_hash, run_id=None,
-                                          created_at=to_db_time(utcnow())).execute()
+                    IdempotencyKey.insert(
+                        api_key_id=api_key_id,
+                        key=key,
+                        request_hash=body_hash,
+                        run_id=None,
+                        created_at=to_db_time(utcnow()),
+                    ).execute()
                     return None
         except peewee.IntegrityError:
             continue  # another request inserted the key first: read what it wrote
         if row.request_hash != body_hash:
-            raise Unprocessable("This Idempotency-Key was used with a different request body",
-                                error="Idempotency-Key reused")
+            raise Unprocessable(
+                "This Idempotency-Key was used with a different request body", error="Idempotency-Key reused"
+            )
         if row.run_id is None:
-            raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly",
-                           error="Idempotency-Key in use")
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress; retry shortly",
+                error="Idempotency-Key in use",
+            )
         return row.run_id
-    raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly",
-                   error="Idempotency-Key in use")
+    raise Conflict(
+        "A request with this Idempotency-Key is still in progress; retry shortly", error="Idempotency-Key in use"
+    )
 
 
 def bind(api_key_id: str, key: str, run_id: str) -> None:
-    (IdempotencyKey.update(run_id=run_id)
-     .where((IdempotencyKey.api_key_id == api_key_id) & (IdempotencyKey.key == key)).execute())
+    (
+        IdempotencyKey.update(run_id=run_id)
+        .where((IdempotencyKey.api_key_id == api_key_id) & (IdempotencyKey.key == key))
+        .execute()
+    )
 
 
 def release(api_key_id: str, key: str) -> None:
     IdempotencyKey.delete().where((IdempotencyKey.api_key_id == api_key_id) & (IdempotencyKey.key == key)).execute()
 
 
-def once(api_key_id: str, header: str | None, body: dict[str, Any], create: Callable[[], R],
-         replay: Callable[[str], R]) -> tuple[R, bool]:
+def once(
+    api_key_id: str, header: str | None, body: dict[str, Any], create: Callable[[], R], replay: Callable[[str], R]
+) -> tuple[R, bool]:
     """Call ``create``, unless an earlier request with this Idempotency-Key (``header``) and
     ``body`` made a row already: then ``replay`` reads that row again. Answers the row and
     whether it was replayed. If ``create`` raises, the key is released for a retry."""

@@ -31,8 +31,15 @@ def run_results(run: Run) -> dict[str, Any]:
     trigger-pipelines."""
     return {
         "outputs": dict(run.outputs or {}),
-        "artifacts": [{"name": a["name"], "size": a.get("size"), "expires_at": a.get("expires_at"),
-                       "download_url": download_url(run.id, a["name"])} for a in run.artifacts or []],
+        "artifacts": [
+            {
+                "name": a["name"],
+                "size": a.get("size"),
+                "expires_at": a.get("expires_at"),
+                "download_url": download_url(run.id, a["name"]),
+            }
+            for a in run.artifacts or []
+        ],
         "quality_gates": list(run.quality_gates or []),
         "group_id": run.group_id,
     }
@@ -51,8 +58,12 @@ def bounded_outputs(outputs: Mapping[str, str]) -> dict[str, str]:
         name, value = str(name), str(value)
         cost = len(name.encode()) + len(value.encode())
         if len(kept) >= MAX_OUTPUTS or size + cost > MAX_OUTPUT_BYTES:
-            log.warning("output %r dropped: a run keeps at most %d outputs and %d bytes", name[:100],
-                        MAX_OUTPUTS, MAX_OUTPUT_BYTES)
+            log.warning(
+                "output %r dropped: a run keeps at most %d outputs and %d bytes",
+                name[:100],
+                MAX_OUTPUTS,
+                MAX_OUTPUT_BYTES,
+            )
             continue
         kept[name] = value
         size += cost
@@ -60,15 +71,23 @@ def bounded_outputs(outputs: Mapping[str, str]) -> dict[str, str]:
 
 
 def stored_artifact(artifact: Artifact) -> dict[str, Any]:
-    return {"name": artifact.name, "size": artifact.size, "expires_at": iso(artifact.expires_at),
-            "locator": artifact.locator}
+    return {
+        "name": artifact.name,
+        "size": artifact.size,
+        "expires_at": iso(artifact.expires_at),
+        "locator": artifact.locator,
+    }
 
 
 def find_artifact(run: Run, name: str) -> Artifact | None:
     for a in run.artifacts or []:
         if a["name"] == name:
-            return Artifact(name=a["name"], size=a.get("size"), expires_at=from_db_time(a.get("expires_at")),
-                            locator=a.get("locator") or "")
+            return Artifact(
+                name=a["name"],
+                size=a.get("size"),
+                expires_at=from_db_time(a.get("expires_at")),
+                locator=a.get("locator") or "",
+            )
     return None
 
 
@@ -111,14 +130,19 @@ class Completion:
             run.error_message = "quality gates failed: " + ", ".join(g["name"] for g in gates.failed(judged))
 
 
-def completion_for(pipeline: Pipeline, provider: Provider, run: RunRef, snapshot: RunSnapshot,
-                   plugin_check: Callable[..., Any] | None) -> Completion | None:
+def completion_for(
+    pipeline: Pipeline, provider: Provider, run: RunRef, snapshot: RunSnapshot, plugin_check: Callable[..., Any] | None
+) -> Completion | None:
     """The completion of ``run`` when ``snapshot`` ends it (None otherwise): its results
     fetched now, outside any transaction, as the snapshot describes the run."""
     if not snapshot.terminal:
         return None
-    current = replace(run, upstream_id=snapshot.upstream_id or run.upstream_id,
-                      state=snapshot.state if snapshot.state is not None else run.state,
-                      steps=snapshot.steps if snapshot.steps is not None else run.steps)
-    return Completion(quality_gates=pipeline.quality_gates, results=collect(provider, pipeline, current),
-                      plugin_check=plugin_check)
+    current = replace(
+        run,
+        upstream_id=snapshot.upstream_id or run.upstream_id,
+        state=snapshot.state if snapshot.state is not None else run.state,
+        steps=snapshot.steps if snapshot.steps is not None else run.steps,
+    )
+    return Completion(
+        quality_gates=pipeline.quality_gates, results=collect(provider, pipeline, current), plugin_check=plugin_check
+    )

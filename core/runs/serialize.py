@@ -78,16 +78,18 @@ def run_to_dict(run: Run) -> dict[str, Any]:
 def event_data(run: Run) -> dict[str, Any]:
     """The ``data`` of a run event, as the webhook payload carries it."""
     seconds = duration_seconds(run)
-    return msgspec.to_builtins(views.RunEventData(
-        run_id=run.id,
-        status=run.status,
-        conclusion=run.conclusion,
-        branch=run.ref,
-        duration=human_duration(seconds),
-        duration_seconds=seconds,
-        html_url=run.html_url,
-        trigger=trigger_of(run),
-        deployment_url=run.deployment_url or UNSET,
-        failed_step=failed_step(run) or UNSET,
-        quality_gates=[views.QualityGate(**g) for g in run.quality_gates] if run.quality_gates else UNSET,
-    ))
+    return msgspec.to_builtins(
+        views.RunEventData(
+            run_id=run.id,
+            status=run.status,
+            conclusion=run.conclusion,
+            branch=run.ref,
+            duration=human_duration(seconds),
+            duration_seconds=seconds,
+            html_url=run.html_url,
+            trigger=trigger_of(run),
+            deployment_url=run.deployment_url or UNSET,
+            failed_step=failed_step(run) or UNSET,
+            quality_gates=[views.QualityGate(**g) for g in run.quality_gates] if run.quality_gates else UNSET,
+        )
+    )

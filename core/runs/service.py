@@ -59,15 +59,23 @@ def parse_inputs(raw: Any) -> dict[str, str]:
     return dict(raw)
 
 
-def start_run(gw: Gateway, pipeline: Pipeline, ref: str, inputs: dict[str, str], api_key_id: str | None,
-              trigger: Mapping[str, Any] | None = None, group_id: str | None = None) -> Run:
+def start_run(
+    gw: Gateway,
+    pipeline: Pipeline,
+    ref: str,
+    inputs: dict[str, str],
+    api_key_id: str | None,
+    trigger: Mapping[str, Any] | None = None,
+    group_id: str | None = None,
+) -> Run:
     """Create a run and dispatch it now, or leave it queued for the worker when the provider
     runs there. ``trigger`` records what started it (runs.triggers); ``group_id`` the group
     it belongs to (runs.groups). A provider's refusal ends the run ``failed`` and is raised as
     ProviderError."""
     in_worker = "runs_in_worker" in gw.provider_for(pipeline).capabilities
-    run = transitions.create_run(pipeline, ref, inputs, api_key_id, trigger=trigger, group_id=group_id,
-                                 **_dispatch_lease(gw, in_worker))
+    run = transitions.create_run(
+        pipeline, ref, inputs, api_key_id, trigger=trigger, group_id=group_id, **_dispatch_lease(gw, in_worker)
+    )
     return run if in_worker else dispatch(gw, pipeline, run, then_lease_to=None)
 
 
@@ -95,9 +103,17 @@ def dispatch(gw: Gateway, pipeline: Pipeline, run: Run, *, then_lease_to: str | 
     provider = gw.provider_for(pipeline)
     metrics.queue_latency.observe(max(0.0, (utcnow() - transitions.created_at(run)).total_seconds()))
     try:
-        with (tracing.span("dispatch", {"flashfusion.pipeline": pipeline.id, "flashfusion.provider": pipeline.provider,
-                                        "flashfusion.run_id": run.id}),
-              metrics.provider_call(pipeline.provider, "dispatch", provider)):
+        with (
+            tracing.span(
+                "dispatch",
+                {
+                    "flashfusion.pipeline": pipeline.id,
+                    "flashfusion.provider": pipeline.provider,
+                    "flashfusion.run_id": run.id,
+                },
+            ),
+            metrics.provider_call(pipeline.provider, "dispatch", provider),
+        ):
             inputs = tracing.dispatch_inputs(pipeline.id, run.inputs or {})
             answer = provider.dispatch(pipeline, transitions.to_ref(run), run.ref, inputs)
     except ProviderError as exc:
@@ -108,8 +124,12 @@ def dispatch(gw: Gateway, pipeline: Pipeline, run: Run, *, then_lease_to: str | 
         log.exception("dispatch of %s crashed", run.id)
         transitions.fail_run(run.id, "dispatch_error", "internal error while dispatching")
         raise
-    return transitions.record_dispatch(run.id, answer, lease_owner=then_lease_to,
-                                       lease_seconds=gw.config.worker.lease_seconds) or run
+    return (
+        transitions.record_dispatch(
+            run.id, answer, lease_owner=then_lease_to, lease_seconds=gw.config.worker.lease_seconds
+        )
+        or run
+    )
 
 
 def cancel(run: Run) -> Run:
@@ -170,8 +190,14 @@ class RunPage:
     next_cursor: str | None
 
 
-def list_runs(*, pipelines: Iterable[str] | None, status: str | None = None, branch: str | None = None,
-              cursor: str | None = None, limit: int = 20) -> RunPage:
+def list_runs(
+    *,
+    pipelines: Iterable[str] | None,
+    status: str | None = None,
+    branch: str | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
+) -> RunPage:
     """Newest first, ``limit`` at a time. ``pipelines`` None means every pipeline; the cursor
     is opaque to clients and stable while new runs arrive."""
     check_status(status)

@@ -33,21 +33,54 @@ log = logging.getLogger("flashfusion.runs")
 def lifecycle(run: Run, what: str) -> None:
     """The log line and the count of one step in a run's life."""
     metrics.run_transitions.labels(run.provider, run.phase, run.status).inc()
-    fields = {"run_id": run.id, "pipeline_id": run.pipeline_id, "provider": run.provider, "phase": run.phase,
-              "status": run.status, "conclusion": run.conclusion, "upstream_id": run.upstream_id}
-    log.info("run %s %s (pipeline %s, phase %s, status %s%s)", run.id, what, run.pipeline_id, run.phase, run.status,
-             f", conclusion {run.conclusion}" if run.conclusion else "", extra=fields)
+    fields = {
+        "run_id": run.id,
+        "pipeline_id": run.pipeline_id,
+        "provider": run.provider,
+        "phase": run.phase,
+        "status": run.status,
+        "conclusion": run.conclusion,
+        "upstream_id": run.upstream_id,
+    }
+    log.info(
+        "run %s %s (pipeline %s, phase %s, status %s%s)",
+        run.id,
+        what,
+        run.pipeline_id,
+        run.phase,
+        run.status,
+        f", conclusion {run.conclusion}" if run.conclusion else "",
+        extra=fields,
+    )
 
 
-def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_id: str | None,
-               *, trigger: Mapping[str, Any] | None = None, lease_owner: str | None = None,
-               lease_seconds: float = 0, run_id: str | None = None, group_id: str | None = None) -> Run:
+def create_run(
+    pipeline: Pipeline,
+    ref: str,
+    inputs: Mapping[str, str],
+    api_key_id: str | None,
+    *,
+    trigger: Mapping[str, Any] | None = None,
+    lease_owner: str | None = None,
+    lease_seconds: float = 0,
+    run_id: str | None = None,
+    group_id: str | None = None,
+) -> Run:
     """A new queued run; ``trigger`` records what started it (runs.triggers)."""
     now = utcnow()
     run = Run.create(
-        id=run_id or new_id("run"), pipeline_id=pipeline.id, provider=pipeline.provider, ref=ref,
-        inputs=dict(inputs), api_key_id=api_key_id, status="running", phase="queued",
-        steps=[], state={}, created_at=to_db_time(now), updated_at=to_db_time(now),
+        id=run_id or new_id("run"),
+        pipeline_id=pipeline.id,
+        provider=pipeline.provider,
+        ref=ref,
+        inputs=dict(inputs),
+        api_key_id=api_key_id,
+        status="running",
+        phase="queued",
+        steps=[],
+        state={},
+        created_at=to_db_time(now),
+        updated_at=to_db_time(now),
         trigger=dict(trigger) if trigger is not None else {"kind": "unknown"},
         lease_owner=lease_owner,
         lease_until=to_db_time(now + timedelta(seconds=lease_seconds)) if lease_owner else None,
@@ -57,22 +90,42 @@ def create_run(pipeline: Pipeline, ref: str, inputs: Mapping[str, str], api_key_
     return run
 
 
-def create_run_once(claim: str, pipeline: Pipeline, ref: str, inputs: Mapping[str, str], *,
-                    trigger: Mapping[str, Any], lease_owner: str | None = None,
-                    lease_seconds: float = 0) -> Run | None:
+def create_run_once(
+    claim: str,
+    pipeline: Pipeline,
+    ref: str,
+    inputs: Mapping[str, str],
+    *,
+    trigger: Mapping[str, Any],
+    lease_owner: str | None = None,
+    lease_seconds: float = 0,
+) -> Run | None:
     """Like ``create_run``, but only if no run of this pipeline has claimed ``claim`` before (a
     pushed commit, a schedule's due time). The claim and the run are written in one
     transaction, so across processes and hosts exactly one caller gets the run; the others
     get None."""
     run_id = new_id("run")
     with write_tx():
-        inserted = (TriggerClaim.insert(pipeline_id=pipeline.id, claim_key=claim, run_id=run_id,
-                                        created_at=to_db_time(utcnow()))
-                    .on_conflict_ignore().as_rowcount().execute())
+        inserted = (
+            TriggerClaim.insert(
+                pipeline_id=pipeline.id, claim_key=claim, run_id=run_id, created_at=to_db_time(utcnow())
+            )
+            .on_conflict_ignore()
+            .as_rowcount()
+            .execute()
+        )
         if not inserted:
             return None
-        return create_run(pipeline, ref, inputs, None, trigger=trigger, lease_owner=lease_owner,
-                          lease_seconds=lease_seconds, run_id=run_id)
+        return create_run(
+            pipeline,
+            ref,
+            inputs,
+            None,
+            trigger=trigger,
+            lease_owner=lease_owner,
+            lease_seconds=lease_seconds,
+            run_id=run_id,
+        )
 
 
 def created_at(run: Run) -> datetime:
@@ -91,10 +144,16 @@ def stored_time(when: datetime) -> datetime:
 
 def to_ref(run: Run) -> RunRef:
     return RunRef(
-        id=run.id, pipeline_id=run.pipeline_id, ref=run.ref, inputs=run.inputs or {},
-        created_at=created_at(run), upstream_id=run.upstream_id,
-        workflow_id=run.workflow_id, provider_status=run.provider_status,
-        steps=tuple(StepResult.from_dict(s) for s in run.steps or []), state=run.state or {},
+        id=run.id,
+        pipeline_id=run.pipeline_id,
+        ref=run.ref,
+        inputs=run.inputs or {},
+        created_at=created_at(run),
+        upstream_id=run.upstream_id,
+        workflow_id=run.workflow_id,
+        provider_status=run.provider_status,
+        steps=tuple(StepResult.from_dict(s) for s in run.steps or []),
+        state=run.state or {},
     )
 
 
@@ -110,8 +169,9 @@ def _locked(run_id: str) -> Run | None:
     return cast("Run | None", fetch_by_id(Run, run_id, for_update=not is_sqlite()))
 
 
-def record_dispatch(run_id: str, dispatch: Dispatch, *, lease_owner: str | None = None,
-                    lease_seconds: float = 0) -> Run | None:
+def record_dispatch(
+    run_id: str, dispatch: Dispatch, *, lease_owner: str | None = None, lease_seconds: float = 0
+) -> Run | None:
     """Store the provider's answer to a dispatch; the lease passes to ``lease_owner`` (None:
     to whichever worker claims the run next)."""
     with write_tx():
@@ -135,7 +195,9 @@ def record_dispatch(run_id: str, dispatch: Dispatch, *, lease_owner: str | None 
         return run
 
 
-def fail_run(run_id: str, conclusion: str, message: str | None = None, *, phase_from: Iterable[str] = ACTIVE_PHASES) -> Run | None:
+def fail_run(
+    run_id: str, conclusion: str, message: str | None = None, *, phase_from: Iterable[str] = ACTIVE_PHASES
+) -> Run | None:
     """End a run as ``failed`` (dispatch errors, timeouts, cancellation before dispatch)."""
     with write_tx():
         run = _locked(run_id)
@@ -160,8 +222,9 @@ def fail_dispatch(run_id: str, exc: ProviderError) -> Run | None:
     return fail_run(run_id, exc.conclusion, exc.message)
 
 
-def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None,
-                   completion: Completion | None = None) -> bool:
+def apply_snapshot(
+    snapshot: RunSnapshot, *, lease_owner: str | None = None, completion: Completion | None = None
+) -> bool:
     """Store what the provider reported and publish the events the change causes.
     Returns whether anything changed. A finished run is never reopened. When the snapshot
     ends the run, ``completion`` stores its results and judges its quality gates here, so the
@@ -217,8 +280,19 @@ def apply_snapshot(snapshot: RunSnapshot, *, lease_owner: str | None = None,
 
 
 def _comparable(run: Run) -> tuple:
-    return (run.status, run.phase, run.conclusion, run.provider_status, run.deployment_url, run.html_url,
-            run.upstream_id, run.steps, run.state, str(run.started_at), str(run.finished_at))
+    return (
+        run.status,
+        run.phase,
+        run.conclusion,
+        run.provider_status,
+        run.deployment_url,
+        run.html_url,
+        run.upstream_id,
+        run.steps,
+        run.state,
+        str(run.started_at),
+        str(run.finished_at),
+    )
 
 
 def request_cancel(run_id: str) -> Run | None:

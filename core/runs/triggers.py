@@ -35,6 +35,7 @@ KINDS = ("api", "dashboard", "push", "schedule", "upstream", "unknown")
 
 # --- what started a run ------------------------------------------------------------------
 
+
 def api_trigger(key_id: str, key_preview: str) -> dict[str, Any]:
     """An API key's request; the key's name as it is now is kept with the run."""
     row = ApiKey.select(ApiKey.name).where(ApiKey.id == key_id).first()
@@ -72,6 +73,7 @@ def describe(trigger: Mapping[str, Any] | None) -> str:
 
 # --- configuration -----------------------------------------------------------------------
 
+
 def check_triggers(triggers: Mapping[str, Any]) -> tuple[str, str] | None:
     """The first problem of a pipeline's ``triggers`` table as (key, reason), or None."""
     for key in triggers:
@@ -106,6 +108,7 @@ def branch_matches(patterns: Iterable[str], branch: str) -> bool:
 
 # --- push ----------------------------------------------------------------------------------
 
+
 def on_push(gateway: Gateway, provider: str, repository: str, branch: str, commit: str, pusher: str) -> list[Run]:
     """Start every pipeline of ``provider`` (a ``[providers.NAME]`` name) and ``repository``
     whose ``triggers.push`` matches ``branch``, on that branch; returns the runs started.
@@ -116,8 +119,11 @@ def on_push(gateway: Gateway, provider: str, repository: str, branch: str, commi
         return []
     started = []
     for pipeline in gateway.config.pipelines.values():
-        if (pipeline.provider != provider or pipeline.repository_name.casefold() != repository.casefold()
-                or not branch_matches(pipeline.triggers.get("push", []), branch)):
+        if (
+            pipeline.provider != provider
+            or pipeline.repository_name.casefold() != repository.casefold()
+            or not branch_matches(pipeline.triggers.get("push", []), branch)
+        ):
             continue
         run = _start(gateway, pipeline, f"push:{commit}", branch, push_trigger(commit, pusher, branch))
         if run is not None:
@@ -139,6 +145,7 @@ def _start(gateway: Gateway, pipeline: Pipeline, claim: str, ref: str, trigger: 
 
 # --- schedule ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Schedule:
     pipeline_id: str
@@ -151,8 +158,9 @@ class Schedule:
 
 
 def schedules(pipelines: Iterable[Pipeline]) -> list[Schedule]:
-    return [Schedule(p.id, expr, p.triggers.get("timezone"))
-            for p in pipelines for expr in p.triggers.get("schedule", [])]
+    return [
+        Schedule(p.id, expr, p.triggers.get("timezone")) for p in pipelines for expr in p.triggers.get("schedule", [])
+    ]
 
 
 class Scheduler:
@@ -177,8 +185,9 @@ class Scheduler:
                 continue
             if due >= self._first_seen(schedule, now):
                 pipeline = self.gw.config.pipelines[schedule.pipeline_id]
-                run = _start(self.gw, pipeline, f"schedule:{iso(due)}", pipeline.branch,
-                             schedule_trigger(schedule.cron, due))
+                run = _start(
+                    self.gw, pipeline, f"schedule:{iso(due)}", pipeline.branch, schedule_trigger(schedule.cron, due)
+                )
                 if run is not None:
                     log.info("schedule %r started run %s of pipeline %s", schedule.cron, run.id, pipeline.id)
                     started.append(run)
@@ -190,9 +199,11 @@ class Scheduler:
         since = self._since.get(schedule)
         if since is None:
             with write_tx():
-                TriggerClaim.insert(pipeline_id=schedule.pipeline_id, claim_key=schedule.since_key,
-                                    created_at=to_db_time(now)).on_conflict_ignore().execute()
-                row = TriggerClaim.get((TriggerClaim.pipeline_id == schedule.pipeline_id)
-                                       & (TriggerClaim.claim_key == schedule.since_key))
+                TriggerClaim.insert(
+                    pipeline_id=schedule.pipeline_id, claim_key=schedule.since_key, created_at=to_db_time(now)
+                ).on_conflict_ignore().execute()
+                row = TriggerClaim.get(
+                    (TriggerClaim.pipeline_id == schedule.pipeline_id) & (TriggerClaim.claim_key == schedule.since_key)
+                )
             since = self._since[schedule] = from_db_time(row.created_at) or now
         return since

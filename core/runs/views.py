@@ -33,10 +33,17 @@ class Step(Struct, kw_only=True):
 #: document describes each as a ``Step``. (``list[Any]``: msgspec merges ``extra_json_schema``
 #: into the generated items schema, and ``Any``'s is empty.)
 Steps = Annotated[list[Any], Meta(extra_json_schema={"items": {"$ref": "#/components/schemas/Step"}})]
-Trigger = Annotated[dict[str, Any], Meta(
-    description="What started the run: kind api (key_name, key_preview), dashboard (user), push (commit, pusher, "
-                "branch), schedule (cron, due), upstream (upstream_run_id, commit when known), or unknown",
-    extra_json_schema={"required": ["kind"], "properties": {"kind": {"type": "string", "enum": list(TRIGGER_KINDS)}}})]
+Trigger = Annotated[
+    dict[str, Any],
+    Meta(
+        description="What started the run: kind api (key_name, key_preview), dashboard (user), push (commit, pusher, "
+        "branch), schedule (cron, due), upstream (upstream_run_id, commit when known), or unknown",
+        extra_json_schema={
+            "required": ["kind"],
+            "properties": {"kind": {"type": "string", "enum": list(TRIGGER_KINDS)}},
+        },
+    ),
+]
 
 
 class ArtifactLink(Struct, kw_only=True):
@@ -77,11 +84,13 @@ class Run(Struct, kw_only=True):
     finished_at: str | None
     updated_at: str | None
     trigger: Trigger
-    outputs: Annotated[dict[str, str], Meta(
-        description="What the run's steps wrote as outputs (at most 64, 64 KiB in all)")] = {}
+    outputs: Annotated[
+        dict[str, str], Meta(description="What the run's steps wrote as outputs (at most 64, 64 KiB in all)")
+    ] = {}
     artifacts: list[ArtifactLink] = []
-    quality_gates: Annotated[list[QualityGate], Meta(
-        description="The pipeline's gates, judged when the run finished")] = []
+    quality_gates: Annotated[
+        list[QualityGate], Meta(description="The pipeline's gates, judged when the run finished")
+    ] = []
     group_id: Annotated[str | None, Meta(description="The group of a run started by trigger-pipelines")] = None
     #: get-status only: the run's change counter, for ``wait`` + ``version``.
     version: int | UnsetType = UNSET

@@ -67,8 +67,10 @@ def take_backup(db: peewee.Database, database_url: str, dest: str) -> BackupReco
     record = BackupRecord(taken_at=now, destination=str(path.resolve()), schema_version=schema_version(db))
     create_backup_record_table(db)
     p = db.param
-    db.execute_sql(f"INSERT INTO backup_record (id, taken_at, destination, schema_version) VALUES ({p}, {p}, {p}, {p})",
-                   (new_id("bk"), str(to_db_time(record.taken_at)), record.destination, record.schema_version))
+    db.execute_sql(
+        f"INSERT INTO backup_record (id, taken_at, destination, schema_version) VALUES ({p}, {p}, {p}, {p})",
+        (new_id("bk"), str(to_db_time(record.taken_at)), record.destination, record.schema_version),
+    )
     return record
 
 
@@ -89,13 +91,19 @@ def _sqlite_backup(source: str, path: Path) -> None:
 
 def _pg_dump(database_url: str, path: Path) -> None:
     if shutil.which("pg_dump") is None:
-        raise BackupError("pg_dump is not on PATH: install the PostgreSQL client tools (same major version as the "
-                          "server) and try again")
+        raise BackupError(
+            "pg_dump is not on PATH: install the PostgreSQL client tools (same major version as the "
+            "server) and try again"
+        )
     create_private_file(str(path))
     # The URL goes through the environment, not argv, so its password is not in `ps` output.
     env = {**os.environ, "FLASHFUSION_PG_URL": database_url}
-    result = subprocess.run(["sh", "-c", 'exec pg_dump --format=custom --file="$1" --dbname="$FLASHFUSION_PG_URL"',
-                             "pg_dump", str(path)], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        ["sh", "-c", 'exec pg_dump --format=custom --file="$1" --dbname="$FLASHFUSION_PG_URL"', "pg_dump", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         path.unlink(missing_ok=True)
         raise BackupError(f"pg_dump failed: {result.stderr.strip()}")
@@ -104,8 +112,9 @@ def _pg_dump(database_url: str, path: Path) -> None:
 def latest_backup(db: peewee.Database) -> BackupRecord | None:
     if "backup_record" not in db.get_tables():
         return None
-    row = db.execute_sql("SELECT taken_at, destination, schema_version FROM backup_record "
-                         "ORDER BY taken_at DESC LIMIT 1").fetchone()
+    row = db.execute_sql(
+        "SELECT taken_at, destination, schema_version FROM backup_record ORDER BY taken_at DESC LIMIT 1"
+    ).fetchone()
     if row is None:
         return None
     return BackupRecord(taken_at=from_db_time(row[0]), destination=row[1], schema_version=int(row[2]))

@@ -37,11 +37,17 @@ def open_database(url: str) -> peewee.Database:
     PostgreSQL backend is not forked per request."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
-        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else parsed.path
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
         if path and path != ":memory:":
             create_private_file(path)
-        db: peewee.Database = PooledSqliteDatabase(path or ":memory:", pragmas=SQLITE_PRAGMAS, max_connections=64,
-                                                    stale_timeout=300, check_same_thread=False, timeout=10)
+        db: peewee.Database = PooledSqliteDatabase(
+            path or ":memory:",
+            pragmas=SQLITE_PRAGMAS,
+            max_connections=64,
+            stale_timeout=300,
+            check_same_thread=False,
+            timeout=10,
+        )
     elif parsed.scheme in ("postgres", "postgresql"):
         db = PooledPostgresqlDatabase(
             unquote(parsed.path.lstrip("/")),
@@ -221,7 +227,9 @@ def fetch_by_id(model: type[M], value: Any, *, for_update: bool = False) -> M | 
     if row is None:
         return None
     instance = model.__new__(model)
-    instance.__data__ = {name: raw if raw is None else convert(raw) for (name, convert), raw in zip(columns, row, strict=True)}
+    instance.__data__ = {
+        name: raw if raw is None else convert(raw) for (name, convert), raw in zip(columns, row, strict=True)
+    }
     instance._dirty = set()  # type: ignore[attr-defined]  # peewee keeps it undeclared
     instance.__rel__ = {}
     return instance

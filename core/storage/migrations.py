@@ -30,8 +30,13 @@ def migrate(db: peewee.Database) -> list[str]:
         db.execute_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
     try:
         check_not_newer(db)
-        ddl(db, ["""CREATE TABLE IF NOT EXISTS schema_migration (
-            version INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, applied_at {ts} NOT NULL)"""])
+        ddl(
+            db,
+            [
+                """CREATE TABLE IF NOT EXISTS schema_migration (
+            version INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, applied_at {ts} NOT NULL)"""
+            ],
+        )
         done: list[str] = []
         for version, name, apply in MIGRATIONS:
             if version in applied_versions(db):
@@ -40,9 +45,11 @@ def migrate(db: peewee.Database) -> list[str]:
                 if version in applied_versions(db):
                     continue
                 apply(db)
-                db.execute_sql(f"INSERT INTO schema_migration (version, name, applied_at) "
-                               f"VALUES ({db.param}, {db.param}, {db.param})",
-                               (version, name, to_db_time(utcnow())))
+                db.execute_sql(
+                    f"INSERT INTO schema_migration (version, name, applied_at) "
+                    f"VALUES ({db.param}, {db.param}, {db.param})",
+                    (version, name, to_db_time(utcnow())),
+                )
             done.append(f"{version:03d}_{name}")
         return done
     finally:
@@ -57,13 +64,16 @@ def pending(db: peewee.Database) -> list[str]:
 
 # --- the schema version against the code (kept apart from the list above) ----------------
 
+
 class SchemaTooNew(Exception):
     """The database was migrated by a newer FlashFusion than this one. Running on it would
     fail at the first query that meets a changed table, so every command refuses to start."""
 
     def __init__(self, found: int, known: int) -> None:
-        super().__init__(f"the database schema is version {found} but this FlashFusion knows up to version {known}: "
-                         "upgrade FlashFusion or restore a backup taken before the upgrade")
+        super().__init__(
+            f"the database schema is version {found} but this FlashFusion knows up to version {known}: "
+            "upgrade FlashFusion or restore a backup taken before the upgrade"
+        )
         self.found = found
         self.known = known
 

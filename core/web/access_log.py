@@ -41,8 +41,9 @@ class AccessLog:
         req.context.started = time.perf_counter()
         req.context.span = tracing.start_request_span(req.method)
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
-                         req_succeeded: bool) -> None:
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
         now = time.perf_counter()
         started = req.context.get("started")
         seconds = now - (now if started is None else started)
@@ -55,7 +56,13 @@ class AccessLog:
             metrics.rate_limited.labels(route).inc()
         if not log.isEnabledFor(logging.INFO):
             return
-        fields = {"method": req.method, "route": route, "status": status, "duration_ms": round(seconds * 1000, 1),
-                  "request_id": req.context.get("request_id", "-"), "caller": caller_of(req),
-                  "client": req.context.get("client_addr") or req.remote_addr or "-"}
+        fields = {
+            "method": req.method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 1),
+            "request_id": req.context.get("request_id", "-"),
+            "caller": caller_of(req),
+            "client": req.context.get("client_addr") or req.remote_addr or "-",
+        }
         logs.emit_line(log, logging.INFO, LINE % fields, fields)

@@ -34,8 +34,15 @@ def require(permission: str) -> Callable[..., None]:
         if actor is None:
             return
         if permission not in actor.permissions:
-            audit.record_failure("permission.denied", actor.key_id, actor=actor.key_id, client_addr=client_addr(req),
-                                 key_preview=actor.key_preview, permission=permission, path=req.path)
+            audit.record_failure(
+                "permission.denied",
+                actor.key_id,
+                actor=actor.key_id,
+                client_addr=client_addr(req),
+                key_preview=actor.key_preview,
+                permission=permission,
+                path=req.path,
+            )
             raise Forbidden(f"This API key lacks the '{permission}' permission", error="Insufficient permissions")
 
     return hook
@@ -49,8 +56,9 @@ class Authentication:
         self.config = config
         self.clock = clock
         self.proxies = clientaddr.parse_networks(config.server.trusted_proxies)
-        keycheck.configure(key_cache_seconds=config.auth.key_cache_seconds,
-                           usage_flush_seconds=config.auth.usage_flush_seconds)
+        keycheck.configure(
+            key_cache_seconds=config.auth.key_cache_seconds, usage_flush_seconds=config.auth.usage_flush_seconds
+        )
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         clientaddr.remember(req, self.proxies)
@@ -87,9 +95,15 @@ class Authentication:
         addr = client_addr(req)
         decision = ratelimit.hit(f"addr:{addr}", self.config.rate_limits.api_requests_per_hour, HOUR)
         presented = (req.get_header(API_KEY_HEADER) or "").strip()
-        audit.record_failure("auth.failed", addr, actor="anonymous", client_addr=addr,
-                             key_preview=keys.preview(presented) if len(presented) >= 12 else None,
-                             reason=exc.error, path=req.path)
+        audit.record_failure(
+            "auth.failed",
+            addr,
+            actor="anonymous",
+            client_addr=addr,
+            key_preview=keys.preview(presented) if len(presented) >= 12 else None,
+            reason=exc.error,
+            path=req.path,
+        )
         for name, value in decision.headers().items():
             exc.headers.setdefault(name, value)
         if not decision.allowed:
@@ -110,7 +124,9 @@ def session_user(req: falcon.Request, now: datetime, config: Config, form_token:
     user, _ = sessions.resume(token, now, config.auth)
     assert token is not None, "resume() refuses a request without a session cookie"
     if req.method not in SAFE_METHODS and not sessions.csrf_ok(token, req.get_header(CSRF_HEADER) or form_token):
-        raise Forbidden(f"Send the csrf_token from login in the {CSRF_HEADER} header", error="CSRF token missing or wrong")
+        raise Forbidden(
+            f"Send the csrf_token from login in the {CSRF_HEADER} header", error="CSRF token missing or wrong"
+        )
     return user
 
 

@@ -45,8 +45,10 @@ RECV_SIZE = 16 * 1024
 def error_response(status: int, reason: str, message: str) -> bytes:
     """A complete HTTP/1.1 answer in the API's error shape that closes the connection."""
     body = json.dumps({"error": reason, "message": message}).encode()
-    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n"
+    )
     return head.encode("latin-1") + body
 
 
@@ -88,6 +90,7 @@ class HeaderFirstWorker(ThreadWorker):
             super().run()
         finally:
             from flashfusion.core.access import keycheck
+
             try:
                 keycheck.flush()
             except Exception as exc:  # noqa: BLE001 - exiting anyway; a SIGKILL would lose the same
@@ -123,8 +126,12 @@ class HeaderFirstWorker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
 
     def _parent_reads_headers(self, conn: TConn) -> bool:
-        return bool(self.cfg.is_ssl or conn.is_http2 or negotiation.prior_knowledge_allowed(self.cfg, conn.client)
-                    or negotiation.upgrade_allowed(self.cfg, conn.client))
+        return bool(
+            self.cfg.is_ssl
+            or conn.is_http2
+            or negotiation.prior_knowledge_allowed(self.cfg, conn.client)
+            or negotiation.upgrade_allowed(self.cfg, conn.client)
+        )
 
     def _on_head_readable(self, conn: Connection, sock: socket.socket) -> None:
         try:
@@ -151,10 +158,15 @@ class HeaderFirstWorker(ThreadWorker):
             return True
         if len(conn.head) > MAX_HEADER_BYTES:
             if b"\n" in conn.head:
-                answer = error_response(431, "Request Header Fields Too Large",
-                                        f"The request headers are larger than {MAX_HEADER_BYTES} bytes")
+                answer = error_response(
+                    431,
+                    "Request Header Fields Too Large",
+                    f"The request headers are larger than {MAX_HEADER_BYTES} bytes",
+                )
             else:
-                answer = error_response(414, "URI Too Long", f"The request line is longer than {MAX_HEADER_BYTES} bytes")
+                answer = error_response(
+                    414, "URI Too Long", f"The request line is longer than {MAX_HEADER_BYTES} bytes"
+                )
             self.log.warning("Invalid request from ip=%s: header block over %s bytes", _ip(conn), MAX_HEADER_BYTES)
             self._close(conn, answer)
             return True
@@ -190,10 +202,15 @@ class HeaderFirstWorker(ThreadWorker):
             conn = self.reading_heads[0]
             self._stop_reading(conn)
             if conn.head:
-                self.log.info("Closing connection from ip=%s: request headers not complete within %ss",
-                              _ip(conn), HEADER_TIMEOUT)
-                self._close(conn, error_response(
-                    408, "Request Timeout", f"The request headers did not arrive within {HEADER_TIMEOUT:g} seconds"))
+                self.log.info(
+                    "Closing connection from ip=%s: request headers not complete within %ss", _ip(conn), HEADER_TIMEOUT
+                )
+                self._close(
+                    conn,
+                    error_response(
+                        408, "Request Timeout", f"The request headers did not arrive within {HEADER_TIMEOUT:g} seconds"
+                    ),
+                )
             else:
                 self._close(conn)
         if not self.alive:
@@ -248,8 +265,10 @@ _CLIENT_ERRORS: list[tuple[tuple[type, ...], int, str]] = [
 
 def _error_for(exc: BaseException) -> tuple[int, str, str]:
     """(status, reason, message) for an error raised while reading a request."""
-    if isinstance(exc, (http_errors.InvalidResponseHeader, http_errors.InvalidResponseHeaderName,
-                        http_errors.ConfigurationProblem)):
+    if isinstance(
+        exc,
+        (http_errors.InvalidResponseHeader, http_errors.InvalidResponseHeaderName, http_errors.ConfigurationProblem),
+    ):
         return 500, "Internal Server Error", ""
     for kinds, status, reason in _CLIENT_ERRORS:
         if isinstance(exc, kinds):
@@ -272,6 +291,7 @@ def closing_truthfully(app: Callable) -> Callable:
             if response is not None and not _drain(environ):
                 response.force_close()
             return start_response(status, headers, exc_info)
+
         return app(environ, start)
 
     return wrapped

@@ -62,7 +62,7 @@ DESCRIPTION = (
     "returns a csrf_token to send as X-CSRF-Token on every state-changing call. The webhook endpoints take "
     "either an API key with the webhook permission or a session.\n\n"
     "Errors: every error, the router's own included (404 for an unknown route, 405 for a method a route does "
-    "not take), is JSON {\"error\", \"message\"}; every answer carries X-Request-ID.\n\n"
+    'not take), is JSON {"error", "message"}; every answer carries X-Request-ID.\n\n'
     "Not described here, on purpose: the dashboard (GET / and /login, /logout, /dashboard/... HTML pages and "
     "their form posts) and its static files under /static/dashboard/. They are the browser UI behind the "
     "session login, answer HTML, and are not an API; nor is /docs, the browsable page that renders this "
@@ -77,11 +77,15 @@ LINKS = {
         "cancelRun": {"operationId": "cancelRun", "requestBody": {"run_id": "$response.body#/run_id"}},
     },
     ("/functions/createWebhook", "post"): {
-        **{name: {"operationId": name, "requestBody": {"id": "$response.body#/id"}}
-           for name in ("updateWebhook", "rotateWebhookSecret", "testWebhook", "deleteWebhook")},
+        **{
+            name: {"operationId": name, "requestBody": {"id": "$response.body#/id"}}
+            for name in ("updateWebhook", "rotateWebhookSecret", "testWebhook", "deleteWebhook")
+        },
         "listDeliveries": {"operationId": "listDeliveries", "parameters": {"webhook_id": "$response.body#/id"}},
-        "replayWebhooks": {"operationId": "replayWebhooks",
-                           "requestBody": {"webhook_id": "$response.body#/id", "since": "2000-01-01T00:00:00Z"}},
+        "replayWebhooks": {
+            "operationId": "replayWebhooks",
+            "requestBody": {"webhook_id": "$response.body#/id", "since": "2000-01-01T00:00:00Z"},
+        },
     },
     ("/functions/createAPIKey", "post"): {
         name: {"operationId": name, "requestBody": {"id": "$response.body#/id"}}
@@ -93,17 +97,16 @@ LINKS = {
 }
 
 
-
-
 def document() -> dict[str, Any]:
-    paths = {**pipeline_paths(), **access_paths(), **webhook_paths(), **service_paths(),
-             **hook_paths()}
+    paths = {**pipeline_paths(), **access_paths(), **webhook_paths(), **service_paths(), **hook_paths()}
     for (path, method), links in LINKS.items():
         paths[path][method]["responses"]["200"]["links"] = links
     paths["/readyz"]["head"]["responses"]["503"] = {"description": "Not ready", "headers": headers_for(False, 503)}
     paths["/readyz"]["get"]["responses"]["503"] = {
         "description": "Not ready: database unreachable or migrations pending",
-        "headers": headers_for(False, 503), "content": json_content({"$ref": "#/components/schemas/Readiness"})}
+        "headers": headers_for(False, 503),
+        "content": json_content({"$ref": "#/components/schemas/Readiness"}),
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "FlashFusion CI/CD API", "version": "0.1.0", "description": DESCRIPTION},
@@ -111,36 +114,66 @@ def document() -> dict[str, Any]:
         "components": {
             "headers": copy.deepcopy(HEADERS),
             "securitySchemes": {
-                "ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER,
-                           "description": "ffai_... with per-endpoint permissions and a pipeline scope"},
-                "SessionCookie": {"type": "apiKey", "in": "cookie", "name": COOKIE,
-                                  "description": "Set by POST /functions/login"},
-                "CsrfToken": {"type": "apiKey", "in": "header", "name": CSRF_HEADER,
-                              "description": "The csrf_token from login; required with the session cookie on "
-                                             "state-changing (non-GET) calls"},
+                "ApiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": API_KEY_HEADER,
+                    "description": "ffai_... with per-endpoint permissions and a pipeline scope",
+                },
+                "SessionCookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": COOKIE,
+                    "description": "Set by POST /functions/login",
+                },
+                "CsrfToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": CSRF_HEADER,
+                    "description": "The csrf_token from login; required with the session cookie on "
+                    "state-changing (non-GET) calls",
+                },
             },
             "schemas": {
-                "Error": {"type": "object", "required": ["error", "message"],
-                          "properties": {"error": STRING, "message": STRING},
-                          "example": {"error": "Invalid API key format", "message": "API keys must start with ffai_"}},
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {"error": STRING, "message": STRING},
+                    "example": {"error": "Invalid API key format", "message": "API keys must start with ffai_"},
+                },
                 "WebhookPayload": WEBHOOK_PAYLOAD,
                 "Readiness": READINESS,
                 **jsonschema.components(),
             },
         },
         "paths": paths,
-        "webhooks": {"pipelineEvent": {"post": {
-            "summary": "What a webhook endpoint receives",
-            "description": "POSTed to each subscribed endpoint. Verify X-FlashFusion-Signature: the hex "
-                           "HMAC-SHA256 of the raw body with the endpoint's secret. Standard Webhooks headers "
-                           "(webhook-id, webhook-timestamp, webhook-signature) are sent too.",
-            "parameters": [
-                {"name": "X-FlashFusion-Signature", "in": "header", "required": True, "schema": STRING},
-                {"name": "X-FlashFusion-Event", "in": "header", "required": True, "schema": STRING,
-                 "example": "run.completed"},
-            ],
-            "requestBody": {"required": True, "content": json_content({"$ref": "#/components/schemas/WebhookPayload"},
-                                                               WEBHOOK_PAYLOAD_EXAMPLE)},
-            "responses": {"200": {"description": "Any 2xx acknowledges the delivery; anything else is retried"}},
-        }}},
+        "webhooks": {
+            "pipelineEvent": {
+                "post": {
+                    "summary": "What a webhook endpoint receives",
+                    "description": "POSTed to each subscribed endpoint. Verify X-FlashFusion-Signature: the hex "
+                    "HMAC-SHA256 of the raw body with the endpoint's secret. Standard Webhooks headers "
+                    "(webhook-id, webhook-timestamp, webhook-signature) are sent too.",
+                    "parameters": [
+                        {"name": "X-FlashFusion-Signature", "in": "header", "required": True, "schema": STRING},
+                        {
+                            "name": "X-FlashFusion-Event",
+                            "in": "header",
+                            "required": True,
+                            "schema": STRING,
+                            "example": "run.completed",
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": json_content(
+                            {"$ref": "#/components/schemas/WebhookPayload"}, WEBHOOK_PAYLOAD_EXAMPLE
+                        ),
+                    },
+                    "responses": {
+                        "200": {"description": "Any 2xx acknowledges the delivery; anything else is retried"}
+                    },
+                }
+            }
+        },
     }

@@ -27,7 +27,7 @@ ERROR_TEXT = {
     400: "Bad request: invalid JSON, a missing or invalid field (named in the message)",
     401: "Not authenticated: missing, malformed, unknown, revoked or expired API key, or no valid session",
     403: "Authenticated but not allowed: the key lacks the permission, or the session call lacks its CSRF "
-         "token or comes cross-site",
+    "token or comes cross-site",
     404: "Not found, or outside the caller's pipeline scope",
     405: "Method not allowed",
     409: "Conflict",
@@ -40,23 +40,42 @@ ERROR_TEXT = {
     504: "The provider did not answer in time",
 }
 
-REQUEST_ID = {"X-Request-ID": {
-    "description": "The request's id (the caller's own X-Request-ID when sent, else a new one); quote it in reports",
-    "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 128}}}
+REQUEST_ID = {
+    "X-Request-ID": {
+        "description": "The request's id (the caller's own X-Request-ID when sent, else a new one); quote it in reports",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+    }
+}
 RATE_LIMIT = {
-    "X-RateLimit-Limit": {"description": "Requests allowed per window (API key calls)",
-                          "schema": {"type": "integer", "minimum": 0}},
-    "X-RateLimit-Remaining": {"description": "Requests left in the window",
-                              "schema": {"type": "integer", "minimum": 0}},
-    "X-RateLimit-Reset": {"description": "Unix time when the window is full again",
-                          "schema": {"type": "integer", "minimum": 0}},
+    "X-RateLimit-Limit": {
+        "description": "Requests allowed per window (API key calls)",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in the window",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "X-RateLimit-Reset": {
+        "description": "Unix time when the window is full again",
+        "schema": {"type": "integer", "minimum": 0},
+    },
     "RateLimit-Policy": {"description": "IETF draft RateLimit-Policy", "schema": STRING},
     "RateLimit": {"description": "IETF draft RateLimit", "schema": STRING},
 }
-RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "required": True,
-                               "schema": {"type": "integer", "minimum": 1}}}
-OPTIONAL_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying, when known",
-                                        "schema": {"type": "integer", "minimum": 1}}}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+OPTIONAL_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying, when known",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
 
 def json_content(schema: dict, example: Any = None) -> dict:
@@ -86,12 +105,16 @@ def answer(description: str, schema: dict, example: Any = None) -> dict:
 
 
 def query_param(name: str, description: str, required: bool = False, schema: dict | None = None) -> dict:
-    return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": schema or {"type": "string", "minLength": 1, "maxLength": 64}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema or {"type": "string", "minLength": 1, "maxLength": 64},
+    }
 
 
-HEADERS = {**REQUEST_ID, **RATE_LIMIT, **RETRY_AFTER,
-           "Retry-After-Optional": OPTIONAL_RETRY_AFTER["Retry-After"]}
+HEADERS = {**REQUEST_ID, **RATE_LIMIT, **RETRY_AFTER, "Retry-After-Optional": OPTIONAL_RETRY_AFTER["Retry-After"]}
 
 
 def header_ref(name: str) -> dict:
@@ -110,14 +133,23 @@ def headers_for(rate_limited: bool, status: int) -> dict:
     return headers
 
 
-def responses(ok: dict, codes: tuple[int, ...], *, rate_limited: bool, text: dict[int, str] | None = None,
-               ok_headers: dict | None = None) -> dict:
+def responses(
+    ok: dict,
+    codes: tuple[int, ...],
+    *,
+    rate_limited: bool,
+    text: dict[int, str] | None = None,
+    ok_headers: dict | None = None,
+) -> dict:
     """A 200 answer plus the Error answers ``codes``; every answer names its headers."""
     text = {**ERROR_TEXT, **(text or {})}
     out = {"200": {**ok, "headers": {**headers_for(rate_limited, 200), **(ok_headers or {})}}}
     for code in codes:
-        out[str(code)] = {"description": text[code], "headers": headers_for(rate_limited, code),
-                          "content": json_content(ERROR)}
+        out[str(code)] = {
+            "description": text[code],
+            "headers": headers_for(rate_limited, code),
+            "content": json_content(ERROR),
+        }
     return out
 
 
@@ -125,9 +157,20 @@ def request_body(schema: dict, example: Any) -> dict:
     return {"required": True, "content": json_content(schema, example)}
 
 
-def operation(op_id: str, summary: str, security: list, ok: dict, codes: tuple[int, ...], *, tag: str,
-        description: str | None = None, body: dict | None = None, parameters: list | None = None,
-        text: dict[int, str] | None = None, ok_headers: dict | None = None) -> dict:
+def operation(
+    op_id: str,
+    summary: str,
+    security: list,
+    ok: dict,
+    codes: tuple[int, ...],
+    *,
+    tag: str,
+    description: str | None = None,
+    body: dict | None = None,
+    parameters: list | None = None,
+    text: dict[int, str] | None = None,
+    ok_headers: dict | None = None,
+) -> dict:
     rate_limited = any("ApiKey" in r for r in security)
     op: dict[str, Any] = {"summary": summary, "operationId": op_id, "tags": [tag], "security": security}
     if description:
@@ -140,50 +183,103 @@ def operation(op_id: str, summary: str, security: list, ok: dict, codes: tuple[i
     return op
 
 
-RUN_EXAMPLE = {"id": "run_456", "status": "success", "duration_seconds": 120,
-               "steps": [{"name": "build", "status": "success", "duration_seconds": 95.2}],
-               "deployment_url": "https://demo.example.com"}
+RUN_EXAMPLE = {
+    "id": "run_456",
+    "status": "success",
+    "duration_seconds": 120,
+    "steps": [{"name": "build", "status": "success", "duration_seconds": 95.2}],
+    "deployment_url": "https://demo.example.com",
+}
 
 # The spec's payload structure, as webhook receivers get it.
-WEBHOOK_PAYLOAD_EXAMPLE = {"event": "run.completed", "timestamp": "2025-11-21T10:30:00Z", "pipeline_id": "abc123",
-                           "data": {"run_id": "run_456", "status": "success", "duration": "2m 30s"}}
-WEBHOOK_PAYLOAD = {**obj(["event", "timestamp", "pipeline_id", "data"],
-                          event=STRING, timestamp=TIME, pipeline_id=NULLABLE_STRING, data={"type": "object"}),
-                   "example": WEBHOOK_PAYLOAD_EXAMPLE}
+WEBHOOK_PAYLOAD_EXAMPLE = {
+    "event": "run.completed",
+    "timestamp": "2025-11-21T10:30:00Z",
+    "pipeline_id": "abc123",
+    "data": {"run_id": "run_456", "status": "success", "duration": "2m 30s"},
+}
+WEBHOOK_PAYLOAD = {
+    **obj(
+        ["event", "timestamp", "pipeline_id", "data"],
+        event=STRING,
+        timestamp=TIME,
+        pipeline_id=NULLABLE_STRING,
+        data={"type": "object"},
+    ),
+    "example": WEBHOOK_PAYLOAD_EXAMPLE,
+}
 
 PIPELINE_CHECK = obj(
     ["provider", "status"],
     provider=STRING,
-    status={"type": "string", "enum": ["ok", "degraded", "checking"],
-            "description": "checking: not checked yet since this process started"},
+    status={
+        "type": "string",
+        "enum": ["ok", "degraded", "checking"],
+        "description": "checking: not checked yet since this process started",
+    },
     problems={"type": "array", "items": STRING, "description": "Only when degraded"},
 )
 READINESS = {
-    **obj(["success", "status"],
-           success=BOOLEAN,
-           status={"type": "string", "enum": ["ready", "degraded", "not_ready"],
-                   "description": "not_ready (503): database unreachable, migrations pending or the schema newer "
-                                  "than this release; degraded (200): a pipeline's provider check found problems. "
-                                  "checks, pipelines and pipelines_checked_at are sent only to an administrator's "
-                                  "session"},
-           checks={"type": "object", "required": ["database"],
-                   "properties": {"database": {"type": "string", "description": "ok, or what is wrong"}},
-                   "additionalProperties": STRING},
-           pipelines={"type": "object", "additionalProperties": PIPELINE_CHECK,
-                      "description": "Each configured pipeline's provider check, by pipeline id"},
-           pipelines_checked_at=NULLABLE_TIME),
-    "example": {"success": True, "status": "degraded", "checks": {"database": "ok"},
-                "pipelines": {"demo": {"provider": "local", "status": "ok"},
-                              "web": {"provider": "github", "status": "degraded",
-                                      "problems": ["workflow deploy.yml not found in owner/repo"]}},
-                "pipelines_checked_at": "2025-11-21T10:30:00Z"},
+    **obj(
+        ["success", "status"],
+        success=BOOLEAN,
+        status={
+            "type": "string",
+            "enum": ["ready", "degraded", "not_ready"],
+            "description": "not_ready (503): database unreachable, migrations pending or the schema newer "
+            "than this release; degraded (200): a pipeline's provider check found problems. "
+            "checks, pipelines and pipelines_checked_at are sent only to an administrator's "
+            "session",
+        },
+        checks={
+            "type": "object",
+            "required": ["database"],
+            "properties": {"database": {"type": "string", "description": "ok, or what is wrong"}},
+            "additionalProperties": STRING,
+        },
+        pipelines={
+            "type": "object",
+            "additionalProperties": PIPELINE_CHECK,
+            "description": "Each configured pipeline's provider check, by pipeline id",
+        },
+        pipelines_checked_at=NULLABLE_TIME,
+    ),
+    "example": {
+        "success": True,
+        "status": "degraded",
+        "checks": {"database": "ok"},
+        "pipelines": {
+            "demo": {"provider": "local", "status": "ok"},
+            "web": {
+                "provider": "github",
+                "status": "degraded",
+                "problems": ["workflow deploy.yml not found in owner/repo"],
+            },
+        },
+        "pipelines_checked_at": "2025-11-21T10:30:00Z",
+    },
 }
 
-CREATE_KEY_EXAMPLE = {"name": "Production Deploy Key", "permissions": ["trigger_pipeline", "read_runs"],
-                      "pipeline_ids": ["id1", "id2"], "expires_in_days": 90}
-CREATE_KEY_ANSWER_EXAMPLE = {"success": True, "id": "key_id", "name": "Production Deploy Key",
-                             "plaintext_key": "ffai_...", "key_preview": "...abc123"}
-SEND_WEBHOOK_EXAMPLE = {"event_type": "run.completed", "pipeline_id": "abc123",
-                        "payload": {"run_id": "string", "status": "success", "duration": "2m 30s"}}
-SEND_WEBHOOK_ANSWER_EXAMPLE = {"success": True, "event_id": "evt_7Hq2", "deliveries": [
-    {"id": "dlv_9kL1", "webhook_id": "wh_3xYz"}]}
+CREATE_KEY_EXAMPLE = {
+    "name": "Production Deploy Key",
+    "permissions": ["trigger_pipeline", "read_runs"],
+    "pipeline_ids": ["id1", "id2"],
+    "expires_in_days": 90,
+}
+CREATE_KEY_ANSWER_EXAMPLE = {
+    "success": True,
+    "id": "key_id",
+    "name": "Production Deploy Key",
+    "plaintext_key": "ffai_...",
+    "key_preview": "...abc123",
+}
+SEND_WEBHOOK_EXAMPLE = {
+    "event_type": "run.completed",
+    "pipeline_id": "abc123",
+    "payload": {"run_id": "string", "status": "success", "duration": "2m 30s"},
+}
+SEND_WEBHOOK_ANSWER_EXAMPLE = {
+    "success": True,
+    "event_id": "evt_7Hq2",
+    "deliveries": [{"id": "dlv_9kL1", "webhook_id": "wh_3xYz"}],
+}

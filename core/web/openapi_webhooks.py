@@ -39,10 +39,14 @@ def webhook_paths() -> dict[str, Any]:
     return {
         "/functions/createWebhook": {
             "post": op(
-                "createWebhook", "Create a webhook endpoint",
-                parts.answer("Created; the signing secret is shown only once",
-                             parts.success(["id", "secret", "webhook"], id=parts.STRING, secret=parts.STRING,
-                                           webhook=ref(Webhook))),
+                "createWebhook",
+                "Create a webhook endpoint",
+                parts.answer(
+                    "Created; the signing secret is shown only once",
+                    parts.success(
+                        ["id", "secret", "webhook"], id=parts.STRING, secret=parts.STRING, webhook=ref(Webhook)
+                    ),
+                ),
                 body=parts.request_body(
                     ref(bodies.CreateWebhookRequest),
                     {
@@ -87,10 +91,17 @@ def webhook_paths() -> dict[str, Any]:
         },
         "/functions/rotateWebhookSecret": {
             "post": op(
-                "rotateWebhookSecret", "New signing secret; the old one also signs for 24 h",
-                parts.answer("The new secret (shown once)",
-                             parts.success(["id", "secret", "previous_secret_expires_at"], id=parts.STRING,
-                                           secret=parts.STRING, previous_secret_expires_at=parts.TIME)),
+                "rotateWebhookSecret",
+                "New signing secret; the old one also signs for 24 h",
+                parts.answer(
+                    "The new secret (shown once)",
+                    parts.success(
+                        ["id", "secret", "previous_secret_expires_at"],
+                        id=parts.STRING,
+                        secret=parts.STRING,
+                        previous_secret_expires_at=parts.TIME,
+                    ),
+                ),
                 body=id_body,
             )
         },
@@ -107,11 +118,17 @@ def webhook_paths() -> dict[str, Any]:
         },
         "/functions/sendWebhook": {
             "post": op(
-                "sendWebhook", "Send Webhook Notification",
+                "sendWebhook",
+                "Send Webhook Notification",
                 parts.answer(
                     "The event, and one queued delivery per subscribed endpoint",
-                    parts.success(["event_id", "deliveries"], event_id=parts.STRING, deliveries=parts.array(
-                        parts.obj(["id", "webhook_id"], id=parts.STRING, webhook_id=parts.STRING))),
+                    parts.success(
+                        ["event_id", "deliveries"],
+                        event_id=parts.STRING,
+                        deliveries=parts.array(
+                            parts.obj(["id", "webhook_id"], id=parts.STRING, webhook_id=parts.STRING)
+                        ),
+                    ),
                     parts.SEND_WEBHOOK_ANSWER_EXAMPLE,
                 ),
                 description="Trigger webhook notifications for pipeline events. " + desc + " Receivers get the "

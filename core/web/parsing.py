@@ -61,8 +61,10 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(text, parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-                         error="Invalid JSON") from None
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            error="Invalid JSON",
+        ) from None
     except _Unstorable as exc:
         raise BadRequest(f"The request body is not valid JSON: {exc}", error="Invalid JSON") from None
     except RecursionError:
@@ -170,4 +172,3 @@ def query_int(req: falcon.Request, name: str, *, default: int | None, low: int, 
 
 
 _ASCII_INT = re.compile(r"-?[0-9]{1,18}")
-

@@ -39,8 +39,9 @@ class SecretKeyError(Exception):
 
 
 def _derive(material: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"flashfusion",
-                info=b"webhook-secrets-v1").derive(material.encode("utf-8"))
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"flashfusion", info=b"webhook-secrets-v1").derive(
+        material.encode("utf-8")
+    )
 
 
 def _key_id(key: bytes) -> str:

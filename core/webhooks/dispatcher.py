@@ -65,9 +65,17 @@ class Job:
 
 
 class Dispatcher:
-    def __init__(self, gateway, worker_id: str | None = None, *, clock: Callable[[], datetime] = utcnow,
-                 wall: Callable[[], float] = time.time, resolver: Resolver = system_resolver,
-                 rng: random.Random | None = None, jitter: float = JITTER) -> None:
+    def __init__(
+        self,
+        gateway,
+        worker_id: str | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        wall: Callable[[], float] = time.time,
+        resolver: Resolver = system_resolver,
+        rng: random.Random | None = None,
+        jitter: float = JITTER,
+    ) -> None:
         self.gw = gateway
         self.cfg = gateway.config.webhooks
         self.id = (worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}")[:80]
@@ -142,7 +150,8 @@ class Dispatcher:
 
     def release(self) -> None:
         WebhookDelivery.update(lease_owner=None, lease_until=None).where(
-            (WebhookDelivery.lease_owner == self.id) & (WebhookDelivery.status == "pending")).execute()
+            (WebhookDelivery.lease_owner == self.id) & (WebhookDelivery.status == "pending")
+        ).execute()
 
     # --- fan-out --------------------------------------------------------------------
 
@@ -157,8 +166,9 @@ class Dispatcher:
     # --- claim ----------------------------------------------------------------------
 
     def claim(self) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
-        return claims.claim_due(self.id, self.clock, lease_seconds=self.lease, batch_size=self.cfg.batch_size,
-                                limit=self.limit)
+        return claims.claim_due(
+            self.id, self.clock, lease_seconds=self.lease, batch_size=self.cfg.batch_size, limit=self.limit
+        )
 
     # --- send and record ------------------------------------------------------------
 
@@ -179,8 +189,11 @@ class Dispatcher:
                 extra += len(fresh)
                 more = bool(fresh)
                 queue.extend(self.jobs(fresh))
-            starting = [] if stopping else [queue.popleft() for _ in range(
-                min(self.cfg.concurrency - len(in_flight), len(queue)))]
+            starting = (
+                []
+                if stopping
+                else [queue.popleft() for _ in range(min(self.cfg.concurrency - len(in_flight), len(queue)))]
+            )
             if ended or starting:
                 for job in self.settle(ended, starting):
                     in_flight[self.submit(job)] = job
@@ -230,8 +243,10 @@ class Dispatcher:
         record without an outcome, and a fresh lease covering the request."""
         by_id = {job.row.id: job for job in jobs}
         marks = ", ".join([database.param] * len(by_id))
-        sql = (f"SELECT id, attempts FROM webhook_delivery WHERE id IN ({marks}) AND status = 'pending' "
-               f"AND lease_owner = {database.param}")
+        sql = (
+            f"SELECT id, attempts FROM webhook_delivery WHERE id IN ({marks}) AND status = 'pending' "
+            f"AND lease_owner = {database.param}"
+        )
         if not is_sqlite():
             sql += " FOR UPDATE"
         mine = database.execute_sql(sql, (*by_id, self.id)).fetchall()
@@ -247,14 +262,19 @@ class Dispatcher:
         retried = [job.row.id for job in started if job.attempt > 1]
         if retried:  # a worker that died during an earlier attempt left it without an outcome
             WebhookAttempt.update(error=OUTCOME_UNKNOWN).where(
-                WebhookAttempt.delivery_id.in_(retried) & WebhookAttempt.latency_ms.is_null()
-                & WebhookAttempt.error.is_null()).execute()
-        _executemany(_sql("INSERT INTO webhook_attempt (id, delivery_id, attempt, worker, started_at) "
-                          "VALUES (?, ?, ?, ?, ?)"),
-                     [(job.attempt_id, job.row.id, job.attempt, self.id, stamp) for job in started])
-        WebhookDelivery.update(attempts=WebhookDelivery.attempts + 1, updated_at=stamp,
-                               lease_until=to_db_time(now + timedelta(seconds=self.lease))).where(
-            WebhookDelivery.id.in_(ids)).execute()
+                WebhookAttempt.delivery_id.in_(retried)
+                & WebhookAttempt.latency_ms.is_null()
+                & WebhookAttempt.error.is_null()
+            ).execute()
+        _executemany(
+            _sql("INSERT INTO webhook_attempt (id, delivery_id, attempt, worker, started_at) VALUES (?, ?, ?, ?, ?)"),
+            [(job.attempt_id, job.row.id, job.attempt, self.id, stamp) for job in started],
+        )
+        WebhookDelivery.update(
+            attempts=WebhookDelivery.attempts + 1,
+            updated_at=stamp,
+            lease_until=to_db_time(now + timedelta(seconds=self.lease)),
+        ).where(WebhookDelivery.id.in_(ids)).execute()
         return started
 
     def attempt(self, row: WebhookDelivery, ep: WebhookEndpoint, secrets: list[str] | None) -> client.Outcome:
@@ -265,8 +285,9 @@ class Dispatcher:
         except UrlRefused:
             return client.Outcome(status=None, latency_ms=0, error=REFUSED)
         body = row.body.encode("utf-8")
-        headers = signing.headers(secrets, msg_id=row.event_id, timestamp=int(self.wall()),
-                                  event_type=row.event_type, body=body)
+        headers = signing.headers(
+            secrets, msg_id=row.event_id, timestamp=int(self.wall()), event_type=row.event_type, body=body
+        )
         try:
             return client.post(target, body, headers, self.cfg.timeout_seconds)
         except Exception as exc:
@@ -297,22 +318,47 @@ class Dispatcher:
             else:
                 next_at = to_db_time(now + timedelta(seconds=self.next_delay(job.attempt, outcome)))
                 status, delivered = "pending", None
-            deliveries.append((status, outcome.status, outcome.latency_ms, error, outcome.excerpt, stamp, delivered,
-                               next_at, job.row.id, self.id))
+            deliveries.append(
+                (
+                    status,
+                    outcome.status,
+                    outcome.latency_ms,
+                    error,
+                    outcome.excerpt,
+                    stamp,
+                    delivered,
+                    next_at,
+                    job.row.id,
+                    self.id,
+                )
+            )
             outcomes.note(job, outcome, status, error)
             endpoints.setdefault(job.ep.id, []).append(outcome)
-        _executemany(_sql("UPDATE webhook_attempt SET status_code = ?, latency_ms = ?, error = ?, "
-                          "response_excerpt = ? WHERE id = ?"), attempts)
-        _executemany(_sql("UPDATE webhook_delivery SET status = ?, last_status_code = ?, last_latency_ms = ?, "
-                          "last_error = ?, last_response = ?, updated_at = ?, "
-                          "delivered_at = COALESCE(?, delivered_at), next_attempt_at = ?, "
-                          "lease_owner = NULL, lease_until = NULL "
-                          "WHERE id = ? AND status = 'pending' AND lease_owner = ?"), deliveries)
+        _executemany(
+            _sql(
+                "UPDATE webhook_attempt SET status_code = ?, latency_ms = ?, error = ?, "
+                "response_excerpt = ? WHERE id = ?"
+            ),
+            attempts,
+        )
+        _executemany(
+            _sql(
+                "UPDATE webhook_delivery SET status = ?, last_status_code = ?, last_latency_ms = ?, "
+                "last_error = ?, last_response = ?, updated_at = ?, "
+                "delivered_at = COALESCE(?, delivered_at), next_attempt_at = ?, "
+                "lease_owner = NULL, lease_until = NULL "
+                "WHERE id = ? AND status = 'pending' AND lease_owner = ?"
+            ),
+            deliveries,
+        )
         failing = [ep_id for ep_id, outcomes in endpoints.items() if not all(o.ok for o in outcomes)]
         since: dict[str, Any] = {}
         if failing:
-            rows = WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.failing_since).where(
-                WebhookEndpoint.id.in_(failing)).tuples()
+            rows = (
+                WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.failing_since)
+                .where(WebhookEndpoint.id.in_(failing))
+                .tuples()
+            )
             since = dict(cast(Iterable[tuple[str, Any]], rows))  # peewee's stubs type rows as models
         for ep_id, ends in endpoints.items():
             endpoint_health.judge(ep_id, ends, from_db_time(since.get(ep_id)), now, self.cfg.disable_after_hours)

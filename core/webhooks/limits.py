@@ -28,6 +28,8 @@ def charge(endpoint_ids: list[str], limit: int) -> None:
             denied.append(decision)
     if denied:
         retry = max(1, int(max(wait_seconds(d) for d in denied) + 0.999))
-        raise TooManyRequests(f"Webhook rate limit of {limit} events per minute per endpoint exceeded "
-                              f"for {len(denied)} subscribed endpoint(s); retry in {retry} s; nothing was sent",
-                              retry_after=retry)
+        raise TooManyRequests(
+            f"Webhook rate limit of {limit} events per minute per endpoint exceeded "
+            f"for {len(denied)} subscribed endpoint(s); retry in {retry} s; nothing was sent",
+            retry_after=retry,
+        )

@@ -80,8 +80,9 @@ class WebhookService:
             raise BadRequest(f"'events' must be an array of: {', '.join(EVENT_TYPES)}", error="Invalid parameter")
         unknown = [e for e in value if e not in EVENT_TYPES]
         if unknown:
-            raise BadRequest(f"unknown event {unknown[0][:60]!r} (known: {', '.join(EVENT_TYPES)})",
-                             error="Invalid parameter")
+            raise BadRequest(
+                f"unknown event {unknown[0][:60]!r} (known: {', '.join(EVENT_TYPES)})", error="Invalid parameter"
+            )
         chosen = sorted(set(value))
         return [] if set(chosen) == set(EVENT_TYPES) else chosen
 
@@ -102,8 +103,9 @@ class WebhookService:
         if value is None:
             return ""
         if not isinstance(value, str) or len(value) > MAX_DESCRIPTION:
-            raise BadRequest(f"'description' must be a string of at most {MAX_DESCRIPTION} characters",
-                             error="Invalid parameter")
+            raise BadRequest(
+                f"'description' must be a string of at most {MAX_DESCRIPTION} characters", error="Invalid parameter"
+            )
         return value
 
     def visible(self, caller: Caller, endpoint_id: Any) -> WebhookEndpoint:
@@ -126,11 +128,26 @@ class WebhookService:
         ep_id = new_id("wh")
         with write_tx():
             ep = WebhookEndpoint.create(
-                id=ep_id, url=url, description=description, events=events, pipeline_ids=pipelines,
-                secret_enc=self.box.encrypt(secret, ep_id), owner_id=caller.owner_id, created_by=caller.name[:200],
-                created_at=to_db_time(now), updated_at=to_db_time(now))
-            audit.record("webhook.created", caller.name, target=ep.id, client_addr=client_addr,
-                         url=url, events=events, pipeline_ids=pipelines)
+                id=ep_id,
+                url=url,
+                description=description,
+                events=events,
+                pipeline_ids=pipelines,
+                secret_enc=self.box.encrypt(secret, ep_id),
+                owner_id=caller.owner_id,
+                created_by=caller.name[:200],
+                created_at=to_db_time(now),
+                updated_at=to_db_time(now),
+            )
+            audit.record(
+                "webhook.created",
+                caller.name,
+                target=ep.id,
+                client_addr=client_addr,
+                url=url,
+                events=events,
+                pipeline_ids=pipelines,
+            )
         return {"success": True, "id": ep.id, "secret": secret, "webhook": endpoint_to_dict(ep, now)}
 
     def list(self, caller: Caller) -> list[dict[str, Any]]:
@@ -165,20 +182,27 @@ class WebhookService:
                 if changes.get("disabled_at", 1) is None:
                     # resume what waited while the endpoint was off
                     WebhookDelivery.update(next_attempt_at=to_db_time(now)).where(
-                        (WebhookDelivery.endpoint_id == ep.id) & (WebhookDelivery.status == "pending")).execute()
-            audit.record("webhook.updated", caller.name, target=ep.id, client_addr=client_addr,
-                         fields=sorted(k for k in changes if k != "updated_at"))
+                        (WebhookDelivery.endpoint_id == ep.id) & (WebhookDelivery.status == "pending")
+                    ).execute()
+            audit.record(
+                "webhook.updated",
+                caller.name,
+                target=ep.id,
+                client_addr=client_addr,
+                fields=sorted(k for k in changes if k != "updated_at"),
+            )
         return {"success": True, "webhook": endpoint_to_dict(WebhookEndpoint.get_by_id(ep.id), now)}
 
     def delete(self, caller: Caller, endpoint_id: Any, client_addr: str | None = None) -> dict[str, Any]:
         ep = self.visible(caller, endpoint_id)
         now = to_db_time(self.now())
         with write_tx():
-            WebhookEndpoint.update(deleted_at=now, updated_at=now, secret_enc="", previous_secret_enc=None,
-                                   previous_expires_at=None).where(WebhookEndpoint.id == ep.id).execute()
-            WebhookDelivery.update(status="failed", last_error="endpoint deleted", lease_owner=None, lease_until=None,
-                                   updated_at=now).where(
-                (WebhookDelivery.endpoint_id == ep.id) & (WebhookDelivery.status == "pending")).execute()
+            WebhookEndpoint.update(
+                deleted_at=now, updated_at=now, secret_enc="", previous_secret_enc=None, previous_expires_at=None
+            ).where(WebhookEndpoint.id == ep.id).execute()
+            WebhookDelivery.update(
+                status="failed", last_error="endpoint deleted", lease_owner=None, lease_until=None, updated_at=now
+            ).where((WebhookDelivery.endpoint_id == ep.id) & (WebhookDelivery.status == "pending")).execute()
             audit.record("webhook.deleted", caller.name, target=ep.id, client_addr=client_addr)
         return {"success": True, "id": ep.id}
 
@@ -188,9 +212,12 @@ class WebhookService:
         now = self.now()
         expires = now + ROTATION_GRACE
         with write_tx():
-            WebhookEndpoint.update(secret_enc=self.box.encrypt(secret, ep.id), previous_secret_enc=ep.secret_enc,
-                                   previous_expires_at=to_db_time(expires), updated_at=to_db_time(now)
-                                   ).where(WebhookEndpoint.id == ep.id).execute()
+            WebhookEndpoint.update(
+                secret_enc=self.box.encrypt(secret, ep.id),
+                previous_secret_enc=ep.secret_enc,
+                previous_expires_at=to_db_time(expires),
+                updated_at=to_db_time(now),
+            ).where(WebhookEndpoint.id == ep.id).execute()
             audit.record("webhook.secret_rotated", caller.name, target=ep.id, client_addr=client_addr)
         return {"success": True, "id": ep.id, "secret": secret, "previous_secret_expires_at": iso(expires)}
 
@@ -230,8 +257,11 @@ class WebhookService:
             self._charge([ep.id for ep in targets])
             event = outbox.record(event_type, pipeline_id, json.loads(text)["data"], now=now)
             rows = outbox.fan_out([(event, targets)], now, rate_counted=True)
-        return {"success": True, "event_id": event.id,
-                "deliveries": [{"id": r["id"], "webhook_id": r["endpoint_id"]} for r in rows]}
+        return {
+            "success": True,
+            "event_id": event.id,
+            "deliveries": [{"id": r["id"], "webhook_id": r["endpoint_id"]} for r in rows],
+        }
 
     def test(self, caller: Caller, endpoint_id: Any) -> dict[str, Any]:
         ep = self.visible(caller, endpoint_id)
@@ -245,8 +275,9 @@ class WebhookService:
 
     # --- the delivery log -----------------------------------------------------------
 
-    def deliveries(self, caller: Caller, endpoint_id: str, *, status: str | None, limit: int,
-                   cursor: str | None) -> dict[str, Any]:
+    def deliveries(
+        self, caller: Caller, endpoint_id: str, *, status: str | None, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
         ep = self.visible(caller, endpoint_id)
         query = WebhookDelivery.select().where(WebhookDelivery.endpoint_id == ep.id)
         if status is not None:
@@ -254,23 +285,31 @@ class WebhookService:
                 raise BadRequest("'status' must be pending, succeeded or failed", error="Invalid parameter")
             query = query.where(WebhookDelivery.status == status)
         if cursor is not None:
-            anchor = WebhookDelivery.get_or_none((WebhookDelivery.id == cursor)
-                                                 & (WebhookDelivery.endpoint_id == ep.id))
+            anchor = WebhookDelivery.get_or_none(
+                (WebhookDelivery.id == cursor) & (WebhookDelivery.endpoint_id == ep.id)
+            )
             if anchor is None:
                 raise BadRequest("'cursor' is not valid", error="Invalid parameter")
             same_time = WebhookDelivery.created_at == anchor.created_at
-            query = query.where((WebhookDelivery.created_at < anchor.created_at)
-                                | (same_time & (WebhookDelivery.id < anchor.id)))
+            query = query.where(
+                (WebhookDelivery.created_at < anchor.created_at) | (same_time & (WebhookDelivery.id < anchor.id))
+            )
         rows = list(query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
         attempts: dict[str, list[WebhookAttempt]] = {}
         if rows:
-            for a in (WebhookAttempt.select().where(WebhookAttempt.delivery_id.in_([r.id for r in rows]))
-                      .order_by(WebhookAttempt.attempt)):
+            for a in (
+                WebhookAttempt.select()
+                .where(WebhookAttempt.delivery_id.in_([r.id for r in rows]))
+                .order_by(WebhookAttempt.attempt)
+            ):
                 attempts.setdefault(a.delivery_id, []).append(a)
-        return {"success": True, "deliveries": [delivery_to_dict(r, attempts.get(r.id, [])) for r in rows],
-                "next_cursor": rows[-1].id if more else None}
+        return {
+            "success": True,
+            "deliveries": [delivery_to_dict(r, attempts.get(r.id, [])) for r in rows],
+            "next_cursor": rows[-1].id if more else None,
+        }
 
     def redeliver(self, caller: Caller, delivery_id: Any) -> dict[str, Any]:
         if not isinstance(delivery_id, str) or not delivery_id:
@@ -293,21 +332,25 @@ class WebhookService:
         ep = self.visible(caller, body.get("webhook_id") or body.get("id"))
         since_text = body.get("since")
         if not isinstance(since_text, str):
-            raise BadRequest("'since' is required (an ISO 8601 time such as 2025-11-21T10:30:00Z)",
-                             error="Missing parameter")
+            raise BadRequest(
+                "'since' is required (an ISO 8601 time such as 2025-11-21T10:30:00Z)", error="Missing parameter"
+            )
         try:
             since = datetime.fromisoformat(since_text.replace("Z", "+00:00"))
         except ValueError:
-            raise BadRequest("'since' must be an ISO 8601 time such as 2025-11-21T10:30:00Z",
-                             error="Invalid parameter") from None
+            raise BadRequest(
+                "'since' must be an ISO 8601 time such as 2025-11-21T10:30:00Z", error="Invalid parameter"
+            ) from None
         if since.tzinfo is None:
             raise BadRequest("'since' needs a time zone (end it with Z for UTC)", error="Invalid parameter")
         failed_only = body.get("failed_only", False)
         if not isinstance(failed_only, bool):
             raise BadRequest("'failed_only' must be a boolean", error="Invalid parameter")
-        query = WebhookDelivery.select().where((WebhookDelivery.endpoint_id == ep.id)
-                                               & (WebhookDelivery.created_at >= to_db_time(since))
-                                               & (WebhookDelivery.status != "pending"))
+        query = WebhookDelivery.select().where(
+            (WebhookDelivery.endpoint_id == ep.id)
+            & (WebhookDelivery.created_at >= to_db_time(since))
+            & (WebhookDelivery.status != "pending")
+        )
         if failed_only:
             query = query.where(WebhookDelivery.status == "failed")
         now = self.now()
@@ -317,8 +360,9 @@ class WebhookService:
                 continue
             seen.add(old.event_id)
             # replays go through the endpoint's rate limit at delivery time: delayed, not refused
-            rows.append(new_delivery(ep.id, old.event_id, old.event_type, old.pipeline_id, old.body, now,
-                                     rate_counted=False))
+            rows.append(
+                new_delivery(ep.id, old.event_id, old.event_type, old.pipeline_id, old.body, now, rate_counted=False)
+            )
             if len(rows) >= MAX_REPLAY:
                 break
         with write_tx():

@@ -23,8 +23,14 @@ from flashfusion.core.webhooks.payload import PayloadError, build_body
 
 log = logging.getLogger("flashfusion.webhooks")
 
-EVENT_TYPES = ("run.started", "run.completed", "run.failed", "optimization.available", "deployment.success",
-               "group.completed")
+EVENT_TYPES = (
+    "run.started",
+    "run.completed",
+    "run.failed",
+    "optimization.available",
+    "deployment.success",
+    "group.completed",
+)
 PING = "ping"
 INSERT_CHUNK = 200
 
@@ -49,26 +55,47 @@ def timestamp(when: datetime) -> str:
     return text
 
 
-def record(event_type: str, pipeline_id: str | None, data: dict[str, Any], *, run_id: str | None = None,
-           now: datetime | None = None) -> OutboxEvent:
+def record(
+    event_type: str,
+    pipeline_id: str | None,
+    data: dict[str, Any],
+    *,
+    run_id: str | None = None,
+    now: datetime | None = None,
+) -> OutboxEvent:
     """Write one event, in the caller's transaction. A run's events are unique per (run,
     type): repeating one writes nothing (the event returned then is not the stored one)."""
     event = OutboxEvent(new_id("evt"), event_type, pipeline_id or None, data, now or utcnow())
-    Event.insert(id=event.id, event_type=event_type, pipeline_id=pipeline_id or "", run_id=run_id,
-                 payload=data, created_at=to_db_time(event.created_at)).on_conflict_ignore().execute()
+    Event.insert(
+        id=event.id,
+        event_type=event_type,
+        pipeline_id=pipeline_id or "",
+        run_id=run_id,
+        payload=data,
+        created_at=to_db_time(event.created_at),
+    ).on_conflict_ignore().execute()
     return event
 
 
 def unmarked(limit: int) -> list[OutboxEvent]:
     """The oldest events not fanned out yet, locked for the caller's transaction (rows other
     transactions hold are skipped on PostgreSQL; SQLite's write transactions exclude each other)."""
-    sql = (f"SELECT id, event_type, pipeline_id, payload, created_at FROM event WHERE fanned_out = FALSE "
-           f"ORDER BY created_at LIMIT {int(limit)}")
+    sql = (
+        f"SELECT id, event_type, pipeline_id, payload, created_at FROM event WHERE fanned_out = FALSE "
+        f"ORDER BY created_at LIMIT {int(limit)}"
+    )
     if not is_sqlite():
         sql += " FOR UPDATE SKIP LOCKED"
-    return [OutboxEvent(event_id, event_type, pipeline_id or None,
-                        json.loads(payload) if isinstance(payload, str) else payload, _created(created_at))
-            for event_id, event_type, pipeline_id, payload, created_at in database.execute_sql(sql).fetchall()]
+    return [
+        OutboxEvent(
+            event_id,
+            event_type,
+            pipeline_id or None,
+            json.loads(payload) if isinstance(payload, str) else payload,
+            _created(created_at),
+        )
+        for event_id, event_type, pipeline_id, payload, created_at in database.execute_sql(sql).fetchall()
+    ]
 
 
 def _created(value: Any) -> datetime:
@@ -78,8 +105,9 @@ def _created(value: Any) -> datetime:
 
 
 def live_endpoints() -> list[WebhookEndpoint]:
-    return list(WebhookEndpoint.select().where(WebhookEndpoint.deleted_at.is_null()
-                                               & WebhookEndpoint.disabled_at.is_null()))
+    return list(
+        WebhookEndpoint.select().where(WebhookEndpoint.deleted_at.is_null() & WebhookEndpoint.disabled_at.is_null())
+    )
 
 
 def matches(ep: WebhookEndpoint, event_type: str, pipeline_id: str | None) -> bool:
@@ -98,23 +126,36 @@ def subscribers(endpoints: Iterable[WebhookEndpoint], event: OutboxEvent) -> lis
     return [ep for ep in endpoints if matches(ep, event.event_type, event.pipeline_id)]
 
 
-def new_delivery(ep_id: str, event_id: str, event_type: str, pipeline_id: str | None, body: str,
-                 now: datetime, *, rate_counted: bool) -> dict[str, Any]:
+def new_delivery(
+    ep_id: str, event_id: str, event_type: str, pipeline_id: str | None, body: str, now: datetime, *, rate_counted: bool
+) -> dict[str, Any]:
     """A pending delivery row, due at once. ``rate_counted``: already counted against the
     endpoint's rate limit (otherwise the dispatcher counts it when it claims it)."""
     stamp = to_db_time(now)
-    return dict(id=new_id("dlv"), endpoint_id=ep_id, event_id=event_id, event_type=event_type,
-                pipeline_id=pipeline_id, body=body, status="pending", attempts=0, rate_counted=rate_counted,
-                next_attempt_at=stamp, created_at=stamp, updated_at=stamp)
+    return dict(
+        id=new_id("dlv"),
+        endpoint_id=ep_id,
+        event_id=event_id,
+        event_type=event_type,
+        pipeline_id=pipeline_id,
+        body=body,
+        status="pending",
+        attempts=0,
+        rate_counted=rate_counted,
+        next_attempt_at=stamp,
+        created_at=stamp,
+        updated_at=stamp,
+    )
 
 
 def insert_deliveries(rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), INSERT_CHUNK):
-        WebhookDelivery.insert_many(rows[start:start + INSERT_CHUNK]).execute()
+        WebhookDelivery.insert_many(rows[start : start + INSERT_CHUNK]).execute()
 
 
-def fan_out(targets: Iterable[tuple[OutboxEvent, list[WebhookEndpoint]]], now: datetime, *,
-            rate_counted: bool = False) -> list[dict[str, Any]]:
+def fan_out(
+    targets: Iterable[tuple[OutboxEvent, list[WebhookEndpoint]]], now: datetime, *, rate_counted: bool = False
+) -> list[dict[str, Any]]:
     """Each event becomes one delivery per endpoint it targets, and every event is marked
     fanned out, in the caller's transaction. An event whose data cannot be serialized is
     logged and marked (it can never be sent). Returns the delivery rows written."""
@@ -129,8 +170,10 @@ def fan_out(targets: Iterable[tuple[OutboxEvent, list[WebhookEndpoint]]], now: d
         except PayloadError as exc:
             log.error("event %s cannot be serialized for webhooks: %s", event.id, exc)
             continue
-        rows.extend(new_delivery(ep.id, event.id, event.event_type, event.pipeline_id, body, now,
-                                 rate_counted=rate_counted) for ep in endpoints)
+        rows.extend(
+            new_delivery(ep.id, event.id, event.event_type, event.pipeline_id, body, now, rate_counted=rate_counted)
+            for ep in endpoints
+        )
     insert_deliveries(rows)
     if events:
         marks = ", ".join([database.param] * len(events))

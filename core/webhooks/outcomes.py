@@ -22,14 +22,31 @@ def note(job: Job, outcome: client.Outcome, status: str, error: str | None) -> N
     metrics.webhook_attempts.labels("ok" if outcome.ok else "failed").inc()
     if status != "pending":
         metrics.webhook_deliveries.labels(status).inc()
-    fields = {"delivery_id": job.row.id, "run_id": _run_id(job.row.body), "event_id": job.row.event_id,
-              "event_type": job.row.event_type,
-              "endpoint_id": job.ep.id, "attempt": job.attempt, "status_code": outcome.status,
-              "latency_ms": outcome.latency_ms, "result": status}
+    fields = {
+        "delivery_id": job.row.id,
+        "run_id": _run_id(job.row.body),
+        "event_id": job.row.event_id,
+        "event_type": job.row.event_type,
+        "endpoint_id": job.ep.id,
+        "attempt": job.attempt,
+        "status_code": outcome.status,
+        "latency_ms": outcome.latency_ms,
+        "result": status,
+    }
     level = logging.INFO if outcome.ok else logging.WARNING
-    log.log(level, "webhook delivery %s (%s, event %s, run %s) to endpoint %s, attempt %s: %s%s", job.row.id,
-            job.row.event_type, job.row.event_id, fields["run_id"] or "-", job.ep.id, job.attempt, result,
-            f" ({error})" if error else f" (HTTP {outcome.status})", extra=fields)
+    log.log(
+        level,
+        "webhook delivery %s (%s, event %s, run %s) to endpoint %s, attempt %s: %s%s",
+        job.row.id,
+        job.row.event_type,
+        job.row.event_id,
+        fields["run_id"] or "-",
+        job.ep.id,
+        job.attempt,
+        result,
+        f" ({error})" if error else f" (HTTP {outcome.status})",
+        extra=fields,
+    )
 
 
 def _run_id(body: str) -> str | None:

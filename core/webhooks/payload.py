@@ -54,8 +54,9 @@ def js_normalize(value: Any, depth: int = 0) -> Any:
             return int(value)
         text = repr(value)
         if "e" in text or "E" in text:
-            raise PayloadError("numbers in exponent notation are serialized differently by JavaScript; "
-                               "send them as strings")
+            raise PayloadError(
+                "numbers in exponent notation are serialized differently by JavaScript; send them as strings"
+            )
         return value
     raise PayloadError(f"{type(value).__name__} is not JSON")
 
@@ -66,5 +67,6 @@ def dumps(value: Any) -> str:
 
 def build_body(event_type: str, timestamp: str, pipeline_id: str | None, data: dict[str, Any]) -> bytes:
     """The spec's payload structure, as the exact bytes that are sent and signed."""
-    return dumps({"event": event_type, "timestamp": timestamp, "pipeline_id": pipeline_id,
-                  "data": data}).encode("utf-8")
+    return dumps({"event": event_type, "timestamp": timestamp, "pipeline_id": pipeline_id, "data": data}).encode(
+        "utf-8"
+    )

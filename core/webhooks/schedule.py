@@ -12,7 +12,7 @@ MAX_ATTEMPTS = 50
 def parse_schedule(text: str) -> tuple[float, ...]:
     parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
     if not parts:
-        raise ValueError("expected a comma-separated list of delays such as \"0s,5s,5m,30m,2h\"")
+        raise ValueError('expected a comma-separated list of delays such as "0s,5s,5m,30m,2h"')
     if len(parts) > MAX_ATTEMPTS:
         raise ValueError(f"at most {MAX_ATTEMPTS} attempts")
     delays = []
@@ -30,4 +30,5 @@ def describe(delays: tuple[float, ...]) -> str:
             if seconds and seconds % UNITS[unit] == 0:
                 return f"{int(seconds // UNITS[unit])}{unit}"
         return f"{seconds:g}s"
+
     return ", ".join(one(d) for d in delays)

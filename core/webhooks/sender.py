@@ -229,9 +229,13 @@ def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -
                 latency = int((time.monotonic() - started) * 1000)
                 # kept only when the whole answer was read and the receiver keeps the connection
                 reusable = response.isclosed() and not response.will_close
-                return Outcome(status=response.status, latency_ms=latency, excerpt=_clean(excerpt),
-                               retry_after=parse_retry_after(response.getheader("Retry-After")),
-                               location=(response.getheader("Location") or "")[:300] or None)
+                return Outcome(
+                    status=response.status,
+                    latency_ms=latency,
+                    excerpt=_clean(excerpt),
+                    retry_after=parse_retry_after(response.getheader("Retry-After")),
+                    location=(response.getheader("Location") or "")[:300] or None,
+                )
             except (OSError, http.client.HTTPException) as exc:
                 error = _describe(exc, timeout) if time.monotonic() < deadline else f"timed out after {timeout:g} s"
                 return Outcome(status=None, latency_ms=int((time.monotonic() - started) * 1000), error=error)

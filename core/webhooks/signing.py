@@ -27,7 +27,7 @@ def is_secret(text: str) -> bool:
     if not text.startswith(PREFIX):
         return False
     try:
-        return len(base64.b64decode(text[len(PREFIX):], validate=True)) >= 24
+        return len(base64.b64decode(text[len(PREFIX) :], validate=True)) >= 24
     except ValueError:
         return False
 
@@ -37,7 +37,7 @@ def hex_signature(secret: str, body: bytes) -> str:
 
 
 def standard_key(secret: str) -> bytes:
-    return base64.b64decode(secret[len(PREFIX):] if secret.startswith(PREFIX) else secret)
+    return base64.b64decode(secret[len(PREFIX) :] if secret.startswith(PREFIX) else secret)
 
 
 def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

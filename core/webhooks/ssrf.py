@@ -29,17 +29,24 @@ Resolver = Callable[[str, int], Iterable[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL = 2048
-HOST_REFUSED = ("The URL's host is not allowed: webhook URLs must name a host that resolves only to "
-                "public internet addresses (webhooks.allow_private_networks = true allows private and loopback "
-                "ones; cloud metadata addresses are always refused)")
-ALWAYS_BLOCKED = [ipaddress.ip_network(n) for n in (
-    "169.254.169.254/32",   # AWS, GCP, Azure, OpenStack, DigitalOcean... instance metadata
-    "169.254.170.2/32",     # AWS ECS task metadata
-    "168.63.129.16/32",     # Azure wire server (a public address)
-    "100.100.100.200/32",   # Alibaba Cloud metadata
-    "fd00:ec2::254/128",    # AWS IPv6 metadata
-    "0.0.0.0/8", "::/128", "255.255.255.255/32",
-)]
+HOST_REFUSED = (
+    "The URL's host is not allowed: webhook URLs must name a host that resolves only to "
+    "public internet addresses (webhooks.allow_private_networks = true allows private and loopback "
+    "ones; cloud metadata addresses are always refused)"
+)
+ALWAYS_BLOCKED = [
+    ipaddress.ip_network(n)
+    for n in (
+        "169.254.169.254/32",  # AWS, GCP, Azure, OpenStack, DigitalOcean... instance metadata
+        "169.254.170.2/32",  # AWS ECS task metadata
+        "168.63.129.16/32",  # Azure wire server (a public address)
+        "100.100.100.200/32",  # Alibaba Cloud metadata
+        "fd00:ec2::254/128",  # AWS IPv6 metadata
+        "0.0.0.0/8",
+        "::/128",
+        "255.255.255.255/32",
+    )
+]
 NAT64 = [ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48")]
 LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
@@ -64,9 +71,9 @@ class Policy:
 @dataclass(frozen=True)
 class Target:
     scheme: str
-    host: str          # for the Host header and TLS server name
+    host: str  # for the Host header and TLS server name
     port: int
-    path: str          # path and query
+    path: str  # path and query
     addresses: tuple[str, ...]  # checked addresses to connect to, in order
 
 
@@ -194,5 +201,6 @@ def check_url(url: str, policy: Policy, resolver: Resolver = system_resolver) ->
             raise UrlRefused(HOST_REFUSED) from None
     if not addresses or not all(address_allowed(a, allow_private) for a in addresses):
         raise UrlRefused(HOST_REFUSED)
-    return Target(scheme=parsed.scheme, host=parsed.host, port=parsed.port, path=parsed.path,
-                  addresses=tuple(addresses))
+    return Target(
+        scheme=parsed.scheme, host=parsed.host, port=parsed.port, path=parsed.path, addresses=tuple(addresses)
+    )

@@ -105,9 +105,17 @@ def delivery_view(d: WebhookDelivery, attempts: Iterable[WebhookAttempt] = ()) -
         next_attempt_at=iso(d.next_attempt_at) if d.status == "pending" else None,
         created_at=iso(d.created_at),
         delivered_at=iso(d.delivered_at),
-        attempts=[Attempt(attempt=a.attempt, at=iso(a.started_at), status_code=a.status_code,
-                          latency_ms=a.latency_ms, error=a.error, response_excerpt=a.response_excerpt)
-                  for a in attempts],
+        attempts=[
+            Attempt(
+                attempt=a.attempt,
+                at=iso(a.started_at),
+                status_code=a.status_code,
+                latency_ms=a.latency_ms,
+                error=a.error,
+                response_excerpt=a.response_excerpt,
+            )
+            for a in attempts
+        ],
     )
 
 

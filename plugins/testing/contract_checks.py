@@ -47,18 +47,23 @@ def _dispatch_failure(control: FakeControl, tracker: Tracker, fault: Fault) -> P
     except ProviderError as exc:
         return exc
     except Exception as exc:
-        raise KitFailure(f"with the fake answering {fault.value}, dispatch() raised {type(exc).__name__} "
-                         f"({exc}) instead of a ProviderError") from exc
-    raise KitFailure(f"dispatch() succeeded (upstream_id {run.ref.upstream_id!r}) although the fake answered "
-                     f"{fault.value}")
+        raise KitFailure(
+            f"with the fake answering {fault.value}, dispatch() raised {type(exc).__name__} "
+            f"({exc}) instead of a ProviderError"
+        ) from exc
+    raise KitFailure(
+        f"dispatch() succeeded (upstream_id {run.ref.upstream_id!r}) although the fake answered {fault.value}"
+    )
 
 
 def _expect(control: FakeControl, fault: Fault, expected: type[ProviderError]) -> ProviderError:
     with opened(control) as tracker:
         error = _dispatch_failure(control, tracker, fault)
     if not isinstance(error, expected):
-        raise KitFailure(f"with the fake answering {fault.value}, dispatch() raised {type(error).__name__} "
-                         f"({error.message}), expected {expected.__name__}")
+        raise KitFailure(
+            f"with the fake answering {fault.value}, dispatch() raised {type(error).__name__} "
+            f"({error.message}), expected {expected.__name__}"
+        )
     if not error.message.strip():
         raise KitFailure(f"{type(error).__name__} has an empty message (clients see it)")
     return error
@@ -78,8 +83,9 @@ def check_error_rate_limited(control: FakeControl) -> None:
     """A rate limit raises ``UpstreamUnavailable`` whose ``retry_after`` is upstream's."""
     error = _expect(control, Fault.RATE_LIMITED, UpstreamUnavailable)
     if error.retry_after is None or abs(error.retry_after - RETRY_AFTER) > RETRY_AFTER_SLACK:
-        raise KitFailure(f"rate limited with Retry-After {RETRY_AFTER}, the error's retry_after is "
-                         f"{error.retry_after!r}")
+        raise KitFailure(
+            f"rate limited with Retry-After {RETRY_AFTER}, the error's retry_after is {error.retry_after!r}"
+        )
 
 
 def check_error_unavailable(control: FakeControl) -> None:
@@ -101,12 +107,15 @@ def _expect_key(cls: type[Provider], table: Mapping[str, Any], key: str) -> None
         provider = cls.from_table(table, env={})
     except PipelineConfigError as exc:
         if exc.key != key:
-            raise KitFailure(f"settings {dict(table)!r}: the error names {exc.key!r}, expected {key!r} "
-                             f"({exc.problem})") from exc
+            raise KitFailure(
+                f"settings {dict(table)!r}: the error names {exc.key!r}, expected {key!r} ({exc.problem})"
+            ) from exc
         return
     except Exception as exc:
-        raise KitFailure(f"settings {dict(table)!r}: raised {type(exc).__name__} ({exc}) instead of a "
-                         f"PipelineConfigError naming {key!r}") from exc
+        raise KitFailure(
+            f"settings {dict(table)!r}: raised {type(exc).__name__} ({exc}) instead of a "
+            f"PipelineConfigError naming {key!r}"
+        ) from exc
     provider.close()
     raise KitFailure(f"settings {dict(table)!r} were accepted; expected a PipelineConfigError naming {key!r}")
 

@@ -25,8 +25,9 @@ def parses_events(provider: Provider) -> bool:
     return type(provider).parse_event is not Provider.parse_event
 
 
-def snapshots_from_request(provider: Provider, pipeline: Pipeline, request: InboundRequest,
-                           runs: Sequence[RunRef]) -> list[RunSnapshot] | None:
+def snapshots_from_request(
+    provider: Provider, pipeline: Pipeline, request: InboundRequest, runs: Sequence[RunRef]
+) -> list[RunSnapshot] | None:
     """The snapshots the provider makes of ``request`` for those of ``runs`` bound to the
     event's upstream run; ``None`` when the provider does not parse inbound events. Raises
     ``KitFailure`` when the core would drop the delivery (rejected signature, unwanted event,
@@ -39,18 +40,24 @@ def snapshots_from_request(provider: Provider, pipeline: Pipeline, request: Inbo
     except DeliveryRejected as exc:
         raise KitFailure(f"verify_delivery() rejected the fake's signed webhook: {exc}") from None
     if not delivery.wanted:
-        raise KitFailure(f"verify_delivery() marked the fake's {delivery.event!r} webhook about a run as not "
-                         "wanted (the core would drop it)")
+        raise KitFailure(
+            f"verify_delivery() marked the fake's {delivery.event!r} webhook about a run as not "
+            "wanted (the core would drop it)"
+        )
     event = provider.parse_event(delivery, headers, request.body)
     if event is None:
         return []
     if event.kind != "run":
         raise KitFailure(f"parse_event() read the fake's webhook about a run as a {event.kind!r} event")
     if not provider.event_matches(pipeline, event):
-        raise KitFailure(f"event_matches() says the webhook about a run of pipeline {pipeline.id!r} "
-                         f"(repository {event.repository!r}) does not concern it")
+        raise KitFailure(
+            f"event_matches() says the webhook about a run of pipeline {pipeline.id!r} "
+            f"(repository {event.repository!r}) does not concern it"
+        )
     bound = [r for r in runs if event.upstream_id is not None and r.upstream_id == event.upstream_id]
     if not bound:
-        raise KitFailure(f"parse_event() named upstream run {event.upstream_id!r}, the webhook was about "
-                         f"{', '.join(repr(r.upstream_id) for r in runs)}")
+        raise KitFailure(
+            f"parse_event() named upstream run {event.upstream_id!r}, the webhook was about "
+            f"{', '.join(repr(r.upstream_id) for r in runs)}"
+        )
     return list(provider.event_snapshots(pipeline, event, bound))

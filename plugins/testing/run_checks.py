@@ -38,8 +38,7 @@ def _expect_bound_to_own_run(control: FakeControl, tracker: Tracker, run: Tracke
         raise KitFailure(f"run {run.ref.id} was bound to upstream run {upstream!r}, which the fake does not have")
     marker = inputs.get(control.marker_input)
     if marker != run.ref.id:
-        raise KitFailure(f"run {run.ref.id} was bound to upstream run {upstream!r}, which was started for "
-                         f"{marker!r}")
+        raise KitFailure(f"run {run.ref.id} was bound to upstream run {upstream!r}, which was started for {marker!r}")
     return upstream
 
 
@@ -116,8 +115,9 @@ def check_states_map(control: FakeControl) -> None:
             control.set_state(upstream, state)
             tracker.wait(run, _settled(seen, expected), f"status {expected!r} for upstream state {state!r}")
             if run.status != expected:
-                raise KitFailure(f"upstream state {state!r} was reported as {run.status!r}, expected {expected!r} "
-                                 f"({describe(run)})")
+                raise KitFailure(
+                    f"upstream state {state!r} was reported as {run.status!r}, expected {expected!r} ({describe(run)})"
+                )
 
 
 def check_unknown_state_kept(control: FakeControl) -> None:
@@ -131,13 +131,15 @@ def check_unknown_state_kept(control: FakeControl) -> None:
         upstream = tracker.bound(run)
         control.set_state(upstream, state)
         try:
-            tracker.wait(run, lambda r: r.ref.provider_status == state,
-                         f"provider_status {state!r} (the raw upstream state)")
+            tracker.wait(
+                run, lambda r: r.ref.provider_status == state, f"provider_status {state!r} (the raw upstream state)"
+            )
         except KitFailure:
             raise
         except Exception as exc:
-            raise KitFailure(f"poll() raised {type(exc).__name__} for the unknown upstream state {state!r}: "
-                             f"{exc}") from exc
+            raise KitFailure(
+                f"poll() raised {type(exc).__name__} for the unknown upstream state {state!r}: {exc}"
+            ) from exc
 
 
 _RANK = {"pending": 0, "running": 1}
@@ -165,15 +167,18 @@ def _check_forward(run: TrackedRun) -> None:
             raise KitFailure(f"snapshot {index}: started_at moved back from {last_started} to {snapshot.started_at}")
         last_started = snapshot.started_at or last_started
         if _earlier(snapshot.finished_at, last_started):
-            raise KitFailure(f"snapshot {index}: finished_at {snapshot.finished_at} is before started_at "
-                             f"{last_started}")
+            raise KitFailure(
+                f"snapshot {index}: finished_at {snapshot.finished_at} is before started_at {last_started}"
+            )
     seen: dict[str, _Seen] = {}
     for index, steps in _steps(run.history):
         names = {s.name for s in steps}
         gone = sorted(name for name, old in seen.items() if name not in names and old.step.status != "pending")
         if gone:
-            raise KitFailure(f"snapshot {index}: step {gone[0]!r} disappeared once started (a pending step may be "
-                             "replaced by the steps it turns into; a started one stays)")
+            raise KitFailure(
+                f"snapshot {index}: step {gone[0]!r} disappeared once started (a pending step may be "
+                "replaced by the steps it turns into; a started one stays)"
+            )
         for step in steps:
             old = seen.get(step.name)
             if _earlier(step.completed_at, step.started_at):
@@ -181,9 +186,11 @@ def _check_forward(run: TrackedRun) -> None:
             if old is not None:
                 was, now = old.step, step
                 if _RANK.get(now.status, 2) < _RANK.get(was.status, 2) or (
-                        _RANK.get(was.status, 2) == 2 and now.status != was.status):
-                    raise KitFailure(f"snapshot {index}: step {step.name!r} went from {was.status!r} back to "
-                                     f"{now.status!r}")
+                    _RANK.get(was.status, 2) == 2 and now.status != was.status
+                ):
+                    raise KitFailure(
+                        f"snapshot {index}: step {step.name!r} went from {was.status!r} back to {now.status!r}"
+                    )
                 for name in ("started_at", "completed_at"):
                     if _earlier(getattr(now, name), getattr(was, name)):
                         raise KitFailure(f"snapshot {index}: step {step.name!r} {name} moved back")
@@ -217,8 +224,9 @@ def check_cancel_ends_run(control: FakeControl) -> None:
         tracker.provider.cancel(tracker.pipeline, run.ref)
         tracker.wait(run, lambda r: r.terminal, "the cancelled run to end")
         if run.status != "failed" or run.conclusion != "cancelled":
-            raise KitFailure(f"a cancelled run ended with {describe(run)}, expected status failed and conclusion "
-                             "cancelled")
+            raise KitFailure(
+                f"a cancelled run ended with {describe(run)}, expected status failed and conclusion cancelled"
+            )
 
 
 def check_inbound_matches_polling(control: FakeControl) -> None:
@@ -240,11 +248,13 @@ def check_inbound_matches_polling(control: FakeControl) -> None:
             tracker.wait(run, _settled(seen), f"a polled snapshot for state {state!r}")
             polled = run.history[-1]
             if not from_event:
-                raise KitFailure(f"the webhook for upstream state {state!r} gave no snapshot; polling gave "
-                                 f"{_key(polled)}")
+                raise KitFailure(
+                    f"the webhook for upstream state {state!r} gave no snapshot; polling gave {_key(polled)}"
+                )
             if _key(from_event[-1]) != _key(polled):
-                raise KitFailure(f"upstream state {state!r}: the webhook gave {_key(from_event[-1])}, polling gave "
-                                 f"{_key(polled)}")
+                raise KitFailure(
+                    f"upstream state {state!r}: the webhook gave {_key(from_event[-1])}, polling gave {_key(polled)}"
+                )
 
 
 def _key(snapshot: RunSnapshot) -> tuple[str, str, str | None, str | None]:

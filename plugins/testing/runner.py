@@ -54,8 +54,9 @@ def run_check(name: str, control: FakeControl) -> None:
     BY_NAME[name].run(control)
 
 
-def run_kit(open_control: Callable[[], AbstractContextManager[FakeControl]],
-            names: Iterable[str] | None = None) -> list[CheckResult]:
+def run_kit(
+    open_control: Callable[[], AbstractContextManager[FakeControl]], names: Iterable[str] | None = None
+) -> list[CheckResult]:
     """Run checks (all by default), each against a fresh fake from ``open_control``.
     An unexpected exception of the provider counts as a failure of that check."""
     results = []

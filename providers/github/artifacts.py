@@ -43,14 +43,22 @@ class GitHubResults:
         try:
             with self._pool.client() as g:
                 _, body = g.requester.requestJsonAndCheck(
-                    "GET", f"/repos/{pipeline.repository_name}/actions/runs/{int(run.upstream_id)}/artifacts",
-                    parameters={"per_page": 100})
+                    "GET",
+                    f"/repos/{pipeline.repository_name}/actions/runs/{int(run.upstream_id)}/artifacts",
+                    parameters={"per_page": 100},
+                )
         except _FAILURES as exc:
             raise self._error(exc, pipeline, f"list the artifacts of run {run.upstream_id}") from exc
         listed = [a for a in (body or {}).get("artifacts", []) if not a.get("expired")]
-        artifacts = tuple(Artifact(name=str(a["name"]), size=a.get("size_in_bytes"),
-                                   expires_at=_time(a.get("expires_at")), locator=str(a["archive_download_url"]))
-                          for a in listed)
+        artifacts = tuple(
+            Artifact(
+                name=str(a["name"]),
+                size=a.get("size_in_bytes"),
+                expires_at=_time(a.get("expires_at")),
+                locator=str(a["archive_download_url"]),
+            )
+            for a in listed
+        )
         wanted = str(pipeline.option("outputs_artifact", DEFAULT_OUTPUTS_ARTIFACT))
         source = next((a for a in artifacts if a.name == wanted), None)
         outputs = self._outputs(pipeline, source) if source is not None else {}
@@ -77,9 +85,12 @@ class GitHubResults:
             raise UpstreamRejected("the artifact's download URL is not on the configured GitHub")
         timeout = self.settings.timeout_seconds
         try:
-            first = requests.get(artifact.locator, allow_redirects=False, timeout=timeout,
-                                 headers={"Authorization": f"token {self._tokens.token()}",
-                                          "Accept": "application/vnd.github+json"})
+            first = requests.get(
+                artifact.locator,
+                allow_redirects=False,
+                timeout=timeout,
+                headers={"Authorization": f"token {self._tokens.token()}", "Accept": "application/vnd.github+json"},
+            )
             if first.status_code in (404, 410):
                 raise ArtifactGone(f"artifact {artifact.name!r} has expired or was deleted on GitHub")
             location = first.headers.get("Location")
@@ -104,8 +115,9 @@ def outputs_from_zip(data: bytes) -> dict[str, str]:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         return {}
-    names = sorted((n for n in archive.namelist() if not n.endswith("/")),
-                   key=lambda n: (not n.endswith((".env", ".json")), n))
+    names = sorted(
+        (n for n in archive.namelist() if not n.endswith("/")), key=lambda n: (not n.endswith((".env", ".json")), n)
+    )
     for name in names:
         if archive.getinfo(name).file_size > MAX_OUTPUTS_ARCHIVE:
             continue

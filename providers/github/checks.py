@@ -26,6 +26,8 @@ def workflow_text_problems(text: str, workflow: str, correlation_input: str) -> 
     if not has_dispatch_trigger(text):
         return [f"workflow {workflow!r} has no workflow_dispatch trigger"]
     if declares_input(text, correlation_input) and not run_name_uses(text, correlation_input):
-        return [f"workflow {workflow!r} declares input {correlation_input!r} but its run-name does not "
-                f"show it (add: run-name: ${{{{ inputs.{correlation_input} }}}})"]
+        return [
+            f"workflow {workflow!r} declares input {correlation_input!r} but its run-name does not "
+            f"show it (add: run-name: ${{{{ inputs.{correlation_input} }}}})"
+        ]
     return []

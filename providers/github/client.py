@@ -67,8 +67,9 @@ class AppInstallationToken:
     """Installation tokens of a GitHub App, fetched with a JWT and refreshed before expiry
     (at the latest five minutes before, or half-way through a short-lived token)."""
 
-    def __init__(self, settings: Settings, env: Mapping[str, str], clock: Clock,
-                 overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, env: Mapping[str, str], clock: Clock, overrides: Mapping[str, Any] | None = None
+    ) -> None:
         self._settings = settings
         self._env = env
         self._clock = clock
@@ -97,8 +98,9 @@ class AppInstallationToken:
             if self._token is None or now >= self._refresh_at:
                 s = self._settings
                 assert s.app_id is not None and s.installation_id is not None
-                integration = GithubIntegration(auth=Auth.AppAuth(s.app_id, self._private_key()),
-                                                **github_kwargs(s, self._overrides))
+                integration = GithubIntegration(
+                    auth=Auth.AppAuth(s.app_id, self._private_key()), **github_kwargs(s, self._overrides)
+                )
                 try:
                     grant = integration.get_access_token(s.installation_id)
                 finally:
@@ -112,8 +114,9 @@ class AppInstallationToken:
         return (self._token,) if self._token else ()
 
 
-def token_source(settings: Settings, env: Mapping[str, str], clock: Clock,
-                 overrides: Mapping[str, Any] | None = None) -> TokenSource:
+def token_source(
+    settings: Settings, env: Mapping[str, str], clock: Clock, overrides: Mapping[str, Any] | None = None
+) -> TokenSource:
     if settings.app_id is not None:
         return AppInstallationToken(settings, env, clock, overrides)
     return EnvToken(env, settings.token_env)
@@ -124,8 +127,14 @@ class ClientPool:
     call that heard from GitHub, ``observe`` gets the client's ``Requester`` (its rate-limit
     bookkeeping of the latest answer)."""
 
-    def __init__(self, settings: Settings, tokens: TokenSource, overrides: Mapping[str, Any] | None = None,
-                 max_idle: int = 8, observe: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenSource,
+        overrides: Mapping[str, Any] | None = None,
+        max_idle: int = 8,
+        observe: Callable[[Any], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._observe = observe
         self._tokens = tokens

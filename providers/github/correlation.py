@@ -66,7 +66,9 @@ def short_ref(ref: str) -> str:
     return ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
 
 
-def bind(pending: Sequence[RunRef], items: Sequence[Mapping[str, Any]], taken: set[str]) -> dict[str, Mapping[str, Any]]:
+def bind(
+    pending: Sequence[RunRef], items: Sequence[Mapping[str, Any]], taken: set[str]
+) -> dict[str, Mapping[str, Any]]:
     """Map FlashFusion run ids of ``pending`` (runs without upstream id) to listed upstream runs.
 
     ``taken`` holds upstream ids that are not available; ids bound here are added to it."""
@@ -77,9 +79,13 @@ def bind(pending: Sequence[RunRef], items: Sequence[Mapping[str, Any]], taken: s
         if run.state.get("correlation") != "input":
             continue
         value = run.state.get("correlation_value")
-        matches = [it for it in candidates
-                   if it.get("display_title") == value and str(it["id"]) not in taken
-                   and str(it.get("workflow_id")) == str(run.state.get("workflow_id"))]
+        matches = [
+            it
+            for it in candidates
+            if it.get("display_title") == value
+            and str(it["id"]) not in taken
+            and str(it.get("workflow_id")) == str(run.state.get("workflow_id"))
+        ]
         if matches:
             chosen = min(matches, key=lambda it: (it.get("run_number", 0), it["id"]))
             bound[run.id] = chosen
@@ -92,10 +98,15 @@ def bind(pending: Sequence[RunRef], items: Sequence[Mapping[str, Any]], taken: s
     for (workflow_id, ref), group in groups.items():
         group.sort(key=lambda r: (r.state.get("seq", 0), r.created_at))
         pool = sorted(
-            (it for it in candidates
-             if str(it.get("workflow_id")) == workflow_id and it.get("head_branch") == ref
-             and str(it["id"]) not in taken),
-            key=lambda it: (it.get("run_number", 0), it["id"]))
+            (
+                it
+                for it in candidates
+                if str(it.get("workflow_id")) == workflow_id
+                and it.get("head_branch") == ref
+                and str(it["id"]) not in taken
+            ),
+            key=lambda it: (it.get("run_number", 0), it["id"]),
+        )
         j = 0
         for run in group:
             not_before = float(run.state.get("dispatched_at", 0)) - SKEW_SECONDS

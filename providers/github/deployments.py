@@ -26,8 +26,9 @@ from flashfusion.providers.github.throttle import Throttle
 MAX_DEPLOYMENTS = 5
 
 
-def deployment_url(g: Github, repo: str, sha: str, upstream_id: str, started_at: datetime | None,
-                   environment: str | None = None) -> str | None:
+def deployment_url(
+    g: Github, repo: str, sha: str, upstream_id: str, started_at: datetime | None, environment: str | None = None
+) -> str | None:
     kwargs: dict[str, Any] = {"sha": sha}
     if environment:
         kwargs["environment"] = environment
@@ -41,8 +42,11 @@ def deployment_url(g: Github, repo: str, sha: str, upstream_id: str, started_at:
                 if f"/actions/runs/{upstream_id}" in links:
                     return status.environment_url
                 created = utc(deployment.created_at)
-                if (fallback is None and "/actions/runs/" not in links
-                        and (started_at is None or created is None or created >= started_at)):
+                if (
+                    fallback is None
+                    and "/actions/runs/" not in links
+                    and (started_at is None or created is None or created >= started_at)
+                ):
                     fallback = status.environment_url
                 break
     except GithubException as exc:
@@ -68,8 +72,11 @@ class RepoDeployments:
             return True
         try:
             headers, data = g.requester.requestJsonAndCheck(
-                "GET", f"/repos/{repo}/deployments", parameters={"per_page": 1},
-                headers={"If-None-Match": etag} if etag else {})
+                "GET",
+                f"/repos/{repo}/deployments",
+                parameters={"per_page": 1},
+                headers={"If-None-Match": etag} if etag else {},
+            )
         except GithubException as exc:
             if exc.status in (403, 404):  # as in ``deployment_url``: nothing to find
                 return False

@@ -1,11 +1,11 @@
 """Turn PyGithub and transport failures into the plugin interface's ``ProviderError`` tree.
 
-    GithubException 401                      -> UpstreamAuthError   (502)
-    403/429 rate limit (primary, secondary)  -> UpstreamUnavailable (502, retry_after set)
-    403 other (missing permission)           -> UpstreamAuthError   (502)
-    400/404/409/422                          -> UpstreamRejected    (422, GitHub's message)
-    5xx, connection errors                   -> UpstreamUnavailable (502)
-    read/connect timeouts                    -> UpstreamTimeout     (504)
+GithubException 401                      -> UpstreamAuthError   (502)
+403/429 rate limit (primary, secondary)  -> UpstreamUnavailable (502, retry_after set)
+403 other (missing permission)           -> UpstreamAuthError   (502)
+400/404/409/422                          -> UpstreamRejected    (422, GitHub's message)
+5xx, connection errors                   -> UpstreamUnavailable (502)
+read/connect timeouts                    -> UpstreamTimeout     (504)
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def rate_limited(exc: GithubException) -> RateLimited | None:
     reset = _number(headers.get("x-ratelimit-reset"))
     primary = headers.get("x-ratelimit-remaining") == "0" or message.startswith("api rate limit exceeded")
     secondary = "secondary rate limit" in message or message.endswith(
-        ("please retry your request again later.", "please wait a few minutes before you try again."))
+        ("please retry your request again later.", "please wait a few minutes before you try again.")
+    )
     if secondary or (retry_after is not None and not primary):
         return RateLimited(secondary=True, retry_after=retry_after, reset=None)
     if primary or exc.status == 429:
@@ -73,8 +74,9 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def translate(exc: BaseException, *, pipeline_id: str, action: str, secrets: tuple[str, ...] = (),
-              now: float | None = None) -> ProviderError:
+def translate(
+    exc: BaseException, *, pipeline_id: str, action: str, secrets: tuple[str, ...] = (), now: float | None = None
+) -> ProviderError:
     """The ``ProviderError`` to raise (``from exc``) for a failure of ``action``."""
     prefix = f"provider github, pipeline {pipeline_id}"
     error: ProviderError
@@ -105,8 +107,9 @@ def _from_github(exc: GithubException, prefix: str, action: str, now: float | No
         if wait is None:
             wait = SECONDARY_DEFAULT_WAIT
         kind = "secondary rate limit" if limited.secondary else "rate limit"
-        return UpstreamUnavailable(f"{prefix}: GitHub {kind} reached while trying to {action}: {message}",
-                                   retry_after=wait)
+        return UpstreamUnavailable(
+            f"{prefix}: GitHub {kind} reached while trying to {action}: {message}", retry_after=wait
+        )
     if status == 401:
         return UpstreamAuthError(f"{prefix}: GitHub rejected the credentials ({status} {message})")
     if status == 403:

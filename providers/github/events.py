@@ -70,25 +70,45 @@ def parse(event: str, body: bytes) -> InboundEvent | None:
         ref = str(payload.get("ref") or "")
         if not ref.startswith("refs/heads/"):
             return None  # tags and deletions start nothing
-        return InboundEvent(kind="push", repository=repository, ref=ref.removeprefix("refs/heads/"),
-                            commit=payload.get("after"), pusher=(payload.get("pusher") or {}).get("name"))
+        return InboundEvent(
+            kind="push",
+            repository=repository,
+            ref=ref.removeprefix("refs/heads/"),
+            commit=payload.get("after"),
+            pusher=(payload.get("pusher") or {}).get("name"),
+        )
     if event == "workflow_run":
         item = payload.get("workflow_run") or {}
-        return InboundEvent(kind="run", repository=repository, upstream_id=str(item["id"]),
-                            started_upstream=item.get("event") != "workflow_dispatch",
-                            ref=item.get("head_branch"), commit=item.get("head_sha"),
-                            occurred_at=utc(item.get("updated_at")), data={"item": item})
+        return InboundEvent(
+            kind="run",
+            repository=repository,
+            upstream_id=str(item["id"]),
+            started_upstream=item.get("event") != "workflow_dispatch",
+            ref=item.get("head_branch"),
+            commit=item.get("head_sha"),
+            occurred_at=utc(item.get("updated_at")),
+            data={"item": item},
+        )
     if event == "workflow_job":
         job = payload.get("workflow_job") or {}
-        return InboundEvent(kind="run", repository=repository, upstream_id=str(job["run_id"]),
-                            occurred_at=utc(job.get("completed_at") or job.get("started_at")), data={"job": job})
+        return InboundEvent(
+            kind="run",
+            repository=repository,
+            upstream_id=str(job["run_id"]),
+            occurred_at=utc(job.get("completed_at") or job.get("started_at")),
+            data={"job": job},
+        )
     if event == "deployment_status":
         status = payload.get("deployment_status") or {}
         run = payload.get("workflow_run") or {}
         found = _RUN_LINK.search(f"{status.get('log_url') or ''} {status.get('target_url') or ''}")
         upstream_id = str(run["id"]) if run.get("id") else found.group(1) if found else None
-        return InboundEvent(kind="run", repository=repository, upstream_id=upstream_id,
-                            data={"deployment_status": status, "deployment": payload.get("deployment") or {}})
+        return InboundEvent(
+            kind="run",
+            repository=repository,
+            upstream_id=upstream_id,
+            data={"deployment_status": status, "deployment": payload.get("deployment") or {}},
+        )
     return None
 
 
@@ -151,12 +171,18 @@ def job_snapshot(run: RunRef, raw: Mapping[str, Any]) -> RunSnapshot | None:
     if not placed:
         steps.extend(fresh)
     started = job.status in ("in_progress", "completed")
-    return RunSnapshot(run_id=run.id, status="running", phase="in_progress" if started else "dispatching",
-                       provider_status=run.provider_status, steps=tuple(steps))
+    return RunSnapshot(
+        run_id=run.id,
+        status="running",
+        phase="in_progress" if started else "dispatching",
+        provider_status=run.provider_status,
+        steps=tuple(steps),
+    )
 
 
-def deployment_snapshot(pipeline: Pipeline, run: RunRef, status: Mapping[str, Any],
-                        deployment: Mapping[str, Any]) -> RunSnapshot | None:
+def deployment_snapshot(
+    pipeline: Pipeline, run: RunRef, status: Mapping[str, Any], deployment: Mapping[str, Any]
+) -> RunSnapshot | None:
     """The run's deployment URL from a ``deployment_status`` hook about it: a successful status
     with an ``environment_url`` (in the pipeline's ``environment``, when it names one). The
     first URL found stays, as when polling finds it."""
@@ -166,8 +192,14 @@ def deployment_snapshot(pipeline: Pipeline, run: RunRef, status: Mapping[str, An
     environment = pipeline.option("environment")
     if environment and str(deployment.get("environment") or status.get("environment")) != str(environment):
         return None
-    return RunSnapshot(run_id=run.id, status="running", phase="in_progress", provider_status=run.provider_status,
-                       deployment_url=str(url), state={**run.state, "deployment_url": str(url)})
+    return RunSnapshot(
+        run_id=run.id,
+        status="running",
+        phase="in_progress",
+        provider_status=run.provider_status,
+        deployment_url=str(url),
+        state={**run.state, "deployment_url": str(url)},
+    )
 
 
 class GitHubEvents:
@@ -187,8 +219,9 @@ class GitHubEvents:
         seen = self._hooks_seen.get(repo.lower())
         return seen is not None and self._clock() - seen <= self.settings.reconcile_interval_seconds
 
-    def _snapshot(self, g: Any, pipeline: Pipeline, run: RunRef, item: Mapping[str, Any], *,
-                  with_steps: bool = True) -> RunSnapshot:
+    def _snapshot(
+        self, g: Any, pipeline: Pipeline, run: RunRef, item: Mapping[str, Any], *, with_steps: bool = True
+    ) -> RunSnapshot:
         raise NotImplementedError
 
     def verify_delivery(self, headers: Mapping[str, str], body: bytes) -> InboundDelivery:
@@ -202,11 +235,16 @@ class GitHubEvents:
         try:
             with self._pool.client() as g:
                 hook = g.get_repo(pipeline.repository_name).create_hook(
-                    "web", {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
-                    events=sorted(EVENTS - {"ping"}), active=True)
+                    "web",
+                    {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
+                    events=sorted(EVENTS - {"ping"}),
+                    active=True,
+                )
         except GithubException as exc:
-            raise UpstreamRejected(f"github: creating the webhook of {pipeline.repository_name} failed "
-                                   f"(HTTP {exc.status}); the token needs admin:repo_hook or Webhooks: write") from exc
+            raise UpstreamRejected(
+                f"github: creating the webhook of {pipeline.repository_name} failed "
+                f"(HTTP {exc.status}); the token needs admin:repo_hook or Webhooks: write"
+            ) from exc
         return f"github webhook {hook.id} on {pipeline.repository_name} -> {url}"
 
     def parse_event(self, delivery: InboundDelivery, headers: Mapping[str, str], body: bytes) -> InboundEvent | None:
@@ -234,8 +272,7 @@ class GitHubEvents:
                 item = event.data.get("item") or self._lister.run(g, repo, str(run.upstream_id))
                 if item is None or stale(run, item):
                     continue
-                snapshot = self._snapshot(g, pipeline, run, item,
-                                          with_steps=item.get("status") == "completed")
+                snapshot = self._snapshot(g, pipeline, run, item, with_steps=item.get("status") == "completed")
                 if snapshot.terminal:
                     self._lister.forget_run(repo, str(item["id"]))
                 out.append(snapshot)

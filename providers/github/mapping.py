@@ -26,8 +26,7 @@ log = logging.getLogger("flashfusion.providers.github")
 
 QUEUED_STATUSES = frozenset({"requested", "queued", "pending", "waiting"})
 SUCCESS_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
-FAILED_CONCLUSIONS = frozenset(
-    {"failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale"})
+FAILED_CONCLUSIONS = frozenset({"failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale"})
 
 
 def run_state(status: str | None, conclusion: str | None) -> tuple[str, str, str | None]:
@@ -85,15 +84,31 @@ def steps_from_jobs(jobs: Iterable[Any]) -> tuple[StepResult, ...]:
             started, completed = utc(job.started_at), utc(job.completed_at)
             if job.status != "completed" and job.status != "in_progress":
                 started = None
-            out.append(StepResult(
-                name=job.name, status=step_status(job.status, job.conclusion), conclusion=job.conclusion,
-                started_at=started, completed_at=completed, duration_seconds=seconds_between(started, completed),
-                url=job.html_url, stage=job.name))
+            out.append(
+                StepResult(
+                    name=job.name,
+                    status=step_status(job.status, job.conclusion),
+                    conclusion=job.conclusion,
+                    started_at=started,
+                    completed_at=completed,
+                    duration_seconds=seconds_between(started, completed),
+                    url=job.html_url,
+                    stage=job.name,
+                )
+            )
             continue
         for step in sorted(steps, key=lambda s: s.number):
             started, completed = utc(step.started_at), utc(step.completed_at)
-            out.append(StepResult(
-                name=f"{job.name} / {step.name}", status=step_status(step.status, step.conclusion),
-                conclusion=step.conclusion, started_at=started, completed_at=completed,
-                duration_seconds=seconds_between(started, completed), url=job.html_url, stage=job.name))
+            out.append(
+                StepResult(
+                    name=f"{job.name} / {step.name}",
+                    status=step_status(step.status, step.conclusion),
+                    conclusion=step.conclusion,
+                    started_at=started,
+                    completed_at=completed,
+                    duration_seconds=seconds_between(started, completed),
+                    url=job.html_url,
+                    stage=job.name,
+                )
+            )
     return tuple(out)

@@ -40,8 +40,9 @@ def created_epoch(item: dict[str, Any]) -> float:
 class RunLister:
     """Lists a repository's ``workflow_dispatch`` runs, newest first, back to a given time."""
 
-    def __init__(self, *, per_page: int, max_pages: int, fresh_for: float, clock: Callable[[], float],
-                 throttle: Throttle) -> None:
+    def __init__(
+        self, *, per_page: int, max_pages: int, fresh_for: float, clock: Callable[[], float], throttle: Throttle
+    ) -> None:
         self._per_page = per_page
         self._max_pages = max_pages
         self._fresh_for = fresh_for
@@ -58,9 +59,13 @@ class RunLister:
         now = self._clock()
         with self._lock:
             listing = self._listings.get(repo)
-        if (listing is not None and now - listing.fetched_at < self._fresh_for
-                and (oldest_needed is None or (listing.oldest_needed is not None
-                                               and listing.oldest_needed <= oldest_needed))):
+        if (
+            listing is not None
+            and now - listing.fetched_at < self._fresh_for
+            and (
+                oldest_needed is None or (listing.oldest_needed is not None and listing.oldest_needed <= oldest_needed)
+            )
+        ):
             return listing.items
         items: list[dict[str, Any]] = []
         page = 1
@@ -84,12 +89,16 @@ class RunLister:
             params["page"] = page
         headers = {"If-None-Match": cached.etag} if cached and cached.etag else {}
         response_headers, data = g.requester.requestJsonAndCheck(
-            "GET", f"/repos/{repo}/actions/runs", parameters=params, headers=headers)
+            "GET", f"/repos/{repo}/actions/runs", parameters=params, headers=headers
+        )
         self._throttle.observe(response_headers)
         if data is None and cached is not None:
             return cached
-        fresh = _Page(response_headers.get("etag"), list((data or {}).get("workflow_runs", [])),
-                      'rel="next"' in response_headers.get("link", ""))
+        fresh = _Page(
+            response_headers.get("etag"),
+            list((data or {}).get("workflow_runs", [])),
+            'rel="next"' in response_headers.get("link", ""),
+        )
         with self._lock:
             self._pages[(repo, page)] = fresh
         return fresh
@@ -100,8 +109,8 @@ class RunLister:
             etag, cached = self._runs.get((repo, upstream_id), (None, None))
         try:
             response_headers, data = g.requester.requestJsonAndCheck(
-                "GET", f"/repos/{repo}/actions/runs/{upstream_id}",
-                headers={"If-None-Match": etag} if etag else {})
+                "GET", f"/repos/{repo}/actions/runs/{upstream_id}", headers={"If-None-Match": etag} if etag else {}
+            )
         except GithubException as exc:
             if exc.status == 404:
                 return None

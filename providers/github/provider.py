@@ -66,9 +66,14 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
     Settings = GitHubSettings
     capabilities = frozenset({"cancel", "returns_run_id", "deployments", "results"})
 
-    def __init__(self, settings: GitHubSettings, *, env: Mapping[str, str] | None = None,
-                 clock: Callable[[], float] | None = None,
-                 github_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: GitHubSettings,
+        *,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] | None = None,
+        github_options: Mapping[str, Any] | None = None,
+    ) -> None:
         """``clock`` (epoch seconds) and ``github_options`` (extra ``Github(...)`` arguments)
         are for tests and embedding; the core passes neither."""
         super().__init__(settings, env=env)
@@ -77,9 +82,13 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
         self._tokens = token_source(settings, self.env, self._clock, github_options)
         self._throttle = Throttle(self._clock, settings.rate_limit_reserve)
         self._pool = ClientPool(settings, self._tokens, github_options, observe=self._throttle.observe_client)
-        self._lister = RunLister(per_page=settings.per_page, max_pages=settings.max_list_pages,
-                                 fresh_for=settings.poll_interval_seconds / 2, clock=self._clock,
-                                 throttle=self._throttle)
+        self._lister = RunLister(
+            per_page=settings.per_page,
+            max_pages=settings.max_list_pages,
+            fresh_for=settings.poll_interval_seconds / 2,
+            clock=self._clock,
+            throttle=self._throttle,
+        )
         self._deployments = RepoDeployments(self._throttle)
         self._hooks_seen: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -98,8 +107,7 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
             info = rate_limited(exc)
             if info is not None:
                 self._throttle.limited(info)
-        return translate(exc, pipeline_id=pipeline.id, action=action, secrets=self._tokens.secrets(),
-                         now=self._clock())
+        return translate(exc, pipeline_id=pipeline.id, action=action, secrets=self._tokens.secrets(), now=self._clock())
 
     # ------------------------------------------------------------------ dispatch
 
@@ -120,8 +128,10 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
                     except GithubException as exc:
                         if not _rejects_run_details(exc):
                             raise
-                        log.info("github: %s does not accept return_run_details; correlating runs instead",
-                                 self.settings.base_url)
+                        log.info(
+                            "github: %s does not accept return_run_details; correlating runs instead",
+                            self.settings.base_url,
+                        )
                         self._run_details = False
                 return self._dispatch_correlated(g, pipeline, run, workflow, ref, inputs)
         except _FAILURES as exc:
@@ -137,22 +147,28 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
                 self._workflows[(repo, key)] = known
         return known
 
-    def _dispatch_with_details(self, g: Github, pipeline: Pipeline, run: RunRef, workflow: _Workflow, ref: str,
-                               inputs: Mapping[str, str]) -> Dispatch:
+    def _dispatch_with_details(
+        self, g: Github, pipeline: Pipeline, run: RunRef, workflow: _Workflow, ref: str, inputs: Mapping[str, str]
+    ) -> Dispatch:
         handle = g.get_repo(pipeline.repository_name).get_workflow(workflow.id)
         started = self._clock()
         upstream = handle.create_dispatch(ref, inputs=dict(inputs), throw=True, return_run_details=True)
         if isinstance(upstream, WorkflowRun):
-            return Dispatch(workflow_id=str(workflow.id), upstream_id=str(upstream.id), api_url=upstream.url,
-                            html_url=upstream.html_url,
-                            state={"correlation": "run_details", "dispatched_local": started})
+            return Dispatch(
+                workflow_id=str(workflow.id),
+                upstream_id=str(upstream.id),
+                api_url=upstream.url,
+                html_url=upstream.html_url,
+                state={"correlation": "run_details", "dispatched_local": started},
+            )
         # Accepted without details (a server that ignores the parameter): the run was started,
         # so correlate it by order from now on, with the local clock as the only time we have.
         self._run_details = False
         return self._ordered_dispatch_result(workflow, ref, self._clock(), started)
 
-    def _dispatch_correlated(self, g: Github, pipeline: Pipeline, run: RunRef, workflow: _Workflow, ref: str,
-                             inputs: Mapping[str, str]) -> Dispatch:
+    def _dispatch_correlated(
+        self, g: Github, pipeline: Pipeline, run: RunRef, workflow: _Workflow, ref: str, inputs: Mapping[str, str]
+    ) -> Dispatch:
         repo = pipeline.repository_name
         name = self.settings.correlation_input
         handle = g.get_repo(repo).get_workflow(workflow.id)
@@ -163,16 +179,25 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
             value = str(inputs.get(name, run.id))
             try:
                 headers, _ = handle.requester.requestJsonAndCheck(
-                    "POST", url, input={"ref": ref, "inputs": {**inputs, name: value}})
+                    "POST", url, input={"ref": ref, "inputs": {**inputs, name: value}}
+                )
             except GithubException as exc:
                 if not (exc.status == 422 and name in github_message(exc) and name not in inputs):
                     raise
                 self._input_mode[mode_key] = False
             else:
                 self._input_mode[mode_key] = True
-                return Dispatch(workflow_id=str(workflow.id), state={
-                    "correlation": "input", "correlation_value": value, "workflow_id": workflow.id,
-                    "ref": ref, "dispatched_at": _server_time(headers, started), "dispatched_local": started})
+                return Dispatch(
+                    workflow_id=str(workflow.id),
+                    state={
+                        "correlation": "input",
+                        "correlation_value": value,
+                        "workflow_id": workflow.id,
+                        "ref": ref,
+                        "dispatched_at": _server_time(headers, started),
+                        "dispatched_local": started,
+                    },
+                )
         with self._named_lock("order", repo, workflow.id, correlation.short_ref(ref)):
             headers, _ = handle.requester.requestJsonAndCheck("POST", url, input={"ref": ref, "inputs": dict(inputs)})
             return self._ordered_dispatch_result(workflow, ref, _server_time(headers, started), started)
@@ -181,9 +206,17 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
         with self._lock:
             self._last_seq = max(time.time_ns(), self._last_seq + 1)
             seq = self._last_seq
-        return Dispatch(workflow_id=str(workflow.id), state={
-            "correlation": "order", "seq": seq, "workflow_id": workflow.id, "ref": ref,
-            "dispatched_at": server_time, "dispatched_local": started})
+        return Dispatch(
+            workflow_id=str(workflow.id),
+            state={
+                "correlation": "order",
+                "seq": seq,
+                "workflow_id": workflow.id,
+                "ref": ref,
+                "dispatched_at": server_time,
+                "dispatched_local": started,
+            },
+        )
 
     # ------------------------------------------------------------------ poll
 
@@ -230,11 +263,19 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
             if run.upstream_id:
                 item = by_id.get(run.upstream_id) or self._lister.run(g, repo, run.upstream_id)
                 if item is None:
-                    out.append(RunSnapshot(run_id=run.id, status="failed", phase="completed",
-                                           conclusion="upstream_missing", provider_status="not_found"))
+                    out.append(
+                        RunSnapshot(
+                            run_id=run.id,
+                            status="failed",
+                            phase="completed",
+                            conclusion="upstream_missing",
+                            provider_status="not_found",
+                        )
+                    )
                     continue
-                if (run.state.get("updated_at") == item.get("updated_at")
-                        and run.state.get("run_attempt") == item.get("run_attempt")):
+                if run.state.get("updated_at") == item.get("updated_at") and run.state.get("run_attempt") == item.get(
+                    "run_attempt"
+                ):
                     continue
                 if self._steps_come_by_hook(repo, run, item):
                     continue
@@ -252,18 +293,28 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
         """Only the steps inside a job can have moved (the status and attempt are those a hook
         reported) and the repository's hooks arrive: their ``workflow_job`` hooks bring the
         steps, and the completion reads the jobs anyway (see ``events``)."""
-        return (item.get("status") != "completed" and item.get("status") == run.provider_status
-                and run.state.get("run_attempt") == item.get("run_attempt") and self.hooks_arrive(repo))
+        return (
+            item.get("status") != "completed"
+            and item.get("status") == run.provider_status
+            and run.state.get("run_attempt") == item.get("run_attempt")
+            and self.hooks_arrive(repo)
+        )
 
     def _unbound(self, run: RunRef, now: float) -> RunSnapshot:
         dispatched = float(run.state.get("dispatched_local", run.created_at.timestamp()))
         if now - dispatched > self.settings.dispatch_lost_after_seconds:
-            return RunSnapshot(run_id=run.id, status="failed", phase="completed", conclusion="dispatch_lost",
-                               provider_status="dispatch_lost")
+            return RunSnapshot(
+                run_id=run.id,
+                status="failed",
+                phase="completed",
+                conclusion="dispatch_lost",
+                provider_status="dispatch_lost",
+            )
         return RunSnapshot(run_id=run.id, status="running", phase="dispatching")
 
-    def _snapshot(self, g: Github, pipeline: Pipeline, run: RunRef, item: Mapping[str, Any], *,
-                  with_steps: bool = True) -> RunSnapshot:
+    def _snapshot(
+        self, g: Github, pipeline: Pipeline, run: RunRef, item: Mapping[str, Any], *, with_steps: bool = True
+    ) -> RunSnapshot:
         """The run ``item`` (as the runs list shows it) as a snapshot; its jobs are read for
         the steps unless ``with_steps`` is False (a hook reports jobs by itself)."""
         status, phase, conclusion = run_state(item.get("status"), item.get("conclusion"))
@@ -272,22 +323,43 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
         if with_steps and item.get("status") not in NOT_STARTED:
             upstream = g.create_from_raw_data(WorkflowRun, dict(item))
             steps = steps_from_jobs(upstream.jobs())
-        state = {**run.state, "updated_at": item.get("updated_at"), "run_attempt": item.get("run_attempt"),
-                 "upstream_created_at": item.get("created_at")}
+        state = {
+            **run.state,
+            "updated_at": item.get("updated_at"),
+            "run_attempt": item.get("run_attempt"),
+            "upstream_created_at": item.get("created_at"),
+        }
         found = run.state.get("deployment_url")
         environment = pipeline.option("environment")
-        if (found is None and (phase == "completed" or environment)
-                and self._deployments.any(g, pipeline.repository_name)):
-            found = deployment_url(g, pipeline.repository_name, str(item.get("head_sha")), str(item["id"]),
-                                   started_at, str(environment) if environment else None)
+        if (
+            found is None
+            and (phase == "completed" or environment)
+            and self._deployments.any(g, pipeline.repository_name)
+        ):
+            found = deployment_url(
+                g,
+                pipeline.repository_name,
+                str(item.get("head_sha")),
+                str(item["id"]),
+                started_at,
+                str(environment) if environment else None,
+            )
             if found:
                 state["deployment_url"] = found
         return RunSnapshot(
-            run_id=run.id, status=status, phase=phase, conclusion=conclusion,
-            provider_status=item.get("status"), started_at=started_at,
+            run_id=run.id,
+            status=status,
+            phase=phase,
+            conclusion=conclusion,
+            provider_status=item.get("status"),
+            started_at=started_at,
             finished_at=utc(item.get("updated_at")) if phase == "completed" else None,
-            steps=steps, deployment_url=found, html_url=item.get("html_url"), upstream_id=str(item["id"]),
-            state=state)
+            steps=steps,
+            deployment_url=found,
+            html_url=item.get("html_url"),
+            upstream_id=str(item["id"]),
+            state=state,
+        )
 
     # ------------------------------------------------------------------ cancel
 

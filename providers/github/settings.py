@@ -45,8 +45,13 @@ class Settings:
     def check(self) -> None:
         """Raise ``PipelineConfigError`` for combinations a type check cannot catch, and for
         optional fields (``build_settings`` lets any value through an ``X | None`` annotation)."""
-        for key, kind in (("app_id", int), ("installation_id", int), ("private_key_env", str),
-                          ("private_key_file", str), ("webhook_secret_env", str)):
+        for key, kind in (
+            ("app_id", int),
+            ("installation_id", int),
+            ("private_key_env", str),
+            ("private_key_file", str),
+            ("webhook_secret_env", str),
+        ):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
                 raise PipelineConfigError(key, f"expected {kind.__name__}, got {type(value).__name__}")
@@ -57,8 +62,12 @@ class Settings:
                 raise PipelineConfigError("installation_id", "required when app_id is set")
             if not (self.private_key_env or self.private_key_file):
                 raise PipelineConfigError("private_key_env", "app_id needs private_key_env or private_key_file")
-        for key in ("poll_interval_seconds", "dispatch_lost_after_seconds", "timeout_seconds",
-                    "reconcile_interval_seconds"):
+        for key in (
+            "poll_interval_seconds",
+            "dispatch_lost_after_seconds",
+            "timeout_seconds",
+            "reconcile_interval_seconds",
+        ):
             if getattr(self, key) <= 0:
                 raise PipelineConfigError(key, "must be greater than 0")
         if not 1 <= self.per_page <= 100:

@@ -91,6 +91,7 @@ class Throttle:
             else:
                 wait = SECONDARY_DEFAULT_WAIT
             self._not_before = max(self._not_before, now + wait)
-        log.warning("github: rate limited (%s), pausing polling for %.0f s",
-                    "secondary" if info.secondary else "primary", wait)
+        log.warning(
+            "github: rate limited (%s), pausing polling for %.0f s", "secondary" if info.secondary else "primary", wait
+        )
         return wait

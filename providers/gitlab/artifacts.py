@@ -57,8 +57,13 @@ class GitLabResults:
     def open_artifact(self, pipeline: Pipeline, run: RunRef, artifact: Artifact) -> Iterator[bytes]:
         gl = self._gitlab(pipeline)
         try:
-            response = _raw(gl.http_get(f"/projects/{_project_path(pipeline)}/jobs/{int(artifact.locator)}/artifacts",
-                                        streamed=True, raw=True))
+            response = _raw(
+                gl.http_get(
+                    f"/projects/{_project_path(pipeline)}/jobs/{int(artifact.locator)}/artifacts",
+                    streamed=True,
+                    raw=True,
+                )
+            )
         except gitlab.GitlabHttpError as exc:
             if exc.response_code in (404, 410):
                 raise ArtifactGone(f"the artifacts of job {artifact.name!r} have expired or were deleted") from exc
@@ -69,8 +74,14 @@ class GitLabResults:
 
     @staticmethod
     def _dotenv(gl: gitlab.Gitlab, project: str, job_id: int) -> dict[str, str]:
-        response = _raw(gl.http_get(f"/projects/{project}/jobs/{job_id}/artifacts",
-                                    query_data={"file_type": "dotenv"}, streamed=True, raw=True))
+        response = _raw(
+            gl.http_get(
+                f"/projects/{project}/jobs/{job_id}/artifacts",
+                query_data={"file_type": "dotenv"},
+                streamed=True,
+                raw=True,
+            )
+        )
         data = bytearray()
         with response:
             for chunk in response.iter_content(CHUNK):
@@ -108,9 +119,12 @@ def _has(job: dict[str, Any], file_type: str) -> bool:
 def _artifact(job: dict[str, Any]) -> Artifact:
     archive = next(a for a in job["artifacts"] if a.get("file_type") == "archive")
     expires = job.get("artifacts_expire_at")
-    return Artifact(name=str(job["name"]), size=archive.get("size"),
-                    expires_at=datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None,
-                    locator=str(job["id"]))
+    return Artifact(
+        name=str(job["name"]),
+        size=archive.get("size"),
+        expires_at=datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None,
+        locator=str(job["id"]),
+    )
 
 
 def _project_path(pipeline: Pipeline) -> str:

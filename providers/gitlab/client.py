@@ -87,8 +87,11 @@ class Throttle:
         if remaining is None:
             return
         limit, reset = _number(headers.get("RateLimit-Limit")), _number(headers.get("RateLimit-Reset"))
-        budget = Budget(int(remaining), None if limit is None else int(limit),
-                        None if reset is None else datetime.fromtimestamp(reset, UTC))
+        budget = Budget(
+            int(remaining),
+            None if limit is None else int(limit),
+            None if reset is None else datetime.fromtimestamp(reset, UTC),
+        )
         with self._lock:
             self._budget = budget
 
@@ -121,14 +124,14 @@ class _Gitlab(gitlab.Gitlab):
         return super().http_request(verb, path, *args, **kwargs)
 
 
-def make_client(url: str, token: str, timeout: float, throttle: Throttle, *,
-                ssl_verify: bool = True) -> gitlab.Gitlab:
+def make_client(url: str, token: str, timeout: float, throttle: Throttle, *, ssl_verify: bool = True) -> gitlab.Gitlab:
     session = requests.Session()
     session.hooks["response"].append(
-        lambda response, *a, **k: throttle.observe(response.request.method or "", response.status_code,
-                                                   response.headers))
-    return _Gitlab(url, private_token=token, timeout=timeout, ssl_verify=ssl_verify, session=session,
-                   per_page=100)
+        lambda response, *a, **k: throttle.observe(
+            response.request.method or "", response.status_code, response.headers
+        )
+    )
+    return _Gitlab(url, private_token=token, timeout=timeout, ssl_verify=ssl_verify, session=session, per_page=100)
 
 
 def describe(message: Any) -> str:
@@ -144,8 +147,9 @@ def describe(message: Any) -> str:
     return str(message).strip()
 
 
-def translate(exc: Exception, *, action: str, pipeline_id: str, throttle: Throttle,
-              secrets: tuple[str, ...] = ()) -> ProviderError:
+def translate(
+    exc: Exception, *, action: str, pipeline_id: str, throttle: Throttle, secrets: tuple[str, ...] = ()
+) -> ProviderError:
     """Map a python-gitlab / requests failure to the plugin error tree.
 
     Messages name the provider and the pipeline, quote GitLab's own words, and never carry
@@ -165,13 +169,15 @@ def translate(exc: Exception, *, action: str, pipeline_id: str, throttle: Thrott
     if code == 429:
         wait = throttle.last_retry_after()
         wait = DEFAULT_BACKOFF_SECONDS if wait is None else wait
-        return UpstreamUnavailable(f"{where}: GitLab rate limit reached (HTTP 429: {said}); "
-                                   f"retry after {wait:.0f} s", retry_after=wait)
+        return UpstreamUnavailable(
+            f"{where}: GitLab rate limit reached (HTTP 429: {said}); retry after {wait:.0f} s", retry_after=wait
+        )
     if code is not None and code >= 500:
         return UpstreamUnavailable(f"{where}: GitLab answered HTTP {code} ({said})")
     if code == 404:
-        return UpstreamRejected(f"{where}: not found (HTTP 404: {said}); check repository_name and "
-                                "that the token can see the project")
+        return UpstreamRejected(
+            f"{where}: not found (HTTP 404: {said}); check repository_name and that the token can see the project"
+        )
     return UpstreamRejected(f"{where}: GitLab refused (HTTP {code}: {said})")
 
 

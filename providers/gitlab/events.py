@@ -41,15 +41,17 @@ from flashfusion.providers.gitlab import mapping
 
 EVENTS = frozenset({"Pipeline Hook", "Job Hook", "Deployment Hook", "Push Hook"})
 #: Pipeline sources that mean "started by GitLab itself" (our dispatches are api or trigger).
-UPSTREAM_SOURCES = frozenset({"push", "schedule", "web", "merge_request_event", "external_pull_request_event",
-                              "chat", "external"})
+UPSTREAM_SOURCES = frozenset(
+    {"push", "schedule", "web", "merge_request_event", "external_pull_request_event", "chat", "external"}
+)
 SIGNATURE_TOLERANCE_SECONDS = 300
 #: in a run's ``state``: hooks moved it on since it was last read (polling reads drop it)
 HOOKED = "followed_by_hooks"
 
 
-def verify(headers: Mapping[str, str], body: bytes, token: str | None, signing_key: str | None,
-           now: float | None = None) -> InboundDelivery:
+def verify(
+    headers: Mapping[str, str], body: bytes, token: str | None, signing_key: str | None, now: float | None = None
+) -> InboundDelivery:
     if not token and not signing_key:
         raise DeliveryRejected("gitlab: no webhook secret is configured (webhook_secret_env)")
     if token and not hmac.compare_digest(headers.get("x-gitlab-token", "").encode(), token.encode()):
@@ -57,8 +59,7 @@ def verify(headers: Mapping[str, str], body: bytes, token: str | None, signing_k
     if signing_key:
         _check_signature(headers, body, signing_key, time.time() if now is None else now)
     event = headers.get("x-gitlab-event", "")
-    delivery_id = (headers.get("x-gitlab-event-uuid") or headers.get("webhook-id")
-                   or hashlib.sha256(body).hexdigest())
+    delivery_id = headers.get("x-gitlab-event-uuid") or headers.get("webhook-id") or hashlib.sha256(body).hexdigest()
     return InboundDelivery(delivery_id=delivery_id, event=event, wanted=event in EVENTS)
 
 
@@ -68,7 +69,9 @@ def _check_signature(headers: Mapping[str, str], body: bytes, signing_key: str, 
         key = base64.b64decode(signing_key.removeprefix("whsec_"), validate=True)
         sent_at = int(stamp)
     except (binascii.Error, ValueError):
-        raise DeliveryRejected("gitlab: webhook-timestamp is missing or the signing token is not whsec_<base64>") from None
+        raise DeliveryRejected(
+            "gitlab: webhook-timestamp is missing or the signing token is not whsec_<base64>"
+        ) from None
     if abs(now - sent_at) > SIGNATURE_TOLERANCE_SECONDS:
         raise DeliveryRejected("gitlab: webhook-timestamp is too far from now")
     expected = base64.b64encode(hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest())
@@ -92,22 +95,35 @@ def parse(event: str, body: bytes) -> InboundEvent | None:
         ref = str(payload.get("ref") or "")
         if not ref.startswith("refs/heads/") or not payload.get("checkout_sha"):
             return None  # tags and branch deletions start nothing
-        return InboundEvent(kind="push", repository=repository, ref=ref.removeprefix("refs/heads/"),
-                            commit=payload.get("checkout_sha") or payload.get("after"),
-                            pusher=payload.get("user_username") or payload.get("user_name"), data=data)
+        return InboundEvent(
+            kind="push",
+            repository=repository,
+            ref=ref.removeprefix("refs/heads/"),
+            commit=payload.get("checkout_sha") or payload.get("after"),
+            pusher=payload.get("user_username") or payload.get("user_name"),
+            data=data,
+        )
     if event == "Pipeline Hook":
         attrs = payload.get("object_attributes") or {}
         web = _web(payload)
         builds = [_api_job(b, web) for b in payload.get("builds") or []]
-        return InboundEvent(kind="run", repository=repository, upstream_id=str(attrs["id"]),
-                            started_upstream=attrs.get("source") in UPSTREAM_SOURCES, ref=attrs.get("ref"),
-                            commit=attrs.get("sha"), data={**data, "html_url": attrs.get("url"),
-                                                           "status": attrs.get("status"), "builds": builds})
+        return InboundEvent(
+            kind="run",
+            repository=repository,
+            upstream_id=str(attrs["id"]),
+            started_upstream=attrs.get("source") in UPSTREAM_SOURCES,
+            ref=attrs.get("ref"),
+            commit=attrs.get("sha"),
+            data={**data, "html_url": attrs.get("url"), "status": attrs.get("status"), "builds": builds},
+        )
     if event == "Job Hook":
         pipeline_id = payload.get("pipeline_id")
-        return InboundEvent(kind="run", repository=repository,
-                            upstream_id=str(pipeline_id) if pipeline_id is not None else None,
-                            data={**data, "job": _job(payload)})
+        return InboundEvent(
+            kind="run",
+            repository=repository,
+            upstream_id=str(pipeline_id) if pipeline_id is not None else None,
+            data={**data, "job": _job(payload)},
+        )
     if event == "Deployment Hook":
         return InboundEvent(kind="run", repository=repository, upstream_id=None, data=data)
     return None
@@ -136,10 +152,18 @@ def _job(payload: Mapping[str, Any]) -> dict[str, Any]:
 def _api_job(job: Mapping[str, Any], web: str) -> dict[str, Any]:
     """A hook's job (a ``Pipeline Hook``'s build, or a ``Job Hook`` without its ``build_``
     prefixes) as the jobs API shows it; its page is ``<project>/-/jobs/<id>`` there too."""
-    return {"id": job.get("id"), "name": job.get("name"), "stage": job.get("stage"), "status": job.get("status"),
-            "allow_failure": job.get("allow_failure"), "started_at": _hook_time(job.get("started_at")),
-            "finished_at": _hook_time(job.get("finished_at")), "duration": job.get("duration"),
-            "web_url": f"{web}/-/jobs/{job.get('id')}" if web else None, "environment": job.get("environment")}
+    return {
+        "id": job.get("id"),
+        "name": job.get("name"),
+        "stage": job.get("stage"),
+        "status": job.get("status"),
+        "allow_failure": job.get("allow_failure"),
+        "started_at": _hook_time(job.get("started_at")),
+        "finished_at": _hook_time(job.get("finished_at")),
+        "duration": job.get("duration"),
+        "web_url": f"{web}/-/jobs/{job.get('id')}" if web else None,
+        "environment": job.get("environment"),
+    }
 
 
 def _job_id(url: str | None) -> int | None:
@@ -155,12 +179,19 @@ def job_snapshot(run: RunRef, job: Mapping[str, Any]) -> RunSnapshot | None:
     if steps is None:
         return None
     started = fresh.status != "pending"
-    return RunSnapshot(run_id=run.id, status="running", phase="in_progress" if started else "queued",
-                       provider_status=run.provider_status, steps=tuple(steps), state={**run.state, HOOKED: True})
+    return RunSnapshot(
+        run_id=run.id,
+        status="running",
+        phase="in_progress" if started else "queued",
+        provider_status=run.provider_status,
+        steps=tuple(steps),
+        state={**run.state, HOOKED: True},
+    )
 
 
-def pipeline_snapshot(run: RunRef, status: str, builds: Sequence[Mapping[str, Any]],
-                      html_url: str | None) -> RunSnapshot | None:
+def pipeline_snapshot(
+    run: RunRef, status: str, builds: Sequence[Mapping[str, Any]], html_url: str | None
+) -> RunSnapshot | None:
     """An unfinished pipeline from its ``Pipeline Hook``: its status, and each build merged into
     the run's steps as a job hook would be. None when the run shows a later status (a late
     hook); a pipeline's end is read with the polling code instead (final steps, deployments)."""
@@ -169,8 +200,13 @@ def pipeline_snapshot(run: RunRef, status: str, builds: Sequence[Mapping[str, An
     steps = list(run.steps)
     for build in builds:
         steps = _merged(steps, mapping.job_step(build)) or steps
-    return mapping.snapshot(run.id, {"status": status, "web_url": html_url, "id": run.upstream_id}, tuple(steps),
-                            None, {**run.state, "status": status, HOOKED: True})
+    return mapping.snapshot(
+        run.id,
+        {"status": status, "web_url": html_url, "id": run.upstream_id},
+        tuple(steps),
+        None,
+        {**run.state, "status": status, HOOKED: True},
+    )
 
 
 def _merged(steps: list[StepResult], fresh: StepResult) -> list[StepResult] | None:

@@ -100,8 +100,13 @@ def job_steps(jobs: Iterable[Mapping[str, Any]]) -> tuple[StepResult, ...]:
     return tuple(job_step(latest[key]) for key in sorted(first, key=first.__getitem__))
 
 
-def snapshot(run_id: str, pipeline: Mapping[str, Any], steps: tuple[StepResult, ...] | None,
-             deployment_url: str | None, state: Mapping[str, Any]) -> RunSnapshot:
+def snapshot(
+    run_id: str,
+    pipeline: Mapping[str, Any],
+    steps: tuple[StepResult, ...] | None,
+    deployment_url: str | None,
+    state: Mapping[str, Any],
+) -> RunSnapshot:
     raw = str(pipeline.get("status", ""))
     status, phase, conclusion = pipeline_state(raw)
     return RunSnapshot(

@@ -60,7 +60,8 @@ class Memo:
 
     def older_than(self, other: Memo) -> bool:
         return other.updated_at > self.updated_at or (
-            other.updated_at == self.updated_at and other.status != self.status)
+            other.updated_at == self.updated_at and other.status != self.status
+        )
 
 
 @dataclass
@@ -95,16 +96,14 @@ class Fetched:
 
     @property
     def memo(self) -> Memo:
-        return Memo(mapping.parse_time(self.pipeline["updated_at"]) or datetime.now(UTC),
-                    str(self.pipeline["status"]))
+        return Memo(mapping.parse_time(self.pipeline["updated_at"]) or datetime.now(UTC), str(self.pipeline["status"]))
 
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _call(fn: Callable[[], Any], translate: Callable[[Exception], ProviderError], *,
-          may_be_gone: bool = False) -> Any:
+def _call(fn: Callable[[], Any], translate: Callable[[Exception], ProviderError], *, may_be_gone: bool = False) -> Any:
     try:
         return fn()
     except (gitlab.GitlabError, OSError) as exc:
@@ -119,10 +118,19 @@ def _call(fn: Callable[[], Any], translate: Callable[[Exception], ProviderError]
 class ProjectPoller:
     """Polls the runs of one project; callers hold ``watch.lock``."""
 
-    def __init__(self, project: Any, watch: ProjectWatch, throttle: Throttle,
-                 translate: Callable[[Exception], ProviderError], *, clock: Callable[[], float],
-                 freshness: float, refresh: float = 0, environment: str | None = None,
-                 hooks_within: float = 0) -> None:
+    def __init__(
+        self,
+        project: Any,
+        watch: ProjectWatch,
+        throttle: Throttle,
+        translate: Callable[[Exception], ProviderError],
+        *,
+        clock: Callable[[], float],
+        freshness: float,
+        refresh: float = 0,
+        environment: str | None = None,
+        hooks_within: float = 0,
+    ) -> None:
         self.project, self.watch, self.throttle = project, watch, throttle
         self.translate, self.clock, self.freshness = translate, clock, freshness
         self.steps_refresh, self.environment = refresh, environment
@@ -201,9 +209,12 @@ class ProjectPoller:
             since = max(watch.covered_from, (watch.cursor or watch.covered_from) - OVERLAP)
         if self.throttle.wait_seconds() > 0:
             raise RateLimited()
-        pages = _call(lambda: self.project.pipelines.list(
-            iterator=True, updated_after=_iso(since), order_by="updated_at", sort="asc", per_page=100),
-            self.translate)
+        pages = _call(
+            lambda: self.project.pipelines.list(
+                iterator=True, updated_after=_iso(since), order_by="updated_at", sort="asc", per_page=100
+            ),
+            self.translate,
+        )
         for item in _drain(pages, self.translate):
             memo = Memo(mapping.parse_time(item["updated_at"]), str(item["status"]))  # type: ignore[arg-type]
             watch.cursor = max(watch.cursor or memo.updated_at, memo.updated_at)
@@ -230,8 +241,13 @@ class ProjectPoller:
         hooks arrive: its job hooks bring the steps, and the pipeline's hooks its status.
         Asked only for a run that hooks moved on since it was last read."""
         hooked = self.watch.hooked_at
-        return (seen is not None and seen.status == baseline.status and seen.status not in mapping.TERMINAL
-                and hooked is not None and self.clock() - hooked <= self.hooks_within)
+        return (
+            seen is not None
+            and seen.status == baseline.status
+            and seen.status not in mapping.TERMINAL
+            and hooked is not None
+            and self.clock() - hooked <= self.hooks_within
+        )
 
     def _refresh_due(self, pid: str, latest: Memo) -> bool:
         """Jobs can move on while the pipeline keeps its status (and ``updated_at``): with
@@ -248,15 +264,30 @@ class ProjectPoller:
         return Fetched(run, pipeline.asdict(), mapping.job_steps(j.asdict() for j in jobs))
 
     def _lost(self, run: RunRef) -> RunSnapshot:
-        return RunSnapshot(run_id=run.id, status="failed", phase="completed", conclusion="not_found",
-                           provider_status="not_found", upstream_id=run.upstream_id)
+        return RunSnapshot(
+            run_id=run.id,
+            status="failed",
+            phase="completed",
+            conclusion="not_found",
+            provider_status="not_found",
+            upstream_id=run.upstream_id,
+        )
 
     def with_deployments(self, runs: Mapping[str, RunRef], snapshots: list[RunSnapshot]) -> list[RunSnapshot]:
         """Snapshots built from hooks, with the deployment URL of the runs whose jobs newly
         succeeded (one lookup, as when polling finds those jobs)."""
-        fetched = [Fetched(runs[s.run_id], {"id": runs[s.run_id].upstream_id, "status": s.provider_status,
-                                            "created_at": (runs[s.run_id].state or {}).get("created_at")},
-                           s.steps or ()) for s in snapshots]
+        fetched = [
+            Fetched(
+                runs[s.run_id],
+                {
+                    "id": runs[s.run_id].upstream_id,
+                    "status": s.provider_status,
+                    "created_at": (runs[s.run_id].state or {}).get("created_at"),
+                },
+                s.steps or (),
+            )
+            for s in snapshots
+        ]
         self._with_deployments(fetched)
         out = []
         for snap in snapshots:
@@ -275,8 +306,13 @@ class ProjectPoller:
             return fetched
         since = min(mapping.parse_time(f.pipeline.get("created_at")) or f.run.created_at for f in wanted)
         ids = {str(f.pipeline["id"]) for f in wanted}
-        filters: dict[str, Any] = {"status": "success", "order_by": "updated_at", "sort": "asc",
-                                   "updated_after": _iso(since - OVERLAP), "per_page": 100}
+        filters: dict[str, Any] = {
+            "status": "success",
+            "order_by": "updated_at",
+            "sort": "asc",
+            "updated_after": _iso(since - OVERLAP),
+            "per_page": 100,
+        }
         if self.environment:
             filters["environment"] = self.environment
         try:
@@ -303,8 +339,12 @@ class ProjectPoller:
         pid = str(f.pipeline["id"])
         memo = f.memo
         url = self.watch.deployment_urls.get(pid) or (f.run.state or {}).get("deployment_url")
-        state = {"project_id": f.pipeline.get("project_id"), "updated_at": f.pipeline.get("updated_at"),
-                 "status": memo.status, "created_at": f.pipeline.get("created_at")}
+        state = {
+            "project_id": f.pipeline.get("project_id"),
+            "updated_at": f.pipeline.get("updated_at"),
+            "status": memo.status,
+            "created_at": f.pipeline.get("created_at"),
+        }
         if url:
             state["deployment_url"] = url
         self.watch.reported[pid] = memo

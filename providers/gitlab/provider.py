@@ -77,10 +77,16 @@ class Settings:
 
 
 _SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    "url": (str,), "token_env": (str,), "trigger_token_env": (str, type(None)),
-    "poll_interval_seconds": (int, float), "timeout_seconds": (int, float), "ssl_verify": (bool, str),
-    "steps_refresh_seconds": (int, float), "webhook_secret_env": (str, type(None)),
-    "webhook_signing_token_env": (str, type(None)), "reconcile_interval_seconds": (int, float),
+    "url": (str,),
+    "token_env": (str,),
+    "trigger_token_env": (str, type(None)),
+    "poll_interval_seconds": (int, float),
+    "timeout_seconds": (int, float),
+    "ssl_verify": (bool, str),
+    "steps_refresh_seconds": (int, float),
+    "webhook_secret_env": (str, type(None)),
+    "webhook_signing_token_env": (str, type(None)),
+    "reconcile_interval_seconds": (int, float),
 }
 
 
@@ -95,8 +101,9 @@ class GitLabProvider(GitLabResults, Provider):
     capabilities = frozenset({"cancel", "returns_run_id", "deployments", "results"})
     webhook_events = ("Pipeline events", "Job events", "Deployment events", "Push events")
 
-    def __init__(self, settings: GitLabSettings, *, env: Mapping[str, str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: GitLabSettings, *, env: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(settings, env=env)
         self.clock = clock
         self.throttle = gl_client.Throttle(clock)
@@ -110,10 +117,12 @@ class GitLabProvider(GitLabResults, Provider):
         repo = (pipeline.repository_name or "").strip()
         if not repo:
             raise PipelineConfigError("repository_name", "required: the project path (group/project) or numeric id")
-        if not repo.isdigit() and ("/" not in repo or "//" in repo or repo != repo.strip("/")
-                                   or any(c.isspace() for c in repo)):
-            raise PipelineConfigError("repository_name",
-                                      f"expected a project path like 'group/sub/project' or a numeric id, got {repo!r}")
+        if not repo.isdigit() and (
+            "/" not in repo or "//" in repo or repo != repo.strip("/") or any(c.isspace() for c in repo)
+        ):
+            raise PipelineConfigError(
+                "repository_name", f"expected a project path like 'group/sub/project' or a numeric id, got {repo!r}"
+            )
         if not pipeline.branch:
             raise PipelineConfigError("branch", "required: the ref pipelines run on")
         for key, value in pipeline.options.items():
@@ -130,8 +139,9 @@ class GitLabProvider(GitLabResults, Provider):
             gl = self._gitlab(pipeline)
             trigger_env = self._trigger_env(pipeline)
             if trigger_env and not self.env.get(trigger_env):
-                return [f"gitlab: pipeline {pipeline.id!r}: environment variable {trigger_env} "
-                        "(trigger token) is not set"]
+                return [
+                    f"gitlab: pipeline {pipeline.id!r}: environment variable {trigger_env} (trigger token) is not set"
+                ]
             project = gl.projects.get(_project_id(pipeline))
         except ProviderError as exc:
             return [exc.message]
@@ -139,8 +149,10 @@ class GitLabProvider(GitLabResults, Provider):
             return [self._translate(exc, "checking the project", pipeline).message]
         access = _access_level(project.asdict())
         if access is not None and access < DEVELOPER_ACCESS and not self._trigger_env(pipeline):
-            return [f"gitlab: pipeline {pipeline.id!r}: the token has access level {access} on "
-                    f"{pipeline.repository_name!r}; creating pipelines needs Developer (30) or a trigger token"]
+            return [
+                f"gitlab: pipeline {pipeline.id!r}: the token has access level {access} on "
+                f"{pipeline.repository_name!r}; creating pipelines needs Developer (30) or a trigger token"
+            ]
         return []
 
     # -- runs ---------------------------------------------------------------------------------
@@ -155,24 +167,28 @@ class GitLabProvider(GitLabResults, Provider):
             if trigger_env:
                 trigger_token = self.env.get(trigger_env)
                 if not trigger_token:
-                    raise UpstreamAuthError(f"gitlab: pipeline {pipeline.id!r}: environment variable "
-                                            f"{trigger_env} (trigger token) is not set")
-                created = project.trigger_pipeline(ref, trigger_token, variables={} if as_inputs else values,
-                                                   inputs=values if as_inputs else {})
+                    raise UpstreamAuthError(
+                        f"gitlab: pipeline {pipeline.id!r}: environment variable "
+                        f"{trigger_env} (trigger token) is not set"
+                    )
+                created = project.trigger_pipeline(
+                    ref, trigger_token, variables={} if as_inputs else values, inputs=values if as_inputs else {}
+                )
             else:
                 data: dict[str, Any] = {"ref": ref}
                 if as_inputs:
                     data["inputs"] = values
                 elif values:
-                    data["variables"] = [{"key": k, "value": v, "variable_type": "env_var"}
-                                         for k, v in values.items()]
+                    data["variables"] = [{"key": k, "value": v, "variable_type": "env_var"} for k, v in values.items()]
                 created = project.pipelines.create(data)
         except (gitlab.GitlabError, OSError) as exc:
             error = self._translate(exc, "creating a pipeline", pipeline)
             if trigger_env and isinstance(exc, gitlab.GitlabError) and exc.response_code == 404:
-                error = UpstreamAuthError(f"gitlab: creating a pipeline for pipeline {pipeline.id!r}: GitLab "
-                                          f"refused the trigger token from {trigger_env} or cannot find "
-                                          f"project {pipeline.repository_name!r} (HTTP 404)")
+                error = UpstreamAuthError(
+                    f"gitlab: creating a pipeline for pipeline {pipeline.id!r}: GitLab "
+                    f"refused the trigger token from {trigger_env} or cannot find "
+                    f"project {pipeline.repository_name!r} (HTTP 404)"
+                )
             raise error from exc
         body = created.asdict()
         project_id = body.get("project_id") or _project_id(pipeline)
@@ -185,8 +201,12 @@ class GitLabProvider(GitLabResults, Provider):
             api_url=f"{gl.api_url}/projects/{project_id}/pipelines/{body['id']}",
             html_url=body.get("web_url"),
             provider_status=body.get("status"),
-            state={"project_id": project_id, "updated_at": body.get("updated_at") or body.get("created_at"),
-                   "status": body.get("status"), "created_at": body.get("created_at")},
+            state={
+                "project_id": project_id,
+                "updated_at": body.get("updated_at") or body.get("created_at"),
+                "status": body.get("status"),
+                "created_at": body.get("created_at"),
+            },
         )
 
     def poll(self, pipeline: Pipeline, runs: Sequence[RunRef]) -> list[RunSnapshot]:
@@ -212,8 +232,15 @@ class GitLabProvider(GitLabResults, Provider):
         token = self.env.get(s.webhook_secret_env or "")
         if not token:
             raise ProviderError("gitlab: set webhook_secret_env and its environment variable first")
-        data = {"url": url, "token": token, "pipeline_events": True, "job_events": True,
-                "deployment_events": True, "push_events": True, "enable_ssl_verification": True}
+        data = {
+            "url": url,
+            "token": token,
+            "pipeline_events": True,
+            "job_events": True,
+            "deployment_events": True,
+            "push_events": True,
+            "enable_ssl_verification": True,
+        }
         signing = self.env.get(s.webhook_signing_token_env or "")
         if signing:
             data["signing_token"] = signing
@@ -241,15 +268,20 @@ class GitLabProvider(GitLabResults, Provider):
             snaps = [s for s in (events.job_snapshot(run, job) for run in runs) if s is not None]
         elif status is not None and status not in mapping.TERMINAL:
             jobs = list(event.data.get("builds") or [])
-            snaps = [s for s in (events.pipeline_snapshot(run, str(status), jobs, event.data.get("html_url"))
-                                 for run in runs) if s is not None]
+            snaps = [
+                s
+                for s in (events.pipeline_snapshot(run, str(status), jobs, event.data.get("html_url")) for run in runs)
+                if s is not None
+            ]
         else:
             if not runs or self.throttle.wait_seconds() > 0:
                 return []
             with watch.lock:
                 return self._poller(pipeline, watch).refresh(runs)
-        if not any(j.get("environment") and j.get("status") == "success" for j in jobs) \
-                or self.throttle.wait_seconds() > 0:
+        if (
+            not any(j.get("environment") and j.get("status") == "success" for j in jobs)
+            or self.throttle.wait_seconds() > 0
+        ):
             return snaps
         with watch.lock:  # a deploying job succeeded: its URL, as polling would find it now
             return self._poller(pipeline, watch).with_deployments({r.id: r for r in runs}, snaps)
@@ -286,17 +318,27 @@ class GitLabProvider(GitLabResults, Provider):
             if self._client is None:
                 token = self.env.get(self.settings.token_env)
                 if not token:
-                    raise UpstreamAuthError(f"gitlab: pipeline {pipeline.id!r}: environment variable "
-                                            f"{self.settings.token_env} (API token) is not set")
-                self._client = gl_client.make_client(self.settings.url, token, self.settings.timeout_seconds,
-                                                     self.throttle, ssl_verify=self.settings.ssl_verify)
+                    raise UpstreamAuthError(
+                        f"gitlab: pipeline {pipeline.id!r}: environment variable "
+                        f"{self.settings.token_env} (API token) is not set"
+                    )
+                self._client = gl_client.make_client(
+                    self.settings.url,
+                    token,
+                    self.settings.timeout_seconds,
+                    self.throttle,
+                    ssl_verify=self.settings.ssl_verify,
+                )
             return self._client
 
     def _poller(self, pipeline: Pipeline, watch: ProjectWatch) -> ProjectPoller:
         return ProjectPoller(
-            self._gitlab(pipeline).projects.get(_project_id(pipeline), lazy=True), watch, self.throttle,
+            self._gitlab(pipeline).projects.get(_project_id(pipeline), lazy=True),
+            watch,
+            self.throttle,
             lambda exc: self._translate(exc, "polling", pipeline),
-            clock=self.clock, freshness=self.settings.poll_interval_seconds / 2,
+            clock=self.clock,
+            freshness=self.settings.poll_interval_seconds / 2,
             refresh=self.settings.steps_refresh_seconds,
             environment=pipeline.option("environment"),
             hooks_within=self.settings.reconcile_interval_seconds,
@@ -311,10 +353,10 @@ class GitLabProvider(GitLabResults, Provider):
         return pipeline.option("trigger_token_env") or self.settings.trigger_token_env
 
     def _translate(self, exc: Exception, action: str, pipeline: Pipeline) -> ProviderError:
-        secrets = tuple(v for v in (self.env.get(self.settings.token_env),
-                                    self.env.get(self._trigger_env(pipeline) or "")) if v)
-        return gl_client.translate(exc, action=action, pipeline_id=pipeline.id, throttle=self.throttle,
-                                   secrets=secrets)
+        secrets = tuple(
+            v for v in (self.env.get(self.settings.token_env), self.env.get(self._trigger_env(pipeline) or "")) if v
+        )
+        return gl_client.translate(exc, action=action, pipeline_id=pipeline.id, throttle=self.throttle, secrets=secrets)
 
 
 def _project_id(pipeline: Pipeline) -> str | int:

@@ -58,9 +58,17 @@ class Executor:
 
     STOP_GRACE_SECONDS = 10.0
 
-    def __init__(self, run_id: str, steps: Sequence[PipelineStep], workdir: Path, env: Mapping[str, str],
-                 timeout_seconds: float, log_tail_bytes: int, done: Sequence[StepResult] = (),
-                 started_at: datetime | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        steps: Sequence[PipelineStep],
+        workdir: Path,
+        env: Mapping[str, str],
+        timeout_seconds: float,
+        log_tail_bytes: int,
+        done: Sequence[StepResult] = (),
+        started_at: datetime | None = None,
+    ) -> None:
         self.run_id = run_id
         self.steps = list(steps)
         self.workdir = workdir
@@ -94,8 +102,10 @@ class Executor:
         if not self._thread.is_alive():
             self._end(self._stop_reason or "failed", "the step runner stopped unexpectedly (see the worker log)")
         elif self._stop_since is not None and time.monotonic() - self._stop_since >= self.STOP_GRACE_SECONDS:
-            self._end(self._stop_reason or "failed",
-                      f"the step did not stop within {self.STOP_GRACE_SECONDS:g} s; its processes were killed")
+            self._end(
+                self._stop_reason or "failed",
+                f"the step did not stop within {self.STOP_GRACE_SECONDS:g} s; its processes were killed",
+            )
 
     @property
     def finished(self) -> bool:
@@ -166,8 +176,14 @@ class Executor:
                     continue
                 interrupted = True
                 duration = round((ended - step.started_at).total_seconds(), 3) if step.started_at else None
-                self.state.steps[index] = replace(step, status=status, conclusion=conclusion, completed_at=ended,
-                                                  duration_seconds=duration, log_tail=note)
+                self.state.steps[index] = replace(
+                    step,
+                    status=status,
+                    conclusion=conclusion,
+                    completed_at=ended,
+                    duration_seconds=duration,
+                    log_tail=note,
+                )
             self._complete(outcome)
 
     def _run(self) -> None:
@@ -246,11 +262,21 @@ class Executor:
             reason = "internal error (see the worker log)"
         raise StepStartError(f"could not start the step: {reason}")
 
-    def _finish_step(self, index: int, step: PipelineStep, started: datetime | None, outcome: str,
-                     code: int | None, output: bytes) -> None:
+    def _finish_step(
+        self, index: int, step: PipelineStep, started: datetime | None, outcome: str, code: int | None, output: bytes
+    ) -> None:
         ended = now()
         status, conclusion = OUTCOMES[outcome]
-        self._set_step(index, StepResult(
-            name=step.name, status=status, conclusion=conclusion, started_at=started, completed_at=ended,
-            duration_seconds=round((ended - started).total_seconds(), 3) if started else None, exit_code=code,
-            log_tail=output[-self.log_tail_bytes:].decode("utf-8", "replace")))
+        self._set_step(
+            index,
+            StepResult(
+                name=step.name,
+                status=status,
+                conclusion=conclusion,
+                started_at=started,
+                completed_at=ended,
+                duration_seconds=round((ended - started).total_seconds(), 3) if started else None,
+                exit_code=code,
+                log_tail=output[-self.log_tail_bytes :].decode("utf-8", "replace"),
+            ),
+        )

@@ -30,8 +30,10 @@ def environment(env: Mapping[str, str]) -> dict[bytes, bytes]:
             try:
                 os.fsencode(text)
             except UnicodeEncodeError:
-                raise StepStartError(f"{name} is not valid text (it holds a lone surrogate code point), "
-                                     "so no environment variable can hold it") from None
+                raise StepStartError(
+                    f"{name} is not valid text (it holds a lone surrogate code point), "
+                    "so no environment variable can hold it"
+                ) from None
         encoded[os.fsencode(name)] = os.fsencode(value)
     return encoded
 
@@ -42,8 +44,14 @@ def start_step(command: str, cwd: Path, env: Mapping[str, str]) -> subprocess.Po
     The supervisor gets a session of its own so that a terminal's signals reach the worker
     only; it stops the step when the thread calling this ends."""
     return subprocess.Popen(
-        [sys.executable, "-I", "-S", str(SUPERVISOR), str(os.getpid()), command], cwd=cwd, env=environment(env),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        [sys.executable, "-I", "-S", str(SUPERVISOR), str(os.getpid()), command],
+        cwd=cwd,
+        env=environment(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def kill_run_processes(run_id: str, rounds: int = 50) -> int:

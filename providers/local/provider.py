@@ -83,10 +83,19 @@ class LocalProvider(Provider):
             if self._reported.get(ref.id) == state.version:
                 continue
             self._reported[ref.id] = state.version
-            snapshots.append(RunSnapshot(
-                run_id=ref.id, status=state.status, phase=state.phase, conclusion=state.conclusion,
-                provider_status=state.conclusion or "running", started_at=state.started_at,
-                finished_at=state.finished_at, steps=tuple(state.steps), upstream_id=ref.id))
+            snapshots.append(
+                RunSnapshot(
+                    run_id=ref.id,
+                    status=state.status,
+                    phase=state.phase,
+                    conclusion=state.conclusion,
+                    provider_status=state.conclusion or "running",
+                    started_at=state.started_at,
+                    finished_at=state.finished_at,
+                    steps=tuple(state.steps),
+                    upstream_id=ref.id,
+                )
+            )
             if state.phase == "completed":
                 with self._lock:
                     self._executors.pop(ref.id, None)
@@ -121,15 +130,31 @@ class LocalProvider(Provider):
         for executor in executors:
             executor.join(5)
 
-    def _start(self, pipeline: Pipeline, run: RunRef, ref: str, inputs: Mapping[str, str], *,
-               done: Sequence = (), cancelled: bool = False) -> Executor:
+    def _start(
+        self,
+        pipeline: Pipeline,
+        run: RunRef,
+        ref: str,
+        inputs: Mapping[str, str],
+        *,
+        done: Sequence = (),
+        cancelled: bool = False,
+    ) -> Executor:
         if not RUN_ID.match(run.id):
             raise ValueError("unexpected run id")
         started = min((s.started_at for s in done if s.started_at), default=None)
         env = self._env(pipeline, run, ref, inputs)
         env.update(self._files(run.id).prepare())
-        executor = Executor(run.id, self.steps_of(pipeline), self.base / run.id, env,
-                            pipeline.timeout_seconds, self.settings.log_tail_bytes, done=done, started_at=started)
+        executor = Executor(
+            run.id,
+            self.steps_of(pipeline),
+            self.base / run.id,
+            env,
+            pipeline.timeout_seconds,
+            self.settings.log_tail_bytes,
+            done=done,
+            started_at=started,
+        )
         with self._lock:
             self._executors[run.id] = executor
         if cancelled:
@@ -140,15 +165,16 @@ class LocalProvider(Provider):
     def _env(self, pipeline: Pipeline, run: RunRef, ref: str, inputs: Mapping[str, str]) -> dict[str, str]:
         env = {k: v for k, v in self.env.items() if k in SAFE_ENV or k in self.settings.pass_env}
         env.setdefault("PATH", os.defpath)
-        env.update({
-            "CI": "true",
-            "FLASHFUSION": "true",
-            "FLASHFUSION_RUN_ID": run.id,
-            "FLASHFUSION_PIPELINE_ID": pipeline.id,
-            "FLASHFUSION_BRANCH": ref,
-            "FLASHFUSION_REPOSITORY": pipeline.repository_name,
-        })
+        env.update(
+            {
+                "CI": "true",
+                "FLASHFUSION": "true",
+                "FLASHFUSION_RUN_ID": run.id,
+                "FLASHFUSION_PIPELINE_ID": pipeline.id,
+                "FLASHFUSION_BRANCH": ref,
+                "FLASHFUSION_REPOSITORY": pipeline.repository_name,
+            }
+        )
         for name, value in inputs.items():
             env["FLASHFUSION_INPUT_" + re.sub(r"[^A-Za-z0-9_]", "_", name).upper()] = value
         return env
-

@@ -37,8 +37,9 @@ class Tracker:
     def dispatch(self, run_id: str, inputs: dict[str, str] | None = None, ref: str = "main") -> Dispatch:
         run = self.new_ref(run_id, inputs, ref)
         result = self.provider.dispatch(self.pipeline, run, ref, inputs or {})
-        self.refs[run_id] = dataclasses.replace(run, upstream_id=result.upstream_id, workflow_id=result.workflow_id,
-                                                state=dict(result.state))
+        self.refs[run_id] = dataclasses.replace(
+            run, upstream_id=result.upstream_id, workflow_id=result.workflow_id, state=dict(result.state)
+        )
         self.history[run_id] = []
         return result
 
@@ -79,8 +80,14 @@ def fake(clock: FakeClock) -> Iterator[FakeGitHub]:
 
 
 def _pipeline(workflow: Any = "deploy.yml", **options: Any) -> Pipeline:
-    return Pipeline(id="web", name="Web", provider="github", repository_name=REPO, branch="main",
-                    options={"workflow": workflow, **options})
+    return Pipeline(
+        id="web",
+        name="Web",
+        provider="github",
+        repository_name=REPO,
+        branch="main",
+        options={"workflow": workflow, **options},
+    )
 
 
 @pytest.fixture
@@ -95,8 +102,9 @@ def make_provider(fake: FakeGitHub, clock: FakeClock) -> Iterator[Callable[..., 
 
     def build(env: dict[str, str] | None = None, **settings: Any) -> GitHubProvider:
         settings.setdefault("base_url", fake.url)
-        provider = GitHubProvider(Settings(**settings), env={"GITHUB_TOKEN": DEFAULT_TOKEN} if env is None else env,
-                                  clock=clock)
+        provider = GitHubProvider(
+            Settings(**settings), env={"GITHUB_TOKEN": DEFAULT_TOKEN} if env is None else env, clock=clock
+        )
         made.append(provider)
         return provider
 
@@ -109,8 +117,7 @@ def make_provider(fake: FakeGitHub, clock: FakeClock) -> Iterator[Callable[..., 
 def tracker(make_provider: Callable[..., GitHubProvider], clock: FakeClock) -> Callable[..., Tracker]:
     """``tracker(pipeline=None, provider=None, **settings)``: a ``Tracker`` on a new provider."""
 
-    def build(pipeline: Pipeline | None = None, provider: GitHubProvider | None = None,
-              **settings: Any) -> Tracker:
+    def build(pipeline: Pipeline | None = None, provider: GitHubProvider | None = None, **settings: Any) -> Tracker:
         return Tracker(provider or make_provider(**settings), pipeline or _pipeline(), clock)
 
     return build

@@ -70,8 +70,9 @@ def test_concurrent_dispatches_bound_by_order_without_correlation_input(ghes, tr
 
 
 def test_concurrent_dispatches_bound_by_correlation_input(ghes, tracker):
-    ghes.add_workflow(REPO, "deploy.yml", inputs=["note", "flashfusion_run_id"],
-                      run_name="${{ inputs.flashfusion_run_id }}")
+    ghes.add_workflow(
+        REPO, "deploy.yml", inputs=["note", "flashfusion_run_id"], run_name="${{ inputs.flashfusion_run_id }}"
+    )
     t = tracker(base_url=ghes.url)
     _dispatch_concurrently(t)
     assert all(ref.state["correlation"] == "input" for ref in t.refs.values())

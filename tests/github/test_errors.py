@@ -96,11 +96,18 @@ def test_unreachable_host(clock):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     provider = GitHubProvider(Settings(base_url=f"http://127.0.0.1:{port}"), env={"GITHUB_TOKEN": "t"}, clock=clock)
-    pipeline = Pipeline(id="web", name="Web", provider="github", repository_name=REPO,
-                        options={"workflow": "deploy.yml"})
+    pipeline = Pipeline(
+        id="web", name="Web", provider="github", repository_name=REPO, options={"workflow": "deploy.yml"}
+    )
     with pytest.raises(UpstreamUnavailable, match="cannot reach GitHub"):
-        provider.dispatch(pipeline, RunRef(id="run_1", pipeline_id="web", ref="main", inputs={},
-                                           created_at=datetime.fromtimestamp(clock(), UTC)), "main", {})
+        provider.dispatch(
+            pipeline,
+            RunRef(
+                id="run_1", pipeline_id="web", ref="main", inputs={}, created_at=datetime.fromtimestamp(clock(), UTC)
+            ),
+            "main",
+            {},
+        )
     provider.close()
 
 
@@ -115,10 +122,13 @@ def test_polling_survives_a_5xx_and_catches_up(fake, tracker):
     assert snap.status == "success"
 
 
-@pytest.mark.parametrize("inputs, message", [
-    ({f"k{i}": "v" for i in range(26)}, "at most 25"),
-    ({"count": 3}, "'count' must be a string"),
-])
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({f"k{i}": "v" for i in range(26)}, "at most 25"),
+        ({"count": 3}, "'count' must be a string"),
+    ],
+)
 def test_inputs_are_validated_before_calling_github(fake, tracker, inputs, message):
     fake.add_workflow(REPO, "deploy.yml")
     with pytest.raises(UpstreamRejected, match=message):
@@ -139,12 +149,15 @@ def test_check_is_clean_for_a_good_pipeline(fake, tracker):
     assert tracker().provider.check(tracker().pipeline) == []
 
 
-@pytest.mark.parametrize("setup, expected", [
-    (lambda f: f.add_workflow(REPO, "deploy.yml", dispatch=False), "has no workflow_dispatch trigger"),
-    (lambda f: f.add_workflow(REPO, "other.yml"), "workflow 'deploy.yml' not found in acme/web"),
-    (lambda f: f.add_workflow(REPO, "deploy.yml", state="disabled_manually"), "is disabled_manually, not active"),
-    (lambda f: f.add_workflow(REPO, "deploy.yml", inputs=["flashfusion_run_id"]), "run-name does not show it"),
-])
+@pytest.mark.parametrize(
+    "setup, expected",
+    [
+        (lambda f: f.add_workflow(REPO, "deploy.yml", dispatch=False), "has no workflow_dispatch trigger"),
+        (lambda f: f.add_workflow(REPO, "other.yml"), "workflow 'deploy.yml' not found in acme/web"),
+        (lambda f: f.add_workflow(REPO, "deploy.yml", state="disabled_manually"), "is disabled_manually, not active"),
+        (lambda f: f.add_workflow(REPO, "deploy.yml", inputs=["flashfusion_run_id"]), "run-name does not show it"),
+    ],
+)
 def test_check_reports_one_line(fake, tracker, setup, expected):
     setup(fake)
     t = tracker()

@@ -14,8 +14,13 @@ RECORDED = FIXTURES.parent / "recorded" / "pygithub"
 
 
 def _github(fake) -> Github:
-    return Github(auth=Auth.Token(DEFAULT_TOKEN), base_url=fake.url, retry=None, seconds_between_requests=None,
-                  seconds_between_writes=None)
+    return Github(
+        auth=Auth.Token(DEFAULT_TOKEN),
+        base_url=fake.url,
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
 
 
 def _recorded_body(name: str, status: str) -> dict:

@@ -29,30 +29,61 @@ STATUSES = "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
 
 
 def job_body(status: str, conclusion: str | None, steps: list[tuple[str, str, str | None]]) -> bytes:
-    return json.dumps({"repository": {"full_name": "acme/app"}, "workflow_job": {
-        "id": 7, "run_id": 42, "name": "build", "status": status, "conclusion": conclusion,
-        "started_at": "2026-12-06T10:00:00Z", "completed_at": "2026-12-06T10:01:00Z" if conclusion else None,
-        "html_url": "https://github.com/acme/app/actions/runs/42/job/7",
-        "steps": [{"number": n, "name": name, "status": st, "conclusion": c,
-                   "started_at": "2026-12-06T10:00:00Z", "completed_at": None if st != "completed" else
-                   "2026-12-06T10:00:30Z"} for n, (name, st, c) in enumerate(steps, start=1)]}}).encode()
+    return json.dumps(
+        {
+            "repository": {"full_name": "acme/app"},
+            "workflow_job": {
+                "id": 7,
+                "run_id": 42,
+                "name": "build",
+                "status": status,
+                "conclusion": conclusion,
+                "started_at": "2026-12-06T10:00:00Z",
+                "completed_at": "2026-12-06T10:01:00Z" if conclusion else None,
+                "html_url": "https://github.com/acme/app/actions/runs/42/job/7",
+                "steps": [
+                    {
+                        "number": n,
+                        "name": name,
+                        "status": st,
+                        "conclusion": c,
+                        "started_at": "2026-12-06T10:00:00Z",
+                        "completed_at": None if st != "completed" else "2026-12-06T10:00:30Z",
+                    }
+                    for n, (name, st, c) in enumerate(steps, start=1)
+                ],
+            },
+        }
+    ).encode()
 
 
 def run_with(steps: tuple[StepResult, ...]) -> RunRef:
-    return RunRef(id="run_1", pipeline_id="gh", ref="main", inputs={}, upstream_id="42",
-                  created_at=datetime(2026, 12, 6, tzinfo=UTC), steps=steps)
+    return RunRef(
+        id="run_1",
+        pipeline_id="gh",
+        ref="main",
+        inputs={},
+        upstream_id="42",
+        created_at=datetime(2026, 12, 6, tzinfo=UTC),
+        steps=steps,
+    )
 
 
 def test_a_job_hook_replaces_that_jobs_steps_and_keeps_the_others():
     other = StepResult(name="test / unit", status="pending", stage="test")
     earlier = StepResult(name="build", status="pending", stage="build")
-    event = parse("workflow_job", job_body("completed", "success", [("compile", "completed", "success"),
-                                                                     ("package", "completed", "success")]))
+    event = parse(
+        "workflow_job",
+        job_body("completed", "success", [("compile", "completed", "success"), ("package", "completed", "success")]),
+    )
     assert event is not None and event.upstream_id == "42"
     snap = job_snapshot(run_with((earlier, other)), event.data["job"])
     assert snap is not None and (snap.status, snap.phase) == ("running", "in_progress")
     assert [(s.name, s.status) for s in snap.steps] == [
-        ("build / compile", "success"), ("build / package", "success"), ("test / unit", "pending")]
+        ("build / compile", "success"),
+        ("build / package", "success"),
+        ("test / unit", "pending"),
+    ]
 
 
 def test_a_late_in_progress_hook_leaves_a_finished_job_alone():
@@ -71,11 +102,13 @@ def rx() -> Iterator[Receiver]:
 def hooked(fake, tracker, rx):
     """``hooked(pipeline=None)``: the fake's hooks applied to a tracker whose provider takes
     them (the tracker is ``.t``)."""
+
     def build(pipeline=None) -> AppliedHooks:
         t = tracker(pipeline, webhook_secret_env="FF_HOOK", env={"GITHUB_TOKEN": DEFAULT_TOKEN, "FF_HOOK": SECRET})
         hooks = AppliedHooks(fake.hooks, rx, SECRET, t.provider, t.pipeline, t.active, t.apply)
         hooks.t = t
         return hooks
+
     return build
 
 
@@ -145,7 +178,10 @@ def test_a_completion_whose_job_hooks_were_all_dropped_has_every_jobs_steps(fake
     h.apply(skip=frozenset({"workflow_job"}))
     done = h.t.latest["run_1"]
     assert [(s.name, s.status) for s in done.steps] == [
-        ("build / compile", "success"), ("build / test", "success"), ("ship / upload", "success")]
+        ("build / compile", "success"),
+        ("build / test", "success"),
+        ("ship / upload", "success"),
+    ]
     same_end(done, polled(tracker, upstream))
 
 

@@ -61,7 +61,10 @@ def test_failed_run_reports_failure_and_the_failing_step(fake, tracker):
     [snap] = t.cycle()
     assert (snap.status, snap.phase, snap.conclusion) == ("failed", "completed", "failure")
     assert [(s.name, s.status) for s in snap.steps] == [
-        ("build / Compile", "success"), ("build / Run tests", "failed"), ("build / Package", "skipped")]
+        ("build / Compile", "success"),
+        ("build / Run tests", "failed"),
+        ("build / Package", "skipped"),
+    ]
 
 
 def test_deployment_url_comes_from_the_successful_deployment_status(fake, tracker):
@@ -134,8 +137,9 @@ def test_github_enterprise_server_base_url_with_api_prefix(clock, tracker):
         provider.close()
 
 
-def test_runs_of_two_pipelines_in_one_repository_share_the_list_request(fake, tracker, make_provider, clock,
-                                                                       make_pipeline):
+def test_runs_of_two_pipelines_in_one_repository_share_the_list_request(
+    fake, tracker, make_provider, clock, make_pipeline
+):
     fake.add_workflow(REPO, "deploy.yml")
     fake.add_workflow(REPO, "lint.yml", name="Lint")
     provider = make_provider()

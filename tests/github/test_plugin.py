@@ -27,24 +27,34 @@ def test_register_providers_hook_hands_over_the_class():
 
 
 def test_settings_from_a_config_table():
-    provider = GitHubProvider.from_table({
-        "base_url": "https://ghe.example.com/api/v3", "app_id": 12, "installation_id": 34,
-        "private_key_env": "APP_KEY", "poll_interval_seconds": 5, "dispatch_lost_after_seconds": 120.5,
-    }, env={})
+    provider = GitHubProvider.from_table(
+        {
+            "base_url": "https://ghe.example.com/api/v3",
+            "app_id": 12,
+            "installation_id": 34,
+            "private_key_env": "APP_KEY",
+            "poll_interval_seconds": 5,
+            "dispatch_lost_after_seconds": 120.5,
+        },
+        env={},
+    )
     s = provider.settings
     assert (s.app_id, s.installation_id, s.poll_interval_seconds, s.token_env) == (12, 34, 5, "GITHUB_TOKEN")
     provider.close()
 
 
-@pytest.mark.parametrize("table, key", [
-    ({"app_id": "twelve"}, "app_id"),
-    ({"poll_interval_seconds": "10"}, "poll_interval_seconds"),
-    ({"app_id": 12, "private_key_env": "K"}, "installation_id"),
-    ({"app_id": 12, "installation_id": 3}, "private_key_env"),
-    ({"base_url": "ftp://x"}, "base_url"),
-    ({"timeout_seconds": 0}, "timeout_seconds"),
-    ({"token": "ghp_x"}, "token"),
-])
+@pytest.mark.parametrize(
+    "table, key",
+    [
+        ({"app_id": "twelve"}, "app_id"),
+        ({"poll_interval_seconds": "10"}, "poll_interval_seconds"),
+        ({"app_id": 12, "private_key_env": "K"}, "installation_id"),
+        ({"app_id": 12, "installation_id": 3}, "private_key_env"),
+        ({"base_url": "ftp://x"}, "base_url"),
+        ({"timeout_seconds": 0}, "timeout_seconds"),
+        ({"token": "ghp_x"}, "token"),
+    ],
+)
 def test_bad_settings_name_the_key(table, key):
     with pytest.raises(PipelineConfigError) as info:
         GitHubProvider.from_table(table, env={})
@@ -59,8 +69,12 @@ def test_validate_pipeline_blocks(make_pipeline, make_provider):
         (make_pipeline(None), "workflow"),
         (make_pipeline(""), "workflow"),
         (make_pipeline(["a"]), "workflow"),
-        (make_pipeline().__class__(id="x", name="x", provider="github", repository_name="web",
-                                   options={"workflow": "d.yml"}), "repository_name"),
+        (
+            make_pipeline().__class__(
+                id="x", name="x", provider="github", repository_name="web", options={"workflow": "d.yml"}
+            ),
+            "repository_name",
+        ),
     ]:
         with pytest.raises(PipelineConfigError) as info:
             provider.validate(pipeline)

@@ -32,8 +32,10 @@ def test_steady_cycle_with_100_active_runs_costs_at_most_2_counted_requests(fake
     fake.reset_counters()
     assert t.cycle() == []  # nothing changed: nothing to report
     steady = fake.stats()
-    print(f"\nsteady cycle, 100 active runs: {steady['total']} requests, {steady['counted']} counted, "
-          f"{steady['not_modified']} answered 304")
+    print(
+        f"\nsteady cycle, 100 active runs: {steady['total']} requests, {steady['counted']} counted, "
+        f"{steady['not_modified']} answered 304"
+    )
     assert steady["counted"] <= 2
     assert steady["total"] == steady["by_route"][LIST] <= 2
     assert steady["not_modified"] == steady["total"]
@@ -50,8 +52,12 @@ def test_steady_cycle_with_100_active_runs_costs_at_most_2_counted_requests(fake
 
 def test_cost_of_following_one_run_from_dispatch_to_deployment(fake, tracker):
     """The figure behind the capacity estimate in docs/providers/github.md."""
-    fake.add_workflow(REPO, "deploy.yml", deploy=("production", "https://web.acme.example"),
-                      jobs=[("build", ["Set up job", "Run tests", "Complete job"])])
+    fake.add_workflow(
+        REPO,
+        "deploy.yml",
+        deploy=("production", "https://web.acme.example"),
+        jobs=[("build", ["Set up job", "Run tests", "Complete job"])],
+    )
     t = tracker()
     upstream = int(t.dispatch("run_1").upstream_id)
     cycles = 0
@@ -62,8 +68,10 @@ def test_cost_of_following_one_run_from_dispatch_to_deployment(fake, tracker):
         cycles += 1
     stats = fake.stats()
     changes = len(t.history["run_1"])
-    print(f"\none run, {cycles} cycles, {changes} reported changes: {stats['counted']} counted requests "
-          f"({stats['counted_by_route']}), {stats['not_modified']} free 304s")
+    print(
+        f"\none run, {cycles} cycles, {changes} reported changes: {stats['counted']} counted requests "
+        f"({stats['counted_by_route']}), {stats['not_modified']} free 304s"
+    )
     assert t.latest["run_1"].deployment_url == "https://web.acme.example"
     # dispatch (workflow lookup + POST) + one list per changed cycle + jobs per change + deployments (2)
     assert stats["counted"] <= 2 + 2 * changes + 2

@@ -36,7 +36,8 @@ def test_primary_exhaustion_pauses_polling_until_reset_then_reports_everything(c
 
         snaps = t.cycle(100)  # past the reset
         assert {s.run_id: (s.status, s.conclusion) for s in snaps} == {
-            f"run_{i}": ("success", "success") for i in range(3)}
+            f"run_{i}": ("success", "success") for i in range(3)
+        }
 
 
 def test_secondary_limit_waits_retry_after(fake, tracker):

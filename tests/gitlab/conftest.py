@@ -30,11 +30,17 @@ class Core:
 
     def dispatch(self, inputs: dict[str, str] | None = None, ref: str | None = None) -> RunRef:
         run_id = f"run_{self.pipeline.id}_{len(self.runs) + 1}"
-        run = RunRef(id=run_id, pipeline_id=self.pipeline.id, ref=ref or self.pipeline.branch,
-                     inputs=inputs or {}, created_at=datetime.now(UTC))
+        run = RunRef(
+            id=run_id,
+            pipeline_id=self.pipeline.id,
+            ref=ref or self.pipeline.branch,
+            inputs=inputs or {},
+            created_at=datetime.now(UTC),
+        )
         d = self.provider.dispatch(self.pipeline, run, run.ref, run.inputs)
-        self.runs[run_id] = dataclasses.replace(run, upstream_id=d.upstream_id, workflow_id=d.workflow_id,
-                                                state=dict(d.state))
+        self.runs[run_id] = dataclasses.replace(
+            run, upstream_id=d.upstream_id, workflow_id=d.workflow_id, state=dict(d.state)
+        )
         self.history[run_id] = []
         return self.runs[run_id]
 
@@ -60,11 +66,13 @@ class Kit:
     fake: FakeGitLab
     clock: FakeClock
 
-    def provider(self, *, env: dict[str, str] | None = None, real_clock: bool = False,
-                 **table: Any) -> GitLabProvider:
+    def provider(self, *, env: dict[str, str] | None = None, real_clock: bool = False, **table: Any) -> GitLabProvider:
         settings = build_settings(GitLabProvider.Settings, {"url": self.fake.url, "timeout_seconds": 5, **table})
-        return GitLabProvider(settings, env=env if env is not None else {"GITLAB_TOKEN": self.fake.token},
-                              clock=time.time if real_clock else self.clock)
+        return GitLabProvider(
+            settings,
+            env=env if env is not None else {"GITLAB_TOKEN": self.fake.token},
+            clock=time.time if real_clock else self.clock,
+        )
 
     @staticmethod
     def pipeline(repo: str, *, id: str = "web", branch: str = "main", **options: Any) -> Pipeline:

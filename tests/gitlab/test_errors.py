@@ -51,7 +51,8 @@ def test_400_message_of_any_shape_is_quoted(kit: Any, fake: FakeGitLab, project:
 
 
 def test_bad_token_is_an_auth_error_naming_gitlab_and_the_pipeline_not_the_token(
-        kit: Any, fake: FakeGitLab, project: Any) -> None:
+    kit: Any, fake: FakeGitLab, project: Any
+) -> None:
     provider = kit.provider(env={"GITLAB_TOKEN": SECRET})
     error = dispatch_error(kit, provider)
     assert isinstance(error, UpstreamAuthError) and error.http_status == 502
@@ -137,18 +138,21 @@ def test_cancel_errors_are_mapped(kit: Any, fake: FakeGitLab, project: Any) -> N
         reporter.cancel(core.pipeline, run)
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("bad-token", "refused the credentials (HTTP 401"),
-    ("missing-project", "not found (HTTP 404"),
-    ("reporter", "access level 20"),
-    ("no-env", "GITLAB_TOKEN"),
-    ("no-trigger-env", "TRIG"),
-])
-def test_check_reports_one_line_per_problem(kit: Any, fake: FakeGitLab, project: Any, case: str,
-                                            expected: str) -> None:
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("bad-token", "refused the credentials (HTTP 401"),
+        ("missing-project", "not found (HTTP 404"),
+        ("reporter", "access level 20"),
+        ("no-env", "GITLAB_TOKEN"),
+        ("no-trigger-env", "TRIG"),
+    ],
+)
+def test_check_reports_one_line_per_problem(kit: Any, fake: FakeGitLab, project: Any, case: str, expected: str) -> None:
     fake.add_token("glpat-reporter", access_level=DEVELOPER - 10)
-    env = {"bad-token": {"GITLAB_TOKEN": SECRET}, "reporter": {"GITLAB_TOKEN": "glpat-reporter"},
-           "no-env": {}}.get(case, {"GITLAB_TOKEN": fake.token})
+    env = {"bad-token": {"GITLAB_TOKEN": SECRET}, "reporter": {"GITLAB_TOKEN": "glpat-reporter"}, "no-env": {}}.get(
+        case, {"GITLAB_TOKEN": fake.token}
+    )
     table = {"trigger_token_env": "TRIG"} if case == "no-trigger-env" else {}
     repo = "acme/missing" if case == "missing-project" else REPO
     [line] = kit.provider(env=env, **table).check(kit.pipeline(repo))

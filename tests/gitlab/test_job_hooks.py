@@ -31,8 +31,9 @@ def rx() -> Iterator[Receiver]:
 def hooked(fake, kit, rx) -> Iterator[AppliedHooks]:
     """The fake's hooks applied to a core whose provider takes them (the core is ``.core``)."""
     fake.add_environment(fake.add_project(REPO, jobs=JOBS), "production", DEPLOYED)
-    provider = kit.provider(poll_interval_seconds=0, webhook_secret_env="FF_HOOK",
-                            env={"GITLAB_TOKEN": fake.token, "FF_HOOK": SECRET})
+    provider = kit.provider(
+        poll_interval_seconds=0, webhook_secret_env="FF_HOOK", env={"GITLAB_TOKEN": fake.token, "FF_HOOK": SECRET}
+    )
     core = kit.core(REPO, provider)
     hooks = AppliedHooks(fake.hooks, rx, SECRET, provider, core.pipeline, core.active, core.store)
     hooks.core = core
@@ -47,8 +48,9 @@ def steps(snap) -> list[tuple[str, str]]:
 def polled(kit, upstream: str):
     """What polling alone (a provider without hooks) reports for the pipeline now."""
     core = kit.core(REPO)
-    core.runs["polled"] = RunRef(id="polled", pipeline_id="web", ref="main", inputs={},
-                                 created_at=datetime.now(UTC), upstream_id=upstream)
+    core.runs["polled"] = RunRef(
+        id="polled", pipeline_id="web", ref="main", inputs={}, created_at=datetime.now(UTC), upstream_id=upstream
+    )
     core.history["polled"] = []
     [snap] = core.poll()
     core.provider.close()
@@ -75,8 +77,10 @@ def test_a_late_pipeline_hook_does_not_move_the_run_back(hooked, fake):
     fake.advance(upstream)
     fake.advance(upstream)  # build done, unit running
     hooked.apply()
-    earlier = {"running": {"build": "running", "unit": "created", "ship": "created"},  # delivered late
-               "pending": {"build": "pending", "unit": "created", "ship": "created"}}
+    earlier = {
+        "running": {"build": "running", "unit": "created", "ship": "created"},  # delivered late
+        "pending": {"build": "pending", "unit": "created", "ship": "created"},
+    }
     for status, jobs in earlier.items():
         stale = fake.hooks.pipeline_body(fake.pipeline(upstream))
         stale["object_attributes"]["status"] = status
@@ -103,7 +107,12 @@ def test_a_late_job_hook_leaves_a_finished_job_alone_and_the_end_is_what_polling
     assert done.terminal and done.deployment_url == DEPLOYED
     expected = polled(kit, run.upstream_id)
     assert (done.status, done.conclusion, done.steps, done.deployment_url, done.finished_at) == (
-        expected.status, expected.conclusion, expected.steps, expected.deployment_url, expected.finished_at)
+        expected.status,
+        expected.conclusion,
+        expected.steps,
+        expected.deployment_url,
+        expected.finished_at,
+    )
 
 
 def test_a_job_hook_about_an_older_attempt_changes_nothing(hooked, fake):
@@ -147,11 +156,13 @@ def test_while_hooks_arrive_a_poll_rereads_a_pipeline_only_for_a_status_no_hook_
 
 
 def test_a_deploying_job_that_succeeds_mid_pipeline_gives_the_url_at_once(fake, kit, rx):
-    project = fake.add_project("acme/api", jobs=(JobSpec("ship", "deploy", environment="production"),
-                                                 JobSpec("smoke", "verify")))
+    project = fake.add_project(
+        "acme/api", jobs=(JobSpec("ship", "deploy", environment="production"), JobSpec("smoke", "verify"))
+    )
     fake.add_environment(project, "production", DEPLOYED)
-    provider = kit.provider(poll_interval_seconds=0, webhook_secret_env="FF_HOOK",
-                            env={"GITLAB_TOKEN": fake.token, "FF_HOOK": SECRET})
+    provider = kit.provider(
+        poll_interval_seconds=0, webhook_secret_env="FF_HOOK", env={"GITLAB_TOKEN": fake.token, "FF_HOOK": SECRET}
+    )
     core = kit.core("acme/api", provider)
     hooks = AppliedHooks(fake.hooks, rx, SECRET, provider, core.pipeline, core.active, core.store)
     run = core.dispatch()

@@ -44,14 +44,20 @@ def test_pipeline_runs_through_every_phase_with_steps_durations_and_deployment(c
     [snap] = core.poll()
     assert (snap.status, snap.phase, snap.provider_status) == ("running", "queued", "pending")
     assert [(s.stage, s.name, s.status) for s in snap.steps] == [
-        ("build", "build", "pending"), ("test", "unit", "pending"), ("test", "lint", "pending"),
-        ("deploy", "deploy", "pending")]
+        ("build", "build", "pending"),
+        ("test", "unit", "pending"),
+        ("test", "lint", "pending"),
+        ("deploy", "deploy", "pending"),
+    ]
 
     fake.advance(pid)
     [snap] = core.poll()
     assert (snap.status, snap.phase, snap.provider_status) == ("running", "in_progress", "running")
     assert snap.started_at is not None and snap.finished_at is None
-    assert snap.steps[0].status == "running" and snap.steps[0].url == f"{fake.url}/{REPO}/-/jobs/{fake.job_id(pid, 'build')}"
+    assert (
+        snap.steps[0].status == "running"
+        and snap.steps[0].url == f"{fake.url}/{REPO}/-/jobs/{fake.job_id(pid, 'build')}"
+    )
 
     fake.tick(41)
     fake.advance(pid)  # build done, tests running
@@ -66,7 +72,11 @@ def test_pipeline_runs_through_every_phase_with_steps_durations_and_deployment(c
     fake.advance(pid)  # deploy done -> success
     [snap] = core.poll()
     assert (snap.status, snap.phase, snap.conclusion, snap.provider_status) == (
-        "success", "completed", "success", "success")
+        "success",
+        "completed",
+        "success",
+        "success",
+    )
     assert snap.finished_at is not None and snap.finished_at > snap.started_at
     assert all(s.status == "success" and s.duration_seconds is not None for s in snap.steps)
     assert snap.deployment_url == "https://web.acme.example"
@@ -75,9 +85,15 @@ def test_pipeline_runs_through_every_phase_with_steps_durations_and_deployment(c
 
 
 def test_failed_job_fails_the_run_and_skips_later_stages(kit: Any, fake: FakeGitLab) -> None:
-    fake.add_project(REPO, jobs=(JobSpec("build", "build"), JobSpec("unit", "test", outcome="failed"),
-                                 JobSpec("flaky", "test", outcome="failed", allow_failure=True),
-                                 JobSpec("deploy", "deploy", environment="production")))
+    fake.add_project(
+        REPO,
+        jobs=(
+            JobSpec("build", "build"),
+            JobSpec("unit", "test", outcome="failed"),
+            JobSpec("flaky", "test", outcome="failed", allow_failure=True),
+            JobSpec("deploy", "deploy", environment="production"),
+        ),
+    )
     core = kit.core(REPO)
     run = core.dispatch()
     pid = int(run.upstream_id)
@@ -85,7 +101,11 @@ def test_failed_job_fails_the_run_and_skips_later_stages(kit: Any, fake: FakeGit
         fake.advance(pid)
     [snap] = core.poll()
     assert (snap.status, snap.phase, snap.conclusion, snap.provider_status) == (
-        "failed", "completed", "failure", "failed")
+        "failed",
+        "completed",
+        "failure",
+        "failed",
+    )
     by_name = {s.name: s for s in snap.steps}
     assert (by_name["unit"].status, by_name["unit"].conclusion) == ("failed", "failure")
     assert (by_name["flaky"].status, by_name["flaky"].conclusion) == ("failed", "allowed_failure")
@@ -94,8 +114,9 @@ def test_failed_job_fails_the_run_and_skips_later_stages(kit: Any, fake: FakeGit
 
 
 def test_manual_pipeline_is_waiting_not_failed_until_played(kit: Any, fake: FakeGitLab) -> None:
-    fake.add_project(REPO, jobs=(JobSpec("build", "build"),
-                                 JobSpec("release", "deploy", when="manual", environment="production")))
+    fake.add_project(
+        REPO, jobs=(JobSpec("build", "build"), JobSpec("release", "deploy", when="manual", environment="production"))
+    )
     core = kit.core(REPO)
     run = core.dispatch()
     pid = int(run.upstream_id)
@@ -127,7 +148,11 @@ def test_cancel_uses_the_cancel_endpoint_and_next_poll_reports_cancelled(core: A
     assert fake.requests[-1].path.endswith(f"/pipelines/{pid}/cancel")
     [snap] = core.poll()
     assert (snap.status, snap.phase, snap.conclusion, snap.provider_status) == (
-        "failed", "completed", "cancelled", "canceled")
+        "failed",
+        "completed",
+        "cancelled",
+        "canceled",
+    )
     assert {s.status for s in snap.steps} == {"cancelled"}
 
 
@@ -202,7 +227,10 @@ def test_a_pipeline_hook_gives_the_snapshot_polling_gives(core: Any, fake: FakeG
     [from_event] = provider.event_snapshots(core.pipeline, event, [core.runs[run.id]])
     [from_poll] = core.provider.poll(core.pipeline, [core.runs[run.id]]) or [from_event]
     assert (from_event.status, from_event.phase, [s.status for s in from_event.steps]) == (
-        from_poll.status, from_poll.phase, [s.status for s in from_poll.steps])
+        from_poll.status,
+        from_poll.phase,
+        [s.status for s in from_poll.steps],
+    )
     assert from_event.steps[0].status == "success"
 
 

@@ -35,8 +35,9 @@ def test_the_table_covers_every_documented_status() -> None:
 
 
 @pytest.mark.parametrize("raw, status, phase, conclusion", PIPELINE_CASES)
-def test_pipeline_status_through_the_fake(kit: Any, fake: FakeGitLab, raw: str, status: str, phase: str,
-                                          conclusion: str | None) -> None:
+def test_pipeline_status_through_the_fake(
+    kit: Any, fake: FakeGitLab, raw: str, status: str, phase: str, conclusion: str | None
+) -> None:
     fake.add_project("acme/web", jobs=(JobSpec("build", "build"),))
     core = kit.core("acme/web")
     run = core.dispatch()
@@ -57,25 +58,44 @@ def job(id: int, name: str, stage: str, status: str, **extra: Any) -> dict[str, 
 
 
 def test_job_fields_map_to_steps() -> None:
-    [step] = mapping.job_steps([job(8, "rubocop", "test", "failed", allow_failure=False,
-                                    started_at="2015-12-24T17:54:30.733Z",
-                                    finished_at="2015-12-24T17:54:31.198Z", duration=0.465)])
+    [step] = mapping.job_steps(
+        [
+            job(
+                8,
+                "rubocop",
+                "test",
+                "failed",
+                allow_failure=False,
+                started_at="2015-12-24T17:54:30.733Z",
+                finished_at="2015-12-24T17:54:31.198Z",
+                duration=0.465,
+            )
+        ]
+    )
     assert (step.name, step.stage, step.status, step.conclusion) == ("rubocop", "test", "failed", "failure")
     assert step.duration_seconds == 0.465 and step.url == "http://gl/jobs/8"
     assert step.started_at.isoformat() == "2015-12-24T17:54:30.733000+00:00"
 
 
 def test_running_job_has_no_duration_and_manual_job_needs_action() -> None:
-    running, manual = mapping.job_steps([job(1, "a", "build", "running", started_at="2026-01-01T00:00:00Z",
-                                             duration=None), job(2, "b", "deploy", "manual")])
+    running, manual = mapping.job_steps(
+        [
+            job(1, "a", "build", "running", started_at="2026-01-01T00:00:00Z", duration=None),
+            job(2, "b", "deploy", "manual"),
+        ]
+    )
     assert (running.status, running.duration_seconds, running.completed_at) == ("running", None, None)
     assert (manual.status, manual.conclusion) == ("pending", "action_required")
 
 
 def test_retries_keep_the_latest_attempt_in_the_first_attempts_place() -> None:
-    steps = mapping.job_steps([  # GitLab lists newest first
-        job(9, "build", "build", "success"), job(5, "deploy", "deploy", "created"),
-        job(4, "test", "test", "success"), job(3, "build", "build", "failed"),
-    ])
+    steps = mapping.job_steps(
+        [  # GitLab lists newest first
+            job(9, "build", "build", "success"),
+            job(5, "deploy", "deploy", "created"),
+            job(4, "test", "test", "success"),
+            job(3, "build", "build", "failed"),
+        ]
+    )
     assert [(s.name, s.status) for s in steps] == [("build", "success"), ("test", "success"), ("deploy", "pending")]
     assert steps[0].url.endswith("/9")

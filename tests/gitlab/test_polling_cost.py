@@ -156,5 +156,10 @@ def test_a_whole_pipeline_from_dispatch_to_deployment(kit: Any, fake: FakeGitLab
         kit.clock.advance(10)
         core.poll()
     assert core.history[run.id][-1].deployment_url == "https://web.example"
-    assert fake.counts == {"pipeline.create": 1, "pipelines.list": 4, "pipeline": 4, "pipeline.jobs": 4,
-                           "deployments": 3}
+    assert fake.counts == {
+        "pipeline.create": 1,
+        "pipelines.list": 4,
+        "pipeline": 4,
+        "pipeline.jobs": 4,
+        "deployments": 3,
+    }

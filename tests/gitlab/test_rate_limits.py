@@ -50,8 +50,7 @@ def test_429_on_the_list_delays_polling_without_sleeping(kit: Any, fake: FakeGit
     assert {s.status for s in snaps} == {"success"}
 
 
-def test_429_while_fetching_jobs_keeps_every_run_for_the_next_cycle(kit: Any, fake: FakeGitLab,
-                                                                    core: Any) -> None:
+def test_429_while_fetching_jobs_keeps_every_run_for_the_next_cycle(kit: Any, fake: FakeGitLab, core: Any) -> None:
     finish_all(fake, core)
     kit.clock.advance(10)
     fake.throttle(route="pipeline.jobs", retry_after=20)
@@ -97,8 +96,11 @@ def test_exhausted_budget_holds_polls_until_reset(kit: Any, fake: FakeGitLab, co
 
 
 def test_429_on_dispatch_is_an_error_with_retry_after(kit: Any, fake: FakeGitLab, core: Any) -> None:
-    fake.throttle(route="pipeline.create", retry_after=7,
-                  body={"message": "Too many pipelines created in the last minute. Try again later."})
+    fake.throttle(
+        route="pipeline.create",
+        retry_after=7,
+        body={"message": "Too many pipelines created in the last minute. Try again later."},
+    )
     with pytest.raises(UpstreamUnavailable) as caught:
         core.dispatch()
     error = caught.value

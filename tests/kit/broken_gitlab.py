@@ -25,7 +25,9 @@ class UnknownCapability(GitLabProvider):
 class WrongUpstreamId(GitLabProvider):
     """dispatch_binds: returns an id that is not the pipeline it created."""
 
-    def dispatch(self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]) -> plugins.Dispatch:
+    def dispatch(
+        self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]
+    ) -> plugins.Dispatch:
         result = super().dispatch(pipeline, run, ref, inputs)
         return dataclasses.replace(result, upstream_id=str(int(result.upstream_id or 0) + 100000))
 
@@ -39,7 +41,9 @@ class HandsOutThePreviousId(GitLabProvider):
         self._slot_lock = threading.Lock()
         self._last: str | None = None
 
-    def dispatch(self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]) -> plugins.Dispatch:
+    def dispatch(
+        self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]
+    ) -> plugins.Dispatch:
         result = super().dispatch(pipeline, run, ref, inputs)
         with self._slot_lock:
             previous, self._last = self._last, result.upstream_id
@@ -50,8 +54,10 @@ class CanceledIsSuccess(GitLabProvider):
     """states_map: reports a canceled pipeline as a success."""
 
     def poll(self, pipeline: plugins.Pipeline, runs: Sequence[plugins.RunRef]) -> list[plugins.RunSnapshot]:
-        return [dataclasses.replace(s, status="success", conclusion="success") if s.provider_status == "canceled"
-                else s for s in super().poll(pipeline, runs)]
+        return [
+            dataclasses.replace(s, status="success", conclusion="success") if s.provider_status == "canceled" else s
+            for s in super().poll(pipeline, runs)
+        ]
 
 
 class RaisesOnUnknownState(GitLabProvider):
@@ -93,7 +99,9 @@ class CancelDoesNothing(GitLabProvider):
 
 def _retyped(catch: type[plugins.ProviderError], make: Any) -> type[GitLabProvider]:
     class Retyped(GitLabProvider):
-        def dispatch(self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]) -> plugins.Dispatch:
+        def dispatch(
+            self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]
+        ) -> plugins.Dispatch:
             try:
                 return super().dispatch(pipeline, run, ref, inputs)
             except catch as exc:
@@ -126,7 +134,9 @@ class SettingsKeyLost(GitLabProvider):
 class LogsItsToken(GitLabProvider):
     """no_secret_leaks: logs the API token at DEBUG."""
 
-    def dispatch(self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]) -> plugins.Dispatch:
+    def dispatch(
+        self, pipeline: plugins.Pipeline, run: plugins.RunRef, ref: str, inputs: Mapping[str, str]
+    ) -> plugins.Dispatch:
         log.debug("dispatching with token %s", self.env.get(self.settings.token_env))
         return super().dispatch(pipeline, run, ref, inputs)
 
@@ -135,6 +145,10 @@ class HooksDisagree(GitLabProvider):
     """inbound_matches_polling: the snapshots of a webhook say "still running" whatever the
     pipeline's status."""
 
-    def event_snapshots(self, pipeline: plugins.Pipeline, event: plugins.InboundEvent, runs: Sequence[plugins.RunRef]) -> list[plugins.RunSnapshot]:
-        return [dataclasses.replace(s, status="running", phase="in_progress", conclusion=None, finished_at=None)
-                for s in super().event_snapshots(pipeline, event, runs)]
+    def event_snapshots(
+        self, pipeline: plugins.Pipeline, event: plugins.InboundEvent, runs: Sequence[plugins.RunRef]
+    ) -> list[plugins.RunSnapshot]:
+        return [
+            dataclasses.replace(s, status="running", phase="in_progress", conclusion=None, finished_at=None)
+            for s in super().event_snapshots(pipeline, event, runs)
+        ]

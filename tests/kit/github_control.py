@@ -16,13 +16,30 @@ from flashfusion.providers.github.settings import Settings
 
 REPO = "acme/web"
 HOOK_SECRET_ENV, HOOK_SECRET = "GITHUB_WEBHOOK_SECRET", "kit-github-hook-secret-8c2d"
-CONCLUSIONS = {"success": "success", "neutral": "success", "skipped": "success", "failure": "failed",
-               "cancelled": "failed", "timed_out": "failed", "action_required": "failed",
-               "startup_failure": "failed", "stale": "failed"}
-STATES = {"requested": "running", "queued": "running", "pending": "running", "waiting": "running",
-          "in_progress": "running", **{f"completed/{c}": status for c, status in CONCLUSIONS.items()}}
-FAULTS = {Fault.BAD_CREDENTIALS: (401, "Bad credentials"), Fault.NOT_FOUND: (404, "Not Found"),
-          Fault.UNAVAILABLE: (503, "Service Unavailable")}
+CONCLUSIONS = {
+    "success": "success",
+    "neutral": "success",
+    "skipped": "success",
+    "failure": "failed",
+    "cancelled": "failed",
+    "timed_out": "failed",
+    "action_required": "failed",
+    "startup_failure": "failed",
+    "stale": "failed",
+}
+STATES = {
+    "requested": "running",
+    "queued": "running",
+    "pending": "running",
+    "waiting": "running",
+    "in_progress": "running",
+    **{f"completed/{c}": status for c, status in CONCLUSIONS.items()},
+}
+FAULTS = {
+    Fault.BAD_CREDENTIALS: (401, "Bad credentials"),
+    Fault.NOT_FOUND: (404, "Not Found"),
+    Fault.UNAVAILABLE: (503, "Service Unavailable"),
+}
 
 
 class GitHubControl(FakeControl):
@@ -37,12 +54,14 @@ class GitHubControl(FakeControl):
 
     def provider(self) -> Provider:
         settings = Settings(base_url=self.fake.url, poll_interval_seconds=1, webhook_secret_env=HOOK_SECRET_ENV)
-        return self.provider_class(settings, env={"GITHUB_TOKEN": self.fake.token, HOOK_SECRET_ENV: HOOK_SECRET},
-                                   clock=self.clock)
+        return self.provider_class(
+            settings, env={"GITHUB_TOKEN": self.fake.token, HOOK_SECRET_ENV: HOOK_SECRET}, clock=self.clock
+        )
 
     def pipeline(self) -> Pipeline:
-        return Pipeline(id="kit", name="kit", provider="github", repository_name=REPO,
-                        options={"workflow": "deploy.yml"})
+        return Pipeline(
+            id="kit", name="kit", provider="github", repository_name=REPO, options={"workflow": "deploy.yml"}
+        )
 
     def runs(self) -> Sequence[UpstreamRun]:
         with self.fake._lock:
@@ -76,8 +95,11 @@ class GitHubControl(FakeControl):
         return [self.fake.token, HOOK_SECRET]
 
     def invalid_settings(self) -> Sequence[tuple[Mapping[str, Any], str]]:
-        return [({"base_url": "ftp://example"}, "base_url"), ({"per_page": 500}, "per_page"),
-                ({"app_id": 1}, "installation_id")]
+        return [
+            ({"base_url": "ftp://example"}, "base_url"),
+            ({"per_page": 500}, "per_page"),
+            ({"app_id": 1}, "installation_id"),
+        ]
 
     def inbound_request(self, upstream_id: str) -> InboundRequest | None:
         """The ``workflow_run`` delivery GitHub sends as a run reaches its current status."""

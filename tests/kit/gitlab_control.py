@@ -18,9 +18,11 @@ PROJECT = "acme/web"
 HOOK_TOKEN_ENV, HOOK_TOKEN = "GITLAB_WEBHOOK_TOKEN", "kit-gitlab-hook-token-31b7"
 #: GitLab's Standard Webhooks signing token (whsec_ + base64 key): deliveries carry both checks.
 SIGNING_ENV, SIGNING_TOKEN = "GITLAB_WEBHOOK_SIGNING", "whsec_a2l0LWdpdGxhYi1zaWduaW5nLWtleS00ZTg="
-FAULTS = {Fault.BAD_CREDENTIALS: (401, {"message": "401 Unauthorized"}),
-          Fault.NOT_FOUND: (404, {"message": "404 Project Not Found"}),
-          Fault.UNAVAILABLE: (503, {"message": "503 Service Unavailable"})}
+FAULTS = {
+    Fault.BAD_CREDENTIALS: (401, {"message": "401 Unauthorized"}),
+    Fault.NOT_FOUND: (404, {"message": "404 Project Not Found"}),
+    Fault.UNAVAILABLE: (503, {"message": "503 Service Unavailable"}),
+}
 
 
 class GitLabControl(FakeControl):
@@ -32,10 +34,15 @@ class GitLabControl(FakeControl):
         self.provider_class = provider_class
 
     def provider(self) -> Provider:
-        settings = Settings(url=self.fake.url, poll_interval_seconds=0, webhook_secret_env=HOOK_TOKEN_ENV,
-                            webhook_signing_token_env=SIGNING_ENV)
-        return self.provider_class(settings, env={"GITLAB_TOKEN": self.fake.token, HOOK_TOKEN_ENV: HOOK_TOKEN,
-                                                  SIGNING_ENV: SIGNING_TOKEN})
+        settings = Settings(
+            url=self.fake.url,
+            poll_interval_seconds=0,
+            webhook_secret_env=HOOK_TOKEN_ENV,
+            webhook_signing_token_env=SIGNING_ENV,
+        )
+        return self.provider_class(
+            settings, env={"GITLAB_TOKEN": self.fake.token, HOOK_TOKEN_ENV: HOOK_TOKEN, SIGNING_ENV: SIGNING_TOKEN}
+        )
 
     def pipeline(self) -> Pipeline:
         return Pipeline(id="kit", name="kit", provider="gitlab", repository_name=PROJECT)

@@ -37,8 +37,9 @@ class LocalControl(FakeControl):
     def pipeline(self) -> Pipeline:
         marker = f'printf %s "$FLASHFUSION_INPUT_{self.marker_input.upper()}" > marker.tmp && mv marker.tmp marker; '
         steps = tuple(PipelineStep(name=f"step{i}", run=(marker if i == 0 else "") + _gate(i)) for i in range(STEPS))
-        return Pipeline(id="kit", name="kit", provider="local", repository_name="kit/local", steps=steps,
-                        timeout_seconds=120)
+        return Pipeline(
+            id="kit", name="kit", provider="local", repository_name="kit/local", steps=steps, timeout_seconds=120
+        )
 
     def runs(self) -> Sequence[UpstreamRun]:
         found = []

@@ -16,6 +16,7 @@ def require_tool(available: bool, what: str) -> None:
     """Skip a test that needs a system tool on a developer machine without it; in CI (which
     installs every tool in .ci/run) a missing tool is a failure, never a silent skip."""
     import pytest
+
     if available:
         return
     if os.environ.get("CI"):
@@ -34,9 +35,12 @@ def require_backend(backend: str) -> None:
     FLASHFUSION_TEST_POSTGRES_URL) a missing URL fails the test instead."""
     if backend == "postgresql" and not POSTGRES_URL:
         import pytest
+
         if os.environ.get("CI"):
             pytest.fail("FLASHFUSION_TEST_POSTGRES_URL is not set: .ci/run should have set it")
         pytest.skip("PostgreSQL: FLASHFUSION_TEST_POSTGRES_URL is not set (CI sets it in .ci/run)")
+
+
 _migrated: set[str] = set()
 
 
@@ -75,8 +79,10 @@ def newer_release_recorded(url: str) -> Iterator[int]:
             database.execute_sql(sql.replace("?", database.param), params)
 
     for version in newer:
-        execute("INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, CURRENT_TIMESTAMP)",
-                (version, f"future_{version}"))
+        execute(
+            "INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, CURRENT_TIMESTAMP)",
+            (version, f"future_{version}"),
+        )
     try:
         yield newer[-1]
     finally:

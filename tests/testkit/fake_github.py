@@ -60,9 +60,7 @@ _WEB = "https://github.com"
 DEFAULT_TOKEN = "ghp_fakeToken0000000000000000000000000000"
 
 PRIMARY_MESSAGE = "API rate limit exceeded for user ID 1."
-SECONDARY_MESSAGE = (
-    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
-)
+SECONDARY_MESSAGE = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 RETURN_RUN_DETAILS_MESSAGE = 'Invalid request.\n\n"return_run_details" is not a permitted key.'
 
 
@@ -108,7 +106,7 @@ def _created_matches(created: float, spec: str) -> bool:
     """GitHub's search-date syntax: ``>=T``, ``>T``, ``<=T``, ``<T``, ``a..b``, a plain date."""
     for op in (">=", "<=", ">", "<"):
         if spec.startswith(op):
-            bound = _parse_iso(spec[len(op):])
+            bound = _parse_iso(spec[len(op) :])
             return {">=": created >= bound, "<=": created <= bound, ">": created > bound, "<": created < bound}[op]
     if ".." in spec:
         lo, hi = spec.split("..", 1)
@@ -253,8 +251,15 @@ class FakeGitHub(LoopbackFake):
         self.hook_configs: list[dict[str, Any]] = []
         self.tokens_issued = 0
         self._lock = threading.RLock()
-        self._ids = {"repo": 1296268, "workflow": 161335, "run": 30433642, "job": 399444496, "deployment": 42, "status": 1,
-                     "artifact": 11}
+        self._ids = {
+            "repo": 1296268,
+            "workflow": 161335,
+            "run": 30433642,
+            "job": 399444496,
+            "deployment": 42,
+            "status": 1,
+            "artifact": 11,
+        }
         self._run_numbers: Counter[int] = Counter()
         self._secondary: list[tuple[float | None, str | None]] = []
         self._failures: list[tuple[int, str, str | None]] = []
@@ -278,8 +283,14 @@ class FakeGitHub(LoopbackFake):
         self._ids[kind] += 1
         return self._ids[kind]
 
-    def add_repo(self, full_name: str, *, branches: Iterable[str] = ("main",), tags: Iterable[str] = (),
-                 contents_readable: bool = True) -> FakeRepo:
+    def add_repo(
+        self,
+        full_name: str,
+        *,
+        branches: Iterable[str] = ("main",),
+        tags: Iterable[str] = (),
+        contents_readable: bool = True,
+    ) -> FakeRepo:
         with self._lock:
             repo = FakeRepo(full_name, self._next("repo"), contents_readable=contents_readable)
             for name in branches:
@@ -289,25 +300,43 @@ class FakeGitHub(LoopbackFake):
             self.repos[full_name] = repo
             return repo
 
-    def add_workflow(self, repo: str, file: str = "deploy.yml", *, name: str = "Deploy", dispatch: bool = True,
-                     inputs: Iterable[str] = (), run_name: str | None = None, state: str = "active",
-                     jobs: Iterable[tuple[str, Iterable[str]]] | None = None,
-                     deploy: tuple[str, str] | None = None) -> FakeWorkflow:
+    def add_workflow(
+        self,
+        repo: str,
+        file: str = "deploy.yml",
+        *,
+        name: str = "Deploy",
+        dispatch: bool = True,
+        inputs: Iterable[str] = (),
+        run_name: str | None = None,
+        state: str = "active",
+        jobs: Iterable[tuple[str, Iterable[str]]] | None = None,
+        deploy: tuple[str, str] | None = None,
+    ) -> FakeWorkflow:
         with self._lock:
-            wf = FakeWorkflow(repo, self._next("workflow"), file, name, dispatch, tuple(inputs), run_name, state,
-                              deploy=deploy)
+            wf = FakeWorkflow(
+                repo, self._next("workflow"), file, name, dispatch, tuple(inputs), run_name, state, deploy=deploy
+            )
             if jobs is not None:
                 wf.jobs = tuple((j, tuple(s)) for j, s in jobs)
             self.workflows[wf.id] = wf
             return wf
 
-    def enable_app(self, app_id: int, public_key_pem: str | bytes, installation_id: int, *,
-                   token_ttl: float = 3600) -> None:
+    def enable_app(
+        self, app_id: int, public_key_pem: str | bytes, installation_id: int, *, token_ttl: float = 3600
+    ) -> None:
         """Accept JWTs signed for ``app_id`` and issue installation tokens living ``token_ttl``."""
         self.app = {"id": app_id, "key": public_key_pem, "installation_id": installation_id, "ttl": token_ttl}
 
-    def create_run(self, workflow: FakeWorkflow, ref: str = "main", inputs: dict[str, Any] | None = None, *,
-                   event: str = "workflow_dispatch", fail_step: str | None = None) -> FakeRun:
+    def create_run(
+        self,
+        workflow: FakeWorkflow,
+        ref: str = "main",
+        inputs: dict[str, Any] | None = None,
+        *,
+        event: str = "workflow_dispatch",
+        fail_step: str | None = None,
+    ) -> FakeRun:
         """A run as a dispatch (or, with another ``event``, a push) would create it."""
         with self._lock:
             repo = self.repos[workflow.repo]
@@ -315,14 +344,24 @@ class FakeGitHub(LoopbackFake):
             inputs = dict(inputs or {})
             title = workflow.name
             if workflow.run_name:
-                title = re.sub(r"\$\{\{\s*inputs\.(\w+)\s*\}\}", lambda m: str(inputs.get(m.group(1), "")),
-                               workflow.run_name)
+                title = re.sub(
+                    r"\$\{\{\s*inputs\.(\w+)\s*\}\}", lambda m: str(inputs.get(m.group(1), "")), workflow.run_name
+                )
             self._run_numbers[workflow.id] += 1
             run = FakeRun(
-                id=self._next("run"), repo=workflow.repo, workflow=workflow, ref=ref,
-                head_sha=repo.branches.get(ref) or repo.tags.get(ref) or ref, inputs=inputs,
-                run_number=self._run_numbers[workflow.id], created_at=now, visible_at=now + self.list_delay,
-                display_title=title, dispatch_index=len(self.runs), fail_step=fail_step, event=event,
+                id=self._next("run"),
+                repo=workflow.repo,
+                workflow=workflow,
+                ref=ref,
+                head_sha=repo.branches.get(ref) or repo.tags.get(ref) or ref,
+                inputs=inputs,
+                run_number=self._run_numbers[workflow.id],
+                created_at=now,
+                visible_at=now + self.list_delay,
+                display_title=title,
+                dispatch_index=len(self.runs),
+                fail_step=fail_step,
+                event=event,
                 updated_at=now,
             )
             self.runs[run.id] = run
@@ -343,30 +382,59 @@ class FakeGitHub(LoopbackFake):
     def artifact_body(self, artifact: FakeArtifact) -> dict[str, Any]:
         run = self.runs[artifact.run_id]
         api = f"{self.url}/repos/{run.repo}/actions/artifacts/{artifact.id}"
-        return {"id": artifact.id, "node_id": f"MDg6QXJ0aWZhY3Qx{artifact.id}", "name": artifact.name,
-                "size_in_bytes": len(artifact.archive), "url": api, "archive_download_url": f"{api}/zip",
-                "expired": artifact.expired, "created_at": iso(artifact.created_at),
-                "updated_at": iso(artifact.created_at), "expires_at": iso(artifact.created_at + 90 * 86400),
-                "digest": "sha256:" + hashlib.sha256(artifact.archive).hexdigest(),
-                "workflow_run": {"id": run.id, "repository_id": self.repos[run.repo].id,
-                                 "head_repository_id": self.repos[run.repo].id, "head_branch": run.ref,
-                                 "head_sha": run.head_sha}}
+        return {
+            "id": artifact.id,
+            "node_id": f"MDg6QXJ0aWZhY3Qx{artifact.id}",
+            "name": artifact.name,
+            "size_in_bytes": len(artifact.archive),
+            "url": api,
+            "archive_download_url": f"{api}/zip",
+            "expired": artifact.expired,
+            "created_at": iso(artifact.created_at),
+            "updated_at": iso(artifact.created_at),
+            "expires_at": iso(artifact.created_at + 90 * 86400),
+            "digest": "sha256:" + hashlib.sha256(artifact.archive).hexdigest(),
+            "workflow_run": {
+                "id": run.id,
+                "repository_id": self.repos[run.repo].id,
+                "head_repository_id": self.repos[run.repo].id,
+                "head_branch": run.ref,
+                "head_sha": run.head_sha,
+            },
+        }
 
-    def add_deployment(self, repo: str, sha: str, environment: str, environment_url: str | None, *,
-                       state: str = "success", ref: str = "main", run_id: int | None = None) -> FakeDeployment:
+    def add_deployment(
+        self,
+        repo: str,
+        sha: str,
+        environment: str,
+        environment_url: str | None,
+        *,
+        state: str = "success",
+        ref: str = "main",
+        run_id: int | None = None,
+    ) -> FakeDeployment:
         with self._lock:
             dep = FakeDeployment(self._next("deployment"), repo, sha, ref, environment, self.clock())
             self.deployments[dep.id] = dep
             self.add_deployment_status(dep.id, state, environment_url, run_id=run_id)
             return dep
 
-    def add_deployment_status(self, deployment_id: int, state: str, environment_url: str | None, *,
-                              run_id: int | None = None) -> None:
+    def add_deployment_status(
+        self, deployment_id: int, state: str, environment_url: str | None, *, run_id: int | None = None
+    ) -> None:
         with self._lock:
             dep = self.deployments[deployment_id]
             log = f"{_WEB}/{dep.repo}/actions/runs/{run_id}" if run_id else ""
-            status = {"id": self._next("status"), "state": state, "environment_url": environment_url or "",
-                      "log_url": log, "target_url": log, "created_at": self.clock(), "run_id": run_id}
+            status = {
+                "id": self._next("status"),
+                "state": state,
+                "environment_url": environment_url or "",
+                "log_url": log,
+                "target_url": log,
+                "created_at": self.clock(),
+                "run_id": run_id,
+            }
             dep.statuses.append(status)
             self.hooks.deployment_status(dep, status)
 
@@ -415,8 +483,15 @@ class FakeGitHub(LoopbackFake):
         if job["status"] == "queued":
             job.update(status="in_progress", started_at=now)
             job["steps"] = [
-                {"name": s, "status": "queued", "conclusion": None, "number": i + 1, "started_at": None,
-                 "completed_at": None} for i, s in enumerate(steps)
+                {
+                    "name": s,
+                    "status": "queued",
+                    "conclusion": None,
+                    "number": i + 1,
+                    "started_at": None,
+                    "completed_at": None,
+                }
+                for i, s in enumerate(steps)
             ]
             job["steps"][0].update(status="in_progress", started_at=now)
             return
@@ -442,13 +517,21 @@ class FakeGitHub(LoopbackFake):
         self._touch(run)
         if conclusion == "success" and run.workflow.deploy:
             env, env_url = run.workflow.deploy
-            dep = self.add_deployment(run.repo, run.head_sha, env, None, state="in_progress", ref=run.ref,
-                                      run_id=run.id)
+            dep = self.add_deployment(
+                run.repo, run.head_sha, env, None, state="in_progress", ref=run.ref, run_id=run.id
+            )
             self.add_deployment_status(dep.id, "success", env_url, run_id=run.id)
 
     def _new_job(self, run: FakeRun, name: str) -> dict[str, Any]:
-        return {"id": self._next("job"), "name": name, "status": "queued", "conclusion": None,
-                "started_at": None, "completed_at": None, "steps": []}
+        return {
+            "id": self._next("job"),
+            "name": name,
+            "status": "queued",
+            "conclusion": None,
+            "started_at": None,
+            "completed_at": None,
+            "steps": [],
+        }
 
     def cancel_run(self, run: FakeRun) -> None:
         now = self._touch(run)
@@ -472,15 +555,17 @@ class FakeGitHub(LoopbackFake):
             self.remaining = 0
             self.reset_at = self.clock() + reset_in
 
-    def secondary_limit(self, count: int = 1, retry_after: float | None = 60, *,
-                        path_contains: str | None = None) -> None:
+    def secondary_limit(
+        self, count: int = 1, retry_after: float | None = 60, *, path_contains: str | None = None
+    ) -> None:
         """The next ``count`` requests (whose path contains ``path_contains``, if given) get a
         secondary-limit 403, with ``retry-after`` unless it is ``None``."""
         with self._lock:
             self._secondary += [(retry_after, path_contains)] * count
 
-    def fail_next(self, status: int = 502, count: int = 1, *, message: str = "Server Error",
-                  path_contains: str | None = None) -> None:
+    def fail_next(
+        self, status: int = 502, count: int = 1, *, message: str = "Server Error", path_contains: str | None = None
+    ) -> None:
         with self._lock:
             self._failures += [(status, message, path_contains)] * count
 
@@ -531,9 +616,15 @@ class FakeGitHub(LoopbackFake):
     def workflow_body(self, wf: FakeWorkflow) -> dict[str, Any]:
         body = _rewrite(fixture("workflow.json"), self._replacements(wf.repo))
         base = f"{self.url}/repos/{wf.repo}/actions/workflows/{wf.id}"
-        body.update(id=wf.id, name=wf.name, path=wf.path, state=wf.state, url=base,
-                    html_url=f"{_WEB}/{wf.repo}/blob/main/{wf.path}",
-                    badge_url=f"{_WEB}/{wf.repo}/workflows/{urllib.parse.quote(wf.name)}/badge.svg")
+        body.update(
+            id=wf.id,
+            name=wf.name,
+            path=wf.path,
+            state=wf.state,
+            url=base,
+            html_url=f"{_WEB}/{wf.repo}/blob/main/{wf.path}",
+            badge_url=f"{_WEB}/{wf.repo}/workflows/{urllib.parse.quote(wf.name)}/badge.svg",
+        )
         return body
 
     def run_body(self, run: FakeRun) -> dict[str, Any]:
@@ -541,16 +632,32 @@ class FakeGitHub(LoopbackFake):
         api = f"{self.url}/repos/{run.repo}/actions/runs/{run.id}"
         repo_body = self.repo_body(self.repos[run.repo])
         body.update(
-            id=run.id, name=run.workflow.name, head_branch=run.ref, head_sha=run.head_sha,
-            path=run.workflow.path, run_number=run.run_number, event=run.event, display_title=run.display_title,
-            status=run.status, conclusion=run.conclusion, workflow_id=run.workflow.id, url=api,
-            html_url=f"{_WEB}/{run.repo}/actions/runs/{run.id}", created_at=iso(run.created_at),
-            updated_at=iso(run.updated_at), run_attempt=run.run_attempt,
-            run_started_at=iso(run.run_started_at or run.created_at), jobs_url=f"{api}/jobs",
-            logs_url=f"{api}/logs", artifacts_url=f"{api}/artifacts", cancel_url=f"{api}/cancel",
-            rerun_url=f"{api}/rerun", previous_attempt_url=None,
+            id=run.id,
+            name=run.workflow.name,
+            head_branch=run.ref,
+            head_sha=run.head_sha,
+            path=run.workflow.path,
+            run_number=run.run_number,
+            event=run.event,
+            display_title=run.display_title,
+            status=run.status,
+            conclusion=run.conclusion,
+            workflow_id=run.workflow.id,
+            url=api,
+            html_url=f"{_WEB}/{run.repo}/actions/runs/{run.id}",
+            created_at=iso(run.created_at),
+            updated_at=iso(run.updated_at),
+            run_attempt=run.run_attempt,
+            run_started_at=iso(run.run_started_at or run.created_at),
+            jobs_url=f"{api}/jobs",
+            logs_url=f"{api}/logs",
+            artifacts_url=f"{api}/artifacts",
+            cancel_url=f"{api}/cancel",
+            rerun_url=f"{api}/rerun",
+            previous_attempt_url=None,
             workflow_url=f"{self.url}/repos/{run.repo}/actions/workflows/{run.workflow.id}",
-            repository=repo_body, head_repository=repo_body,
+            repository=repo_body,
+            head_repository=repo_body,
         )
         body["head_commit"]["id"] = run.head_sha
         return body
@@ -558,35 +665,62 @@ class FakeGitHub(LoopbackFake):
     def job_body(self, run: FakeRun, job: dict[str, Any]) -> dict[str, Any]:
         body = _rewrite(fixture("workflow-run-jobs.json")["jobs"][0], self._replacements(run.repo))
         body.update(
-            id=job["id"], run_id=run.id, run_url=f"{self.url}/repos/{run.repo}/actions/runs/{run.id}",
-            head_sha=run.head_sha, head_branch=run.ref, workflow_name=run.workflow.name, name=job["name"],
+            id=job["id"],
+            run_id=run.id,
+            run_url=f"{self.url}/repos/{run.repo}/actions/runs/{run.id}",
+            head_sha=run.head_sha,
+            head_branch=run.ref,
+            workflow_name=run.workflow.name,
+            name=job["name"],
             url=f"{self.url}/repos/{run.repo}/actions/jobs/{job['id']}",
             html_url=f"{_WEB}/{run.repo}/actions/runs/{run.id}/job/{job['id']}",
-            status=job["status"], conclusion=job["conclusion"], started_at=iso(job["started_at"] or run.created_at),
-            completed_at=iso(job["completed_at"]), created_at=iso(run.created_at), run_attempt=run.run_attempt,
+            status=job["status"],
+            conclusion=job["conclusion"],
+            started_at=iso(job["started_at"] or run.created_at),
+            completed_at=iso(job["completed_at"]),
+            created_at=iso(run.created_at),
+            run_attempt=run.run_attempt,
             check_run_url=f"{self.url}/repos/{run.repo}/check-runs/{job['id']}",
-            steps=[{**s, "started_at": iso(s["started_at"]), "completed_at": iso(s["completed_at"])}
-                   for s in job["steps"]],
+            steps=[
+                {**s, "started_at": iso(s["started_at"]), "completed_at": iso(s["completed_at"])} for s in job["steps"]
+            ],
         )
         return body
 
     def deployment_body(self, dep: FakeDeployment) -> dict[str, Any]:
         body = _rewrite(fixture("deployment-list.json")[0], self._replacements(dep.repo))
         url = f"{self.url}/repos/{dep.repo}/deployments/{dep.id}"
-        body.update(id=dep.id, sha=dep.sha, ref=dep.ref, environment=dep.environment,
-                    original_environment=dep.environment, url=url, statuses_url=f"{url}/statuses",
-                    created_at=iso(dep.created_at), updated_at=iso(dep.created_at), task="deploy",
-                    repository_url=f"{self.url}/repos/{dep.repo}")
+        body.update(
+            id=dep.id,
+            sha=dep.sha,
+            ref=dep.ref,
+            environment=dep.environment,
+            original_environment=dep.environment,
+            url=url,
+            statuses_url=f"{url}/statuses",
+            created_at=iso(dep.created_at),
+            updated_at=iso(dep.created_at),
+            task="deploy",
+            repository_url=f"{self.url}/repos/{dep.repo}",
+        )
         return body
 
     def deployment_status_body(self, dep: FakeDeployment, status: dict[str, Any]) -> dict[str, Any]:
         body = _rewrite(fixture("deployment-status-list.json")[0], self._replacements(dep.repo))
         url = f"{self.url}/repos/{dep.repo}/deployments/{dep.id}"
-        body.update(id=status["id"], state=status["state"], environment=dep.environment,
-                    environment_url=status["environment_url"], log_url=status["log_url"],
-                    target_url=status["target_url"], url=f"{url}/statuses/{status['id']}", deployment_url=url,
-                    created_at=iso(status["created_at"]), updated_at=iso(status["created_at"]),
-                    repository_url=f"{self.url}/repos/{dep.repo}")
+        body.update(
+            id=status["id"],
+            state=status["state"],
+            environment=dep.environment,
+            environment_url=status["environment_url"],
+            log_url=status["log_url"],
+            target_url=status["target_url"],
+            url=f"{url}/statuses/{status['id']}",
+            deployment_url=url,
+            created_at=iso(status["created_at"]),
+            updated_at=iso(status["created_at"]),
+            repository_url=f"{self.url}/repos/{dep.repo}",
+        )
         return body
 
     # ----------------------------------------------------------------- lookups
@@ -625,7 +759,7 @@ class _Handler(LoopbackHandler):
         if fake.prefix:
             if not path.startswith(fake.prefix + "/"):
                 return self._send(*_error(404, "Not Found"), route="unknown", count=False)
-            path = path[len(fake.prefix):]
+            path = path[len(fake.prefix) :]
         query = dict(urllib.parse.parse_qsl(split.query))
         try:
             body = json.loads(raw) if raw else None
@@ -642,8 +776,9 @@ class _Handler(LoopbackHandler):
             status, payload, headers, count = self._dispatch(verb, route, handler, params, query, body)
         self._send(status, payload, headers, route=route, count=count)
 
-    def _dispatch(self, verb: str, route: str, handler: Callable | None, params: dict[str, str],
-                  query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str], bool]:
+    def _dispatch(
+        self, verb: str, route: str, handler: Callable | None, params: dict[str, str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any, dict[str, str], bool]:
         fake = self.fake
         if handler is None:
             return (*_error(404, "Not Found"), True)
@@ -677,8 +812,11 @@ class _Handler(LoopbackHandler):
             fake.total += 1
             fake.by_route["GET blob"] += 1
             artifact = fake.artifacts.get(int(path.rsplit("/", 1)[-1] or 0))
-        bad = (artifact is None or "Authorization" in self.headers
-               or query.get("sig") != hashlib.sha256(b"sig%d" % artifact.id).hexdigest())
+        bad = (
+            artifact is None
+            or "Authorization" in self.headers
+            or query.get("sig") != hashlib.sha256(b"sig%d" % artifact.id).hexdigest()
+        )
         data = b"<Error><Code>AuthenticationFailed</Code></Error>" if bad else artifact.archive
         self.send_response(403 if bad else 200)
         self.send_header("Content-Type", "application/xml" if bad else "application/zip")
@@ -728,13 +866,15 @@ class _Handler(LoopbackHandler):
                 fake.counted_by_route[route] += 1
                 fake.remaining = max(0, fake.remaining - 1)
             fake.by_status[status] += 1
-            out.update({
-                "x-ratelimit-limit": str(fake.rate_limit),
-                "x-ratelimit-remaining": str(fake.remaining),
-                "x-ratelimit-used": str(fake.rate_limit - fake.remaining),
-                "x-ratelimit-reset": str(int(fake.reset_at)),
-                "x-ratelimit-resource": "core",
-            })
+            out.update(
+                {
+                    "x-ratelimit-limit": str(fake.rate_limit),
+                    "x-ratelimit-remaining": str(fake.remaining),
+                    "x-ratelimit-used": str(fake.rate_limit - fake.remaining),
+                    "x-ratelimit-reset": str(int(fake.reset_at)),
+                    "x-ratelimit-resource": "core",
+                }
+            )
         self.send_response(status)
         for key, value in out.items():
             self.send_header(key, value)
@@ -793,8 +933,11 @@ class _Handler(LoopbackHandler):
         fake.dispatches.append({"run_id": run.id, "body": body})
         if body.get("return_run_details"):
             out = _rewrite(fixture("workflow-dispatch-response.json"), fake._replacements(full))
-            out.update(workflow_run_id=run.id, run_url=f"{fake.url}/repos/{full}/actions/runs/{run.id}",
-                       html_url=f"{_WEB}/{full}/actions/runs/{run.id}")
+            out.update(
+                workflow_run_id=run.id,
+                run_url=f"{fake.url}/repos/{full}/actions/runs/{run.id}",
+                html_url=f"{_WEB}/{full}/actions/runs/{run.id}",
+            )
             return 200, out, {}
         return 204, None, {}
 
@@ -815,7 +958,7 @@ class _Handler(LoopbackHandler):
         runs.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         per_page = min(int(query.get("per_page", 30)), 100)
         page = int(query.get("page", 1))
-        chunk = runs[(page - 1) * per_page: page * per_page]
+        chunk = runs[(page - 1) * per_page : page * per_page]
         last = max(1, -(-len(runs) // per_page))
         headers = {}
         if page < last:
@@ -897,10 +1040,23 @@ class _Handler(LoopbackHandler):
             return _error(404, "Not Found")
         text = wf.yaml().encode()
         url = f"{fake.url}/repos/{repo.full_name}/contents/{path}"
-        return 200, {"type": "file", "encoding": "base64", "size": len(text), "name": wf.file, "path": path,
-                     "content": base64.b64encode(text).decode(), "sha": hashlib.sha1(text).hexdigest(),
-                     "url": url, "html_url": f"{_WEB}/{repo.full_name}/blob/main/{path}",
-                     "git_url": None, "download_url": None}, {}
+        return (
+            200,
+            {
+                "type": "file",
+                "encoding": "base64",
+                "size": len(text),
+                "name": wf.file,
+                "path": path,
+                "content": base64.b64encode(text).decode(),
+                "sha": hashlib.sha1(text).hexdigest(),
+                "url": url,
+                "html_url": f"{_WEB}/{repo.full_name}/blob/main/{path}",
+                "git_url": None,
+                "download_url": None,
+            },
+            {},
+        )
 
     def post_access_token(self, params, query, body):
         fake = self.fake
@@ -924,8 +1080,18 @@ class _Handler(LoopbackHandler):
             return _error(422, "Validation Failed")
         fake.hooks.add_target(config["url"], config.get("secret", ""))
         fake.hook_configs.append(dict(body))
-        return 201, {"type": "Repository", "id": len(fake.hook_configs), "name": "web", "active": True,
-                     "events": body.get("events", ["push"]), "config": {**config, "secret": "********"}}, {}
+        return (
+            201,
+            {
+                "type": "Repository",
+                "id": len(fake.hook_configs),
+                "name": "web",
+                "active": True,
+                "events": body.get("events", ["push"]),
+                "config": {**config, "secret": "********"},
+            },
+            {},
+        )
 
     def get_run_artifacts(self, params, query, body):
         fake = self.fake
@@ -950,8 +1116,12 @@ class _Handler(LoopbackHandler):
     def get_rate_limit(self, params, query, body):
         fake = self.fake
         out = fixture("rate-limit.json")
-        core = {"limit": fake.rate_limit, "used": fake.rate_limit - fake.remaining, "remaining": fake.remaining,
-                "reset": int(fake.reset_at)}
+        core = {
+            "limit": fake.rate_limit,
+            "used": fake.rate_limit - fake.remaining,
+            "remaining": fake.remaining,
+            "reset": int(fake.reset_at),
+        }
         out["resources"]["core"] = dict(core)
         out["rate"] = dict(core)
         return 200, out, {}
@@ -961,28 +1131,64 @@ _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 _ROUTES: list[tuple[str, str, str, str]] = [
     ("GET", _REPO + r"$", "GET /repos/{owner}/{repo}", "get_repo"),
     ("GET", _REPO + r"/installation$", "GET /repos/{owner}/{repo}/installation", "get_installation"),
-    ("GET", _REPO + r"/actions/workflows/(?P<workflow>[^/]+)$",
-     "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}", "get_workflow"),
-    ("POST", _REPO + r"/actions/workflows/(?P<workflow>[^/]+)/dispatches$",
-     "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", "post_dispatch"),
-    ("GET", _REPO + r"/actions/workflows/(?P<workflow>[^/]+)/runs$",
-     "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", "get_workflow_runs"),
+    (
+        "GET",
+        _REPO + r"/actions/workflows/(?P<workflow>[^/]+)$",
+        "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}",
+        "get_workflow",
+    ),
+    (
+        "POST",
+        _REPO + r"/actions/workflows/(?P<workflow>[^/]+)/dispatches$",
+        "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+        "post_dispatch",
+    ),
+    (
+        "GET",
+        _REPO + r"/actions/workflows/(?P<workflow>[^/]+)/runs$",
+        "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+        "get_workflow_runs",
+    ),
     ("GET", _REPO + r"/actions/runs$", "GET /repos/{owner}/{repo}/actions/runs", "get_repo_runs"),
     ("GET", _REPO + r"/actions/runs/(?P<run_id>\d+)$", "GET /repos/{owner}/{repo}/actions/runs/{run_id}", "get_run"),
-    ("GET", _REPO + r"/actions/runs/(?P<run_id>\d+)/jobs$",
-     "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs", "get_jobs"),
-    ("GET", _REPO + r"/actions/runs/(?P<run_id>\d+)/artifacts$",
-     "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", "get_run_artifacts"),
-    ("GET", _REPO + r"/actions/artifacts/(?P<artifact_id>\d+)/(?P<archive_format>[^/]+)$",
-     "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", "get_artifact_archive"),
-    ("POST", _REPO + r"/actions/runs/(?P<run_id>\d+)/cancel$",
-     "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel", "post_cancel"),
+    (
+        "GET",
+        _REPO + r"/actions/runs/(?P<run_id>\d+)/jobs$",
+        "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+        "get_jobs",
+    ),
+    (
+        "GET",
+        _REPO + r"/actions/runs/(?P<run_id>\d+)/artifacts$",
+        "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
+        "get_run_artifacts",
+    ),
+    (
+        "GET",
+        _REPO + r"/actions/artifacts/(?P<artifact_id>\d+)/(?P<archive_format>[^/]+)$",
+        "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}",
+        "get_artifact_archive",
+    ),
+    (
+        "POST",
+        _REPO + r"/actions/runs/(?P<run_id>\d+)/cancel$",
+        "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
+        "post_cancel",
+    ),
     ("GET", _REPO + r"/deployments$", "GET /repos/{owner}/{repo}/deployments", "get_deployments"),
-    ("GET", _REPO + r"/deployments/(?P<deployment_id>\d+)/statuses$",
-     "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses", "get_deployment_statuses"),
+    (
+        "GET",
+        _REPO + r"/deployments/(?P<deployment_id>\d+)/statuses$",
+        "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+        "get_deployment_statuses",
+    ),
     ("GET", _REPO + r"/contents/(?P<path>.+)$", "GET /repos/{owner}/{repo}/contents/{path}", "get_contents"),
-    ("POST", r"/app/installations/(?P<installation_id>\d+)/access_tokens$",
-     "POST /app/installations/{installation_id}/access_tokens", "post_access_token"),
+    (
+        "POST",
+        r"/app/installations/(?P<installation_id>\d+)/access_tokens$",
+        "POST /app/installations/{installation_id}/access_tokens",
+        "post_access_token",
+    ),
     ("GET", r"/rate_limit$", "GET /rate_limit", "get_rate_limit"),
     ("POST", _REPO + r"/hooks$", "POST /repos/{owner}/{repo}/hooks", "post_hook"),
 ]

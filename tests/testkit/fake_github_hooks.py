@@ -27,9 +27,17 @@ class GitHubHooks(HookSender):
         super().__init__(github_headers)
         self.fake = fake
         self._seen: dict[Any, str] = {}
-        self._templates = {name: payload(name) for name in
-                           ("workflow_run-requested", "workflow_run-completed", "workflow_job-in_progress",
-                            "workflow_job-completed", "deployment_status", "push")}
+        self._templates = {
+            name: payload(name)
+            for name in (
+                "workflow_run-requested",
+                "workflow_run-completed",
+                "workflow_job-in_progress",
+                "workflow_job-completed",
+                "deployment_status",
+                "push",
+            )
+        }
 
     def _envelope(self, name: str, run: FakeRun, action: str) -> dict[str, Any]:
         body = copy.deepcopy(self._templates[name])
@@ -39,8 +47,9 @@ class GitHubHooks(HookSender):
 
     def workflow_run(self, run: FakeRun, action: str) -> dict[str, Any]:
         """The ``workflow_run`` delivery about ``run`` as it is now."""
-        body = self._envelope("workflow_run-completed" if action == "completed" else "workflow_run-requested",
-                              run, action)
+        body = self._envelope(
+            "workflow_run-completed" if action == "completed" else "workflow_run-requested", run, action
+        )
         body["workflow_run"] = self.fake.run_body(run)
         return body
 
@@ -53,8 +62,10 @@ class GitHubHooks(HookSender):
             if self._seen.get(key) != run.status:
                 first = key not in self._seen
                 self._seen[key] = run.status
-                self.send("workflow_run", self.workflow_run(
-                    run, "requested" if first and run.status != "completed" else run.status))
+                self.send(
+                    "workflow_run",
+                    self.workflow_run(run, "requested" if first and run.status != "completed" else run.status),
+                )
             for job in run.jobs:
                 key = ("job", job["id"])
                 if self._seen.get(key) != job["status"]:

@@ -233,8 +233,7 @@ _ROUTES = (
 class FakeGitLab(LoopbackFake):
     """The fake server. All public methods are thread-safe."""
 
-    def __init__(self, *, token: str = "glpat-fake-api-token", per_page: int = 20,
-                 rate_limit: int = 2000) -> None:
+    def __init__(self, *, token: str = "glpat-fake-api-token", per_page: int = 20, rate_limit: int = 2000) -> None:
         self.token = token
         self.default_per_page = per_page
         self.counts: Counter[str] = Counter()
@@ -246,8 +245,10 @@ class FakeGitLab(LoopbackFake):
         self._pipelines: dict[int, Pipeline] = {}
         self._jobs: dict[int, tuple[Pipeline, Job]] = {}
         self._deployments: list[Deployment] = []
-        self._ids = {k: itertools.count(start) for k, start in
-                     (("project", 1), ("pipeline", 1000), ("job", 5000), ("env", 1), ("deployment", 1))}
+        self._ids = {
+            k: itertools.count(start)
+            for k, start in (("project", 1), ("pipeline", 1000), ("job", 5000), ("env", 1), ("deployment", 1))
+        }
         self._iids: Counter[int] = Counter()
         self._now = datetime.now(UTC).replace(microsecond=0)
         self._rate_limit = rate_limit
@@ -266,9 +267,15 @@ class FakeGitLab(LoopbackFake):
         self.serve(_Handler, name="fake-gitlab")
         self._templates = {
             name: _rewrite(_load(name), self.url)
-            for name in ("pipeline.json", "pipeline-list.json", "pipeline-create.json", "pipeline-cancel.json",
-                         "pipeline-jobs.json",
-                         "environment.json", "deployment-list.json")
+            for name in (
+                "pipeline.json",
+                "pipeline-list.json",
+                "pipeline-create.json",
+                "pipeline-cancel.json",
+                "pipeline-jobs.json",
+                "environment.json",
+                "deployment-list.json",
+            )
         }
         return self
 
@@ -279,19 +286,33 @@ class FakeGitLab(LoopbackFake):
 
     # ---- setup ---------------------------------------------------------------------------
 
-    def add_project(self, path: str, *, id: int | None = None, refs: Iterable[str] = ("main",),
-                    jobs: Iterable[JobSpec] = DEFAULT_JOBS, default_branch: str = "main") -> Project:
+    def add_project(
+        self,
+        path: str,
+        *,
+        id: int | None = None,
+        refs: Iterable[str] = ("main",),
+        jobs: Iterable[JobSpec] = DEFAULT_JOBS,
+        default_branch: str = "main",
+    ) -> Project:
         with self._lock:
             pid = id if id is not None else next(self._ids["project"])
             project = Project(pid, path, default_branch, set(refs), tuple(jobs))
             self._projects[pid] = project
             return project
 
-    def add_token(self, value: str, *, scopes: Iterable[str] = ("api",), access_level: int = MAINTAINER,
-                  projects: Iterable[Project] | None = None) -> Token:
+    def add_token(
+        self,
+        value: str,
+        *,
+        scopes: Iterable[str] = ("api",),
+        access_level: int = MAINTAINER,
+        projects: Iterable[Project] | None = None,
+    ) -> Token:
         with self._lock:
-            token = Token(value, tuple(scopes), access_level,
-                          None if projects is None else frozenset(p.id for p in projects))
+            token = Token(
+                value, tuple(scopes), access_level, None if projects is None else frozenset(p.id for p in projects)
+            )
             self._tokens[value] = token
             return token
 
@@ -319,8 +340,9 @@ class FakeGitLab(LoopbackFake):
             return self._now
 
     @emits
-    def create_pipeline(self, project: Project, ref: str | None = None, *, source: str = "push",
-                        variables: dict[str, str] | None = None) -> int:
+    def create_pipeline(
+        self, project: Project, ref: str | None = None, *, source: str = "push", variables: dict[str, str] | None = None
+    ) -> int:
         """Create a pipeline without HTTP (e.g. a push by someone else). Returns its id."""
         with self._lock:
             return self._new_pipeline(project, ref or project.default_branch, source, variables or {}, {}).id
@@ -430,13 +452,21 @@ class FakeGitLab(LoopbackFake):
         with self._lock:
             self.set_rate_limit(self._rate_observed, observed=self._rate_observed, reset_in=reset_in)
 
-    def throttle(self, count: int = 1, *, retry_after: int | None = 30, route: str | None = None,
-                 after: int = 0, body: Any = "Retry later\n") -> None:
+    def throttle(
+        self,
+        count: int = 1,
+        *,
+        retry_after: int | None = 30,
+        route: str | None = None,
+        after: int = 0,
+        body: Any = "Retry later\n",
+    ) -> None:
         """The next ``count`` requests (of ``route``, if given) get 429, once ``after`` more
         such requests have been answered normally."""
         with self._lock:
-            self._throttles.append({"count": count, "route": route, "retry_after": retry_after,
-                                    "after": after, "body": body})
+            self._throttles.append(
+                {"count": count, "route": route, "retry_after": retry_after, "after": after, "body": body}
+            )
 
     def fail(self, route: str, status: int, body: Any, *, count: int = 1) -> None:
         """The next ``count`` requests of ``route`` get ``status`` with JSON ``body``."""
@@ -463,13 +493,25 @@ class FakeGitLab(LoopbackFake):
         p.updated_at = self._now
         return self._now
 
-    def _new_pipeline(self, project: Project, ref: str, source: str, variables: dict[str, str],
-                      inputs: dict[str, Any]) -> Pipeline:
+    def _new_pipeline(
+        self, project: Project, ref: str, source: str, variables: dict[str, str], inputs: dict[str, Any]
+    ) -> Pipeline:
         self._now += timedelta(seconds=1)
         self._iids[project.id] += 1
         sha = f"{abs(hash((project.id, ref))) % 16**12:012x}".ljust(40, "0")
-        p = Pipeline(next(self._ids["pipeline"]), self._iids[project.id], project, ref, sha, source,
-                     "pending", self._now, self._now, variables=variables, inputs=inputs)
+        p = Pipeline(
+            next(self._ids["pipeline"]),
+            self._iids[project.id],
+            project,
+            ref,
+            sha,
+            source,
+            "pending",
+            self._now,
+            self._now,
+            variables=variables,
+            inputs=inputs,
+        )
         for spec in project.jobs:
             job = Job(next(self._ids["job"]), spec, "created", self._now)
             p.jobs.append(job)
@@ -503,8 +545,9 @@ class FakeGitLab(LoopbackFake):
         blocked = any(j.status == "failed" and not j.spec.allow_failure for j in jobs)
         pending = [j for j in jobs if j.status == "pending"]
         if not pending and not blocked:
-            waiting_stage = next((s for s in self._stages(p)
-                                  if any(j.spec.stage == s and j.status == "created" for j in jobs)), None)
+            waiting_stage = next(
+                (s for s in self._stages(p) if any(j.spec.stage == s and j.status == "created" for j in jobs)), None
+            )
             for job in jobs:
                 if job.spec.stage == waiting_stage and job.status == "created":
                     job.status = "manual" if job.spec.when == "manual" else "pending"
@@ -532,8 +575,9 @@ class FakeGitLab(LoopbackFake):
         if env is None:
             env = Environment(next(self._ids["env"]), job.spec.environment or "", None)
             p.project.environments[env.name] = env
-        self._deployments.append(Deployment(next(self._ids["deployment"]), len(self._deployments) + 1,
-                                            p, job, env, "running", now, now))
+        self._deployments.append(
+            Deployment(next(self._ids["deployment"]), len(self._deployments) + 1, p, job, env, "running", now, now)
+        )
 
     # ---- internals: bodies ---------------------------------------------------------------------
 
@@ -547,15 +591,30 @@ class FakeGitLab(LoopbackFake):
         body = copy.deepcopy(self._templates["pipeline.json"])
         duration = self._duration(p.started_at, p.finished_at)
         body.update(
-            id=p.id, iid=p.iid, project_id=p.project.id, sha=p.sha, ref=p.ref, status=p.status,
-            source=p.source, created_at=_fmt(p.created_at), updated_at=_fmt(p.updated_at),
-            web_url=self._web(p.project, f"pipelines/{p.id}"), started_at=_fmt(p.started_at),
-            finished_at=_fmt(p.finished_at), duration=None if duration is None else int(duration),
+            id=p.id,
+            iid=p.iid,
+            project_id=p.project.id,
+            sha=p.sha,
+            ref=p.ref,
+            status=p.status,
+            source=p.source,
+            created_at=_fmt(p.created_at),
+            updated_at=_fmt(p.updated_at),
+            web_url=self._web(p.project, f"pipelines/{p.id}"),
+            started_at=_fmt(p.started_at),
+            finished_at=_fmt(p.finished_at),
+            duration=None if duration is None else int(duration),
             queued_duration=self._duration(p.created_at, p.started_at),
         )
-        body["detailed_status"] = dict(body["detailed_status"], icon=f"status_{p.status}", text=p.status,
-                                       label=p.status, group=p.status, tooltip=p.status,
-                                       details_path=f"/{p.project.path}/-/pipelines/{p.id}")
+        body["detailed_status"] = dict(
+            body["detailed_status"],
+            icon=f"status_{p.status}",
+            text=p.status,
+            label=p.status,
+            group=p.status,
+            tooltip=p.status,
+            details_path=f"/{p.project.path}/-/pipelines/{p.id}",
+        )
         template = self._templates[keys_from]
         keys = template[0].keys() if isinstance(template, list) else template.keys()
         return {k: body.get(k) for k in keys}
@@ -563,12 +622,19 @@ class FakeGitLab(LoopbackFake):
     def _job_body(self, p: Pipeline, job: Job) -> dict[str, Any]:
         body = copy.deepcopy(self._templates["pipeline-jobs.json"][0])
         body.update(
-            id=job.id, name=job.spec.name, stage=job.spec.stage, status=job.status,
-            allow_failure=job.spec.allow_failure, created_at=_fmt(job.created_at),
-            started_at=_fmt(job.started_at), finished_at=_fmt(job.finished_at),
+            id=job.id,
+            name=job.spec.name,
+            stage=job.spec.stage,
+            status=job.status,
+            allow_failure=job.spec.allow_failure,
+            created_at=_fmt(job.created_at),
+            started_at=_fmt(job.started_at),
+            finished_at=_fmt(job.finished_at),
             duration=self._duration(job.started_at, job.finished_at),
             queued_duration=self._duration(job.created_at, job.started_at),
-            ref=p.ref, web_url=self._web(p.project, f"jobs/{job.id}"), artifacts_expire_at=None,
+            ref=p.ref,
+            web_url=self._web(p.project, f"jobs/{job.id}"),
+            artifacts_expire_at=None,
             artifacts=self._artifact_entries(job),
             pipeline={"id": p.id, "project_id": p.project.id, "ref": p.ref, "sha": p.sha, "status": p.status},
         )
@@ -584,34 +650,60 @@ class FakeGitLab(LoopbackFake):
         """The job's ``artifacts`` list, as GitLab's jobs API shows it."""
         entries = []
         if job.archive is not None:
-            entries.append({"file_type": "archive", "size": len(job.archive), "filename": "artifacts.zip",
-                            "file_format": "zip"})
+            entries.append(
+                {"file_type": "archive", "size": len(job.archive), "filename": "artifacts.zip", "file_format": "zip"}
+            )
         if job.dotenv is not None:
-            entries.append({"file_type": "dotenv", "size": len(gzip.compress(job.dotenv)), "filename": ".env.gz",
-                            "file_format": "gzip"})
+            entries.append(
+                {
+                    "file_type": "dotenv",
+                    "size": len(gzip.compress(job.dotenv)),
+                    "filename": ".env.gz",
+                    "file_format": "gzip",
+                }
+            )
         return entries
 
     def _deployment_body(self, d: Deployment) -> dict[str, Any]:
         body = copy.deepcopy(self._templates["deployment-list.json"][0])
         deployable = {k: v for k, v in self._job_body(d.pipeline, d.job).items() if k in body["deployable"]}
         deployable["pipeline"] = {
-            "created_at": _fmt(d.pipeline.created_at), "id": d.pipeline.id, "ref": d.pipeline.ref,
-            "sha": d.pipeline.sha, "status": d.pipeline.status, "updated_at": _fmt(d.pipeline.updated_at),
+            "created_at": _fmt(d.pipeline.created_at),
+            "id": d.pipeline.id,
+            "ref": d.pipeline.ref,
+            "sha": d.pipeline.sha,
+            "status": d.pipeline.status,
+            "updated_at": _fmt(d.pipeline.updated_at),
             "web_url": self._web(d.pipeline.project, f"pipelines/{d.pipeline.id}"),
         }
         body.update(
-            id=d.id, iid=d.iid, ref=d.pipeline.ref, sha=d.pipeline.sha, status=d.status,
-            created_at=_fmt(d.created_at), updated_at=_fmt(d.updated_at), deployable=deployable,
-            environment={"external_url": d.environment.external_url, "id": d.environment.id,
-                         "name": d.environment.name},
+            id=d.id,
+            iid=d.iid,
+            ref=d.pipeline.ref,
+            sha=d.pipeline.sha,
+            status=d.status,
+            created_at=_fmt(d.created_at),
+            updated_at=_fmt(d.updated_at),
+            deployable=deployable,
+            environment={
+                "external_url": d.environment.external_url,
+                "id": d.environment.id,
+                "name": d.environment.name,
+            },
         )
         return body
 
     def _environment_body(self, project: Project, env: Environment, full: bool) -> dict[str, Any]:
         body = copy.deepcopy(self._templates["environment.json"])
         slug = re.sub(r"[^a-z0-9]+", "-", env.name.lower()).strip("-")
-        body.update(id=env.id, name=env.name, slug=slug, external_url=env.external_url, state=env.state,
-                    logs_api_path=f"/{project.path}/-/logs/k8s.json?environment_name={quote(env.name, safe='')}")
+        body.update(
+            id=env.id,
+            name=env.name,
+            slug=slug,
+            external_url=env.external_url,
+            state=env.state,
+            logs_api_path=f"/{project.path}/-/logs/k8s.json?environment_name={quote(env.name, safe='')}",
+        )
         last = [d for d in self._deployments if d.environment is env]
         if full:
             body["last_deployment"] = self._deployment_body(last[-1]) if last else None
@@ -623,11 +715,17 @@ class FakeGitLab(LoopbackFake):
     def _project_body(self, project: Project, token: Token) -> dict[str, Any]:
         name = project.path.rsplit("/", 1)[-1]
         return {
-            "id": project.id, "name": name, "path": name, "path_with_namespace": project.path,
+            "id": project.id,
+            "name": name,
+            "path": name,
+            "path_with_namespace": project.path,
             "name_with_namespace": " / ".join(project.path.split("/")),
-            "default_branch": project.default_branch, "web_url": f"{self.url}/{project.path}",
-            "permissions": {"project_access": {"access_level": token.access_level, "notification_level": 3},
-                            "group_access": None},
+            "default_branch": project.default_branch,
+            "web_url": f"{self.url}/{project.path}",
+            "permissions": {
+                "project_access": {"access_level": token.access_level, "notification_level": 3},
+                "group_access": None,
+            },
         }
 
     # ---- internals: HTTP ------------------------------------------------------------------------
@@ -678,7 +776,7 @@ class FakeGitLab(LoopbackFake):
     def _match(method: str, raw_path: str) -> tuple[str, dict[str, str]]:
         if not raw_path.startswith("/api/v4/"):
             return "unknown", {}
-        segments = raw_path[len("/api/v4/"):].rstrip("/").split("/")
+        segments = raw_path[len("/api/v4/") :].rstrip("/").split("/")
         for verb, pattern, name in _ROUTES:
             parts = pattern.split("/")
             if verb != method or len(parts) != len(segments):
@@ -703,8 +801,9 @@ class FakeGitLab(LoopbackFake):
         }
 
     @emits
-    def _dispatch(self, method: str, route: str, params: dict[str, str], query: dict[str, list[str]],
-                  body: Any, headers: Any) -> Reply:
+    def _dispatch(
+        self, method: str, route: str, params: dict[str, str], query: dict[str, list[str]], body: Any, headers: Any
+    ) -> Reply:
         if route == "unknown":
             raise _Reply(404, {"error": "404 Not Found"})
         for t in self._throttles:
@@ -733,7 +832,7 @@ class FakeGitLab(LoopbackFake):
         value = headers.get("PRIVATE-TOKEN")
         auth = headers.get("Authorization") or ""
         if value is None and auth.startswith("Bearer "):
-            value = auth[len("Bearer "):]
+            value = auth[len("Bearer ") :]
         token = self._tokens.get(value) if value else None
         if route == "pipeline.trigger" and token is None:
             return None  # the trigger token in the body authenticates
@@ -743,8 +842,11 @@ class FakeGitLab(LoopbackFake):
 
     def _project(self, raw_id: str, token: Token | None) -> Project:
         key = unquote(raw_id)
-        project = self._projects.get(int(key)) if key.isdigit() else next(
-            (p for p in self._projects.values() if p.path == key), None)
+        project = (
+            self._projects.get(int(key))
+            if key.isdigit()
+            else next((p for p in self._projects.values() if p.path == key), None)
+        )
         visible = token is None or token.projects is None or (project is not None and project.id in token.projects)
         if project is None or not visible:
             raise _Reply(404, {"message": "404 Project Not Found"})
@@ -761,9 +863,14 @@ class FakeGitLab(LoopbackFake):
         if token is None:
             return
         if "api" not in token.scopes:
-            raise _Reply(403, {"error": "insufficient_scope",
-                               "error_description": "The request requires higher privileges than provided "
-                                                    "by the access token.", "scope": "api"})
+            raise _Reply(
+                403,
+                {
+                    "error": "insufficient_scope",
+                    "error_description": "The request requires higher privileges than provided by the access token.",
+                    "scope": "api",
+                },
+            )
         if token.access_level < DEVELOPER:
             raise _Reply(403, {"message": "403 Forbidden"})
 
@@ -771,10 +878,15 @@ class FakeGitLab(LoopbackFake):
         per_page = min(100, max(1, int(query.get("per_page", [self.default_per_page])[0])))
         page = max(1, int(query.get("page", ["1"])[0]))
         pages = max(1, -(-len(items) // per_page))
-        chunk = items[(page - 1) * per_page: page * per_page]
-        headers = {"X-Page": str(page), "X-Per-Page": str(per_page), "X-Total": str(len(items)),
-                   "X-Total-Pages": str(pages), "X-Next-Page": str(page + 1) if page < pages else "",
-                   "X-Prev-Page": str(page - 1) if page > 1 else ""}
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers = {
+            "X-Page": str(page),
+            "X-Per-Page": str(per_page),
+            "X-Total": str(len(items)),
+            "X-Total-Pages": str(pages),
+            "X-Next-Page": str(page + 1) if page < pages else "",
+            "X-Prev-Page": str(page - 1) if page > 1 else "",
+        }
 
         def link(n: int) -> str:
             q = {k: v for k, v in query.items() if k != "page"}
@@ -789,8 +901,9 @@ class FakeGitLab(LoopbackFake):
 
     # ---- route handlers ------------------------------------------------------------------------
 
-    def _r_project(self, project: Project, token: Token | None, params: dict[str, str],
-                   query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_project(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         return 200, self._project_body(project, token), {}
 
     def _check_ref_and_inputs(self, project: Project, ref: Any, inputs: Any) -> None:
@@ -803,8 +916,9 @@ class FakeGitLab(LoopbackFake):
             if unknown:
                 raise _Reply(400, {"message": {"base": [f"Unknown input: {', '.join(unknown)}"]}})
 
-    def _r_pipeline_create(self, project: Project, token: Token | None, params: dict[str, str],
-                           query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_pipeline_create(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         self._require_write(token)
         body = body or {}
         self._check_ref_and_inputs(project, body.get("ref"), body.get("inputs"))
@@ -812,20 +926,23 @@ class FakeGitLab(LoopbackFake):
         p = self._new_pipeline(project, body["ref"], "api", variables, dict(body.get("inputs") or {}))
         return 201, self._pipeline_body(p, "pipeline-create.json"), {}
 
-    def _r_pipeline_trigger(self, project: Project, token: Token | None, params: dict[str, str],
-                            query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_pipeline_trigger(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         body = body or {}
         if body.get("token") not in project.trigger_tokens:
             raise _Reply(404, {"message": "404 Not Found"})
         self._check_ref_and_inputs(project, body.get("ref"), body.get("inputs"))
-        p = self._new_pipeline(project, body["ref"], "trigger", dict(body.get("variables") or {}),
-                               dict(body.get("inputs") or {}))
+        p = self._new_pipeline(
+            project, body["ref"], "trigger", dict(body.get("variables") or {}), dict(body.get("inputs") or {})
+        )
         answer = self._pipeline_body(p, "pipeline-create.json")
         answer["source"] = "trigger"
         return 201, answer, {}
 
-    def _r_pipelines_list(self, project: Project, token: Token | None, params: dict[str, str],
-                          query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_pipelines_list(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         def one(key: str) -> str | None:
             return query.get(key, [None])[0]
 
@@ -847,12 +964,14 @@ class FakeGitLab(LoopbackFake):
         status, page, headers = self._paginate(items, query, f"/api/v4/projects/{quote(str(project.id))}/pipelines")
         return status, [self._pipeline_body(p, "pipeline-list.json") for p in page], headers
 
-    def _r_pipeline(self, project: Project, token: Token | None, params: dict[str, str],
-                    query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_pipeline(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         return 200, self._pipeline_body(self._pipeline_of(project, params["pipeline"])), {}
 
-    def _r_pipeline_cancel(self, project: Project, token: Token | None, params: dict[str, str],
-                           query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_pipeline_cancel(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         self._require_write(token)
         p = self._pipeline_of(project, params["pipeline"])
         if p.status not in TERMINAL_PIPELINE:
@@ -864,8 +983,9 @@ class FakeGitLab(LoopbackFake):
             p.status, p.finished_at = "canceled", now
         return 201, self._pipeline_body(p, "pipeline-cancel.json"), {}
 
-    def _r_pipeline_retry(self, project: Project, token: Token | None, params: dict[str, str],
-                          query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_pipeline_retry(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         self._require_write(token)
         p = self._pipeline_of(project, params["pipeline"])
         for job in list(self._latest(p)):
@@ -873,8 +993,9 @@ class FakeGitLab(LoopbackFake):
                 self.retry_job(job.id)
         return 201, self._pipeline_body(p), {}
 
-    def _r_pipeline_jobs(self, project: Project, token: Token | None, params: dict[str, str],
-                         query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_pipeline_jobs(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         p = self._pipeline_of(project, params["pipeline"])
         jobs = p.jobs if query.get("include_retried", ["false"])[0].lower() in ("true", "1") else self._latest(p)
         scope = query.get("scope[]") or query.get("scope")
@@ -885,15 +1006,17 @@ class FakeGitLab(LoopbackFake):
         status, page, headers = self._paginate(jobs, query, path)
         return status, [self._job_body(p, j) for j in page], headers
 
-    def _r_job(self, project: Project, token: Token | None, params: dict[str, str],
-               query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_job(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         found = self._jobs.get(int(params["job"])) if params["job"].isdigit() else None
         if found is None or found[0].project is not project:
             raise _Reply(404, {"message": "404 Not found"})
         return 200, self._job_body(*found), {}
 
-    def _r_job_artifacts(self, project: Project, token: Token | None, params: dict[str, str],
-                         query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_job_artifacts(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         """The archive (``file_type`` absent or ``archive``) or a report (``dotenv``, gzipped)."""
         found = self._jobs.get(int(params["job"])) if params["job"].isdigit() else None
         if found is None or found[0].project is not project:
@@ -908,23 +1031,26 @@ class FakeGitLab(LoopbackFake):
             raise _Reply(400, {"error": "file_type does not have a valid value"})
         raise _Reply(404, {"message": "404 Not found"})
 
-    def _r_environments(self, project: Project, token: Token | None, params: dict[str, str],
-                        query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_environments(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         envs = sorted(project.environments.values(), key=lambda e: e.id)
         if query.get("name"):
             envs = [e for e in envs if e.name == query["name"][0]]
         status, page, headers = self._paginate(envs, query, f"/api/v4/projects/{project.id}/environments")
         return status, [self._environment_body(project, e, full=False) for e in page], headers
 
-    def _r_environment(self, project: Project, token: Token | None, params: dict[str, str],
-                       query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_environment(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         env = next((e for e in project.environments.values() if str(e.id) == params["environment"]), None)
         if env is None:
             raise _Reply(404, {"message": "404 Not found"})
         return 200, self._environment_body(project, env, full=True), {}
 
-    def _r_hooks_create(self, project: Project, token: Token | None, params: dict[str, str],
-                            query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_hooks_create(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         """``project.hooks.create({"url", "token", "pipeline_events", ...})`` (Maintainer only)."""
         if token is None or token.access_level < MAINTAINER:
             raise _Reply(403, {"message": "403 Forbidden"})
@@ -935,8 +1061,9 @@ class FakeGitLab(LoopbackFake):
         answer = {k: v for k, v in body.items() if k not in ("token", "signing_token")}
         return 201, {"id": len(self.hook_configs), "project_id": project.id, **answer}, {}
 
-    def _r_deployments(self, project: Project, token: Token | None, params: dict[str, str],
-                       query: dict[str, list[str]], body: Any) -> Reply:
+    def _r_deployments(
+        self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Reply:
         def one(key: str) -> str | None:
             return query.get(key, [None])[0]
 
@@ -953,8 +1080,10 @@ class FakeGitLab(LoopbackFake):
             if one("updated_before"):
                 deps = [d for d in deps if d.updated_at < _parse_time(one("updated_before") or "")]
         order = one("order_by") or "id"
-        deps.sort(key=lambda d: (getattr(d, order if order in ("id", "iid", "created_at", "updated_at") else "id"),
-                                 d.id), reverse=(one("sort") or "asc") == "desc")
+        deps.sort(
+            key=lambda d: (getattr(d, order if order in ("id", "iid", "created_at", "updated_at") else "id"), d.id),
+            reverse=(one("sort") or "asc") == "desc",
+        )
         status, page, headers = self._paginate(deps, query, f"/api/v4/projects/{project.id}/deployments")
         return status, [self._deployment_body(d) for d in page], headers
 

@@ -41,8 +41,9 @@ class ApiKit:
         return {"X-API-Key": self.key}
 
     def trigger(self, pipeline_id: str, **body: Any) -> falcon.testing.Result:
-        return self.client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": pipeline_id, **body},
-                                         headers=self.headers)
+        return self.client.simulate_post(
+            "/api/trigger-pipeline", json={"pipeline_id": pipeline_id, **body}, headers=self.headers
+        )
 
     def status(self, run_id: str) -> dict[str, Any]:
         answer = self.client.simulate_get("/api/get-status", params={"run_id": run_id}, headers=self.headers)
@@ -53,8 +54,9 @@ class ApiKit:
         return self.client.simulate_post("/api/cancel-run", json={"run_id": run_id}, headers=self.headers)
 
     def runs(self, pipeline_id: str) -> list[dict[str, Any]]:
-        answer = self.client.simulate_get("/api/runs", params={"pipeline_id": pipeline_id, "limit": 100},
-                                          headers=self.headers)
+        answer = self.client.simulate_get(
+            "/api/runs", params={"pipeline_id": pipeline_id, "limit": 100}, headers=self.headers
+        )
         assert answer.status_code == 200, answer.text
         return answer.json["runs"]
 
@@ -64,8 +66,9 @@ class ApiKit:
             with database.connection_context():
                 if User.get_or_none(User.username == "readyz-admin") is None:  # kits of a test share the database
                     create_user(self.gateway.passwords, "readyz-admin", ADMIN_PASSWORD, admin=True)
-            login = self.client.simulate_post("/functions/login",
-                                              json={"username": "readyz-admin", "password": ADMIN_PASSWORD})
+            login = self.client.simulate_post(
+                "/functions/login", json={"username": "readyz-admin", "password": ADMIN_PASSWORD}
+            )
             assert login.status_code == 200, login.text
             self.admin_cookies["ff_session"] = login.cookies["ff_session"].value
         return self.admin_cookies
@@ -109,17 +112,26 @@ class ApiKit:
 
 def write_gateway_config(tmp_path: Path, db_url: str, extra: str) -> Path:
     from conftest import write_config  # tests/conftest.py: the base config every API test uses
+
     return write_config(tmp_path, db_url, extra)
 
 
-def build_kit(tmp_path: Path, db_url: str, extra: str, env: dict[str, str], *, pause: float = 0.0,
-              worker_clock: Callable[[], float] | None = None) -> ApiKit:
+def build_kit(
+    tmp_path: Path,
+    db_url: str,
+    extra: str,
+    env: dict[str, str],
+    *,
+    pause: float = 0.0,
+    worker_clock: Callable[[], float] | None = None,
+) -> ApiKit:
     config = load_config(str(write_gateway_config(tmp_path, db_url, extra)), env=env)
     gateway = build_gateway(config)
     client = falcon.testing.TestClient(create_app(gateway))
     with database.connection_context():
-        key = apikeys.create_key("gateway test", ALL_PERMISSIONS, [], 90,
-                                 known_pipelines=gateway.config.pipelines)["plaintext_key"]
+        key = apikeys.create_key("gateway test", ALL_PERMISSIONS, [], 90, known_pipelines=gateway.config.pipelines)[
+            "plaintext_key"
+        ]
     worker = Worker(gateway, worker_id="test-worker", clock=worker_clock or ManualClock())
     return ApiKit(gateway=gateway, client=client, key=key, worker=worker, pause=pause)
 
@@ -138,8 +150,9 @@ class ManualClock:
 
 
 @contextmanager
-def kit_factory(tmp_path: Path, db_url: str, config_for: Callable[..., str], default_env: dict[str, str],
-                *, pause: float = 0.0) -> Iterator[Callable[..., ApiKit]]:
+def kit_factory(
+    tmp_path: Path, db_url: str, config_for: Callable[..., str], default_env: dict[str, str], *, pause: float = 0.0
+) -> Iterator[Callable[..., ApiKit]]:
     """``make(env=None, **settings)`` builds a kit whose provider table is
     ``config_for(**settings)``; every kit made is closed at the end."""
     made: list[ApiKit] = []

@@ -40,23 +40,38 @@ class Target:
 
 def github_headers(target: Target, event: str, delivery_id: str, body: bytes) -> dict[str, str]:
     digest = hmac.new(target.secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery_id, "X-Hub-Signature-256": f"sha256={digest}",
-            "X-GitHub-Hook-ID": "1", "User-Agent": "GitHub-Hookshot/fake", "Content-Type": "application/json"}
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id,
+        "X-Hub-Signature-256": f"sha256={digest}",
+        "X-GitHub-Hook-ID": "1",
+        "User-Agent": "GitHub-Hookshot/fake",
+        "Content-Type": "application/json",
+    }
 
 
 def gitlab_headers(target: Target, event: str, delivery_id: str, body: bytes) -> dict[str, str]:
-    headers = {"X-Gitlab-Event": event, "X-Gitlab-Event-UUID": delivery_id, "X-Gitlab-Token": target.secret,
-               "X-Gitlab-Instance": "http://127.0.0.1", "User-Agent": "GitLab/fake", "Content-Type": "application/json"}
+    headers = {
+        "X-Gitlab-Event": event,
+        "X-Gitlab-Event-UUID": delivery_id,
+        "X-Gitlab-Token": target.secret,
+        "X-Gitlab-Instance": "http://127.0.0.1",
+        "User-Agent": "GitLab/fake",
+        "Content-Type": "application/json",
+    }
     if target.signing_key:
         stamp = str(int(time.time()))
         key = base64.b64decode(target.signing_key.removeprefix("whsec_"))
         sig = base64.b64encode(hmac.new(key, f"{delivery_id}.{stamp}.".encode() + body, hashlib.sha256).digest())
-        headers.update({"webhook-id": delivery_id, "webhook-timestamp": stamp, "webhook-signature": f"v1,{sig.decode()}"})
+        headers.update(
+            {"webhook-id": delivery_id, "webhook-timestamp": stamp, "webhook-signature": f"v1,{sig.decode()}"}
+        )
     return headers
 
 
-def signed_delivery(sign: Callable[[Target, str, str, bytes], dict[str, str]], target: Target, event: str,
-                    payload: Any) -> tuple[dict[str, str], bytes]:
+def signed_delivery(
+    sign: Callable[[Target, str, str, bytes], dict[str, str]], target: Target, event: str, payload: Any
+) -> tuple[dict[str, str], bytes]:
     """One delivery as a ``HookSender`` would POST it (a fresh delivery id), with lower-case
     header names as a receiver hands them on: for giving a provider a delivery directly."""
     body = json.dumps(payload).encode()

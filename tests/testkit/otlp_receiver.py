@@ -78,10 +78,16 @@ class OtlpReceiver:
             resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    found.append(ReceivedSpan(
-                        name=span.name, trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(), service=str(resource.get("service.name", "")),
-                        attributes={a.key: _value(a.value) for a in span.attributes}))
+                    found.append(
+                        ReceivedSpan(
+                            name=span.name,
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_span_id=span.parent_span_id.hex(),
+                            service=str(resource.get("service.name", "")),
+                            attributes={a.key: _value(a.value) for a in span.attributes},
+                        )
+                    )
         with self._lock:
             self.spans.extend(found)
 

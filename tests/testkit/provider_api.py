@@ -35,8 +35,9 @@ def kit_fixtures(provider_config: Callable[..., str], env: dict[str, str], *, pa
 
     @pytest.fixture
     def make_kit(tmp_path, db_url, fake):
-        with kit_factory(tmp_path, db_url, lambda **settings: provider_config(fake.url, **settings),
-                         env, pause=pause) as make:
+        with kit_factory(
+            tmp_path, db_url, lambda **settings: provider_config(fake.url, **settings), env, pause=pause
+        ) as make:
             yield make
 
     @pytest.fixture
@@ -68,8 +69,9 @@ class Served:
 
 
 @contextmanager
-def serving_with_worker(tmp_path: Path, db_url: str, config_text: str, env: dict[str, str],
-                        key_name: str) -> Iterator[Served]:
+def serving_with_worker(
+    tmp_path: Path, db_url: str, config_text: str, env: dict[str, str], key_name: str
+) -> Iterator[Served]:
     """A real ``serve`` with one worker on a fresh database and a client holding a key that may trigger
     and read runs; the serve must stop cleanly on SIGTERM."""
     fresh_database(db_url)
@@ -93,8 +95,9 @@ def assert_readyz_degraded(kit: ApiKit) -> dict:
     return body
 
 
-def assert_bad_token_refused(make_kit: Callable[..., ApiKit], pipeline_id: str, token_env: str, wrong: str,
-                             caplog: pytest.LogCaptureFixture) -> str:
+def assert_bad_token_refused(
+    make_kit: Callable[..., ApiKit], pipeline_id: str, token_env: str, wrong: str, caplog: pytest.LogCaptureFixture
+) -> str:
     """A trigger with a token the provider refuses, then with none set: 502 both times, a failed run, the
     wrong token in no answer, run or log line; the first answer's message."""
     kit = make_kit(env={token_env: wrong})
@@ -109,7 +112,6 @@ def assert_bad_token_refused(make_kit: Callable[..., ApiKit], pipeline_id: str, 
     unset = make_kit(env={}).trigger(pipeline_id)
     assert unset.status_code == 502 and token_env in unset.json["message"]
     return answer.json["message"]
-
 
 
 def assert_upstream_refused(kit: ApiKit, pipeline_id: str, body: dict, says: str) -> str:

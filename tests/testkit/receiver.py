@@ -33,9 +33,9 @@ Response = tuple[int, dict, bytes]
 @dataclass(frozen=True)
 class Received:
     path: str
-    headers: dict[str, str]   # lower-case names
+    headers: dict[str, str]  # lower-case names
     body: bytes
-    at: float                 # time.monotonic()
+    at: float  # time.monotonic()
     answered: int
 
     @property
@@ -67,8 +67,11 @@ class Receiver:
                     time.sleep(receiver.delay)
                 status, headers, payload = receiver._next(self.path)
                 with receiver._lock:
-                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      body, time.monotonic(), status))
+                    receiver.requests.append(
+                        Received(
+                            self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic(), status
+                        )
+                    )
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -142,8 +145,6 @@ class Receiver:
 
 
 # --- helpers for the webhook tests -------------------------------------------------------
-
-
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -224,16 +225,20 @@ def node_verify(requests, secret: str, tmp_path: Path) -> list[bool]:
     """Run the spec's verifier with node over received requests, as an express.json() app
     would call it: ``req.headers`` lower-cased, ``req.body`` the parsed JSON."""
     script = tmp_path / "verify.js"
-    script.write_text(spec_block("javascript") + """
+    script.write_text(
+        spec_block("javascript")
+        + """
 
 const fs = require('fs');
 const cases = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const results = cases.map(c => verifyWebhook({headers: c.headers, body: JSON.parse(c.body)}, c.secret));
 process.stdout.write(JSON.stringify(results));
-""")
+"""
+    )
     cases = tmp_path / "cases.json"
-    cases.write_text(json.dumps([{"headers": r.headers, "body": r.body.decode("utf-8"), "secret": secret}
-                                 for r in requests]))
+    cases.write_text(
+        json.dumps([{"headers": r.headers, "body": r.body.decode("utf-8"), "secret": secret} for r in requests])
+    )
     out = subprocess.run(["node", str(script), str(cases)], capture_output=True, text=True, timeout=30, check=True)
     return json.loads(out.stdout)
 

@@ -28,18 +28,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cli(*args: str, config: Path, env: dict | None = None, input: str | None = None,
-        check: bool = True) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, config: Path, env: dict | None = None, input: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, **(env or {}))
-    result = subprocess.run([FLASHFUSION, "--config", str(config), *args], capture_output=True, text=True,
-                            env=full_env, input=input, timeout=60)
+    result = subprocess.run(
+        [FLASHFUSION, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=60,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"flashfusion {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result
 
 
-def cli_key_answer(config: Path, permissions: str = "trigger_pipeline,read_runs", *, name: str = "k",
-                   pipelines: str = "", env: dict | None = None) -> dict:
+def cli_key_answer(
+    config: Path,
+    permissions: str = "trigger_pipeline,read_runs",
+    *,
+    name: str = "k",
+    pipelines: str = "",
+    env: dict | None = None,
+) -> dict:
     """What ``flashfusion keys create --json`` prints: the new key's id, name, preview and
     plaintext (shown once)."""
     args = ["keys", "create", "--name", name, "--permissions", permissions, "--json"]
@@ -48,8 +61,14 @@ def cli_key_answer(config: Path, permissions: str = "trigger_pipeline,read_runs"
     return json.loads(cli(*args, config=config, env=env).stdout)
 
 
-def cli_key(config: Path, permissions: str = "trigger_pipeline,read_runs", *, name: str = "k", pipelines: str = "",
-            env: dict | None = None) -> str:
+def cli_key(
+    config: Path,
+    permissions: str = "trigger_pipeline,read_runs",
+    *,
+    name: str = "k",
+    pipelines: str = "",
+    env: dict | None = None,
+) -> str:
     """A new API key's plaintext, made by ``flashfusion keys create``."""
     return cli_key_answer(config, permissions, name=name, pipelines=pipelines, env=env)["plaintext_key"]
 
@@ -96,15 +115,25 @@ class Server:
 
 def spawn(args: list[str], log: Path, env: dict | None = None, cwd: Path | None = None) -> Process:
     handle = open(log, "ab")
-    proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=dict(os.environ, **(env or {})),
-                            cwd=cwd, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, **(env or {})),
+        cwd=cwd,
+        start_new_session=True,
+    )
     return Process(proc=proc, log=log)
 
 
 def start_server(config: Path, tmp_path: Path, *extra_args: str, env: dict | None = None) -> Server:
     port = free_port()
-    process = spawn([FLASHFUSION, "--config", str(config), "serve", "--bind", f"127.0.0.1:{port}", *extra_args],
-                    tmp_path / "serve.log", env=env, cwd=tmp_path)
+    process = spawn(
+        [FLASHFUSION, "--config", str(config), "serve", "--bind", f"127.0.0.1:{port}", *extra_args],
+        tmp_path / "serve.log",
+        env=env,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

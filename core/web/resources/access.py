@@ -32,9 +32,14 @@ class Login(GatewayResource):
         new = start_session(self.gw, req, resp, user)
         now = self.gw.clock()
         auth = self.gw.config.auth
-        resp.media = {"success": True, "user": user_to_dict(user), "csrf_token": new.csrf_token,
-                      "expires_at": (now + timedelta(hours=auth.session_absolute_hours)).isoformat(timespec="seconds")
-                      .replace("+00:00", "Z")}
+        resp.media = {
+            "success": True,
+            "user": user_to_dict(user),
+            "csrf_token": new.csrf_token,
+            "expires_at": (now + timedelta(hours=auth.session_absolute_hours))
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z"),
+        }
 
 
 class Logout:
@@ -60,9 +65,16 @@ class CreateAPIKey(GatewayResource):
         user = req.context.user
         try:
             resp.media = apikeys.create_key(
-                body.name, body.permissions, body.pipeline_ids, body.expires_in_days,
-                known_pipelines=self.gw.config.pipelines, owner=user, actor=user.username,
-                client_addr=client_addr(req), now=self.gw.clock())
+                body.name,
+                body.permissions,
+                body.pipeline_ids,
+                body.expires_in_days,
+                known_pipelines=self.gw.config.pipelines,
+                owner=user,
+                actor=user.username,
+                client_addr=client_addr(req),
+                now=self.gw.clock(),
+            )
         except apikeys.KeyRequestError as exc:
             raise _key_error(exc) from None
 
@@ -73,8 +85,7 @@ class ListAPIKeys:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = req.context.user
         owners = usernames_by_id() if user.is_admin else None
-        resp.media = {"success": True,
-                      "keys": [apikeys.key_to_dict(row, owners) for row in apikeys.visible_keys(user)]}
+        resp.media = {"success": True, "keys": [apikeys.key_to_dict(row, owners) for row in apikeys.visible_keys(user)]}
 
 
 class RevokeAPIKey(GatewayResource):
@@ -86,8 +97,9 @@ class RevokeAPIKey(GatewayResource):
             row = apikeys.find_key(body.id, req.context.user)
         except (LookupError, apikeys.KeyRequestError) as exc:
             raise _key_error(exc) from None
-        row = apikeys.revoke_key(row, actor=req.context.user.username, client_addr=client_addr(req),
-                                 now=self.gw.clock())
+        row = apikeys.revoke_key(
+            row, actor=req.context.user.username, client_addr=client_addr(req), now=self.gw.clock()
+        )
         resp.media = {"success": True, "key": apikeys.key_to_dict(row)}
 
 
@@ -99,8 +111,9 @@ class RotateAPIKey(GatewayResource):
         grace = timedelta(hours=self.gw.config.auth.rotation_grace_hours)
         try:
             row = apikeys.find_key(body.id, req.context.user)
-            resp.media = apikeys.rotate_key(row, grace, actor=req.context.user.username,
-                                            client_addr=client_addr(req), now=self.gw.clock())
+            resp.media = apikeys.rotate_key(
+                row, grace, actor=req.context.user.username, client_addr=client_addr(req), now=self.gw.clock()
+            )
         except (LookupError, apikeys.KeyRequestError) as exc:
             raise _key_error(exc) from None
 

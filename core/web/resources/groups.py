@@ -37,8 +37,9 @@ class TriggerPipelines(GatewayResource):
             ref = service.check_ref(item.branch or pipeline.branch)
             members.append((pipeline, ref, dict(item.inputs or {})))
         hashed = {"group": [{"pipeline_id": p.id, "branch": ref, "inputs": inputs} for p, ref, inputs in members]}
-        group, replayed = idempotency.once(actor.key_id, req.get_header("Idempotency-Key"), hashed,
-                                           lambda: _new_group(actor), RunGroup.get_by_id)
+        group, replayed = idempotency.once(
+            actor.key_id, req.get_header("Idempotency-Key"), hashed, lambda: _new_group(actor), RunGroup.get_by_id
+        )
         if replayed:
             resp.set_header("Idempotent-Replayed", "true")
             resp.media = self._answer(group.id, groups.group_runs(group.id), {})
@@ -48,8 +49,9 @@ class TriggerPipelines(GatewayResource):
         refused: dict[str, str] = {}
         for pipeline, ref, inputs in members:
             try:
-                started.append(service.start_run(self.gw, pipeline, ref, inputs, actor.key_id, trigger,
-                                                 group_id=group.id))
+                started.append(
+                    service.start_run(self.gw, pipeline, ref, inputs, actor.key_id, trigger, group_id=group.id)
+                )
             except ProviderError as exc:  # that run has ended failed; the others go on
                 known = {r.id for r in started}
                 run = next(r for r in groups.group_runs(group.id) if r.id not in known)
@@ -61,8 +63,15 @@ class TriggerPipelines(GatewayResource):
     def _answer(group_id: str, runs: list[Run], refused: dict[str, str]) -> dict[str, Any]:
         shown = []
         for run in runs:
-            item = {"run_id": run.id, "pipeline_id": run.pipeline_id, "status": run.status, "phase": run.phase,
-                    "conclusion": run.conclusion, "upstream_run_id": run.upstream_id, "html_url": run.html_url}
+            item = {
+                "run_id": run.id,
+                "pipeline_id": run.pipeline_id,
+                "status": run.status,
+                "phase": run.phase,
+                "conclusion": run.conclusion,
+                "upstream_run_id": run.upstream_id,
+                "html_url": run.html_url,
+            }
             if run.id in refused:
                 item["error"] = refused[run.id]
             shown.append(item)
@@ -79,4 +88,3 @@ class GetGroup(GatewayResource):
         if group is None or not runs:
             raise NotFound("Group not found", error="Group not found")
         resp.media = {"success": True, "group": groups.aggregate(group, runs)}
-

@@ -51,8 +51,13 @@ class Readyz:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
-        self.checks = CheckCache(gateway, ttl=self.ttl_seconds, wait=self.wait_seconds,
-                                 timeout=self.check_timeout_seconds, clock=type(self).clock)
+        self.checks = CheckCache(
+            gateway,
+            ttl=self.ttl_seconds,
+            wait=self.wait_seconds,
+            timeout=self.check_timeout_seconds,
+            clock=type(self).clock,
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         checks: dict[str, str] = {}

@@ -33,10 +33,16 @@ class ProviderHooks(GatewayResource):
         try:
             delivery = instance.verify_delivery(headers, body)
         except DeliveryRejected as exc:
-            audit.record_failure("hook.rejected", f"{provider}:{client_addr(req)}", actor=f"hooks:{provider}",
-                                 client_addr=client_addr(req), reason=str(exc))
-            raise Unauthorized("The webhook signature is missing or does not match",
-                               error="Invalid signature") from None
+            audit.record_failure(
+                "hook.rejected",
+                f"{provider}:{client_addr(req)}",
+                actor=f"hooks:{provider}",
+                client_addr=client_addr(req),
+                reason=str(exc),
+            )
+            raise Unauthorized(
+                "The webhook signature is missing or does not match", error="Invalid signature"
+            ) from None
         resp.status = falcon.HTTP_202
         if not delivery.wanted:
             resp.media = {"success": True, "status": "ignored"}

@@ -41,14 +41,19 @@ class Metrics:
         if not self.token_env:
             forwarded = req.get_header("Forwarded") or req.get_header("X-Forwarded-For")
             if forwarded or not is_loopback(req.remote_addr):
-                raise Forbidden("GET /metrics answers only to loopback clients; set [metrics] token_env "
-                                "to allow others with a Bearer token")
+                raise Forbidden(
+                    "GET /metrics answers only to loopback clients; set [metrics] token_env "
+                    "to allow others with a Bearer token"
+                )
             return
         token = self.gw.config.env.get(self.token_env, "")
         if not token:
-            raise Forbidden(f"[metrics] token_env names {self.token_env}, "
-                            "which is not set in the gateway's environment")
+            raise Forbidden(
+                f"[metrics] token_env names {self.token_env}, which is not set in the gateway's environment"
+            )
         scheme, _, given = (req.get_header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise Unauthorized("GET /metrics needs Authorization: Bearer <the token in "
-                               f"{self.token_env}>", headers={"WWW-Authenticate": "Bearer"})
+            raise Unauthorized(
+                f"GET /metrics needs Authorization: Bearer <the token in {self.token_env}>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )

@@ -57,24 +57,38 @@ class TriggerPipeline(GatewayResource):
         ref = service.check_ref(body.branch or pipeline.branch)
 
         run, replayed = idempotency.once(
-            actor.key_id, req.get_header("Idempotency-Key"), {"pipeline_id": pipeline_id, "branch": ref, "inputs": inputs},
-            lambda: self._start(actor, pipeline, ref, inputs), Run.get_by_id)
+            actor.key_id,
+            req.get_header("Idempotency-Key"),
+            {"pipeline_id": pipeline_id, "branch": ref, "inputs": inputs},
+            lambda: self._start(actor, pipeline, ref, inputs),
+            Run.get_by_id,
+        )
         if replayed:
             resp.set_header("Idempotent-Replayed", "true")
         resp.media = self._answer(run)
 
     def _start(self, actor: Actor, pipeline: Pipeline, ref: str, inputs: dict[str, str]) -> Run:
         try:
-            return service.start_run(self.gw, pipeline, ref, inputs, actor.key_id,
-                                     triggers.api_trigger(actor.key_id, actor.key_preview))
+            return service.start_run(
+                self.gw, pipeline, ref, inputs, actor.key_id, triggers.api_trigger(actor.key_id, actor.key_preview)
+            )
         except ProviderError as exc:
             raise provider_error(exc, pipeline) from exc
 
     @staticmethod
     def _answer(run: Run) -> dict[str, Any]:
-        return msgspec.to_builtins(TriggerPipelineAnswer(
-            success=True, run_id=run.id, status=run.status, workflow_id=run.workflow_id or run.pipeline_id,
-            phase=run.phase, conclusion=run.conclusion, upstream_run_id=run.upstream_id, html_url=run.html_url))
+        return msgspec.to_builtins(
+            TriggerPipelineAnswer(
+                success=True,
+                run_id=run.id,
+                status=run.status,
+                workflow_id=run.workflow_id or run.pipeline_id,
+                phase=run.phase,
+                conclusion=run.conclusion,
+                upstream_run_id=run.upstream_id,
+                html_url=run.html_url,
+            )
+        )
 
 
 class GetStatus(GatewayResource):
@@ -103,12 +117,25 @@ class GetConfig(GatewayResource):
         pipeline_id = query(req, "pipeline_id", required=True, max_length=64)
         check_pipeline_scope(actor, pipeline_id)
         p = self.gw.pipeline(pipeline_id)
-        resp.media = msgspec.to_builtins(ConfigAnswer(success=True, config=PipelineConfig(
-            id=p.id, name=p.name, provider=p.provider, project_type=p.project_type,
-            repository_name=p.repository_name, branch=p.branch, triggers=dict(p.triggers),
-            build_command=p.build_command, quality_gates=dict(p.quality_gates),
-            steps=[PipelineStepConfig(name=s.name, run=s.run) for s in p.steps],
-            timeout_seconds=p.timeout_seconds, workflow=p.option("workflow"))))
+        resp.media = msgspec.to_builtins(
+            ConfigAnswer(
+                success=True,
+                config=PipelineConfig(
+                    id=p.id,
+                    name=p.name,
+                    provider=p.provider,
+                    project_type=p.project_type,
+                    repository_name=p.repository_name,
+                    branch=p.branch,
+                    triggers=dict(p.triggers),
+                    build_command=p.build_command,
+                    quality_gates=dict(p.quality_gates),
+                    steps=[PipelineStepConfig(name=s.name, run=s.run) for s in p.steps],
+                    timeout_seconds=p.timeout_seconds,
+                    workflow=p.option("workflow"),
+                ),
+            )
+        )
 
 
 class ListRuns(GatewayResource):
@@ -124,8 +151,9 @@ class ListRuns(GatewayResource):
         if pipeline_id is not None:
             check_pipeline_scope(actor, pipeline_id)
         page = service.list_runs(pipelines=visible, status=status, cursor=cursor, limit=limit)
-        resp.media = msgspec.to_builtins(RunsPage(success=True, runs=[run_view(r) for r in page.runs],
-                                                  next_cursor=page.next_cursor))
+        resp.media = msgspec.to_builtins(
+            RunsPage(success=True, runs=[run_view(r) for r in page.runs], next_cursor=page.next_cursor)
+        )
 
 
 class CancelRun(GatewayResource):

@@ -45,8 +45,9 @@ class _Resource(GatewayResource):
 class CreateWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.create(caller(req), self.fields(req, CreateWebhookRequest),
-                                         client_addr=client_addr(req))
+        resp.media = self.service.create(
+            caller(req), self.fields(req, CreateWebhookRequest), client_addr=client_addr(req)
+        )
 
 
 class ListWebhooks(_Resource):
@@ -58,8 +59,9 @@ class ListWebhooks(_Resource):
 class UpdateWebhook(_Resource):
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.update(caller(req), self.fields(req, UpdateWebhookRequest),
-                                         client_addr=client_addr(req))
+        resp.media = self.service.update(
+            caller(req), self.fields(req, UpdateWebhookRequest), client_addr=client_addr(req)
+        )
 
 
 class DeleteWebhook(_Resource):
@@ -90,9 +92,13 @@ class ListDeliveries(_Resource):
     @falcon.before(require("webhook"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         webhook_id = query(req, "webhook_id", required=True, max_length=40)
-        resp.media = self.service.deliveries(caller(req), webhook_id, status=query(req, "status", max_length=16),
-                                             limit=query_int(req, "limit", default=50, low=1, high=200),
-                                             cursor=query(req, "cursor", max_length=40))
+        resp.media = self.service.deliveries(
+            caller(req),
+            webhook_id,
+            status=query(req, "status", max_length=16),
+            limit=query_int(req, "limit", default=50, low=1, high=200),
+            cursor=query(req, "cursor", max_length=40),
+        )
 
 
 class Redeliver(_Resource):

@@ -22,8 +22,14 @@ _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 _TYPE = re.compile(r"^Expected `(?P<expected>[^`]+)`, got `[^`]+`$")
 _LENGTH = re.compile(r"^Expected `(?P<kind>\w+)` of length (?P<op>[<>]=?) (?P<n>\d+)$")
 _ENUM = re.compile(r"^Invalid enum value (?P<value>.*)$", re.S)
-_JSON_NAMES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
-               "object": "JSON object", "array": "JSON array"}
+_JSON_NAMES = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "object": "JSON object",
+    "array": "JSON array",
+}
 
 
 def decode(body: dict[str, Any], cls: type[B]) -> B:

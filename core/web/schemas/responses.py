@@ -64,6 +64,16 @@ class ConfigAnswer(Answer, kw_only=True):
 
 
 RESPONSES: tuple[type[Struct], ...] = (
-    Run, Step, User, ApiKeyInfo, AuditEvent, Webhook, Delivery, Attempt,
-    TriggerPipelineAnswer, RunAnswer, RunsPage, ConfigAnswer,
+    Run,
+    Step,
+    User,
+    ApiKeyInfo,
+    AuditEvent,
+    Webhook,
+    Delivery,
+    Attempt,
+    TriggerPipelineAnswer,
+    RunAnswer,
+    RunsPage,
+    ConfigAnswer,
 )

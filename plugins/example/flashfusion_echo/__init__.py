@@ -57,8 +57,7 @@ class EchoProvider(Provider):
         with self._lock:
             upstream = str(next(self._ids))
         url = f"{self.settings.base_url}/{pipeline.repository_name}/runs/{upstream}"
-        return Dispatch(workflow_id="echo.yml", upstream_id=upstream, api_url=url, html_url=url,
-                        state={"polls": 0})
+        return Dispatch(workflow_id="echo.yml", upstream_id=upstream, api_url=url, html_url=url, state={"polls": 0})
 
     def poll(self, pipeline: Pipeline, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         self.polls.append(len(runs))
@@ -67,19 +66,44 @@ class EchoProvider(Provider):
         for run in runs:
             polls = int(run.state.get("polls", 0)) + 1
             if run.id in self.cancelled:
-                out.append(RunSnapshot(run_id=run.id, status="failed", phase="completed", conclusion="cancelled",
-                                       provider_status="cancelled", finished_at=now, state={"polls": polls}))
+                out.append(
+                    RunSnapshot(
+                        run_id=run.id,
+                        status="failed",
+                        phase="completed",
+                        conclusion="cancelled",
+                        provider_status="cancelled",
+                        finished_at=now,
+                        state={"polls": polls},
+                    )
+                )
             elif polls == 1:
-                out.append(RunSnapshot(run_id=run.id, status="running", phase="in_progress", provider_status="in_progress",
-                                       started_at=now, steps=(StepResult(name="echo", status="running", started_at=now),),
-                                       state={"polls": polls}))
+                out.append(
+                    RunSnapshot(
+                        run_id=run.id,
+                        status="running",
+                        phase="in_progress",
+                        provider_status="in_progress",
+                        started_at=now,
+                        steps=(StepResult(name="echo", status="running", started_at=now),),
+                        state={"polls": polls},
+                    )
+                )
             else:
                 deploy = run.inputs.get("deploy_to")
-                out.append(RunSnapshot(
-                    run_id=run.id, status="success", phase="completed", conclusion="success", provider_status="completed",
-                    finished_at=now, deployment_url=deploy,
-                    steps=(StepResult(name="echo", status="success", conclusion="success", completed_at=now),),
-                    state={"polls": polls}))
+                out.append(
+                    RunSnapshot(
+                        run_id=run.id,
+                        status="success",
+                        phase="completed",
+                        conclusion="success",
+                        provider_status="completed",
+                        finished_at=now,
+                        deployment_url=deploy,
+                        steps=(StepResult(name="echo", status="success", conclusion="success", completed_at=now),),
+                        state={"polls": polls},
+                    )
+                )
         return out
 
     def cancel(self, pipeline: Pipeline, run: RunRef) -> None:

@@ -42,8 +42,13 @@ class JenkinsClient:
     def __init__(self, url: str, user: str, token: str, *, verify: bool | str, timeout: float) -> None:
         self.base = url.rstrip("/")
         self._token = token
-        self._http = httpx.Client(base_url=self.base, auth=(user, token), verify=tls_verify(verify), timeout=timeout,
-                                  headers={"Accept": "application/json"})
+        self._http = httpx.Client(
+            base_url=self.base,
+            auth=(user, token),
+            verify=tls_verify(verify),
+            timeout=timeout,
+            headers={"Accept": "application/json"},
+        )
         self._lock = threading.Lock()
         self._crumb_lock = threading.Lock()
         self._crumb: dict[str, str] = {}
@@ -56,8 +61,9 @@ class JenkinsClient:
         try:
             return response.json()
         except ValueError as exc:
-            raise UpstreamUnavailable(f"jenkins: {action}: the answer is not JSON (HTTP {response.status_code})") \
-                from exc
+            raise UpstreamUnavailable(
+                f"jenkins: {action}: the answer is not JSON (HTTP {response.status_code})"
+            ) from exc
 
     def post(self, path: str, action: str, data: Mapping[str, str] | None = None) -> httpx.Response:
         with self._lock:
@@ -120,8 +126,9 @@ def translate(status: int, headers: Mapping[str, str], action: str, secret: str 
         wait = retry_after(headers.get("retry-after"))
         return UpstreamUnavailable(f"{where}: rate limited (HTTP 429); retry after {wait:.0f} s", retry_after=wait)
     if status in (401, 403):
-        return UpstreamAuthError(f"{where}: Jenkins refused the credentials (HTTP {status}); check the user and "
-                                 "the API token")
+        return UpstreamAuthError(
+            f"{where}: Jenkins refused the credentials (HTTP {status}); check the user and the API token"
+        )
     if status >= 500:
         return UpstreamUnavailable(f"{where}: Jenkins answered HTTP {status}")
     if status == 404:

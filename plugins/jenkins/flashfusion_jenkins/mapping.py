@@ -69,8 +69,15 @@ def stage_step(stage: Mapping[str, Any], url: str | None) -> StepResult:
     done = status not in ("pending", "running")
     seconds = duration / 1000 if isinstance(duration, (int, float)) and done else None
     completed = millis(stage["startTimeMillis"] + duration) if started and seconds is not None else None
-    return StepResult(name=str(stage.get("name", "")), status=status, conclusion=conclusion,
-                      started_at=started, completed_at=completed, duration_seconds=seconds, url=url)
+    return StepResult(
+        name=str(stage.get("name", "")),
+        status=status,
+        conclusion=conclusion,
+        started_at=started,
+        completed_at=completed,
+        duration_seconds=seconds,
+        url=url,
+    )
 
 
 def build_step(name: str, build: Mapping[str, Any]) -> StepResult:
@@ -83,18 +90,36 @@ def build_step(name: str, build: Mapping[str, Any]) -> StepResult:
     duration = build.get("duration")
     seconds = duration / 1000 if status != "running" and isinstance(duration, (int, float)) else None
     completed = millis(build["timestamp"] + duration) if started and seconds is not None else None
-    return StepResult(name=name, status=step_status, conclusion=conclusion, started_at=started,
-                      completed_at=completed, duration_seconds=seconds, url=build.get("url"))
+    return StepResult(
+        name=name,
+        status=step_status,
+        conclusion=conclusion,
+        started_at=started,
+        completed_at=completed,
+        duration_seconds=seconds,
+        url=build.get("url"),
+    )
 
 
-def snapshot(run_id: str, build: Mapping[str, Any], steps: tuple[StepResult, ...],
-             state: Mapping[str, Any]) -> RunSnapshot:
+def snapshot(
+    run_id: str, build: Mapping[str, Any], steps: tuple[StepResult, ...], state: Mapping[str, Any]
+) -> RunSnapshot:
     status, phase, conclusion, provider_status = run_state(build)
     started = millis(build.get("timestamp"))
     duration = build.get("duration")
     finished = None
     if phase == "completed" and started is not None:
         finished = millis(build["timestamp"] + (duration if isinstance(duration, (int, float)) else 0))
-    return RunSnapshot(run_id=run_id, status=status, phase=phase, conclusion=conclusion,
-                       provider_status=provider_status, started_at=started, finished_at=finished, steps=steps,
-                       html_url=build.get("url"), upstream_id=str(build["number"]), state=dict(state))
+    return RunSnapshot(
+        run_id=run_id,
+        status=status,
+        phase=phase,
+        conclusion=conclusion,
+        provider_status=provider_status,
+        started_at=started,
+        finished_at=finished,
+        steps=steps,
+        html_url=build.get("url"),
+        upstream_id=str(build["number"]),
+        state=dict(state),
+    )

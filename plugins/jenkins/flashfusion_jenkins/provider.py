@@ -60,8 +60,9 @@ class JenkinsProvider(Provider):
     def check(self, pipeline: Pipeline) -> list[str]:
         path = job_path(pipeline, pipeline.branch)
         try:
-            job = self._jenkins().get_json(f"{path}/api/json", f"check job {job_name(pipeline)!r}",
-                                           params={"tree": "name,buildable"})
+            job = self._jenkins().get_json(
+                f"{path}/api/json", f"check job {job_name(pipeline)!r}", params={"tree": "name,buildable"}
+            )
         except ProviderError as exc:
             return [exc.message]
         if job.get("buildable") is False:
@@ -79,8 +80,12 @@ class JenkinsProvider(Provider):
         if found is None:
             raise ProviderError(f"jenkins: {action}: Jenkins accepted the build but named no queue item")
         item = int(found.group(1))
-        return Dispatch(workflow_id=job_name(pipeline), api_url=f"{self._jenkins().base}/queue/item/{item}/",
-                        provider_status="queued", state={"queue_item": item, "job_path": path})
+        return Dispatch(
+            workflow_id=job_name(pipeline),
+            api_url=f"{self._jenkins().base}/queue/item/{item}/",
+            provider_status="queued",
+            state={"queue_item": item, "job_path": path},
+        )
 
     def poll(self, pipeline: Pipeline, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         """One request per waiting queue item and per changed build (two for a Pipeline
@@ -126,10 +131,16 @@ class JenkinsProvider(Provider):
             if self._client is None:
                 token = self.env.get(self.settings.token_env, "")
                 if not token:
-                    raise UpstreamAuthError(f"jenkins: environment variable {self.settings.token_env} "
-                                            "(API token) is not set")
-                self._client = JenkinsClient(self.settings.url, self.settings.user, token,
-                                             verify=self.settings.ssl_verify, timeout=self.settings.timeout_seconds)
+                    raise UpstreamAuthError(
+                        f"jenkins: environment variable {self.settings.token_env} (API token) is not set"
+                    )
+                self._client = JenkinsClient(
+                    self.settings.url,
+                    self.settings.user,
+                    token,
+                    verify=self.settings.ssl_verify,
+                    timeout=self.settings.timeout_seconds,
+                )
             return self._client
 
     def _poll_one(self, pipeline: Pipeline, run: RunRef) -> RunSnapshot | None:
@@ -141,12 +152,14 @@ class JenkinsProvider(Provider):
                 return waiting
             number = waiting
         client = self._jenkins()
-        build = client.get_json(f"{path}/{number}/api/json", f"read build #{number}",
-                                params={"tree": "number,url,building,result,timestamp,duration"})
+        build = client.get_json(
+            f"{path}/{number}/api/json",
+            f"read build #{number}",
+            params={"tree": "number,url,building,result,timestamp,duration"},
+        )
         state = {**run.state, "job_path": path}
         steps = self._steps(path, number, build, state)
-        seen = [build.get("building"), build.get("result"), build.get("duration"),
-                [[s.name, s.status] for s in steps]]
+        seen = [build.get("building"), build.get("result"), build.get("duration"), [[s.name, s.status] for s in steps]]
         if run.upstream_id is not None and run.state.get("seen") == seen:
             return None
         state["seen"] = seen
@@ -157,26 +170,45 @@ class JenkinsProvider(Provider):
         (``None`` when it was already reported)."""
         item = run.state.get("queue_item")
         if item is None:
-            return RunSnapshot(run_id=run.id, status="failed", phase="completed", conclusion="dispatch_lost",
-                               provider_status="no_queue_item")
+            return RunSnapshot(
+                run_id=run.id,
+                status="failed",
+                phase="completed",
+                conclusion="dispatch_lost",
+                provider_status="no_queue_item",
+            )
         try:
             queued = self._jenkins().get_json(f"queue/item/{int(item)}/api/json", f"read queue item {item}")
         except UpstreamRejected:
-            return RunSnapshot(run_id=run.id, status="failed", phase="completed", conclusion="dispatch_lost",
-                               provider_status="queue_item_gone")
+            return RunSnapshot(
+                run_id=run.id,
+                status="failed",
+                phase="completed",
+                conclusion="dispatch_lost",
+                provider_status="queue_item_gone",
+            )
         executable = queued.get("executable") or {}
         if executable.get("number") is not None:
             return str(executable["number"])
         if queued.get("cancelled"):
-            return RunSnapshot(run_id=run.id, status="failed", phase="completed", conclusion="cancelled",
-                               provider_status="cancelled_in_queue")
+            return RunSnapshot(
+                run_id=run.id,
+                status="failed",
+                phase="completed",
+                conclusion="cancelled",
+                provider_status="cancelled_in_queue",
+            )
         if run.state.get("queued_reported"):
             return None
-        return RunSnapshot(run_id=run.id, status="running", phase="queued", provider_status="queued",
-                           state={**run.state, "queued_reported": True})
+        return RunSnapshot(
+            run_id=run.id,
+            status="running",
+            phase="queued",
+            provider_status="queued",
+            state={**run.state, "queued_reported": True},
+        )
 
-    def _steps(self, path: str, number: str, build: Mapping[str, Any],
-               state: dict[str, Any]) -> tuple[StepResult, ...]:
+    def _steps(self, path: str, number: str, build: Mapping[str, Any], state: dict[str, Any]) -> tuple[StepResult, ...]:
         if state.get("stages") is not False:
             try:
                 described = self._jenkins().get_json(f"{path}/{number}/wfapi/describe", f"read stages of #{number}")

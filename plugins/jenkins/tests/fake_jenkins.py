@@ -73,8 +73,14 @@ class QueueItem:
 
 
 class FakeJenkins(LoopbackFake):
-    def __init__(self, *, user: str = "ci-bot", token: str = "11aa22bb33cc44dd55ee66ff77889900",
-                 require_crumb: bool = False, start_after: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        user: str = "ci-bot",
+        token: str = "11aa22bb33cc44dd55ee66ff77889900",
+        require_crumb: bool = False,
+        start_after: int = 1,
+    ) -> None:
         self.user, self.token = user, token
         self.require_crumb = require_crumb
         self.start_after = start_after
@@ -99,8 +105,15 @@ class FakeJenkins(LoopbackFake):
 
     # ------------------------------------------------------------------ setup and scripting
 
-    def add_job(self, full_name: str, *, stages: tuple[str, ...] | None = ("Checkout", "Build", "Test"),
-                buildable: bool = True, fail_stage: str | None = None, auto_advance: bool = False) -> Job:
+    def add_job(
+        self,
+        full_name: str,
+        *,
+        stages: tuple[str, ...] | None = ("Checkout", "Build", "Test"),
+        buildable: bool = True,
+        fail_stage: str | None = None,
+        auto_advance: bool = False,
+    ) -> Job:
         """``full_name`` is folders and job separated by ``/`` (a multibranch branch job's
         last part is the branch URL-encoded, e.g. ``feature%2Fx``)."""
         with self.lock:
@@ -128,9 +141,17 @@ class FakeJenkins(LoopbackFake):
             build = Build(job.next_number, job, item.params, item.id, self._tick())
             job.next_number += 1
             if job.stages is not None:
-                build.stages = [{"id": str(6 + i), "name": name, "status": "NOT_EXECUTED" if i else "IN_PROGRESS",
-                                 "startTimeMillis": 0 if i else build.timestamp, "durationMillis": 0,
-                                 "pauseDurationMillis": 0} for i, name in enumerate(job.stages)]
+                build.stages = [
+                    {
+                        "id": str(6 + i),
+                        "name": name,
+                        "status": "NOT_EXECUTED" if i else "IN_PROGRESS",
+                        "startTimeMillis": 0 if i else build.timestamp,
+                        "durationMillis": 0,
+                        "pauseDurationMillis": 0,
+                    }
+                    for i, name in enumerate(job.stages)
+                ]
                 for stage in build.stages[1:]:
                     stage["status"] = "QUEUED"
             job.builds[build.number] = build
@@ -187,38 +208,87 @@ class FakeJenkins(LoopbackFake):
         return self.url + "".join(f"/job/{part}" for part in job.path) + "/"
 
     def build_body(self, build: Build) -> dict[str, Any]:
-        cls = "org.jenkinsci.plugins.workflow.job.WorkflowRun" if build.job.stages is not None \
+        cls = (
+            "org.jenkinsci.plugins.workflow.job.WorkflowRun"
+            if build.job.stages is not None
             else "hudson.model.FreeStyleBuild"
-        return {"_class": cls, "number": build.number, "id": str(build.number), "displayName": f"#{build.number}",
-                "url": f"{self.job_url(build.job)}{build.number}/", "building": build.building,
-                "inProgress": build.building, "result": build.result, "timestamp": build.timestamp,
-                "duration": build.duration, "estimatedDuration": 60000, "queueId": build.queue_id,
-                "actions": [{"_class": "hudson.model.ParametersAction",
-                             "parameters": [{"_class": "hudson.model.StringParameterValue", "name": k, "value": v}
-                                            for k, v in build.params.items()]}]}
+        )
+        return {
+            "_class": cls,
+            "number": build.number,
+            "id": str(build.number),
+            "displayName": f"#{build.number}",
+            "url": f"{self.job_url(build.job)}{build.number}/",
+            "building": build.building,
+            "inProgress": build.building,
+            "result": build.result,
+            "timestamp": build.timestamp,
+            "duration": build.duration,
+            "estimatedDuration": 60000,
+            "queueId": build.queue_id,
+            "actions": [
+                {
+                    "_class": "hudson.model.ParametersAction",
+                    "parameters": [
+                        {"_class": "hudson.model.StringParameterValue", "name": k, "value": v}
+                        for k, v in build.params.items()
+                    ],
+                }
+            ],
+        }
 
     def describe_body(self, build: Build) -> dict[str, Any]:
         status = "IN_PROGRESS" if build.building else RESULT_STAGE.get(str(build.result), "FAILED")
-        return {"_links": {"self": {"href": f"{self.job_url(build.job)}{build.number}/wfapi/describe"}},
-                "id": str(build.number), "name": f"#{build.number}", "status": status,
-                "startTimeMillis": build.timestamp, "endTimeMillis": build.timestamp + build.duration,
-                "durationMillis": build.duration, "queueDurationMillis": 5, "pauseDurationMillis": 0,
-                "stages": [dict(s, execNode="", _links={}) for s in build.stages]}
+        return {
+            "_links": {"self": {"href": f"{self.job_url(build.job)}{build.number}/wfapi/describe"}},
+            "id": str(build.number),
+            "name": f"#{build.number}",
+            "status": status,
+            "startTimeMillis": build.timestamp,
+            "endTimeMillis": build.timestamp + build.duration,
+            "durationMillis": build.duration,
+            "queueDurationMillis": 5,
+            "pauseDurationMillis": 0,
+            "stages": [dict(s, execNode="", _links={}) for s in build.stages],
+        }
 
     def queue_body(self, item: QueueItem) -> dict[str, Any]:
-        task = {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": item.job.path[-1],
-                "url": self.job_url(item.job)}
-        body: dict[str, Any] = {"id": item.id, "inQueueSince": item.since, "task": task,
-                                "url": f"queue/item/{item.id}/", "params": "", "stuck": False, "blocked": False}
+        task = {
+            "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+            "name": item.job.path[-1],
+            "url": self.job_url(item.job),
+        }
+        body: dict[str, Any] = {
+            "id": item.id,
+            "inQueueSince": item.since,
+            "task": task,
+            "url": f"queue/item/{item.id}/",
+            "params": "",
+            "stuck": False,
+            "blocked": False,
+        }
         if item.build is None and not item.cancelled:
-            return {**body, "_class": "hudson.model.Queue$WaitingItem", "buildable": False,
-                    "why": "Waiting for next available executor"}
+            return {
+                **body,
+                "_class": "hudson.model.Queue$WaitingItem",
+                "buildable": False,
+                "why": "Waiting for next available executor",
+            }
         executable = None
         if item.build is not None:
-            executable = {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": item.build.number,
-                          "url": f"{self.job_url(item.job)}{item.build.number}/"}
-        return {**body, "_class": "hudson.model.Queue$LeftItem", "buildable": False, "cancelled": item.cancelled,
-                "executable": executable, "why": None}
+            executable = {
+                "_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun",
+                "number": item.build.number,
+                "url": f"{self.job_url(item.job)}{item.build.number}/",
+            }
+        return {
+            **body,
+            "_class": "hudson.model.Queue$LeftItem",
+            "buildable": False,
+            "cancelled": item.cancelled,
+            "executable": executable,
+            "why": None,
+        }
 
 
 class _Handler(LoopbackHandler):
@@ -237,8 +307,10 @@ class _Handler(LoopbackHandler):
             fake.requests.append((method, split.path, status))
         data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8" if not isinstance(body, bytes)
-                         else "text/html;charset=utf-8")
+        self.send_header(
+            "Content-Type",
+            "application/json;charset=utf-8" if not isinstance(body, bytes) else "text/html;charset=utf-8",
+        )
         for key, value in headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
@@ -272,8 +344,15 @@ class _Handler(LoopbackHandler):
         if method == "GET" and path == "/crumbIssuer/api/json":
             session = self._session() or secrets.token_hex(8)
             crumb = fake._crumbs.setdefault(session, secrets.token_hex(16))
-            return 200, {"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": crumb,
-                         "crumbRequestField": "Jenkins-Crumb"}, {"Set-Cookie": f"JSESSIONID={session}; Path=/"}
+            return (
+                200,
+                {
+                    "_class": "hudson.security.csrf.DefaultCrumbIssuer",
+                    "crumb": crumb,
+                    "crumbRequestField": "Jenkins-Crumb",
+                },
+                {"Set-Cookie": f"JSESSIONID={session}; Path=/"},
+            )
         if method == "POST" and fake.require_crumb:
             expected = fake._crumbs.get(self._session())
             if expected is None or self.headers.get("Jenkins-Crumb") != expected:
@@ -314,15 +393,24 @@ class _Handler(LoopbackHandler):
         if method == "POST" and rest in (["build"], ["buildWithParameters"]):
             if not job.buildable:
                 return 409, b"<html>Job disabled</html>", {}
-            item = QueueItem(next(fake._queue_ids), job, {k: v for k, v in form.items() if k != "delay"},
-                             fake._tick())
+            item = QueueItem(next(fake._queue_ids), job, {k: v for k, v in form.items() if k != "delay"}, fake._tick())
             fake.queue[item.id] = item
             return 201, None, {"Location": f"{fake.url}/queue/item/{item.id}/"}
         if method == "GET" and rest == ["api", "json"]:
-            return 200, {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": job.path[-1],
-                         "fullName": "/".join(job.path), "url": fake.job_url(job), "buildable": job.buildable,
-                         "builds": [{"number": n, "url": f"{fake.job_url(job)}{n}/"}
-                                    for n in sorted(job.builds, reverse=True)]}, {}
+            return (
+                200,
+                {
+                    "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+                    "name": job.path[-1],
+                    "fullName": "/".join(job.path),
+                    "url": fake.job_url(job),
+                    "buildable": job.buildable,
+                    "builds": [
+                        {"number": n, "url": f"{fake.job_url(job)}{n}/"} for n in sorted(job.builds, reverse=True)
+                    ],
+                },
+                {},
+            )
         if rest and rest[0].isdigit():
             build = job.builds.get(int(rest[0]))
             if build is None:

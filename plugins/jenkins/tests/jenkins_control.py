@@ -13,8 +13,14 @@ from flashfusion.plugins import Pipeline, Provider
 from flashfusion.plugins.testing import FakeControl, Fault, UpstreamRun
 
 JOB = "team/app"
-STATES = {"building": "running", "SUCCESS": "success", "FAILURE": "failed", "UNSTABLE": "failed",
-          "ABORTED": "failed", "NOT_BUILT": "success"}
+STATES = {
+    "building": "running",
+    "SUCCESS": "success",
+    "FAILURE": "failed",
+    "UNSTABLE": "failed",
+    "ABORTED": "failed",
+    "NOT_BUILT": "success",
+}
 FAULTS = {Fault.BAD_CREDENTIALS: 401, Fault.NOT_FOUND: 404, Fault.RATE_LIMITED: 429, Fault.UNAVAILABLE: 503}
 
 
@@ -60,9 +66,12 @@ class JenkinsControl(FakeControl):
 
     def invalid_settings(self) -> Sequence[tuple[Mapping[str, Any], str]]:
         url = {"url": self.fake.url}
-        return [({"url": "ftp://jenkins", "user": "u"}, "url"), (url, "user"),
-                ({**url, "user": "u", "timeout_seconds": 0}, "timeout_seconds"),
-                ({**url, "user": "u", "ssl_verify": 3}, "ssl_verify")]
+        return [
+            ({"url": "ftp://jenkins", "user": "u"}, "url"),
+            (url, "user"),
+            ({**url, "user": "u", "timeout_seconds": 0}, "timeout_seconds"),
+            ({**url, "user": "u", "ssl_verify": 3}, "ssl_verify"),
+        ]
 
     def tick(self) -> None:
         time.sleep(0.01)

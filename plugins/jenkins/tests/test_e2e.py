@@ -64,9 +64,14 @@ def gateway(tmp_path):
     env = {"JENKINS_TOKEN": fake.token}
     port = _free_port()
     log = open(tmp_path / "serve.log", "ab")
-    server = subprocess.Popen([FLASHFUSION, "--config", str(config), "serve", "--bind", f"127.0.0.1:{port}"],
-                              stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=tmp_path,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [FLASHFUSION, "--config", str(config), "serve", "--bind", f"127.0.0.1:{port}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -79,8 +84,17 @@ def gateway(tmp_path):
                 pass
             assert time.monotonic() < deadline, "serve did not start"
             time.sleep(0.1)
-        made = _cli("keys", "create", "--name", "ci", "--permissions", "trigger_pipeline,read_runs,read_config",
-                    "--json", env=env, config=config)
+        made = _cli(
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--permissions",
+            "trigger_pipeline,read_runs,read_config",
+            "--json",
+            env=env,
+            config=config,
+        )
         assert made.returncode == 0, made.stderr
         client_env = {"FLASHFUSION_URL": url, "FLASHFUSION_API_KEY": json.loads(made.stdout)["plaintext_key"]}
         yield fake, config, env, client_env
@@ -107,7 +121,10 @@ def test_trigger_wait_status_and_cancel_through_serve_and_the_cli(gateway):
 
     status = json.loads(_cli("status", run["id"], "--json", env=client).stdout)
     assert [(s["name"], s["status"]) for s in status["steps"]] == [
-        ("Checkout", "success"), ("Build", "success"), ("Deploy", "success")]
+        ("Checkout", "success"),
+        ("Build", "success"),
+        ("Deploy", "success"),
+    ]
 
     started = _cli("trigger", "nightly", "--json", env=client)
     assert started.returncode == 0, started.stderr

@@ -71,16 +71,24 @@ def test_folder_and_multibranch_jobs_are_reached_by_their_nested_paths():
     with FakeJenkins() as fake:
         fake.add_job("org/team/app")
         branch_job = fake.add_job("org/repo/feature%2Flogin")
-        folder = tracker(fake, Pipeline(id="f", name="f", provider="jenkins", repository_name="x/y",
-                                        options={"job": "org/team/app"}))
+        folder = tracker(
+            fake, Pipeline(id="f", name="f", provider="jenkins", repository_name="x/y", options={"job": "org/team/app"})
+        )
         run = folder.dispatch()
         assert folder.bound(run) == "1"
-        multi = Pipeline(id="m", name="m", provider="jenkins", repository_name="org/repo", branch="main",
-                         options={"multibranch": True})
+        multi = Pipeline(
+            id="m",
+            name="m",
+            provider="jenkins",
+            repository_name="org/repo",
+            branch="main",
+            options={"multibranch": True},
+        )
         runs = tracker(fake, multi)
         ref = runs.new_ref()
-        run = runs.dispatch(RunRef(id=ref.id, pipeline_id="m", ref="feature/login", inputs=ref.inputs,
-                                   created_at=ref.created_at))
+        run = runs.dispatch(
+            RunRef(id=ref.id, pipeline_id="m", ref="feature/login", inputs=ref.inputs, created_at=ref.created_at)
+        )
         assert runs.bound(run) == "1"
         assert list(branch_job.builds) == [1]
         assert ("POST", "/job/org/job/repo/job/feature%252Flogin/buildWithParameters", 201) in fake.requests
@@ -97,7 +105,10 @@ def test_pipeline_stages_are_steps_and_a_freestyle_build_is_one_step():
             pass
         runs.wait(run, lambda r: r.terminal, "the pipeline build to end")
         assert [(s.name, s.status) for s in run.ref.steps] == [
-            ("Checkout", "success"), ("Build", "success"), ("Deploy", "failed")]
+            ("Checkout", "success"),
+            ("Build", "success"),
+            ("Deploy", "failed"),
+        ]
         assert (run.status, run.conclusion, run.ref.provider_status) == ("failed", "failure", "FAILURE")
         assert all(s.started_at and s.completed_at and s.duration_seconds is not None for s in run.ref.steps)
 
@@ -146,16 +157,23 @@ def _tls(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake jenkins")])
     now = datetime.datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     return context, str(cert_file)
@@ -176,9 +194,16 @@ def test_ssl_verify_refuses_an_unknown_certificate_unless_told_its_ca_or_turned_
         fake.stop()
 
 
-@pytest.mark.parametrize(("result", "status", "conclusion"), [
-    ("SUCCESS", "success", "success"), ("UNSTABLE", "failed", "unstable"), ("FAILURE", "failed", "failure"),
-    ("ABORTED", "failed", "cancelled"), ("NOT_BUILT", "success", "skipped"), ("SOMETHING_NEW", "failed", "unknown"),
-])
+@pytest.mark.parametrize(
+    ("result", "status", "conclusion"),
+    [
+        ("SUCCESS", "success", "success"),
+        ("UNSTABLE", "failed", "unstable"),
+        ("FAILURE", "failed", "failure"),
+        ("ABORTED", "failed", "cancelled"),
+        ("NOT_BUILT", "success", "skipped"),
+        ("SOMETHING_NEW", "failed", "unknown"),
+    ],
+)
 def test_results_map_to_the_common_model(result, status, conclusion):
     assert mapping.run_state({"building": False, "result": result}) == (status, "completed", conclusion, result)
