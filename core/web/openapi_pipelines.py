@@ -10,32 +10,52 @@ from flashfusion.core.web.schemas import requests as bodies
 from flashfusion.core.web.schemas.jsonschema import ref
 from flashfusion.core.web.schemas.responses import ConfigAnswer, Run, RunAnswer, RunsPage, TriggerPipelineAnswer
 
+RUN_STATUS = {"type": "string", "enum": ["running", "success", "failed"]}
+RUN_ID = parts.query_param("run_id", "Pipeline run identifier", required=True)
+PIPELINE_ID = parts.query_param("pipeline_id", "Pipeline identifier", required=True)
+GROUP_MEMBER = parts.obj(
+    ["run_id", "pipeline_id", "status"],
+    run_id=parts.STRING,
+    pipeline_id=parts.STRING,
+    status=RUN_STATUS,
+    phase=parts.STRING,
+    conclusion=parts.NULLABLE_STRING,
+    upstream_run_id=parts.NULLABLE_STRING,
+    html_url=parts.NULLABLE_STRING,
+    error={**parts.STRING, "description": "Why upstream refused this member"},
+)
+
+
+def idempotency_key(what: str) -> dict[str, Any]:
+    """The optional Idempotency-Key header of a trigger: ``what`` the repeated request returns."""
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "description": f"Returns the same {what} for 24 h when repeated",
+    }
+
 
 def pipeline_paths() -> dict[str, Any]:
-    tag = "Pipelines"
+    read = (400, 401, 403, 404, 429, 500)
+
+    def op(op_id: str, summary: str, ok: dict, codes: tuple[int, ...] = read, **kw: Any) -> dict:
+        return parts.operation(op_id, summary, parts.API_KEY, ok, codes, tag="Pipelines", **kw)
+
     return {
         "/api/trigger-pipeline": {
-            "post": parts.operation(
+            "post": op(
                 "triggerPipeline",
                 "Trigger Pipeline Run",
-                parts.API_KEY,
                 parts.answer(
                     "Run created",
                     ref(TriggerPipelineAnswer),
                     {"success": True, "run_id": "run_456", "status": "running", "workflow_id": "deploy.yml"},
                 ),
                 (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 502, 504),
-                tag=tag,
                 description="Required permission: trigger_pipeline.",
-                parameters=[
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                        "description": "Returns the same run for 24 h when repeated",
-                    }
-                ],
+                parameters=[idempotency_key("run")],
                 body=parts.request_body(ref(bodies.TriggerPipelineRequest), {"pipeline_id": "abc123"}),
                 text={
                     409: "An earlier request with this Idempotency-Key is still in progress",
@@ -44,16 +64,13 @@ def pipeline_paths() -> dict[str, Any]:
             )
         },
         "/api/get-status": {
-            "get": parts.operation(
+            "get": op(
                 "getStatus",
                 "Get Pipeline Status",
-                parts.API_KEY,
                 parts.answer("The run", ref(RunAnswer), {"success": True, "run": parts.RUN_EXAMPLE}),
-                (400, 401, 403, 404, 429, 500),
-                tag=tag,
                 description="Required permission: read_runs.",
                 parameters=[
-                    parts.query_param("run_id", "Pipeline run identifier", required=True),
+                    RUN_ID,
                     parts.query_param(
                         "wait",
                         "Long-poll: answer when the run changes, at most this many seconds",
@@ -68,10 +85,9 @@ def pipeline_paths() -> dict[str, Any]:
             )
         },
         "/api/get-config": {
-            "get": parts.operation(
+            "get": op(
                 "getConfig",
                 "Get Pipeline Configuration",
-                parts.API_KEY,
                 parts.answer(
                     "The pipeline",
                     ref(ConfigAnswer),
@@ -90,27 +106,22 @@ def pipeline_paths() -> dict[str, Any]:
                         },
                     },
                 ),
-                (400, 401, 403, 404, 429, 500),
-                tag=tag,
                 description="Required permission: read_config.",
-                parameters=[parts.query_param("pipeline_id", "Pipeline identifier", required=True)],
+                parameters=[PIPELINE_ID],
             )
         },
         "/api/runs": {
-            "get": parts.operation(
+            "get": op(
                 "listRuns",
                 "List runs, newest first",
-                parts.API_KEY,
                 parts.answer("A page of runs", ref(RunsPage)),
-                (400, 401, 403, 404, 429, 500),
-                tag=tag,
                 description="Required permission: read_runs.",
                 parameters=[
                     parts.query_param("pipeline_id", "Only this pipeline"),
                     parts.query_param(
                         "status",
                         "Only runs with this status",
-                        schema={"type": "string", "enum": ["running", "success", "failed"]},
+                        schema=RUN_STATUS,
                     ),
                     parts.query_param("limit", "Page size", schema={"type": "integer", "minimum": 1, "maximum": 100}),
                     parts.query_param(
@@ -122,47 +133,32 @@ def pipeline_paths() -> dict[str, Any]:
             )
         },
         "/api/get-artifact": {
-            "get": parts.operation(
+            "get": op(
                 "getArtifact",
                 "Download a run's artifact",
-                parts.API_KEY,
                 {
                     "description": "The artifact's bytes, streamed from upstream (GitHub and GitLab send a zip archive)",
                     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
                 },
                 (400, 401, 403, 404, 429, 500, 502, 504),
-                tag=tag,
                 description="Required permission: read_runs. The download_url of an artifact in get-status.",
                 parameters=[
-                    parts.query_param("run_id", "Pipeline run identifier", required=True),
+                    RUN_ID,
                     parts.query_param("name", "The artifact's name", required=True),
                 ],
                 text={404: "Unknown run or artifact, outside the caller's pipeline scope, or expired upstream"},
             )
         },
         "/api/trigger-pipelines": {
-            "post": parts.operation(
+            "post": op(
                 "triggerPipelines",
                 "Trigger several pipeline runs as a group",
-                parts.API_KEY,
                 parts.answer(
                     "The group and its runs (a member upstream refused is failed, with error)",
                     parts.success(
                         ["group_id", "runs"],
                         group_id=parts.STRING,
-                        runs=parts.array(
-                            parts.obj(
-                                ["run_id", "pipeline_id", "status"],
-                                run_id=parts.STRING,
-                                pipeline_id=parts.STRING,
-                                status={"type": "string", "enum": ["running", "success", "failed"]},
-                                phase=parts.STRING,
-                                conclusion=parts.NULLABLE_STRING,
-                                upstream_run_id=parts.NULLABLE_STRING,
-                                html_url=parts.NULLABLE_STRING,
-                                error={**parts.STRING, "description": "Why upstream refused this member"},
-                            )
-                        ),
+                        runs=parts.array(GROUP_MEMBER),
                     ),
                     {
                         "success": True,
@@ -174,18 +170,9 @@ def pipeline_paths() -> dict[str, Any]:
                     },
                 ),
                 (400, 401, 403, 404, 409, 413, 415, 422, 429, 500),
-                tag=tag,
                 description="Required permission: trigger_pipeline, and every pipeline in the key's scope; every "
                 "member is checked before any run starts.",
-                parameters=[
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                        "description": "Returns the same group for 24 h when repeated",
-                    }
-                ],
+                parameters=[idempotency_key("group")],
                 body=parts.request_body(
                     ref(bodies.TriggerPipelinesRequest),
                     {"runs": [{"pipeline_id": "web"}, {"pipeline_id": "api", "branch": "main"}]},
@@ -193,10 +180,9 @@ def pipeline_paths() -> dict[str, Any]:
             )
         },
         "/api/get-group": {
-            "get": parts.operation(
+            "get": op(
                 "getGroup",
                 "Get a group of runs",
-                parts.API_KEY,
                 parts.answer(
                     "The group: running until all its runs end, then failed if any failed, else success",
                     parts.success(
@@ -204,7 +190,7 @@ def pipeline_paths() -> dict[str, Any]:
                         group=parts.obj(
                             ["id", "status", "failed_runs", "runs", "created_at", "completed_at"],
                             id=parts.STRING,
-                            status={"type": "string", "enum": ["running", "success", "failed"]},
+                            status=RUN_STATUS,
                             failed_runs=parts.array(parts.STRING),
                             runs={
                                 "type": "array",
@@ -216,20 +202,16 @@ def pipeline_paths() -> dict[str, Any]:
                         ),
                     ),
                 ),
-                (400, 401, 403, 404, 429, 500),
-                tag=tag,
                 description="Required permission: read_runs.",
                 parameters=[parts.query_param("group_id", "The group_id trigger-pipelines returned", required=True)],
             )
         },
         "/api/cancel-run": {
-            "post": parts.operation(
+            "post": op(
                 "cancelRun",
                 "Cancel a run",
-                parts.API_KEY,
                 parts.answer("Cancellation requested", ref(RunAnswer)),
                 (400, 401, 403, 404, 413, 415, 429, 500),
-                tag=tag,
                 description="Required permission: trigger_pipeline.",
                 body=parts.request_body(ref(bodies.CancelRunRequest), {"run_id": "run_456"}),
             )
