@@ -19,6 +19,9 @@ from flashfusion.core.storage.models import ApiKey, User
 
 DEFAULT_EXPIRY_DAYS = 90
 MAX_EXPIRY_DAYS = 365
+# The columns ``key_to_dict`` passes on as they are, and those it writes as ISO 8601 times.
+COPIED_FIELDS = ("id", "name", "key_preview", "permissions", "pipeline_ids", "usage_count")
+TIME_FIELDS = ("created_at", "expires_at", "last_used")
 
 
 class KeyRequestError(ValueError):
@@ -87,22 +90,25 @@ def create_key(
             created_by=actor,
             owner_id=owner.id if owner else None,
         )
-        audit.record(
-            "key.created",
-            actor,
-            target=row.id,
-            client_addr=client_addr,
-            key_preview=row.key_preview,
-            permissions=perms,
-            pipeline_ids=scope,
-            expires_in_days=days,
-        )
+        audit_key("key.created", row, actor, client_addr, permissions=perms, pipeline_ids=scope, expires_in_days=days)
+    return secret_answer(row, new)
+
+
+def audit_key(action: str, row: ApiKey, actor: str, client_addr: str | None, **detail: Any) -> None:
+    """Audit ``action`` on the key ``row``; ``detail`` may name a newer ``key_preview``."""
+    detail.setdefault("key_preview", row.key_preview)
+    audit.record(action, actor, target=row.id, client_addr=client_addr, **detail)
+
+
+def secret_answer(row: ApiKey, new: keys.NewKey, **extra: Any) -> dict[str, Any]:
+    """The answer that carries a key's new secret, the only time its plaintext is shown."""
     return {
         "success": True,
         "id": row.id,
         "name": row.name,
         "plaintext_key": new.plaintext,
-        "key_preview": row.key_preview,
+        "key_preview": new.preview,
+        **extra,
     }
 
 
@@ -132,7 +138,7 @@ def revoke_key(
         if row.revoked_at is None:
             ApiKey.update(revoked_at=to_db_time(now or utcnow())).where(ApiKey.id == row.id).execute()
             announce_revocation(row.id)
-        audit.record(action, actor, target=row.id, client_addr=client_addr, key_preview=row.key_preview)
+        audit_key(action, row, actor, client_addr)
     keycheck.forget(row.id)
     return ApiKey.get_by_id(row.id)
 
@@ -154,23 +160,16 @@ def rotate_key(
             key_hash=new.key_hash,
             key_preview=new.preview,
         ).where(ApiKey.id == row.id).execute()
-        audit.record(
+        audit_key(
             "key.rotated",
+            row,
             actor,
-            target=row.id,
-            client_addr=client_addr,
+            client_addr,
             key_preview=new.preview,
             previous_key_preview=row.key_preview,
             previous_key_expires_at=iso(old_until),
         )
-    return {
-        "success": True,
-        "id": row.id,
-        "name": row.name,
-        "plaintext_key": new.plaintext,
-        "key_preview": new.preview,
-        "previous_key_expires_at": iso(old_until),
-    }
+    return secret_answer(row, new, previous_key_expires_at=iso(old_until))
 
 
 def prune_keys(unused_days: int, *, actor: str = "cli", now: datetime | None = None) -> list[ApiKey]:
@@ -193,15 +192,8 @@ def key_to_dict(row: ApiKey, owners: dict[str, str] | None = None) -> dict[str, 
     rotating = previous is not None and from_db_time(previous) > utcnow()
     return msgspec.to_builtins(
         views.ApiKeyInfo(
-            id=row.id,
-            name=row.name,
-            key_preview=row.key_preview,
-            permissions=row.permissions,
-            pipeline_ids=row.pipeline_ids,
-            created_at=iso(row.created_at),
-            expires_at=iso(row.expires_at),
-            last_used=iso(row.last_used),
-            usage_count=row.usage_count,
+            **{name: getattr(row, name) for name in COPIED_FIELDS},
+            **{name: iso(getattr(row, name)) for name in TIME_FIELDS},
             revoked=row.revoked_at is not None,
             previous_key_expires_at=iso(previous) if previous is not None and rotating else UNSET,
             owner=owners.get(row.owner_id or "", None) if owners is not None else UNSET,

@@ -14,6 +14,8 @@ from flashfusion.core.storage.models import AuditEvent
 # Repeated failures are recorded at most once per minute per source, so that a flood of bad
 # requests cannot turn the audit log into a write amplifier.
 FAILURE_COALESCE_SECONDS = 60
+# The columns ``event_to_dict`` passes on as they are (``at`` is written as ISO 8601).
+COPIED_FIELDS = ("id", "actor", "action", "target", "client_addr", "key_preview", "detail")
 
 
 def record(
@@ -47,14 +49,5 @@ def record_failure(
 
 def event_to_dict(event: AuditEvent) -> dict[str, Any]:
     return msgspec.to_builtins(
-        views.AuditEvent(
-            id=event.id,
-            at=iso(event.at),
-            actor=event.actor,
-            action=event.action,
-            target=event.target,
-            client_addr=event.client_addr,
-            key_preview=event.key_preview,
-            detail=event.detail,
-        )
+        views.AuditEvent(at=iso(event.at), **{name: getattr(event, name) for name in COPIED_FIELDS})
     )
