@@ -101,12 +101,18 @@ class Event(BaseModel):
     created_at = peewee.DateTimeField()
 
 
-class IdempotencyKey(BaseModel):
+class RunClaim(BaseModel):
+    """A key that may start a run once, with the run it started (NULL until there is one).
+    Each subclass is a table keyed by its own (scope, key) pair."""
+
+    run_id = peewee.CharField(max_length=40, null=True)
+    created_at = peewee.DateTimeField()
+
+
+class IdempotencyKey(RunClaim):
     api_key_id = peewee.CharField(max_length=40)
     key = peewee.CharField(max_length=255)
     request_hash = peewee.CharField(max_length=64)
-    run_id = peewee.CharField(max_length=40, null=True)
-    created_at = peewee.DateTimeField()
 
     class Meta:
         primary_key = peewee.CompositeKey("api_key_id", "key")
@@ -222,13 +228,11 @@ class WebhookAttempt(BaseModel):
     response_excerpt = peewee.TextField(null=True)
 
 
-class TriggerClaim(BaseModel):
+class TriggerClaim(RunClaim):
     """A trigger that starts a pipeline at most once: a pushed commit, a schedule's due time."""
 
     pipeline_id = peewee.CharField(max_length=64)
     claim_key = peewee.CharField(max_length=300)
-    run_id = peewee.CharField(max_length=40, null=True)
-    created_at = peewee.DateTimeField()
 
     class Meta:
         primary_key = peewee.CompositeKey("pipeline_id", "claim_key")
