@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlencode
 import falcon
 import jinja2
 
-from flashfusion.core.access import sessions
+from flashfusion.core.access import audit, sessions
+from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.dashboard import timefmt
 from flashfusion.core.dashboard.visibility import Access, access_for
 from flashfusion.core.errors import ApiError, Forbidden, PayloadTooLarge, Unauthorized
@@ -150,6 +151,10 @@ class Ctx:
     csrf: str
     form: Form = field(default_factory=Form)
 
+    def audit(self, action: str, target: str, **detail: Any) -> None:
+        """Record ``action`` on ``target`` in the audit log, done by this page's user from this request."""
+        audit.record(action, self.user.username, target=target, client_addr=client_addr(self.req), **detail)
+
 
 def redirect(resp: falcon.Response, location: str, **params: str) -> None:
     if params:
@@ -190,9 +195,18 @@ class Page:
     admin_only = False
     nav = ""
 
+    # A live page polls for its changing part (``?fragment=1``): that part's template.
+    full_template = ""
+    fragment_template = ""
+
     def __init__(self, dash: Dashboard) -> None:
         self.d = dash
         self.gw = dash.gw
+
+    def render_live(self, ctx: Ctx, status: int = 200, **values: Any) -> None:
+        """Render the whole page, or only its changing part when the page polls for it."""
+        template = self.fragment_template if ctx.req.get_param("fragment") else self.full_template
+        self.d.page(ctx, template, status, nav=self.nav, **values)
 
 
 def page(fn: Callable[..., None]) -> Callable[..., None]:

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from flashfusion.core.access import audit, sessions, users
-from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.access.logins import check_password
 from flashfusion.core.access.users import MAX_PASSWORD_BYTES, UserError
 from flashfusion.core.dashboard.pages import (
@@ -66,9 +65,7 @@ class Account(Page):
             message = "Wrong current password" if exc.status == 401 else exc.message
             self.d.page(ctx, "account.html", exc.status, nav=self.nav, error=message)
             return
-        audit.record(
-            "user.password_changed", ctx.user.username, target=ctx.user.username, client_addr=client_addr(ctx.req)
-        )
+        ctx.audit("user.password_changed", ctx.user.username)
         ctx.resp.unset_cookie(sessions.COOKIE, path="/")
         redirect(ctx.resp, "/login", done="password")
 
@@ -95,13 +92,7 @@ class Users(ListPage):
         except UserError as exc:
             self.show(ctx, 400, error=str(exc), draft=draft)
             return
-        audit.record(
-            "user.created",
-            ctx.user.username,
-            target=user.username,
-            client_addr=client_addr(ctx.req),
-            is_admin=bool(user.is_admin),
-        )
+        ctx.audit("user.created", user.username, is_admin=bool(user.is_admin))
         redirect(ctx.resp, "/dashboard/users", done="user_created")
 
 
@@ -116,5 +107,5 @@ class DisableUser(Page):
             users.disable_user(username, self.gw.clock())
         except UserError:
             raise NotFound("User not found", error="User not found") from None
-        audit.record("user.disabled", ctx.user.username, target=username, client_addr=client_addr(ctx.req))
+        ctx.audit("user.disabled", username)
         redirect(ctx.resp, "/dashboard/users", done="user_disabled")

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flashfusion.core.access import audit
-from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.dashboard.pages import Ctx, ListPage, Page, page, redirect
 from flashfusion.core.dashboard.runfacts import with_secret_inputs
 from flashfusion.core.dashboard.trends import TREND_WINDOW, pipeline_stats, pipeline_trends, seconds_of
@@ -91,19 +89,13 @@ class TriggerPipeline(Page):
         except ProviderError as exc:
             Pipelines(self.d).show(ctx, exc.http_status, error=f"{pipeline_id}: {exc.message}")
             return
-        audit.record(
-            "run.triggered",
-            ctx.user.username,
-            target=run.id,
-            client_addr=client_addr(ctx.req),
-            pipeline_id=pipeline_id,
-            branch=ref,
-        )
+        ctx.audit("run.triggered", run.id, pipeline_id=pipeline_id, branch=ref)
         redirect(ctx.resp, f"/dashboard/runs/{run.id}")
 
 
 class Runs(Page):
     nav = "runs"
+    full_template, fragment_template = "runs.html", "runs_table.html"
 
     @page
     def on_get(self, ctx: Ctx) -> None:
@@ -126,16 +118,12 @@ class Runs(Page):
         rows = found.runs
         now = utcnow()
         views = [run_view(r, now) for r in rows]
-        filters = {"pipeline": pipeline_id, "status": status, "branch": branch}
-        template = "runs_table.html" if req.get_param("fragment") else "runs.html"
         trends = pipeline_trends([pipeline_id] if pipeline_id else readable) if not req.get_param("fragment") else []
-        self.d.page(
+        self.render_live(
             ctx,
-            template,
-            nav=self.nav,
             runs=views,
             readable=readable,
-            filters=filters,
+            filters={"pipeline": pipeline_id, "status": status, "branch": branch},
             active=any(v["active"] for v in views),
             trends=trends,
             trend_window=TREND_WINDOW,

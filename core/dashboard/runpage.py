@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flashfusion.core.access import audit
-from flashfusion.core.access.clientaddr import client_addr
 from flashfusion.core.dashboard import runfacts
 from flashfusion.core.dashboard.pages import Ctx, Page, page, redirect
 from flashfusion.core.dashboard.pipelines import run_view
@@ -66,6 +64,7 @@ def repository_links(gateway: Gateway, pipeline_id: str) -> RepositoryLinks | No
 
 class RunPage(Page):
     nav = "runs"
+    full_template, fragment_template = "run.html", "run_body.html"
 
     @page
     def on_get(self, ctx: Ctx, run_id: str) -> None:
@@ -90,11 +89,8 @@ class RunPage(Page):
                             "latency_ms": d.last_latency_ms,
                         }
                     )
-        template = "run_body.html" if ctx.req.get_param("fragment") else "run.html"
-        self.d.page(
+        self.render_live(
             ctx,
-            template,
-            nav=self.nav,
             run=view,
             timeline=steps,
             now=now,
@@ -121,5 +117,5 @@ class CancelRun(Page):
                 "Cancelling needs the trigger_pipeline permission for this pipeline", error="Insufficient permissions"
             )
         service.cancel(run)
-        audit.record("run.cancel_requested", ctx.user.username, target=run.id, client_addr=client_addr(ctx.req))
+        ctx.audit("run.cancel_requested", run.id)
         redirect(ctx.resp, f"/dashboard/runs/{run.id}", done="cancel")

@@ -85,18 +85,16 @@ class Webhooks(ListPage):
 
 class WebhookPage(Page):
     nav = "webhooks"
+    full_template, fragment_template = "webhook.html", "deliveries_table.html"
 
     def show(self, ctx: Ctx, hook_id: str, status: int = 200, **values: Any) -> None:
         caller = Caller(user=ctx.user)
         ep = self.d.webhooks.visible(caller, hook_id)
         log = self.d.webhooks.deliveries(caller, ep.id, status=None, limit=50, cursor=None)["deliveries"]
         values.setdefault("secret", None)
-        template = "deliveries_table.html" if ctx.req.get_param("fragment") else "webhook.html"
-        self.d.page(
+        self.render_live(
             ctx,
-            template,
             status,
-            nav=self.nav,
             hook=endpoint_to_dict(ep, self.gw.clock()),
             deliveries=log,
             active=any(d["status"] == "pending" for d in log),
