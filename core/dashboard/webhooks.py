@@ -51,14 +51,13 @@ class Webhooks(ListPage):
         try:
             pipelines = self.scope(ctx, draft["pipelines"])
             created = self.d.webhooks.create(
-                Caller(user=ctx.user),
+                Caller(user=ctx.user, client_addr=client_addr(ctx.req)),
                 {
                     "url": draft["url"],
                     "description": draft["description"],
                     "events": draft["events"],
                     "pipeline_ids": pipelines,
                 },
-                client_addr=client_addr(ctx.req),
             )
         except ApiError as exc:
             self.show(ctx, exc.status, error=exc.message, draft=draft)
@@ -111,12 +110,11 @@ class WebhookAction(Page):
 
     @page
     def on_post(self, ctx: Ctx, hook_id: str, action: str) -> None:
-        caller = Caller(user=ctx.user)
+        caller = Caller(user=ctx.user, client_addr=client_addr(ctx.req))
         service = self.d.webhooks
-        addr = client_addr(ctx.req)
         back = f"/dashboard/webhooks/{hook_id}"
         if action == "rotate":
-            rotated = service.rotate(caller, hook_id, client_addr=addr)
+            rotated = service.rotate(caller, hook_id)
             WebhookPage(self.d).show(
                 ctx,
                 hook_id,
@@ -130,10 +128,10 @@ class WebhookAction(Page):
             service.test(caller, hook_id)
             redirect(ctx.resp, back, done="ping")
         elif action in ("enable", "disable"):
-            service.update(caller, {"id": hook_id, "enabled": action == "enable"}, client_addr=addr)
+            service.update(caller, {"id": hook_id, "enabled": action == "enable"})
             redirect(ctx.resp, back, done=action + "d")
         elif action == "delete":
-            service.delete(caller, hook_id, client_addr=addr)
+            service.delete(caller, hook_id)
             redirect(ctx.resp, "/dashboard/webhooks", done="deleted")
         elif action == "redeliver":
             delivery = WebhookDelivery.get_or_none(WebhookDelivery.id == ctx.form.get("delivery_id")[:40])

@@ -8,17 +8,21 @@ an administrator all of them; the CLI is the operator and sees all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from flashfusion.core.access import audit
 from flashfusion.core.access.permissions import Actor
 from flashfusion.core.storage.models import User, WebhookEndpoint
 
 
 @dataclass(frozen=True)
 class Caller:
-    """An API key (``actor``), a logged-in person (``user``), or the operator (neither)."""
+    """An API key (``actor``), a logged-in person (``user``), or the operator (neither);
+    ``client_addr``: where the call came from, for the audit log."""
 
     actor: Actor | None = None
     user: User | None = None
+    client_addr: str | None = None
 
     @property
     def name(self) -> str:
@@ -37,6 +41,9 @@ class Caller:
         if self.actor is not None:
             return self.actor.owner_id
         return self.user.id if self.user is not None else None
+
+    def audit(self, action: str, target: str, **detail: Any) -> None:
+        audit.record(action, self.name, target=target, client_addr=self.client_addr, **detail)
 
     def may_see_pipeline(self, pipeline_id: str) -> bool:
         return self.actor is None or self.actor.may_see(pipeline_id)

@@ -12,7 +12,6 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from flashfusion.core.access import audit
 from flashfusion.core.config import Config
 from flashfusion.core.errors import BadRequest, NotFound
 from flashfusion.core.ids import new_id
@@ -118,7 +117,7 @@ class WebhookService:
 
     # --- endpoints ------------------------------------------------------------------
 
-    def create(self, caller: Caller, body: dict[str, Any], client_addr: str | None = None) -> dict[str, Any]:
+    def create(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         url = self.check_url(body.get("url"))
         events = self._events(body.get("events"))
         pipelines = self._pipelines(caller, body.get("pipeline_ids"))
@@ -139,15 +138,7 @@ class WebhookService:
                 created_at=to_db_time(now),
                 updated_at=to_db_time(now),
             )
-            audit.record(
-                "webhook.created",
-                caller.name,
-                target=ep.id,
-                client_addr=client_addr,
-                url=url,
-                events=events,
-                pipeline_ids=pipelines,
-            )
+            caller.audit("webhook.created", ep.id, url=url, events=events, pipeline_ids=pipelines)
         return {"success": True, "id": ep.id, "secret": secret, "webhook": endpoint_to_dict(ep, now)}
 
     def list(self, caller: Caller) -> list[dict[str, Any]]:
@@ -155,7 +146,7 @@ class WebhookService:
         rows = WebhookEndpoint.select().where(WebhookEndpoint.deleted_at.is_null()).order_by(WebhookEndpoint.created_at)
         return [endpoint_to_dict(ep, now) for ep in rows if caller.may_see(ep)]
 
-    def update(self, caller: Caller, body: dict[str, Any], client_addr: str | None = None) -> dict[str, Any]:
+    def update(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         ep = self.visible(caller, body.get("id"))
         changes: dict[str, Any] = {}
         if "url" in body:
@@ -184,16 +175,10 @@ class WebhookService:
                     WebhookDelivery.update(next_attempt_at=to_db_time(now)).where(
                         (WebhookDelivery.endpoint_id == ep.id) & (WebhookDelivery.status == "pending")
                     ).execute()
-            audit.record(
-                "webhook.updated",
-                caller.name,
-                target=ep.id,
-                client_addr=client_addr,
-                fields=sorted(k for k in changes if k != "updated_at"),
-            )
+            caller.audit("webhook.updated", ep.id, fields=sorted(k for k in changes if k != "updated_at"))
         return {"success": True, "webhook": endpoint_to_dict(WebhookEndpoint.get_by_id(ep.id), now)}
 
-    def delete(self, caller: Caller, endpoint_id: Any, client_addr: str | None = None) -> dict[str, Any]:
+    def delete(self, caller: Caller, endpoint_id: Any) -> dict[str, Any]:
         ep = self.visible(caller, endpoint_id)
         now = to_db_time(self.now())
         with write_tx():
@@ -203,10 +188,10 @@ class WebhookService:
             WebhookDelivery.update(
                 status="failed", last_error="endpoint deleted", lease_owner=None, lease_until=None, updated_at=now
             ).where((WebhookDelivery.endpoint_id == ep.id) & (WebhookDelivery.status == "pending")).execute()
-            audit.record("webhook.deleted", caller.name, target=ep.id, client_addr=client_addr)
+            caller.audit("webhook.deleted", ep.id)
         return {"success": True, "id": ep.id}
 
-    def rotate(self, caller: Caller, endpoint_id: Any, client_addr: str | None = None) -> dict[str, Any]:
+    def rotate(self, caller: Caller, endpoint_id: Any) -> dict[str, Any]:
         ep = self.visible(caller, endpoint_id)
         secret = signing.new_secret()
         now = self.now()
@@ -218,7 +203,7 @@ class WebhookService:
                 previous_expires_at=to_db_time(expires),
                 updated_at=to_db_time(now),
             ).where(WebhookEndpoint.id == ep.id).execute()
-            audit.record("webhook.secret_rotated", caller.name, target=ep.id, client_addr=client_addr)
+            caller.audit("webhook.secret_rotated", ep.id)
         return {"success": True, "id": ep.id, "secret": secret, "previous_secret_expires_at": iso(expires)}
 
     def secrets_for(self, ep: WebhookEndpoint, now: datetime) -> builtins.list[str]:  # list: the method above

@@ -3,8 +3,6 @@ redeliver, replay. An API key needs the ``webhook`` permission; a session also w
 
 from __future__ import annotations
 
-from typing import Any
-
 import falcon
 import msgspec
 
@@ -27,7 +25,9 @@ from flashfusion.core.webhooks.management import WebhookService
 
 
 def caller(req: falcon.Request) -> Caller:
-    return Caller(actor=getattr(req.context, "actor", None), user=getattr(req.context, "user", None))
+    return Caller(
+        actor=getattr(req.context, "actor", None), user=getattr(req.context, "user", None), client_addr=client_addr(req)
+    )
 
 
 class _Resource(GatewayResource):
@@ -37,55 +37,30 @@ class _Resource(GatewayResource):
         super().__init__(gateway)
         self.service = service
 
-    def fields(self, req: falcon.Request, cls: type[Body]) -> dict[str, Any]:
-        """The body's declared fields, checked, as the service takes them (unsent ones left out)."""
-        return msgspec.to_builtins(self.body(req, cls))
 
+class ServiceCall(_Resource):
+    """A POST handed to one ``WebhookService`` method: the caller, then the checked body's
+    declared fields as the service takes them (unsent ones left out), or only the one field
+    ``pick`` names."""
 
-class CreateWebhook(_Resource):
+    def __init__(
+        self, gateway: Gateway, service: WebhookService, method: str, body: type[Body], pick: str | None = None
+    ) -> None:
+        super().__init__(gateway, service)
+        self.call = getattr(service, method)
+        self.body_type = body
+        self.pick = pick
+
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.create(
-            caller(req), self.fields(req, CreateWebhookRequest), client_addr=client_addr(req)
-        )
+        body = self.body(req, self.body_type)
+        resp.media = self.call(caller(req), getattr(body, self.pick) if self.pick else msgspec.to_builtins(body))
 
 
 class ListWebhooks(_Resource):
     @falcon.before(require("webhook"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"success": True, "webhooks": self.service.list(caller(req))}
-
-
-class UpdateWebhook(_Resource):
-    @falcon.before(require("webhook"))
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.update(
-            caller(req), self.fields(req, UpdateWebhookRequest), client_addr=client_addr(req)
-        )
-
-
-class DeleteWebhook(_Resource):
-    @falcon.before(require("webhook"))
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.delete(caller(req), self.body(req, WebhookIdRequest).id, client_addr=client_addr(req))
-
-
-class RotateWebhookSecret(_Resource):
-    @falcon.before(require("webhook"))
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.rotate(caller(req), self.body(req, WebhookIdRequest).id, client_addr=client_addr(req))
-
-
-class TestWebhook(_Resource):
-    @falcon.before(require("webhook"))
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.test(caller(req), self.body(req, WebhookIdRequest).id)
-
-
-class SendWebhook(_Resource):
-    @falcon.before(require("webhook"))
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.send(caller(req), self.fields(req, SendWebhookRequest))
 
 
 class ListDeliveries(_Resource):
@@ -101,32 +76,22 @@ class ListDeliveries(_Resource):
         )
 
 
-class Redeliver(_Resource):
-    @falcon.before(require("webhook"))
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.redeliver(caller(req), self.body(req, RedeliverRequest).delivery_id)
-
-
-class ReplayWebhooks(_Resource):
-    @falcon.before(require("webhook"))
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self.service.replay(caller(req), self.fields(req, ReplayWebhooksRequest))
-
-
-ROUTES = {
-    "/functions/createWebhook": CreateWebhook,
-    "/functions/listWebhooks": ListWebhooks,
-    "/functions/updateWebhook": UpdateWebhook,
-    "/functions/deleteWebhook": DeleteWebhook,
-    "/functions/rotateWebhookSecret": RotateWebhookSecret,
-    "/functions/testWebhook": TestWebhook,
-    "/functions/sendWebhook": SendWebhook,
-    "/functions/listDeliveries": ListDeliveries,
-    "/functions/redeliver": Redeliver,
-    "/functions/replayWebhooks": ReplayWebhooks,
+GETS = {"/functions/listWebhooks": ListWebhooks, "/functions/listDeliveries": ListDeliveries}
+# path: (the WebhookService method, the body it takes, the one field it takes instead of all)
+POSTS: dict[str, tuple[str, type[Body], str | None]] = {
+    "/functions/createWebhook": ("create", CreateWebhookRequest, None),
+    "/functions/updateWebhook": ("update", UpdateWebhookRequest, None),
+    "/functions/deleteWebhook": ("delete", WebhookIdRequest, "id"),
+    "/functions/rotateWebhookSecret": ("rotate", WebhookIdRequest, "id"),
+    "/functions/testWebhook": ("test", WebhookIdRequest, "id"),
+    "/functions/sendWebhook": ("send", SendWebhookRequest, None),
+    "/functions/redeliver": ("redeliver", RedeliverRequest, "delivery_id"),
+    "/functions/replayWebhooks": ("replay", ReplayWebhooksRequest, None),
 }
 
 
 def add_routes(app: falcon.App, gateway: Gateway) -> None:
-    for path, cls in ROUTES.items():
+    for path, cls in GETS.items():
         app.add_route(path, cls(gateway, gateway.webhooks))
+    for path, (method, body, pick) in POSTS.items():
+        app.add_route(path, ServiceCall(gateway, gateway.webhooks, method, body, pick))
