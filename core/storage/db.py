@@ -145,16 +145,10 @@ def connection() -> Iterator[None]:
             database.close()
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @overload
 def to_db_time(value: None) -> None: ...
 @overload
 def to_db_time(value: datetime) -> datetime: ...
-@overload
-def to_db_time(value: datetime | None) -> datetime | None: ...
 def to_db_time(value: datetime | None) -> datetime | None:
     """Datetimes are stored as naive UTC."""
     if value is None:
@@ -168,8 +162,6 @@ def to_db_time(value: datetime | None) -> datetime | None:
 def from_db_time(value: None) -> None: ...
 @overload
 def from_db_time(value: datetime | str) -> datetime: ...
-@overload
-def from_db_time(value: datetime | str | None) -> datetime | None: ...
 def from_db_time(value: Any) -> datetime | None:
     """A stored time (naive UTC ``datetime``, or ISO text on SQLite) as an aware UTC
     ``datetime``; ``None`` stays ``None``."""
@@ -186,8 +178,6 @@ def from_db_time(value: Any) -> datetime | None:
 def iso(value: None) -> None: ...
 @overload
 def iso(value: datetime) -> str: ...
-@overload
-def iso(value: datetime | None) -> str | None: ...
 def iso(value: datetime | None) -> str | None:
     if type(value) is datetime and value.tzinfo is None:  # as stored: naive UTC
         return value.isoformat(timespec="seconds") + "Z"
@@ -195,6 +185,10 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class JSONField(peewee.TextField):
