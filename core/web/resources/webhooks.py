@@ -3,6 +3,9 @@ redeliver, replay. An API key needs the ``webhook`` permission; a session also w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import falcon
 import msgspec
 
@@ -22,6 +25,8 @@ from flashfusion.core.web.schemas.requests import (
 )
 from flashfusion.core.webhooks.callers import Caller
 from flashfusion.core.webhooks.management import WebhookService
+
+ServiceMethod = Callable[[WebhookService, Caller, Any], dict[str, Any]]
 
 
 def caller(req: falcon.Request) -> Caller:
@@ -44,17 +49,18 @@ class ServiceCall(_Resource):
     ``pick`` names."""
 
     def __init__(
-        self, gateway: Gateway, service: WebhookService, method: str, body: type[Body], pick: str | None = None
+        self, gateway: Gateway, service: WebhookService, method: ServiceMethod, body: type[Body], pick: str | None
     ) -> None:
         super().__init__(gateway, service)
-        self.call = getattr(service, method)
+        self.method = method
         self.body_type = body
         self.pick = pick
 
     @falcon.before(require("webhook"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = self.body(req, self.body_type)
-        resp.media = self.call(caller(req), getattr(body, self.pick) if self.pick else msgspec.to_builtins(body))
+        arg = getattr(body, self.pick) if self.pick else msgspec.to_builtins(body)
+        resp.media = self.method(self.service, caller(req), arg)
 
 
 class ListWebhooks(_Resource):
@@ -78,15 +84,15 @@ class ListDeliveries(_Resource):
 
 GETS = {"/functions/listWebhooks": ListWebhooks, "/functions/listDeliveries": ListDeliveries}
 # path: (the WebhookService method, the body it takes, the one field it takes instead of all)
-POSTS: dict[str, tuple[str, type[Body], str | None]] = {
-    "/functions/createWebhook": ("create", CreateWebhookRequest, None),
-    "/functions/updateWebhook": ("update", UpdateWebhookRequest, None),
-    "/functions/deleteWebhook": ("delete", WebhookIdRequest, "id"),
-    "/functions/rotateWebhookSecret": ("rotate", WebhookIdRequest, "id"),
-    "/functions/testWebhook": ("test", WebhookIdRequest, "id"),
-    "/functions/sendWebhook": ("send", SendWebhookRequest, None),
-    "/functions/redeliver": ("redeliver", RedeliverRequest, "delivery_id"),
-    "/functions/replayWebhooks": ("replay", ReplayWebhooksRequest, None),
+POSTS: dict[str, tuple[ServiceMethod, type[Body], str | None]] = {
+    "/functions/createWebhook": (WebhookService.create, CreateWebhookRequest, None),
+    "/functions/updateWebhook": (WebhookService.update, UpdateWebhookRequest, None),
+    "/functions/deleteWebhook": (WebhookService.delete, WebhookIdRequest, "id"),
+    "/functions/rotateWebhookSecret": (WebhookService.rotate, WebhookIdRequest, "id"),
+    "/functions/testWebhook": (WebhookService.test, WebhookIdRequest, "id"),
+    "/functions/sendWebhook": (WebhookService.send, SendWebhookRequest, None),
+    "/functions/redeliver": (WebhookService.redeliver, RedeliverRequest, "delivery_id"),
+    "/functions/replayWebhooks": (WebhookService.replay, ReplayWebhooksRequest, None),
 }
 
 
