@@ -150,6 +150,13 @@ class RunSnapshot:
     def terminal(self) -> bool:
         return self.status in ("success", "failed")
 
+    @classmethod
+    def failed(cls, run_id: str, conclusion: str, provider_status: str | None = None, **fields: Any) -> RunSnapshot:
+        """A run that ended without success, and why: status ``failed``, phase ``completed``.
+        For a run that upstream lost or never started (``dispatch_lost``, ``not_found``), where
+        there is nothing more to report; ``fields`` sets any other field."""
+        return cls(run_id, "failed", "completed", conclusion=conclusion, provider_status=provider_status, **fields)
+
 
 @dataclass(frozen=True)
 class Artifact:
