@@ -150,6 +150,14 @@ class RunSnapshot:
     def terminal(self) -> bool:
         return self.status in ("success", "failed")
 
+    @classmethod
+    def failed(cls, run_id: str, conclusion: str, provider_status: str | None = None, **fields: Any) -> RunSnapshot:
+        """A run that ended without success, and why (``conclusion``: ``cancelled``,
+        ``dispatch_lost`` for a run upstream never started, ``not_found`` ...): status ``failed``
+        with phase ``completed``, as they must go together. ``fields`` sets any other field
+        (``finished_at``, ``state`` ...)."""
+        return cls(run_id, "failed", "completed", conclusion=conclusion, provider_status=provider_status, **fields)
+
 
 @dataclass(frozen=True)
 class Artifact:

@@ -38,7 +38,6 @@ from flashfusion.plugins import (
     Pipeline,
     RunRef,
     RunSnapshot,
-    StepResult,
     UpstreamRejected,
 )
 from flashfusion.providers.github.mapping import steps_from_jobs, utc
@@ -158,26 +157,12 @@ def job_snapshot(run: RunRef, raw: Mapping[str, Any]) -> RunSnapshot | None:
     known = [s for s in run.steps if s.stage == job.name]
     if known and all(s.status in FINAL for s in known) and job.status != "completed":
         return None
-    fresh = steps_from_jobs([job])
-    steps: list[StepResult] = []
-    placed = False
-    for step in run.steps:
-        if step.stage == job.name:
-            if not placed:
-                steps.extend(fresh)
-                placed = True
-            continue
-        steps.append(step)
-    if not placed:
-        steps.extend(fresh)
-    started = job.status in ("in_progress", "completed")
-    return RunSnapshot(
-        run_id=run.id,
-        status="running",
-        phase="in_progress" if started else "dispatching",
-        provider_status=run.provider_status,
-        steps=tuple(steps),
-    )
+    # The job's steps go where its first step was (the steps before it are all other jobs'), or last.
+    others = [s for s in run.steps if s.stage != job.name]
+    at = next((i for i, s in enumerate(run.steps) if s.stage == job.name), len(others))
+    steps = (*others[:at], *steps_from_jobs([job]), *others[at:])
+    phase = "in_progress" if job.status in ("in_progress", "completed") else "dispatching"
+    return RunSnapshot(run_id=run.id, status="running", phase=phase, provider_status=run.provider_status, steps=steps)
 
 
 def deployment_snapshot(

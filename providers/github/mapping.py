@@ -79,36 +79,24 @@ def steps_from_jobs(jobs: Iterable[Any]) -> tuple[StepResult, ...]:
     and the job's page as ``url``; a job that has not started (no steps yet) is one entry."""
     out: list[StepResult] = []
     for job in jobs:
-        steps = list(job.steps or [])
+        steps = sorted(job.steps or [], key=lambda s: s.number)
         if not steps:
-            started, completed = utc(job.started_at), utc(job.completed_at)
-            if job.status != "completed" and job.status != "in_progress":
-                started = None
-            out.append(
-                StepResult(
-                    name=job.name,
-                    status=step_status(job.status, job.conclusion),
-                    conclusion=job.conclusion,
-                    started_at=started,
-                    completed_at=completed,
-                    duration_seconds=seconds_between(started, completed),
-                    url=job.html_url,
-                    stage=job.name,
-                )
-            )
-            continue
-        for step in sorted(steps, key=lambda s: s.number):
-            started, completed = utc(step.started_at), utc(step.completed_at)
-            out.append(
-                StepResult(
-                    name=f"{job.name} / {step.name}",
-                    status=step_status(step.status, step.conclusion),
-                    conclusion=step.conclusion,
-                    started_at=started,
-                    completed_at=completed,
-                    duration_seconds=seconds_between(started, completed),
-                    url=job.html_url,
-                    stage=job.name,
-                )
-            )
+            started = utc(job.started_at) if job.status in ("completed", "in_progress") else None
+            out.append(_step(job, job.name, job, started))
+        out.extend(_step(job, f"{job.name} / {step.name}", step, utc(step.started_at)) for step in steps)
     return tuple(out)
+
+
+def _step(job: Any, name: str, source: Any, started: datetime | None) -> StepResult:
+    """``source`` (one of ``job``'s steps, or the job itself) as a step of ``job``."""
+    completed = utc(source.completed_at)
+    return StepResult(
+        name=name,
+        status=step_status(source.status, source.conclusion),
+        conclusion=source.conclusion,
+        started_at=started,
+        completed_at=completed,
+        duration_seconds=seconds_between(started, completed),
+        url=job.html_url,
+        stage=job.name,
+    )

@@ -187,17 +187,8 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
                 self._input_mode[mode_key] = False
             else:
                 self._input_mode[mode_key] = True
-                return Dispatch(
-                    workflow_id=str(workflow.id),
-                    state={
-                        "correlation": "input",
-                        "correlation_value": value,
-                        "workflow_id": workflow.id,
-                        "ref": ref,
-                        "dispatched_at": _server_time(headers, started),
-                        "dispatched_local": started,
-                    },
-                )
+                dispatched_at = _server_time(headers, started)
+                return _correlated(workflow, ref, dispatched_at, started, correlation="input", correlation_value=value)
         with self._named_lock("order", repo, workflow.id, correlation.short_ref(ref)):
             headers, _ = handle.requester.requestJsonAndCheck("POST", url, input={"ref": ref, "inputs": dict(inputs)})
             return self._ordered_dispatch_result(workflow, ref, _server_time(headers, started), started)
@@ -206,17 +197,7 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
         with self._lock:
             self._last_seq = max(time.time_ns(), self._last_seq + 1)
             seq = self._last_seq
-        return Dispatch(
-            workflow_id=str(workflow.id),
-            state={
-                "correlation": "order",
-                "seq": seq,
-                "workflow_id": workflow.id,
-                "ref": ref,
-                "dispatched_at": server_time,
-                "dispatched_local": started,
-            },
-        )
+        return _correlated(workflow, ref, server_time, started, correlation="order", seq=seq)
 
     # ------------------------------------------------------------------ poll
 
@@ -263,15 +244,7 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
             if run.upstream_id:
                 item = by_id.get(run.upstream_id) or self._lister.run(g, repo, run.upstream_id)
                 if item is None:
-                    out.append(
-                        RunSnapshot(
-                            run_id=run.id,
-                            status="failed",
-                            phase="completed",
-                            conclusion="upstream_missing",
-                            provider_status="not_found",
-                        )
-                    )
+                    out.append(RunSnapshot.failed(run.id, "upstream_missing", "not_found"))
                     continue
                 if run.state.get("updated_at") == item.get("updated_at") and run.state.get("run_attempt") == item.get(
                     "run_attempt"
@@ -303,13 +276,7 @@ class GitHubProvider(GitHubConfigChecks, GitHubEvents, GitHubResults, Provider):
     def _unbound(self, run: RunRef, now: float) -> RunSnapshot:
         dispatched = float(run.state.get("dispatched_local", run.created_at.timestamp()))
         if now - dispatched > self.settings.dispatch_lost_after_seconds:
-            return RunSnapshot(
-                run_id=run.id,
-                status="failed",
-                phase="completed",
-                conclusion="dispatch_lost",
-                provider_status="dispatch_lost",
-            )
+            return RunSnapshot.failed(run.id, "dispatch_lost", "dispatch_lost")
         return RunSnapshot(run_id=run.id, status="running", phase="dispatching")
 
     def _snapshot(
@@ -392,6 +359,14 @@ def _check_inputs(inputs: Mapping[str, Any]) -> None:
             raise UpstreamRejected("workflow input names must be non-empty strings")
         if not isinstance(value, str):
             raise UpstreamRejected(f"workflow input {key!r} must be a string, got {type(value).__name__}")
+
+
+def _correlated(workflow: _Workflow, ref: str, server_time: float, started: float, **how: Any) -> Dispatch:
+    """A dispatch GitHub named no run for: polls bind it to its run by ``how`` (the
+    ``correlation`` mode and its key, see ``correlation``), the workflow, ``ref``, and when it
+    was sent by GitHub's clock (``server_time``) and ours (``started``)."""
+    memo = {"workflow_id": workflow.id, "ref": ref, "dispatched_at": server_time, "dispatched_local": started}
+    return Dispatch(workflow_id=str(workflow.id), state={**how, **memo})
 
 
 def _rejects_run_details(exc: GithubException) -> bool:

@@ -264,14 +264,7 @@ class ProjectPoller:
         return Fetched(run, pipeline.asdict(), mapping.job_steps(j.asdict() for j in jobs))
 
     def _lost(self, run: RunRef) -> RunSnapshot:
-        return RunSnapshot(
-            run_id=run.id,
-            status="failed",
-            phase="completed",
-            conclusion="not_found",
-            provider_status="not_found",
-            upstream_id=run.upstream_id,
-        )
+        return RunSnapshot.failed(run.id, "not_found", "not_found", upstream_id=run.upstream_id)
 
     def with_deployments(self, runs: Mapping[str, RunRef], snapshots: list[RunSnapshot]) -> list[RunSnapshot]:
         """Snapshots built from hooks, with the deployment URL of the runs whose jobs newly

@@ -61,50 +61,37 @@ class EchoProvider(Provider):
 
     def poll(self, pipeline: Pipeline, runs: Sequence[RunRef]) -> list[RunSnapshot]:
         self.polls.append(len(runs))
-        out = []
         now = datetime.now(UTC)
-        for run in runs:
-            polls = int(run.state.get("polls", 0)) + 1
-            if run.id in self.cancelled:
-                out.append(
-                    RunSnapshot(
-                        run_id=run.id,
-                        status="failed",
-                        phase="completed",
-                        conclusion="cancelled",
-                        provider_status="cancelled",
-                        finished_at=now,
-                        state={"polls": polls},
-                    )
-                )
-            elif polls == 1:
-                out.append(
-                    RunSnapshot(
-                        run_id=run.id,
-                        status="running",
-                        phase="in_progress",
-                        provider_status="in_progress",
-                        started_at=now,
-                        steps=(StepResult(name="echo", status="running", started_at=now),),
-                        state={"polls": polls},
-                    )
-                )
-            else:
-                deploy = run.inputs.get("deploy_to")
-                out.append(
-                    RunSnapshot(
-                        run_id=run.id,
-                        status="success",
-                        phase="completed",
-                        conclusion="success",
-                        provider_status="completed",
-                        finished_at=now,
-                        deployment_url=deploy,
-                        steps=(StepResult(name="echo", status="success", conclusion="success", completed_at=now),),
-                        state={"polls": polls},
-                    )
-                )
-        return out
+        return [self._snapshot(run, int(run.state.get("polls", 0)) + 1, now) for run in runs]
+
+    def _snapshot(self, run: RunRef, polls: int, now: datetime) -> RunSnapshot:
+        """In progress at the first poll, successful at the next, unless cancelled."""
+        memo = {"polls": polls}
+        if run.id in self.cancelled:
+            return RunSnapshot.failed(run.id, "cancelled", "cancelled", finished_at=now, state=memo)
+        if polls == 1:
+            step = StepResult(name="echo", status="running", started_at=now)
+            return RunSnapshot(
+                run_id=run.id,
+                status="running",
+                phase="in_progress",
+                provider_status="in_progress",
+                started_at=now,
+                steps=(step,),
+                state=memo,
+            )
+        step = StepResult(name="echo", status="success", conclusion="success", completed_at=now)
+        return RunSnapshot(
+            run_id=run.id,
+            status="success",
+            phase="completed",
+            conclusion="success",
+            provider_status="completed",
+            finished_at=now,
+            deployment_url=run.inputs.get("deploy_to"),
+            steps=(step,),
+            state=memo,
+        )
 
     def cancel(self, pipeline: Pipeline, run: RunRef) -> None:
         if run.inputs.get("echo_fail_cancel"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,20 +65,9 @@ def run_state(build: Mapping[str, Any]) -> tuple[str, str, str | None, str]:
 
 def stage_step(stage: Mapping[str, Any], url: str | None) -> StepResult:
     status, conclusion = STAGES.get(str(stage.get("status")), ("running", None))
-    started = millis(stage.get("startTimeMillis"))
-    duration = stage.get("durationMillis")
+    step = StepResult(name=str(stage.get("name", "")), status=status, conclusion=conclusion, url=url)
     done = status not in ("pending", "running")
-    seconds = duration / 1000 if isinstance(duration, (int, float)) and done else None
-    completed = millis(stage["startTimeMillis"] + duration) if started and seconds is not None else None
-    return StepResult(
-        name=str(stage.get("name", "")),
-        status=status,
-        conclusion=conclusion,
-        started_at=started,
-        completed_at=completed,
-        duration_seconds=seconds,
-        url=url,
-    )
+    return _timed(step, stage.get("startTimeMillis"), stage.get("durationMillis"), done=done)
 
 
 def build_step(name: str, build: Mapping[str, Any]) -> StepResult:
@@ -86,19 +76,17 @@ def build_step(name: str, build: Mapping[str, Any]) -> StepResult:
     step_status = {"running": "running", "success": "success"}.get(status, "failed")
     if conclusion == "cancelled":
         step_status = "cancelled"
-    started = millis(build.get("timestamp"))
-    duration = build.get("duration")
-    seconds = duration / 1000 if status != "running" and isinstance(duration, (int, float)) else None
-    completed = millis(build["timestamp"] + duration) if started and seconds is not None else None
-    return StepResult(
-        name=name,
-        status=step_status,
-        conclusion=conclusion,
-        started_at=started,
-        completed_at=completed,
-        duration_seconds=seconds,
-        url=build.get("url"),
-    )
+    step = StepResult(name=name, status=step_status, conclusion=conclusion, url=build.get("url"))
+    return _timed(step, build.get("timestamp"), build.get("duration"), done=status != "running")
+
+
+def _timed(step: StepResult, start: Any, duration: Any, *, done: bool) -> StepResult:
+    """``step`` with its times from Jenkins' start and duration in epoch milliseconds; the
+    duration counts only once the step is ``done`` (until then it is the time so far)."""
+    started = millis(start)
+    seconds = duration / 1000 if done and isinstance(duration, (int, float)) else None
+    completed = millis(start + duration) if started and seconds is not None else None
+    return replace(step, started_at=started, completed_at=completed, duration_seconds=seconds)
 
 
 def snapshot(

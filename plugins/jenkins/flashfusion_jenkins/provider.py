@@ -170,34 +170,16 @@ class JenkinsProvider(Provider):
         (``None`` when it was already reported)."""
         item = run.state.get("queue_item")
         if item is None:
-            return RunSnapshot(
-                run_id=run.id,
-                status="failed",
-                phase="completed",
-                conclusion="dispatch_lost",
-                provider_status="no_queue_item",
-            )
+            return RunSnapshot.failed(run.id, "dispatch_lost", "no_queue_item")
         try:
             queued = self._jenkins().get_json(f"queue/item/{int(item)}/api/json", f"read queue item {item}")
         except UpstreamRejected:
-            return RunSnapshot(
-                run_id=run.id,
-                status="failed",
-                phase="completed",
-                conclusion="dispatch_lost",
-                provider_status="queue_item_gone",
-            )
+            return RunSnapshot.failed(run.id, "dispatch_lost", "queue_item_gone")
         executable = queued.get("executable") or {}
         if executable.get("number") is not None:
             return str(executable["number"])
         if queued.get("cancelled"):
-            return RunSnapshot(
-                run_id=run.id,
-                status="failed",
-                phase="completed",
-                conclusion="cancelled",
-                provider_status="cancelled_in_queue",
-            )
+            return RunSnapshot.failed(run.id, "cancelled", "cancelled_in_queue")
         if run.state.get("queued_reported"):
             return None
         return RunSnapshot(
