@@ -859,6 +859,12 @@ class FakeGitLab(LoopbackFake):
             raise _Reply(404, {"message": "404 Not found"})
         return p
 
+    def _job_of(self, project: Project, raw_id: str) -> tuple[Pipeline, Job]:
+        found = self._jobs.get(int(raw_id)) if raw_id.isdigit() else None
+        if found is None or found[0].project is not project:
+            raise _Reply(404, {"message": "404 Not found"})
+        return found
+
     @staticmethod
     def _require_write(token: Token | None) -> None:
         if token is None:
@@ -1010,19 +1016,13 @@ class FakeGitLab(LoopbackFake):
     def _r_job(
         self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
     ) -> Reply:
-        found = self._jobs.get(int(params["job"])) if params["job"].isdigit() else None
-        if found is None or found[0].project is not project:
-            raise _Reply(404, {"message": "404 Not found"})
-        return 200, self._job_body(*found), {}
+        return 200, self._job_body(*self._job_of(project, params["job"])), {}
 
     def _r_job_artifacts(
         self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
     ) -> Reply:
         """The archive (``file_type`` absent or ``archive``) or a report (``dotenv``, gzipped)."""
-        found = self._jobs.get(int(params["job"])) if params["job"].isdigit() else None
-        if found is None or found[0].project is not project:
-            raise _Reply(404, {"message": "404 Not found"})
-        job = found[1]
+        job = self._job_of(project, params["job"])[1]
         file_type = query.get("file_type", ["archive"])[0]
         if file_type == "archive" and job.archive is not None:
             return 200, job.archive, {"Content-Type": "application/zip"}
