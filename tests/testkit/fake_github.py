@@ -1052,7 +1052,7 @@ class _Handler(LoopbackHandler):
     def post_hook(self, params, query, body):
         """``repo.create_hook("web", {"url", "content_type", "secret"}, events, active)``."""
         fake = self.fake
-        self._repo(params)
+        self._repo(params)  # 404 for a repository the fake does not have
         config = (body or {}).get("config") or {}
         if not config.get("url"):
             return _error(422, "Validation Failed")
