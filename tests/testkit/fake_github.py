@@ -46,9 +46,10 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flashfusion.plugins.testing import LoopbackFake, LoopbackHandler
+from testkit.bodies import same_named
 from testkit.fake_github_hooks import GitHubHooks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -617,10 +618,7 @@ class FakeGitHub(LoopbackFake):
         body = _rewrite(fixture("workflow.json"), self._replacements(wf.repo))
         base = f"{self.url}/repos/{wf.repo}/actions/workflows/{wf.id}"
         body.update(
-            id=wf.id,
-            name=wf.name,
-            path=wf.path,
-            state=wf.state,
+            same_named(wf, "id", "name", "path", "state"),
             url=base,
             html_url=f"{_WEB}/{wf.repo}/blob/main/{wf.path}",
             badge_url=f"{_WEB}/{wf.repo}/workflows/{urllib.parse.quote(wf.name)}/badge.svg",
@@ -632,16 +630,10 @@ class FakeGitHub(LoopbackFake):
         api = f"{self.url}/repos/{run.repo}/actions/runs/{run.id}"
         repo_body = self.repo_body(self.repos[run.repo])
         body.update(
-            id=run.id,
+            same_named(run, "id", "head_sha", "run_number", "event", "display_title", "status", "conclusion"),
             name=run.workflow.name,
             head_branch=run.ref,
-            head_sha=run.head_sha,
             path=run.workflow.path,
-            run_number=run.run_number,
-            event=run.event,
-            display_title=run.display_title,
-            status=run.status,
-            conclusion=run.conclusion,
             workflow_id=run.workflow.id,
             url=api,
             html_url=f"{_WEB}/{run.repo}/actions/runs/{run.id}",
@@ -691,10 +683,7 @@ class FakeGitHub(LoopbackFake):
         body = _rewrite(fixture("deployment-list.json")[0], self._replacements(dep.repo))
         url = f"{self.url}/repos/{dep.repo}/deployments/{dep.id}"
         body.update(
-            id=dep.id,
-            sha=dep.sha,
-            ref=dep.ref,
-            environment=dep.environment,
+            same_named(dep, "id", "sha", "ref", "environment"),
             original_environment=dep.environment,
             url=url,
             statuses_url=f"{url}/statuses",
@@ -733,6 +722,19 @@ class FakeGitHub(LoopbackFake):
 
     def runs_for(self, repo: str, workflow: FakeWorkflow | None = None) -> list[FakeRun]:
         return [r for r in self.runs.values() if r.repo == repo and (workflow is None or r.workflow is workflow)]
+
+
+T = TypeVar("T")
+
+
+class _NotFound(Exception):
+    """A route's lookup found nothing: the request gets GitHub's 404."""
+
+
+def _found(value: T | None) -> T:
+    if value is None:
+        raise _NotFound
+    return value
 
 
 def _error(status: int, message: str) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -801,7 +803,10 @@ class _Handler(LoopbackHandler):
             if where is None or where in self.path:
                 del fake._failures[i]
                 return (*_error(status, message), True)
-        status, payload, headers = handler(self, params, query, body)
+        try:
+            status, payload, headers = handler(self, params, query, body)
+        except _NotFound:
+            return (*_error(404, "Not Found"), True)
         return status, payload, headers, route != "GET /rate_limit"  # free on GitHub too
 
     def _blob(self, path: str, query: dict[str, str]) -> None:
@@ -885,14 +890,15 @@ class _Handler(LoopbackHandler):
 
     # ------------------------------------------------------------------ routes
 
-    def _repo(self, params: dict[str, str]) -> FakeRepo | None:
-        return self.fake.repos.get(f"{params['owner']}/{params['repo']}")
+    def _repo(self, params: dict[str, str]) -> FakeRepo:
+        return _found(self.fake.repos.get(f"{params['owner']}/{params['repo']}"))
+
+    def _workflow(self, params: dict[str, str]) -> FakeWorkflow:
+        full = f"{params['owner']}/{params['repo']}"
+        return _found(self.fake.find_workflow(full, urllib.parse.unquote(params["workflow_id"])))
 
     def get_repo(self, params, query, body):
-        repo = self._repo(params)
-        if repo is None:
-            return _error(404, "Not Found")
-        return 200, self.fake.repo_body(repo), {}
+        return 200, self.fake.repo_body(self._repo(params)), {}
 
     def get_installation(self, params, query, body):
         fake = self.fake
@@ -901,18 +907,13 @@ class _Handler(LoopbackHandler):
         return 200, body, {}
 
     def get_workflow(self, params, query, body):
-        fake = self.fake
-        wf = fake.find_workflow(f"{params['owner']}/{params['repo']}", urllib.parse.unquote(params["workflow"]))
-        if wf is None:
-            return _error(404, "Not Found")
-        return 200, fake.workflow_body(wf), {}
+        return 200, self.fake.workflow_body(self._workflow(params)), {}
 
     def post_dispatch(self, params, query, body):
         fake = self.fake
         full = f"{params['owner']}/{params['repo']}"
-        wf = fake.find_workflow(full, urllib.parse.unquote(params["workflow"]))
-        if wf is None or self._repo(params) is None:
-            return _error(404, "Not Found")
+        wf = self._workflow(params)
+        repo = self._repo(params)
         body = body or {}
         if "return_run_details" in body and fake.reject_return_run_details:
             return _error(422, RETURN_RUN_DETAILS_MESSAGE)
@@ -920,7 +921,6 @@ class _Handler(LoopbackHandler):
             return _error(422, "Workflow does not have 'workflow_dispatch' trigger")
         ref = str(body.get("ref", ""))
         short = ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
-        repo = fake.repos[full]
         if short not in repo.branches and short not in repo.tags:
             return _error(422, f"No ref found for: {ref}")
         inputs = body.get("inputs") or {}
@@ -970,41 +970,26 @@ class _Handler(LoopbackHandler):
         return 200, {"total_count": len(runs), "workflow_runs": [fake.run_body(r) for r in chunk]}, headers
 
     def get_repo_runs(self, params, query, body):
-        if self._repo(params) is None:
-            return _error(404, "Not Found")
-        return self._list_runs(self.fake.runs_for(f"{params['owner']}/{params['repo']}"), query)
+        return self._list_runs(self.fake.runs_for(self._repo(params).full_name), query)
 
     def get_workflow_runs(self, params, query, body):
-        fake = self.fake
-        full = f"{params['owner']}/{params['repo']}"
-        wf = fake.find_workflow(full, urllib.parse.unquote(params["workflow"]))
-        if wf is None:
-            return _error(404, "Not Found")
-        return self._list_runs(fake.runs_for(full, wf), query)
+        wf = self._workflow(params)
+        return self._list_runs(self.fake.runs_for(wf.repo, wf), query)
 
-    def _run(self, params: dict[str, str]) -> FakeRun | None:
+    def _run(self, params: dict[str, str]) -> FakeRun:
         run = self.fake.runs.get(int(params["run_id"]))
-        if run is None or run.repo != f"{params['owner']}/{params['repo']}":
-            return None
-        return run
+        return _found(run if run is not None and run.repo == f"{params['owner']}/{params['repo']}" else None)
 
     def get_run(self, params, query, body):
-        run = self._run(params)
-        if run is None:
-            return _error(404, "Not Found")
-        return 200, self.fake.run_body(run), {}
+        return 200, self.fake.run_body(self._run(params)), {}
 
     def get_jobs(self, params, query, body):
         run = self._run(params)
-        if run is None:
-            return _error(404, "Not Found")
         jobs = [self.fake.job_body(run, j) for j in run.jobs]
         return 200, {"total_count": len(jobs), "jobs": jobs}, {}
 
     def post_cancel(self, params, query, body):
         run = self._run(params)
-        if run is None:
-            return _error(404, "Not Found")
         if run.status == "completed":
             return _error(409, "Cannot cancel a workflow run that is completed.")
         self.fake.cancel_run(run)
@@ -1022,22 +1007,16 @@ class _Handler(LoopbackHandler):
 
     def get_deployment_statuses(self, params, query, body):
         fake = self.fake
-        dep = fake.deployments.get(int(params["deployment_id"]))
-        if dep is None:
-            return _error(404, "Not Found")
+        dep = _found(fake.deployments.get(int(params["deployment_id"])))
         return 200, [fake.deployment_status_body(dep, s) for s in reversed(dep.statuses)], {}
 
     def get_contents(self, params, query, body):
         fake = self.fake
         repo = self._repo(params)
-        if repo is None:
-            return _error(404, "Not Found")
         if not repo.contents_readable:
             return _error(403, "Resource not accessible by personal access token")
         path = urllib.parse.unquote(params["path"])
-        wf = next((w for w in fake.workflows.values() if w.repo == repo.full_name and w.path == path), None)
-        if wf is None:
-            return _error(404, "Not Found")
+        wf = _found(next((w for w in fake.workflows.values() if w.repo == repo.full_name and w.path == path), None))
         text = wf.yaml().encode()
         url = f"{fake.url}/repos/{repo.full_name}/contents/{path}"
         return (
@@ -1073,8 +1052,7 @@ class _Handler(LoopbackHandler):
     def post_hook(self, params, query, body):
         """``repo.create_hook("web", {"url", "content_type", "secret"}, events, active)``."""
         fake = self.fake
-        if self._repo(params) is None:
-            return _error(404, "Not Found")
+        self._repo(params)  # 404 for a repository the fake does not have
         config = (body or {}).get("config") or {}
         if not config.get("url"):
             return _error(422, "Validation Failed")
@@ -1095,9 +1073,7 @@ class _Handler(LoopbackHandler):
 
     def get_run_artifacts(self, params, query, body):
         fake = self.fake
-        run = fake.runs.get(int(params["run_id"]))
-        if run is None or run.repo != f"{params['owner']}/{params['repo']}":
-            return _error(404, "Not Found")
+        run = self._run(params)
         found = [fake.artifact_body(a) for a in fake.artifacts.values() if a.run_id == run.id]
         return 200, {"total_count": len(found), "artifacts": found}, {}
 
@@ -1127,72 +1103,44 @@ class _Handler(LoopbackHandler):
         return 200, out, {}
 
 
-_REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
-_ROUTES: list[tuple[str, str, str, str]] = [
-    ("GET", _REPO + r"$", "GET /repos/{owner}/{repo}", "get_repo"),
-    ("GET", _REPO + r"/installation$", "GET /repos/{owner}/{repo}/installation", "get_installation"),
-    (
-        "GET",
-        _REPO + r"/actions/workflows/(?P<workflow>[^/]+)$",
-        "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}",
-        "get_workflow",
-    ),
-    (
-        "POST",
-        _REPO + r"/actions/workflows/(?P<workflow>[^/]+)/dispatches$",
-        "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
-        "post_dispatch",
-    ),
-    (
-        "GET",
-        _REPO + r"/actions/workflows/(?P<workflow>[^/]+)/runs$",
-        "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
-        "get_workflow_runs",
-    ),
-    ("GET", _REPO + r"/actions/runs$", "GET /repos/{owner}/{repo}/actions/runs", "get_repo_runs"),
-    ("GET", _REPO + r"/actions/runs/(?P<run_id>\d+)$", "GET /repos/{owner}/{repo}/actions/runs/{run_id}", "get_run"),
-    (
-        "GET",
-        _REPO + r"/actions/runs/(?P<run_id>\d+)/jobs$",
-        "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
-        "get_jobs",
-    ),
-    (
-        "GET",
-        _REPO + r"/actions/runs/(?P<run_id>\d+)/artifacts$",
-        "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
-        "get_run_artifacts",
-    ),
-    (
-        "GET",
-        _REPO + r"/actions/artifacts/(?P<artifact_id>\d+)/(?P<archive_format>[^/]+)$",
-        "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}",
-        "get_artifact_archive",
-    ),
-    (
-        "POST",
-        _REPO + r"/actions/runs/(?P<run_id>\d+)/cancel$",
-        "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
-        "post_cancel",
-    ),
-    ("GET", _REPO + r"/deployments$", "GET /repos/{owner}/{repo}/deployments", "get_deployments"),
-    (
-        "GET",
-        _REPO + r"/deployments/(?P<deployment_id>\d+)/statuses$",
-        "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
-        "get_deployment_statuses",
-    ),
-    ("GET", _REPO + r"/contents/(?P<path>.+)$", "GET /repos/{owner}/{repo}/contents/{path}", "get_contents"),
-    (
-        "POST",
-        r"/app/installations/(?P<installation_id>\d+)/access_tokens$",
-        "POST /app/installations/{installation_id}/access_tokens",
-        "post_access_token",
-    ),
-    ("GET", r"/rate_limit$", "GET /rate_limit", "get_rate_limit"),
-    ("POST", _REPO + r"/hooks$", "POST /repos/{owner}/{repo}/hooks", "post_hook"),
+_ROUTES: list[tuple[str, str]] = [  # (route as GitHub's REST docs name it, handler method)
+    ("GET /repos/{owner}/{repo}", "get_repo"),
+    ("GET /repos/{owner}/{repo}/installation", "get_installation"),
+    ("GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}", "get_workflow"),
+    ("POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", "post_dispatch"),
+    ("GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", "get_workflow_runs"),
+    ("GET /repos/{owner}/{repo}/actions/runs", "get_repo_runs"),
+    ("GET /repos/{owner}/{repo}/actions/runs/{run_id}", "get_run"),
+    ("GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs", "get_jobs"),
+    ("GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts", "get_run_artifacts"),
+    ("GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}", "get_artifact_archive"),
+    ("POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel", "post_cancel"),
+    ("GET /repos/{owner}/{repo}/deployments", "get_deployments"),
+    ("GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses", "get_deployment_statuses"),
+    ("GET /repos/{owner}/{repo}/contents/{path}", "get_contents"),
+    ("POST /app/installations/{installation_id}/access_tokens", "post_access_token"),
+    ("GET /rate_limit", "get_rate_limit"),
+    ("POST /repos/{owner}/{repo}/hooks", "post_hook"),
 ]
-_COMPILED = [(verb, re.compile(pattern), name, method) for verb, pattern, name, method in _ROUTES]
+# what a route's ``{param}`` matches; any other param is one path segment
+_PARAM_PATTERNS = {
+    "path": ".+",
+    **{name: r"\d+" for name in ("run_id", "artifact_id", "deployment_id", "installation_id")},
+}
+
+
+def _compile(route: str) -> tuple[str, re.Pattern[str]]:
+    """A route's verb and the regex of its path, each ``{param}`` a named group."""
+    verb, path = route.split(" ", 1)
+    parts = re.split(r"\{(\w+)\}", path)  # literal, param, literal, ...
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_PARAM_PATTERNS.get(part, '[^/]+')})"
+        for i, part in enumerate(parts)
+    )
+    return verb, re.compile(regex + "$")
+
+
+_COMPILED = [(*_compile(route), route, method) for route, method in _ROUTES]
 
 
 def _route(verb: str, path: str) -> tuple[str, Callable | None, dict[str, str]]:

@@ -5,12 +5,11 @@ the state they describe changes (see ``hooks_out`` for signing and the delivery 
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from testkit.hooks_out import HookSender, github_headers
+from testkit.hooks_out import FakeHooks, github_headers
 
 if TYPE_CHECKING:
     from testkit.fake_github import FakeGitHub, FakeRun
@@ -22,25 +21,21 @@ def payload(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-class GitHubHooks(HookSender):
+class GitHubHooks(FakeHooks):
     def __init__(self, fake: FakeGitHub) -> None:
-        super().__init__(github_headers)
+        names = (
+            "workflow_run-requested",
+            "workflow_run-completed",
+            "workflow_job-in_progress",
+            "workflow_job-completed",
+            "deployment_status",
+            "push",
+        )
+        super().__init__(github_headers, FIXTURES, names)
         self.fake = fake
-        self._seen: dict[Any, str] = {}
-        self._templates = {
-            name: payload(name)
-            for name in (
-                "workflow_run-requested",
-                "workflow_run-completed",
-                "workflow_job-in_progress",
-                "workflow_job-completed",
-                "deployment_status",
-                "push",
-            )
-        }
 
     def _envelope(self, name: str, run: FakeRun, action: str) -> dict[str, Any]:
-        body = copy.deepcopy(self._templates[name])
+        body = self.template(name)
         body["action"] = action
         body["repository"] = self.fake.repo_body(self.fake.repos[run.repo])
         return body
@@ -58,18 +53,14 @@ class GitHubHooks(HookSender):
         if not self.targets:
             return
         for run in list(self.fake.runs.values()):
-            key = ("run", run.id)
-            if self._seen.get(key) != run.status:
-                first = key not in self._seen
-                self._seen[key] = run.status
+            first = ("run", run.id) not in self._seen
+            if self.changed(("run", run.id), run.status):
                 self.send(
                     "workflow_run",
                     self.workflow_run(run, "requested" if first and run.status != "completed" else run.status),
                 )
             for job in run.jobs:
-                key = ("job", job["id"])
-                if self._seen.get(key) != job["status"]:
-                    self._seen[key] = job["status"]
+                if self.changed(("job", job["id"]), job["status"]):
                     name = "workflow_job-completed" if job["status"] == "completed" else "workflow_job-in_progress"
                     body = self._envelope(name, run, job["status"])
                     body["workflow_job"] = self.fake.job_body(run, job)
@@ -81,7 +72,7 @@ class GitHubHooks(HookSender):
         ``workflow``), as GitHub adds them for deployments made by Actions."""
         if not self.targets:
             return
-        body = copy.deepcopy(self._templates["deployment_status"])
+        body = self.template("deployment_status")
         body["action"] = "created"
         body["repository"] = self.fake.repo_body(self.fake.repos[deployment.repo])
         body["deployment"] = self.fake.deployment_body(deployment)
@@ -93,7 +84,7 @@ class GitHubHooks(HookSender):
         self.send("deployment_status", body)
 
     def push(self, repo: str, branch: str, sha: str, pusher: str = "octocat") -> None:
-        body = copy.deepcopy(self._templates["push"])
+        body = self.template("push")
         body.update(ref=f"refs/heads/{branch}", after=sha, repository=self.fake.repo_body(self.fake.repos[repo]))
         body["pusher"] = {"name": pusher, "email": f"{pusher}@example.com"}
         self.send("push", body)

@@ -60,6 +60,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from flashfusion.plugins.testing import LoopbackFake, LoopbackHandler
+from testkit.bodies import same_named
 from testkit.fake_gitlab_hooks import GitLabHooks, emits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -591,13 +592,8 @@ class FakeGitLab(LoopbackFake):
         body = copy.deepcopy(self._templates["pipeline.json"])
         duration = self._duration(p.started_at, p.finished_at)
         body.update(
-            id=p.id,
-            iid=p.iid,
+            same_named(p, "id", "iid", "sha", "ref", "status", "source"),
             project_id=p.project.id,
-            sha=p.sha,
-            ref=p.ref,
-            status=p.status,
-            source=p.source,
             created_at=_fmt(p.created_at),
             updated_at=_fmt(p.updated_at),
             web_url=self._web(p.project, f"pipelines/{p.id}"),
@@ -619,19 +615,26 @@ class FakeGitLab(LoopbackFake):
         keys = template[0].keys() if isinstance(template, list) else template.keys()
         return {k: body.get(k) for k in keys}
 
+    def job_fields(self, job: Job, time: Callable[[datetime | None], str | None]) -> dict[str, Any]:
+        """What the jobs API and both webhooks tell of a job, times written by ``time`` (the
+        ``Job Hook`` puts ``build_`` before each name)."""
+        return {
+            "id": job.id,
+            "name": job.spec.name,
+            "stage": job.spec.stage,
+            "status": job.status,
+            "allow_failure": job.spec.allow_failure,
+            "created_at": time(job.created_at),
+            "started_at": time(job.started_at),
+            "finished_at": time(job.finished_at),
+            "duration": self._duration(job.started_at, job.finished_at),
+            "queued_duration": self._duration(job.created_at, job.started_at),
+        }
+
     def _job_body(self, p: Pipeline, job: Job) -> dict[str, Any]:
         body = copy.deepcopy(self._templates["pipeline-jobs.json"][0])
         body.update(
-            id=job.id,
-            name=job.spec.name,
-            stage=job.spec.stage,
-            status=job.status,
-            allow_failure=job.spec.allow_failure,
-            created_at=_fmt(job.created_at),
-            started_at=_fmt(job.started_at),
-            finished_at=_fmt(job.finished_at),
-            duration=self._duration(job.started_at, job.finished_at),
-            queued_duration=self._duration(job.created_at, job.started_at),
+            self.job_fields(job, _fmt),
             ref=p.ref,
             web_url=self._web(p.project, f"jobs/{job.id}"),
             artifacts_expire_at=None,
@@ -677,11 +680,9 @@ class FakeGitLab(LoopbackFake):
             "web_url": self._web(d.pipeline.project, f"pipelines/{d.pipeline.id}"),
         }
         body.update(
-            id=d.id,
-            iid=d.iid,
+            same_named(d, "id", "iid", "status"),
             ref=d.pipeline.ref,
             sha=d.pipeline.sha,
-            status=d.status,
             created_at=_fmt(d.created_at),
             updated_at=_fmt(d.updated_at),
             deployable=deployable,
@@ -858,6 +859,12 @@ class FakeGitLab(LoopbackFake):
             raise _Reply(404, {"message": "404 Not found"})
         return p
 
+    def _job_of(self, project: Project, raw_id: str) -> tuple[Pipeline, Job]:
+        found = self._jobs.get(int(raw_id)) if raw_id.isdigit() else None
+        if found is None or found[0].project is not project:
+            raise _Reply(404, {"message": "404 Not found"})
+        return found
+
     @staticmethod
     def _require_write(token: Token | None) -> None:
         if token is None:
@@ -1009,19 +1016,13 @@ class FakeGitLab(LoopbackFake):
     def _r_job(
         self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
     ) -> Reply:
-        found = self._jobs.get(int(params["job"])) if params["job"].isdigit() else None
-        if found is None or found[0].project is not project:
-            raise _Reply(404, {"message": "404 Not found"})
-        return 200, self._job_body(*found), {}
+        return 200, self._job_body(*self._job_of(project, params["job"])), {}
 
     def _r_job_artifacts(
         self, project: Project, token: Token | None, params: dict[str, str], query: dict[str, list[str]], body: Any
     ) -> Reply:
         """The archive (``file_type`` absent or ``archive``) or a report (``dotenv``, gzipped)."""
-        found = self._jobs.get(int(params["job"])) if params["job"].isdigit() else None
-        if found is None or found[0].project is not project:
-            raise _Reply(404, {"message": "404 Not found"})
-        job = found[1]
+        job = self._job_of(project, params["job"])[1]
         file_type = query.get("file_type", ["archive"])[0]
         if file_type == "archive" and job.archive is not None:
             return 200, job.archive, {"Content-Type": "application/zip"}

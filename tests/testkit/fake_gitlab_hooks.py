@@ -5,15 +5,14 @@ sent as the state they describe changes. ``emits`` marks the fake's mutating met
 
 from __future__ import annotations
 
-import copy
 import functools
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from testkit.hooks_out import HookSender, gitlab_headers
+from testkit.bodies import same_named
+from testkit.hooks_out import FakeHooks, gitlab_headers
 
 if TYPE_CHECKING:
     from testkit.fake_gitlab import FakeGitLab, Job, Pipeline
@@ -24,6 +23,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def hook_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _environment(job: Job) -> dict[str, str] | None:
+    return {"name": job.spec.environment, "action": "start"} if job.spec.environment else None
 
 
 def emits(method: F) -> F:
@@ -39,18 +42,13 @@ def emits(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class GitLabHooks(HookSender):
+class GitLabHooks(FakeHooks):
     def __init__(self, fake: FakeGitLab) -> None:
-        super().__init__(gitlab_headers)
+        super().__init__(gitlab_headers, FIXTURES, ("pipeline-hook", "job-hook", "push-hook"))
         self.fake = fake
-        self._seen: dict[Any, str] = {}
-        self._templates = {
-            name: json.loads((FIXTURES / f"{name}.json").read_text())
-            for name in ("pipeline-hook", "job-hook", "push-hook")
-        }
 
     def _project(self, p: Pipeline) -> dict[str, Any]:
-        body = copy.deepcopy(self._templates["pipeline-hook"]["project"])
+        body = self.template("pipeline-hook")["project"]
         web = f"{self.fake.url}/{p.project.path}"
         body.update(
             id=p.project.id,
@@ -64,20 +62,15 @@ class GitLabHooks(HookSender):
         return body
 
     def pipeline_body(self, p: Pipeline) -> dict[str, Any]:
-        body = copy.deepcopy(self._templates["pipeline-hook"])
+        body = self.template("pipeline-hook")
         duration = (
             None
             if p.started_at is None or p.finished_at is None
             else int((p.finished_at - p.started_at).total_seconds())
         )
         body["object_attributes"].update(
-            id=p.id,
-            iid=p.iid,
-            ref=p.ref,
-            sha=p.sha,
+            same_named(p, "id", "iid", "ref", "sha", "source", "status"),
             before_sha=p.sha,
-            source=p.source,
-            status=p.status,
             detailed_status=p.status,
             stages=list(dict.fromkeys(j.spec.stage for j in p.jobs)),
             created_at=hook_time(p.created_at),
@@ -92,41 +85,23 @@ class GitLabHooks(HookSender):
         body["builds"] = [
             dict(
                 template,
-                id=j.id,
-                stage=j.spec.stage,
-                name=j.spec.name,
-                status=j.status,
-                created_at=hook_time(j.created_at),
-                started_at=hook_time(j.started_at),
-                finished_at=hook_time(j.finished_at),
+                **self.fake.job_fields(j, hook_time),
                 when=j.spec.when,
-                duration=self.fake._duration(j.started_at, j.finished_at),
-                queued_duration=self.fake._duration(j.created_at, j.started_at),
                 manual=j.spec.when == "manual",
-                allow_failure=j.spec.allow_failure,
-                environment=({"name": j.spec.environment, "action": "start"} if j.spec.environment else None),
+                environment=_environment(j),
             )
             for j in p.jobs
         ]
         return body
 
     def job_body(self, p: Pipeline, job: Job) -> dict[str, Any]:
-        body = copy.deepcopy(self._templates["job-hook"])
+        body = self.template("job-hook")
         body.update(
+            {f"build_{name}": value for name, value in self.fake.job_fields(job, hook_time).items()},
             ref=p.ref,
             sha=p.sha,
             before_sha=p.sha,
-            build_id=job.id,
-            build_name=job.spec.name,
-            build_stage=job.spec.stage,
-            build_status=job.status,
-            build_created_at=hook_time(job.created_at),
-            build_started_at=hook_time(job.started_at),
-            build_finished_at=hook_time(job.finished_at),
-            build_allow_failure=job.spec.allow_failure,
-            build_duration=self.fake._duration(job.started_at, job.finished_at),
-            build_queued_duration=self.fake._duration(job.created_at, job.started_at),
-            environment={"name": job.spec.environment, "action": "start"} if job.spec.environment else None,
+            environment=_environment(job),
             pipeline_id=p.id,
             project_id=p.project.id,
             project_name=p.project.path,
@@ -140,15 +115,13 @@ class GitLabHooks(HookSender):
             return
         for p in list(self.fake._pipelines.values()):
             for job in p.jobs:
-                if self._seen.get(("job", job.id)) != job.status:
-                    self._seen[("job", job.id)] = job.status
+                if self.changed(("job", job.id), job.status):
                     self.send("Job Hook", self.job_body(p, job))
-            if self._seen.get(("pipeline", p.id)) != p.status:
-                self._seen[("pipeline", p.id)] = p.status
+            if self.changed(("pipeline", p.id), p.status):
                 self.send("Pipeline Hook", self.pipeline_body(p))
 
     def push(self, project_path: str, branch: str, sha: str, user: str = "jsmith") -> None:
-        body = copy.deepcopy(self._templates["push-hook"])
+        body = self.template("push-hook")
         project = next(p for p in self.fake._projects.values() if p.path == project_path)
         body.update(ref=f"refs/heads/{branch}", after=sha, checkout_sha=sha, user_username=user, project_id=project.id)
         body["project"] = dict(

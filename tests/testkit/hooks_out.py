@@ -16,6 +16,7 @@ of every attempt, ``dropped`` the deliveries never sent.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import http.client
@@ -25,8 +26,9 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -154,6 +156,29 @@ class HookSender:
             headers = self.sign(target, event, delivery_id, body)
             for _ in range(max(1, self.duplicates)):
                 self.sent.append((event, delivery_id, _post(target.url, headers, body)))
+
+
+class FakeHooks(HookSender):
+    """A fake's webhooks: the documented payloads it fills in (``<fixtures>/<name>.json``, read
+    once) and the status each object was last announced with, so that only changes are sent."""
+
+    def __init__(
+        self, sign: Callable[[Target, str, str, bytes], dict[str, str]], fixtures: Path, names: Iterable[str]
+    ) -> None:
+        super().__init__(sign)
+        self._seen: dict[Any, str] = {}
+        self._templates = {name: json.loads((fixtures / f"{name}.json").read_text()) for name in names}
+
+    def template(self, name: str) -> dict[str, Any]:
+        """A fresh copy of the documented payload ``name``, to fill in."""
+        return copy.deepcopy(self._templates[name])
+
+    def changed(self, key: Any, status: str) -> bool:
+        """Whether ``status`` is news about ``key``; it is remembered as announced."""
+        if self._seen.get(key) == status:
+            return False
+        self._seen[key] = status
+        return True
 
 
 def _post(url: str, headers: dict[str, str], body: bytes) -> int:

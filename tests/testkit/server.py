@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -61,16 +61,9 @@ def cli_key_answer(
     return json.loads(cli(*args, config=config, env=env).stdout)
 
 
-def cli_key(
-    config: Path,
-    permissions: str = "trigger_pipeline,read_runs",
-    *,
-    name: str = "k",
-    pipelines: str = "",
-    env: dict | None = None,
-) -> str:
-    """A new API key's plaintext, made by ``flashfusion keys create``."""
-    return cli_key_answer(config, permissions, name=name, pipelines=pipelines, env=env)["plaintext_key"]
+def cli_key(config: Path, *args: Any, **kwargs: Any) -> str:
+    """A new API key's plaintext, made by ``flashfusion keys create`` (arguments as ``cli_key_answer``)."""
+    return cli_key_answer(config, *args, **kwargs)["plaintext_key"]
 
 
 def terminate_when(proc: subprocess.Popen, ready: Callable[[str], T], timeout: float = 60) -> tuple[T, str, str]:

@@ -55,10 +55,13 @@ class Build:
     params: dict[str, str]
     queue_id: int
     timestamp: int
-    building: bool = True
-    result: str | None = None
+    result: str | None = None  # None while the build runs
     duration: int = 0
     stages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def building(self) -> bool:
+        return self.result is None
 
 
 @dataclass
@@ -105,19 +108,12 @@ class FakeJenkins(LoopbackFake):
 
     # ------------------------------------------------------------------ setup and scripting
 
-    def add_job(
-        self,
-        full_name: str,
-        *,
-        stages: tuple[str, ...] | None = ("Checkout", "Build", "Test"),
-        buildable: bool = True,
-        fail_stage: str | None = None,
-        auto_advance: bool = False,
-    ) -> Job:
+    def add_job(self, full_name: str, **options: Any) -> Job:
         """``full_name`` is folders and job separated by ``/`` (a multibranch branch job's
-        last part is the branch URL-encoded, e.g. ``feature%2Fx``)."""
+        last part is the branch URL-encoded, e.g. ``feature%2Fx``); ``options`` are ``Job``'s
+        (``stages``, ``buildable``, ``fail_stage``, ``auto_advance``)."""
         with self.lock:
-            job = Job(tuple(full_name.split("/")), stages, buildable, fail_stage, auto_advance)
+            job = Job(tuple(full_name.split("/")), **options)
             self.jobs[job.path] = job
             return job
 
@@ -186,12 +182,12 @@ class FakeJenkins(LoopbackFake):
             build = self.build(number, job)
             now = self._tick()
             if state == "building":
-                build.building, build.result = True, None
+                build.result = None
             else:
                 self._finish(build, state, now)
 
     def _finish(self, build: Build, result: str, now: int) -> None:
-        build.building, build.result, build.duration = False, result, now - build.timestamp
+        build.result, build.duration = result, now - build.timestamp
         for stage in build.stages:
             if stage["status"] == "IN_PROGRESS":
                 stage.update(status=RESULT_STAGE.get(result, "FAILED"), durationMillis=now - stage["startTimeMillis"])
