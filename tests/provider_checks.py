@@ -4,24 +4,21 @@ upstream, and ``flashfusion doctor`` run in-process."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import pipeline_table
 from testkit.gateway import ApiKit
 from testkit.provider_api import Served
 
 
 def pipeline_tables(provider: str, pipelines: dict[str, dict[str, Any]]) -> str:
-    """One ``[pipelines.<id>]`` table per entry, each run by ``provider`` (values written as JSON, which TOML
-    reads)."""
-    tables = []
-    for pipeline_id, settings in pipelines.items():
-        lines = [f"{key} = {json.dumps(value)}" for key, value in {"provider": provider, **settings}.items()]
-        tables.append(f"\n[pipelines.{pipeline_id}]\n" + "\n".join(lines) + "\n")
-    return "".join(tables)
+    """One ``[pipelines.<id>]`` table per entry, each run by ``provider``."""
+    return "".join(
+        pipeline_table(pipeline_id, {"provider": provider, **settings}) for pipeline_id, settings in pipelines.items()
+    )
 
 
 def cycle_until_upstream_finishes(
