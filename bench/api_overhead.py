@@ -28,13 +28,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from flashfusion.core.config import ServerConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BIN, WrkResult, free_port, gateway, machine, require, wait_http, wrk  # noqa: E402
+from common import BIN, WrkResult, free_port, gateway, machine, require, serve_options, wait_http, wrk  # noqa: E402
 
 POST_LUA = """
 wrk.method = "POST"
@@ -50,12 +51,7 @@ def run_bare(body: bytes, workers: int, threads: int):
     proc = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
+            *serve_options(port, workers, threads),
             "--worker-class",
             "gthread",
             "--keep-alive",
@@ -99,6 +95,16 @@ def finished_run(url: str, headers: dict) -> tuple[str, bytes]:
     return run_id, answer.content
 
 
+def alternate(rounds: int, targets: dict[str, tuple[str, dict]], **load: Any) -> dict[str, list[WrkResult]]:
+    """``rounds`` rounds of one wrk run per target in turn (url, wrk options), the results by target:
+    alternating spreads the machine's changing background load over all targets alike."""
+    rows: dict[str, list[WrkResult]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (url, options) in targets.items():
+            rows[name].append(wrk(url, **options, **load))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
@@ -131,52 +137,25 @@ def main() -> None:
         bare, bare_url = run_bare(body, args.workers, args.threads)
         target = f"/api/get-status?run_id={run_id}"
         try:
-            rows: dict[str, list[WrkResult]] = {"gateway": [], "exhausted": [], "bare": []}
-            for _ in range(args.rounds):
-                rows["gateway"].append(
-                    wrk(
-                        gw.url + target,
-                        seconds=args.seconds,
-                        connections=args.connections,
-                        headers=headers,
-                        server_pid=gw.procs[0].pid,
-                    )
-                )
-                rows["exhausted"].append(
-                    wrk(
-                        spent.url + target,
-                        seconds=args.seconds,
-                        connections=args.connections,
-                        headers=spent_headers,
-                        server_pid=spent.procs[0].pid,
-                    )
-                )
-                rows["bare"].append(
-                    wrk(bare_url + target, seconds=args.seconds, connections=args.connections, server_pid=bare.pid)
-                )
+            load = {"seconds": args.seconds, "connections": args.connections}
+            rows = alternate(
+                args.rounds,
+                {
+                    "gateway": (gw.url + target, {"headers": headers, "server_pid": gw.procs[0].pid}),
+                    "exhausted": (spent.url + target, {"headers": spent_headers, "server_pid": spent.procs[0].pid}),
+                    "bare": (bare_url + target, {"server_pid": bare.pid}),
+                },
+                **load,
+            )
             half = statistics.median(r.rps for r in rows["gateway"]) / 2
             script = paced(half, args.connections)
-            rows["gateway @half"], rows["bare @half"] = [], []
-            for _ in range(args.rounds):
-                rows["gateway @half"].append(
-                    wrk(
-                        gw.url + target,
-                        seconds=args.seconds,
-                        connections=args.connections,
-                        headers=headers,
-                        script=script,
-                    )
-                )
-                rows["bare @half"].append(
-                    wrk(bare_url + target, seconds=args.seconds, connections=args.connections, script=script)
-                )
-            trigger = wrk(
-                gw.url + "/api/trigger-pipeline",
-                seconds=args.seconds,
-                connections=args.connections,
-                headers=headers,
-                script=_script(POST_LUA),
+            rows |= alternate(
+                args.rounds,
+                {"gateway @half": (gw.url + target, {"headers": headers}), "bare @half": (bare_url + target, {})},
+                script=script,
+                **load,
             )
+            trigger = wrk(gw.url + "/api/trigger-pipeline", headers=headers, script=_script(POST_LUA), **load)
         finally:
             os.killpg(bare.pid, signal.SIGTERM)
             bare.wait()

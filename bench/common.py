@@ -53,6 +53,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def serve_options(port: int, workers: int, threads: int) -> list[str]:
+    """The listening address and pool size, spelled alike for gunicorn and ``flashfusion serve``."""
+    return ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)]
+
+
 def wait_http(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -117,18 +122,7 @@ def gateway(
     config = root / "flashfusion.toml"
     config.write_text(CONFIG.format(database_url=url, limit=limit, workdir=root / "runs", extra=extra))
     port = free_port()
-    args = [
-        FLASHFUSION,
-        "--config",
-        str(config),
-        "serve",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-    ]
+    args = [FLASHFUSION, "--config", str(config), "serve", *serve_options(port, workers, threads)]
     if not with_worker:
         args.append("--no-worker")
     log = open(root / "serve.log", "wb")

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from common import machine  # noqa: E402
-from polling_hooks import RECONCILE, measure_hooks, report_hooks  # noqa: E402
+from polling_hooks import RECONCILE, HookScenario, measure_hooks, report_hooks  # noqa: E402
 from polling_worlds import (  # noqa: E402
     CYCLES_PER_HOUR,
     INTERVAL,
@@ -136,6 +136,11 @@ def report(rows: list[Scenario]) -> None:
         )
 
 
+def measured(row: Scenario | HookScenario, what: str) -> None:
+    """The progress line after each measurement: a full run takes minutes."""
+    print(f"  measured {row.provider} {row.runs} runs / {row.repos} repos {what}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,10,100,1000", help="active runs, comma-separated")
@@ -164,18 +169,12 @@ def main() -> None:
                     continue
                 row = measure(worlds[name], runs, repos, args.mix_cycles)
                 rows.append(row)
-                print(
-                    f"  measured {row.provider} {runs} runs / {repos} repos in {row.seconds:.1f} s "
-                    f"({row.completed} runs completed and replaced during the mix)",
-                    flush=True,
-                )
+                measured(row, f"in {row.seconds:.1f} s ({row.completed} runs completed and replaced during the mix)")
                 if args.hooks:
                     hooked = measure_hooks(worlds[name], runs, repos, args.mix_cycles)
                     hook_rows.append(hooked)
-                    print(
-                        f"  measured {row.provider} {runs} runs / {repos} repos with hooks in "
-                        f"{hooked.seconds:.1f} s ({hooked.deliveries} deliveries in the mix)",
-                        flush=True,
+                    measured(
+                        hooked, f"with hooks in {hooked.seconds:.1f} s ({hooked.deliveries} deliveries in the mix)"
                     )
     report(rows)
     if hook_rows:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,26 +42,13 @@ steps = [
 ]
 triggers = {{ manual = true }}
 quality_gates = {{ max_duration_seconds = 600 }}
-
-[pipelines.broken]
-provider = "local"
-repository_name = "local/broken"
-steps = [
-  {{ name = "compile", run = "echo compiling" }},
-  {{ name = "unit-tests", run = "echo 'AssertionError: 2 != 3' >&2; exit 3" }},
-  {{ name = "deploy", run = "echo never" }},
-]
-
-[pipelines.slow]
-provider = "local"
-repository_name = "local/slow"
-steps = [
-  {{ name = "first", run = "echo started > marker-first" }},
-  {{ name = "sleepy", run = "sleep {slow_seconds}; echo done >> ../sleepy-count" }},
-  {{ name = "last", run = "echo last" }},
-]
-timeout_seconds = {slow_timeout}
 """
+
+BROKEN_STEPS = [
+    ("compile", "echo compiling"),
+    ("unit-tests", "echo 'AssertionError: 2 != 3' >&2; exit 3"),
+    ("deploy", "echo never"),
+]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -76,14 +64,44 @@ def db_url(backend: str, tmp_path: Path) -> str:
     return url
 
 
+def toml_value(value: object) -> str:
+    """``value`` in TOML: lists and tables inline, anything else as JSON (which TOML reads)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def pipeline_table(pipeline_id: str, settings: dict[str, object]) -> str:
+    """``[pipelines.<pipeline_id>]`` with one line per setting."""
+    lines = "".join(f"{key} = {toml_value(value)}\n" for key, value in settings.items())
+    return f"\n[pipelines.{pipeline_id}]\n{lines}"
+
+
+def local_pipeline(pipeline_id: str, steps: list[tuple[str, str]], **settings: object) -> str:
+    """A pipeline of the local provider in ``local/<pipeline_id>``, one step per (name, shell command)."""
+    table = [{"name": name, "run": run} for name, run in steps]
+    return pipeline_table(
+        pipeline_id, {"provider": "local", "repository_name": f"local/{pipeline_id}", "steps": table, **settings}
+    )
+
+
 def write_config(
     tmp_path: Path, db_url: str, extra: str = "", slow_seconds: float = 30, slow_timeout: int = 600
 ) -> Path:
+    """``BASE_CONFIG``, the local pipelines ``broken`` (its second step fails) and ``slow`` (its ``sleepy``
+    step sleeps ``slow_seconds``; the run times out after ``slow_timeout``), then ``extra``."""
+    slow = [
+        ("first", "echo started > marker-first"),
+        ("sleepy", f"sleep {slow_seconds}; echo done >> ../sleepy-count"),
+        ("last", "echo last"),
+    ]
     path = tmp_path / "flashfusion.toml"
     path.write_text(
-        BASE_CONFIG.format(
-            database_url=db_url, workdir=tmp_path / "runs", slow_seconds=slow_seconds, slow_timeout=slow_timeout
-        )
+        BASE_CONFIG.format(database_url=db_url, workdir=tmp_path / "runs")
+        + local_pipeline("broken", BROKEN_STEPS)
+        + local_pipeline("slow", slow, timeout_seconds=slow_timeout)
         + textwrap.dedent(extra)
     )
     return path

@@ -70,20 +70,24 @@ def test_missing_file_names_it(tmp_path):
 
 
 A_PIPELINE = "[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\nsteps = [{ name = 'a', run = 'true' }]\n"
-BAD_TRIGGERS = [
-    ("{ schedule = ['0 3 * *'] }", "pipelines.x.triggers.schedule[0]", "expected 5 fields"),
-    ("{ schedule = ['0 3 * * 1-5', '61 * * * *'] }", "pipelines.x.triggers.schedule[1]", "bad minute"),
-    ("{ schedule = ['0 0 30 2 *'] }", "pipelines.x.triggers.schedule[0]", "bad day-of-month"),
-    ("{ schedule = ['* * * * * *'] }", "pipelines.x.triggers.schedule[0]", "expected 5 fields"),
-    ("{ schedule = '0 3 * * *' }", "pipelines.x.triggers.schedule", "expected a list"),
-    (
-        "{ schedule = ['0 3 * * *'], timezone = 'Mars/Olympus' }",
-        "pipelines.x.triggers.timezone",
-        "not an IANA time zone",
-    ),
-    ("{ push = 'main' }", "pipelines.x.triggers.push", "expected a list"),
-    ("{ pushes = ['main'] }", "pipelines.x.triggers.pushes", "unknown key"),
-]
+
+
+@pytest.mark.parametrize(
+    "section, name, value, problem",
+    [
+        ("server", "workers", "'two'", "expected int"),
+        ("server", "workers", "0", "greater than 0"),
+        ("server", "port", "1", "unknown key"),
+        ("server", "trusted_proxies", "'10.0.0.1'", "expected a list"),
+        ("server", "trusted_proxies", "['10.0.0.0/8', 'proxy.local']", "'proxy.local' is not an IP address or network"),
+        ("providers.github", "token", "'ghp_x'", "environment only"),
+        ("providers.local", "log_tail_bytes", "'big'", "expected int"),
+        ("providers.local", "colour", "'red'", "unknown setting"),
+    ],
+)
+def test_a_bad_setting_is_named_by_its_key(tmp_path, section, name, value, problem):
+    message = error_of(tmp_path, f"[{section}]\n{name} = {value}\n")
+    assert f": {section}.{name}: " in message and problem in message
 
 
 @pytest.mark.parametrize(
@@ -91,10 +95,6 @@ BAD_TRIGGERS = [
     [
         ("[server\n", "-", "not valid TOML"),
         ("[nonsense]\n", "nonsense", "unknown section"),
-        ("[server]\nworkers = 'two'\n", "server.workers", "expected int"),
-        ("[server]\nworkers = 0\n", "server.workers", "greater than 0"),
-        ("[server]\nport = 1\n", "server.port", "unknown key"),
-        ("[providers.github]\ntoken = 'ghp_x'\n", "providers.github.token", "environment only"),
         ("[pipelines.x]\nrepository_name = 'a/b'\n", "pipelines.x.provider", "required key is missing"),
         ("[pipelines.x]\nprovider = 'local'\nrepository_name = 'a/b'\n", "pipelines.x.steps", "needs 'steps' or"),
         (
@@ -108,21 +108,35 @@ BAD_TRIGGERS = [
             "'bamboo' is not installed",
         ),
         ("[pipelines.'bad id!']\nprovider = 'local'\nrepository_name = 'a/b'\n", "pipelines.bad id!", "pipeline ids"),
-        ("[providers.local]\nlog_tail_bytes = 'big'\n", "providers.local.log_tail_bytes", "expected int"),
-        ("[providers.local]\ncolour = 'red'\n", "providers.local.colour", "unknown setting"),
         ("[providers.nosuch]\nurl = 'x'\n", "providers.nosuch", "no installed plugin provides"),
-        ("[server]\ntrusted_proxies = '10.0.0.1'\n", "server.trusted_proxies", "expected a list"),
-        (
-            "[server]\ntrusted_proxies = ['10.0.0.0/8', 'proxy.local']\n",
-            "server.trusted_proxies",
-            "'proxy.local' is not an IP address or network",
-        ),
-        *[(A_PIPELINE + f"triggers = {triggers}\n", key, problem) for triggers, key, problem in BAD_TRIGGERS],
     ],
 )
 def test_bad_files(tmp_path, text, key, problem):
     message = error_of(tmp_path, text)
     assert f": {key}: " in message and problem in message
+
+
+@pytest.mark.parametrize(
+    "triggers, key, problem",
+    [
+        pytest.param("{ schedule = ['0 3 * *'] }", "schedule[0]", "expected 5 fields", id="4-fields"),
+        pytest.param("{ schedule = ['0 3 * * 1-5', '61 * * * *'] }", "schedule[1]", "bad minute", id="minute-61"),
+        pytest.param("{ schedule = ['0 0 30 2 *'] }", "schedule[0]", "bad day-of-month", id="february-30"),
+        pytest.param("{ schedule = ['* * * * * *'] }", "schedule[0]", "expected 5 fields", id="6-fields"),
+        pytest.param("{ schedule = '0 3 * * *' }", "schedule", "expected a list", id="schedule-string"),
+        pytest.param(
+            "{ schedule = ['0 3 * * *'], timezone = 'Mars/Olympus' }",
+            "timezone",
+            "not an IANA time zone",
+            id="unknown-timezone",
+        ),
+        pytest.param("{ push = 'main' }", "push", "expected a list", id="push-string"),
+        pytest.param("{ pushes = ['main'] }", "pushes", "unknown key", id="unknown-key"),
+    ],
+)
+def test_bad_triggers(tmp_path, triggers, key, problem):
+    message = error_of(tmp_path, A_PIPELINE + f"triggers = {triggers}\n")
+    assert f": pipelines.x.triggers.{key}: " in message and problem in message
 
 
 def test_bad_environment_override_names_the_variable(tmp_path):

@@ -65,6 +65,14 @@ def healthz_over(sock: socket.socket) -> int:
     return read_response(sock)[0]
 
 
+def post_json(sock: socket.socket, path: str, framing: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """A JSON POST to ``path`` framed by ``framing``, its Content-Length or Transfer-Encoding header (a
+    Content-Length may promise more than ``body`` holds), and the response read back."""
+    head = f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{framing}\r\n\r\n"
+    sock.sendall(head.encode() + body)
+    return read_response(sock)
+
+
 def assert_api_error(status: int, headers: dict, body: bytes, expected: int) -> dict:
     assert status == expected, body
     assert headers["content-type"].startswith("application/json")
@@ -127,11 +135,7 @@ def test_headers_that_never_finish_get_408_and_are_closed(server):
 
 def test_a_stalled_body_is_answered_408_and_frees_the_thread(server):
     with connect(server) as sock:
-        sock.sendall(
-            b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 100\r\n\r\n{"username":'
-        )
-        status, headers, body = read_response(sock)
+        status, headers, body = post_json(sock, "/functions/login", "Content-Length: 100", b'{"username":')
         answer = assert_api_error(status, headers, body, 408)
         assert answer["error"] == "Request Timeout"
         assert headers["connection"] == "close"
@@ -142,23 +146,16 @@ def test_413_says_connection_close_or_keeps_the_connection_usable(server):
     for size in (70_000, 300_000):  # the API's limit is 64 KiB
         with connect(server) as sock:
             body = b"{" + b" " * (size - 2) + b"}"
-            sock.sendall(
-                b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                + f"Content-Length: {size}\r\n\r\n".encode()
-                + body
-            )
-            status, headers, answer = read_response(sock)
+            status, headers, answer = post_json(sock, "/functions/login", f"Content-Length: {size}", body)
             assert_api_error(status, headers, answer, 413)
             assert_reusable_or_closed(sock, headers)
 
 
 def test_an_error_before_the_body_is_read_keeps_a_small_body_connection_usable(server):
     with connect(server) as sock:
-        sock.sendall(
-            b"POST /api/trigger-pipeline HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 25\r\n\r\n{"pipeline_id": "demo"}  '
+        status, headers, answer = post_json(
+            sock, "/api/trigger-pipeline", "Content-Length: 25", b'{"pipeline_id": "demo"}  '
         )
-        status, headers, answer = read_response(sock)
         assert_api_error(status, headers, answer, 401)
         assert headers["connection"] == "keep-alive"
         assert healthz_over(sock) == 200
@@ -172,20 +169,12 @@ def chunked(body: bytes, size: int = 1000) -> bytes:
 def test_a_chunked_body_is_read(server):
     with connect(server) as sock:
         body = json.dumps({"username": "nobody", "password": "x" * 3000}).encode()
-        sock.sendall(
-            b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body)
-        )
-        status, headers, answer = read_response(sock)
+        status, headers, answer = post_json(sock, "/functions/login", "Transfer-Encoding: chunked", chunked(body))
         assert status == 401, answer  # the credentials were read (and are wrong), not "must be a JSON object"
         assert healthz_over(sock) == 200
 
         big = json.dumps({"username": "nobody", "password": "x" * 70_000}).encode()
-        sock.sendall(
-            b"POST /functions/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n" + chunked(big, 8000)
-        )
-        status, headers, answer = read_response(sock)
+        status, headers, answer = post_json(sock, "/functions/login", "Transfer-Encoding: chunked", chunked(big, 8000))
         assert_api_error(status, headers, answer, 413)
         assert_reusable_or_closed(sock, headers)
 

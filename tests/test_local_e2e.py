@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_config
+from conftest import local_pipeline, write_config
 from testkit.db import database_url, fresh_database
 from testkit.procs import run_processes
 from testkit.server import FLASHFUSION, cli_key, spawn, start_server, wait_for
@@ -30,36 +30,25 @@ with open(sys.argv[2], "a") as f:
     f.write("x\\n")
 """
 
-PIPELINES = """
-[pipelines.stuck]
-provider = "local"
-repository_name = "local/stuck"
-steps = [
-  {{ name = "hang", run = "{py} {detach} 300 ../stuck-marker & echo started; sleep 300" }},
-]
-
-[pipelines.stuck-short]
-provider = "local"
-repository_name = "local/stuck-short"
-steps = [
-  {{ name = "hang", run = "{py} {detach} 300 ../stuck-short-marker & echo started; sleep 300" }},
-]
-timeout_seconds = 4
-
-[pipelines.deploy]
-provider = "local"
-repository_name = "local/deploy"
-steps = [
-  {{ name = "deploy", run = "echo attempt >> ../attempts; (trap '' HUP TERM; sleep {seconds}; echo x >> ../deployed) & {py} {detach} {seconds} ../deployed-detached & wait" }},
-  {{ name = "after", run = "echo after" }},
-]
-"""
-
 
 def config_with_pipelines(tmp_path: Path, db_url: str, seconds: float = 4) -> Path:
     detach = tmp_path / "detach.py"
     detach.write_text(DETACH)
-    return write_config(tmp_path, db_url, PIPELINES.format(py=sys.executable, detach=detach, seconds=seconds))
+
+    def hang(pipeline_id: str) -> list[tuple[str, str]]:
+        """A step leaving a detached process (it writes ``../<pipeline_id>-marker`` after 300 s) that holds on."""
+        return [("hang", f"{sys.executable} {detach} 300 ../{pipeline_id}-marker & echo started; sleep 300")]
+
+    deploy = (
+        f"echo attempt >> ../attempts; (trap '' HUP TERM; sleep {seconds}; echo x >> ../deployed) & "
+        f"{sys.executable} {detach} {seconds} ../deployed-detached & wait"
+    )
+    pipelines = (
+        local_pipeline("stuck", hang("stuck"))
+        + local_pipeline("stuck-short", hang("stuck-short"), timeout_seconds=4)
+        + local_pipeline("deploy", [("deploy", deploy), ("after", "echo after")])
+    )
+    return write_config(tmp_path, db_url, pipelines)
 
 
 def make_key(config: Path) -> str:

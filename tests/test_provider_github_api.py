@@ -4,6 +4,7 @@ triggered with ``trigger-pipeline``, followed by a worker, read with ``get-statu
 
 from __future__ import annotations
 
+import provider_checks
 import pytest
 from testkit import provider_api
 from testkit.fake_github import FakeClock, FakeGitHub
@@ -17,31 +18,16 @@ TOKEN_ENV = "FF_GATEWAY_TEST_GITHUB_TOKEN"
 TOKEN = "ghp_gatewayTestToken0123456789abcdefABCDEF"
 LIST = "GET /repos/{owner}/{repo}/actions/runs"
 DEPLOY_URL = "https://web.acme.example"
+PIPELINES = {
+    "web": {"name": "Web", "repository_name": REPO, "workflow": "deploy.yml", "branch": "main"},
+    "nodispatch": {"repository_name": REPO, "workflow": "push-only.yml"},
+    "missing": {"repository_name": REPO, "workflow": "missing.yml"},
+}
 
 
 def provider_config(url: str, **settings) -> str:
     table = {"base_url": url, "token_env": TOKEN_ENV, "poll_interval_seconds": provider_api.POLL_SECONDS, **settings}
-    return (
-        provider_api.provider_table("github", table)
-        + f"""
-[pipelines.web]
-name = "Web"
-provider = "github"
-repository_name = "{REPO}"
-workflow = "deploy.yml"
-branch = "main"
-
-[pipelines.nodispatch]
-provider = "github"
-repository_name = "{REPO}"
-workflow = "push-only.yml"
-
-[pipelines.missing]
-provider = "github"
-repository_name = "{REPO}"
-workflow = "missing.yml"
-"""
-    )
+    return provider_api.provider_table("github", table) + provider_checks.pipeline_tables("github", PIPELINES)
 
 
 @pytest.fixture
@@ -80,16 +66,13 @@ def test_trigger_follows_the_run_to_success_with_steps_durations_and_deployment(
     # known upstream, waiting in GitHub's queue: still "dispatching" (phases never go back to "queued")
     assert (run["status"], run["phase"], run["conclusion"]) == ("running", "dispatching", None)
 
-    seen = set()
-    while fake.runs[upstream].status != "completed":
-        clock.advance(5)
-        fake.advance(upstream)
-        kit.cycle()
-        run = kit.status(run_id)
-        seen.add((run["phase"], run["provider_status"]))
+    seen = provider_checks.cycle_until_upstream_finishes(
+        kit, run_id, lambda: fake.runs[upstream].status == "completed", clock.advance, lambda: fake.advance(upstream)
+    )
+    for run in seen:
         if run["phase"] == "in_progress":
             assert run["status"] == "running" and run["steps"]
-    assert ("in_progress", "in_progress") in seen
+    assert ("in_progress", "in_progress") in {(run["phase"], run["provider_status"]) for run in seen}
 
     run = kit.cycle_until(lambda r: r["phase"] == "completed", run_id)
     assert (run["status"], run["conclusion"], run["provider_status"]) == ("success", "success", "completed")
@@ -278,47 +261,14 @@ def test_dispatch_state_round_trips_through_the_database(kit, fake):
     assert ref.state["seq"] == kit.gateway.providers.get("github")._last_seq
 
 
-@pytest.mark.e2e
-def test_real_serve_follows_a_github_run_and_never_shows_the_token(tmp_path, fake, clock):
-    """One real serve per provider is enough: this one on SQLite, GitLab's on PostgreSQL."""
-    from testkit.db import database_url
-
-    db_url = database_url("sqlite", tmp_path)
-    config_text = provider_config(fake.url)
-    with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gh") as served:
-        started = served.trigger("web")
-        upstream = int(started["upstream_run_id"])
-        clock.advance(3)
-        fake.advance(upstream)
-        served.wait_until_started(started["run_id"], what="the run to start")
-        clock.advance(4)
-        fake.finish(upstream)
-        run = served.wait_until_completed(started["run_id"], what="the run to finish")
-        assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
-        assert all(s["duration_seconds"] is not None for s in run["steps"]) and len(run["steps"]) == 3
-        assert run["duration_seconds"] >= 4
-
-        fake.tokens.pop(TOKEN)  # the token is revoked upstream
-        refused = served.http.post("/api/trigger-pipeline", json={"pipeline_id": "web"})
-        assert refused.status_code == 502
-        assert "github" in refused.json()["message"] and "web" in refused.json()["message"]
-        assert TOKEN not in refused.text
-    log = served.server.process.output()
-    assert "rejected the credentials" in log  # the refusal is logged ...
-    assert TOKEN not in log  # ... without the token
-
-
 # ---------------------------------------------------------------------------- doctor and readyz
 
 
 def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, db_url, fake, monkeypatch, capsys):
-    from flashfusion.core.cli import main
-
     config = write_gateway_config(tmp_path, db_url, provider_config(fake.url))
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     fake.reset_counters()
-    assert main(["--config", str(config), "doctor"]) == 1
-    lines = capsys.readouterr().out.splitlines()
+    lines = provider_checks.run_doctor(capsys, config, exits=1).splitlines()
     assert "web: ok (github)" in lines and "demo: ok (local)" in lines
     assert "nodispatch: workflow 'push-only.yml' has no workflow_dispatch trigger" in lines
     assert (
@@ -329,13 +279,14 @@ def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, d
         print(f"\ndoctor, 3 GitHub pipelines: {fake.stats()['counted']} counted requests")
     assert fake.stats()["counted"] <= 5  # workflow + file for each found workflow, one 404
 
-    assert main(["--config", str(config), "doctor", "--pipeline", "web"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["web: ok (github)", "1 pipelines checked: 1 ok, 0 with problems"]
+    assert provider_checks.run_doctor(capsys, config, "web", exits=0).splitlines() == [
+        "web: ok (github)",
+        "1 pipelines checked: 1 ok, 0 with problems",
+    ]
 
     wrong = "ghp_wrongToken0000000000000000000000000000"
     monkeypatch.setenv(TOKEN_ENV, wrong)
-    assert main(["--config", str(config), "doctor", "--pipeline", "web", "--pipeline", "demo"]) == 1
-    out = capsys.readouterr().out
+    out = provider_checks.run_doctor(capsys, config, "web", "demo", exits=1)
     assert out.splitlines()[:2] == [
         f"web: github credentials rejected (Bad credentials): check environment variable {TOKEN_ENV}",
         "demo: ok (local)",
@@ -343,12 +294,9 @@ def test_doctor_prints_one_line_per_pipeline_and_exits_1_on_problems(tmp_path, d
     assert wrong not in out
 
     monkeypatch.delenv(TOKEN_ENV)
-    assert main(["--config", str(config), "doctor", "--pipeline", "web"]) == 1
-    assert (
-        capsys.readouterr().out.splitlines()[0]
-        == f"web: github credentials: environment variable {TOKEN_ENV} is not set"
-    )
-    assert main(["--config", str(config), "doctor", "--pipeline", "nope"]) == 2
+    out = provider_checks.run_doctor(capsys, config, "web", exits=1)
+    assert out.splitlines()[0] == f"web: github credentials: environment variable {TOKEN_ENV} is not set"
+    provider_checks.run_doctor(capsys, config, "nope", exits=2)
 
 
 def test_readyz_reports_provider_problems_per_pipeline_as_degraded_with_200(kit):
@@ -415,3 +363,31 @@ def test_readyz_waits_a_bounded_time_for_slow_checks(make_kit, fake, monkeypatch
     pipelines = kit.readyz().json["pipelines"]
     late = [pid for pid, p in pipelines.items() if p.get("problems") == ["no answer within 0.4 s"]]
     assert len(late) == 1 and pipelines["demo"]["status"] == "ok"
+
+
+# ---------------------------------------------------------------------------- one real serve
+
+
+@pytest.mark.e2e
+def test_real_serve_follows_a_github_run_and_never_shows_the_token(tmp_path, fake, clock):
+    """One real serve per provider is enough: this one on SQLite, GitLab's on PostgreSQL."""
+    from testkit.db import database_url
+
+    db_url = database_url("sqlite", tmp_path)
+    config_text = provider_config(fake.url)
+    with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gh") as served:
+        started = served.trigger("web")
+        upstream = int(started["upstream_run_id"])
+        clock.advance(3)
+        fake.advance(upstream)
+        served.wait_until_started(started["run_id"], what="the run to start")
+        clock.advance(4)
+        fake.finish(upstream)
+        run = served.wait_until_completed(started["run_id"], what="the run to finish")
+        assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
+        assert all(s["duration_seconds"] is not None for s in run["steps"]) and len(run["steps"]) == 3
+        assert run["duration_seconds"] >= 4
+
+        fake.tokens.pop(TOKEN)  # the token is revoked upstream
+        provider_checks.assert_trigger_refused(served, "web", ("github", "web"), TOKEN)
+    provider_checks.assert_refusal_logged(served, "rejected the credentials", TOKEN)

@@ -4,6 +4,7 @@ with ``trigger-pipeline``, followed by a worker, read with ``get-status``."""
 
 from __future__ import annotations
 
+import provider_checks
 import pytest
 from testkit import provider_api
 from testkit.fake_gitlab import FakeGitLab, JobSpec
@@ -12,6 +13,13 @@ from testkit.gateway import write_gateway_config
 TOKEN_ENV = "FF_GATEWAY_TEST_GITLAB_TOKEN"
 TOKEN = "glpat-gatewayTestToken-0123456789"
 PROJECT = "acme/backend/api"
+PIPELINES = {
+    "api": {"name": "API", "repository_name": PROJECT, "branch": "main"},
+    "byid": {"repository_name": "77"},
+    "manual": {"repository_name": "acme/manual-deploy"},
+    "flaky": {"repository_name": "acme/flaky"},
+    "gone": {"repository_name": "acme/no-such-project"},
+}
 DEPLOY_URL = "https://api.acme.example"
 
 
@@ -23,32 +31,7 @@ def provider_config(url: str, **settings) -> str:
         "timeout_seconds": 5,
         **settings,
     }
-    return (
-        provider_api.provider_table("gitlab", table)
-        + f"""
-[pipelines.api]
-name = "API"
-provider = "gitlab"
-repository_name = "{PROJECT}"
-branch = "main"
-
-[pipelines.byid]
-provider = "gitlab"
-repository_name = "77"
-
-[pipelines.manual]
-provider = "gitlab"
-repository_name = "acme/manual-deploy"
-
-[pipelines.flaky]
-provider = "gitlab"
-repository_name = "acme/flaky"
-
-[pipelines.gone]
-provider = "gitlab"
-repository_name = "acme/no-such-project"
-"""
-    )
+    return provider_api.provider_table("gitlab", table) + provider_checks.pipeline_tables("gitlab", PIPELINES)
 
 
 @pytest.fixture
@@ -100,16 +83,13 @@ def test_trigger_follows_the_pipeline_to_success_with_jobs_durations_and_deploym
         assert (run["status"], run["phase"]) == ("running", "dispatching")
     assert fake.counts["pipeline.create"] == 1
 
-    statuses = []
-    while fake.pipeline(pid).status not in ("success", "failed"):
-        fake.tick(5)
-        fake.advance(pid)
-        kit.cycle()
-        run = kit.status(run_id)
-        statuses.append((run["phase"], run["provider_status"]))
+    seen = provider_checks.cycle_until_upstream_finishes(
+        kit, run_id, lambda: fake.pipeline(pid).status in ("success", "failed"), fake.tick, lambda: fake.advance(pid)
+    )
+    for run in seen:
         if run["provider_status"] == "running":
             assert run["phase"] == "in_progress" and run["status"] == "running" and run["steps"]
-    assert ("in_progress", "running") in statuses
+    assert ("in_progress", "running") in [(run["phase"], run["provider_status"]) for run in seen]
 
     run = kit.cycle_until(lambda r: r["phase"] == "completed", run_id)
     assert (run["status"], run["conclusion"], run["provider_status"]) == ("success", "success", "success")
@@ -251,48 +231,14 @@ def test_a_worker_poll_cycle_with_100_quiet_pipelines_costs_one_request(kit, fak
         assert dict(fake.counts) == {"pipelines.list": 1}
 
 
-@pytest.mark.e2e
-def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path, fake):
-    """One real serve per provider is enough: GitHub's runs on SQLite, this one on PostgreSQL
-    when the suite has it."""
-    from testkit.db import AVAILABLE_BACKENDS, database_url
-
-    db_url = database_url(AVAILABLE_BACKENDS[-1], tmp_path)
-    config_text = provider_config(fake.url)
-    with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gl") as served:
-        started = served.trigger("api")
-        pid = int(started["upstream_run_id"])
-        fake.advance(pid)
-        served.wait_until_started(started["run_id"], what="the pipeline to start")
-        while fake.pipeline(pid).status == "running":
-            fake.tick(2)
-            fake.advance(pid)
-        run = served.wait_until_completed(started["run_id"], what="the pipeline to finish")
-        assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
-        assert len(run["steps"]) == 4 and all(s["duration_seconds"] for s in run["steps"])
-        assert run["duration_seconds"] > 0
-
-        fake.remove_token(TOKEN)  # the token is revoked upstream
-        refused = served.http.post("/api/trigger-pipeline", json={"pipeline_id": "api"})
-        assert refused.status_code == 502
-        assert "gitlab" in refused.json()["message"] and "'api'" in refused.json()["message"]
-        assert TOKEN not in refused.text
-    log = served.server.process.output()
-    assert "refused the credentials" in log  # the refusal is logged ...
-    assert TOKEN not in log  # ... without the token
-
-
 # ---------------------------------------------------------------------------- doctor and readyz
 
 
 def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_path, db_url, fake, monkeypatch, capsys):
-    from flashfusion.core.cli import main
-
     config = write_gateway_config(tmp_path, db_url, provider_config(fake.url))
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     fake.reset_counters()
-    assert main(["--config", str(config), "doctor"]) == 1
-    lines = capsys.readouterr().out.splitlines()
+    lines = provider_checks.run_doctor(capsys, config, exits=1).splitlines()
     for pid in ("api", "byid", "flaky", "manual", "demo"):
         assert any(line.startswith(f"{pid}: ok (") for line in lines), (pid, lines)
     assert (
@@ -304,8 +250,7 @@ def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_p
 
     wrong = "glpat-wrongToken-000000000000"
     monkeypatch.setenv(TOKEN_ENV, wrong)
-    assert main(["--config", str(config), "doctor", "--pipeline", "api"]) == 1
-    out = capsys.readouterr().out
+    out = provider_checks.run_doctor(capsys, config, "api", exits=1)
     assert out.splitlines()[0] == (
         "api: gitlab: checking the project for pipeline 'api': GitLab refused the "
         "credentials (HTTP 401: 401 Unauthorized)"
@@ -314,8 +259,7 @@ def test_doctor_reports_a_missing_project_bad_credentials_and_a_weak_token(tmp_p
 
     fake.add_token("glpat-reporter-000000000", access_level=20)
     monkeypatch.setenv(TOKEN_ENV, "glpat-reporter-000000000")
-    assert main(["--config", str(config), "doctor", "--pipeline", "api"]) == 1
-    assert capsys.readouterr().out.splitlines()[0] == (
+    assert provider_checks.run_doctor(capsys, config, "api", exits=1).splitlines()[0] == (
         "api: gitlab: pipeline 'api': the token has access level 20 on 'acme/backend/api'; creating pipelines "
         "needs Developer (30) or a trigger token"
     )
@@ -339,3 +283,32 @@ def test_readyz_with_bad_credentials_is_degraded_and_never_shows_the_token(make_
     assert make_kit(env={}).readyz().json["pipelines"]["api"]["problems"] == [
         f"gitlab: pipeline 'api': environment variable {TOKEN_ENV} (API token) is not set"
     ]
+
+
+# ---------------------------------------------------------------------------- one real serve
+
+
+@pytest.mark.e2e
+def test_real_serve_follows_a_gitlab_pipeline_and_never_shows_the_token(tmp_path, fake):
+    """One real serve per provider is enough: GitHub's runs on SQLite, this one on PostgreSQL
+    when the suite has it."""
+    from testkit.db import AVAILABLE_BACKENDS, database_url
+
+    db_url = database_url(AVAILABLE_BACKENDS[-1], tmp_path)
+    config_text = provider_config(fake.url)
+    with provider_api.serving_with_worker(tmp_path, db_url, config_text, {TOKEN_ENV: TOKEN}, "gl") as served:
+        started = served.trigger("api")
+        pid = int(started["upstream_run_id"])
+        fake.advance(pid)
+        served.wait_until_started(started["run_id"], what="the pipeline to start")
+        while fake.pipeline(pid).status == "running":
+            fake.tick(2)
+            fake.advance(pid)
+        run = served.wait_until_completed(started["run_id"], what="the pipeline to finish")
+        assert (run["status"], run["conclusion"], run["deployment_url"]) == ("success", "success", DEPLOY_URL)
+        assert len(run["steps"]) == 4 and all(s["duration_seconds"] for s in run["steps"])
+        assert run["duration_seconds"] > 0
+
+        fake.remove_token(TOKEN)  # the token is revoked upstream
+        provider_checks.assert_trigger_refused(served, "api", ("gitlab", "'api'"), TOKEN)
+    provider_checks.assert_refusal_logged(served, "refused the credentials", TOKEN)

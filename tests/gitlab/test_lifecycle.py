@@ -11,6 +11,11 @@ from testkit.fake_gitlab import FakeGitLab, JobSpec
 REPO = "acme/platform/web"
 
 
+def outcome(snap: Any) -> tuple[str, str, str | None, str]:
+    """A run's status, phase and conclusion with GitLab's own status beside them."""
+    return (snap.status, snap.phase, snap.conclusion, snap.provider_status)
+
+
 @pytest.fixture
 def core(kit: Any, fake: FakeGitLab) -> Any:
     project = fake.add_project(REPO, refs=("main", "release"))
@@ -71,12 +76,7 @@ def test_pipeline_runs_through_every_phase_with_steps_durations_and_deployment(c
     fake.advance(pid)  # deploy running
     fake.advance(pid)  # deploy done -> success
     [snap] = core.poll()
-    assert (snap.status, snap.phase, snap.conclusion, snap.provider_status) == (
-        "success",
-        "completed",
-        "success",
-        "success",
-    )
+    assert outcome(snap) == ("success", "completed", "success", "success")
     assert snap.finished_at is not None and snap.finished_at > snap.started_at
     assert all(s.status == "success" and s.duration_seconds is not None for s in snap.steps)
     assert snap.deployment_url == "https://web.acme.example"
@@ -100,12 +100,7 @@ def test_failed_job_fails_the_run_and_skips_later_stages(kit: Any, fake: FakeGit
     for _ in range(3):
         fake.advance(pid)
     [snap] = core.poll()
-    assert (snap.status, snap.phase, snap.conclusion, snap.provider_status) == (
-        "failed",
-        "completed",
-        "failure",
-        "failed",
-    )
+    assert outcome(snap) == ("failed", "completed", "failure", "failed")
     by_name = {s.name: s for s in snap.steps}
     assert (by_name["unit"].status, by_name["unit"].conclusion) == ("failed", "failure")
     assert (by_name["flaky"].status, by_name["flaky"].conclusion) == ("failed", "allowed_failure")
@@ -147,12 +142,7 @@ def test_cancel_uses_the_cancel_endpoint_and_next_poll_reports_cancelled(core: A
     assert fake.counts == {"pipeline.cancel": 1}
     assert fake.requests[-1].path.endswith(f"/pipelines/{pid}/cancel")
     [snap] = core.poll()
-    assert (snap.status, snap.phase, snap.conclusion, snap.provider_status) == (
-        "failed",
-        "completed",
-        "cancelled",
-        "canceled",
-    )
+    assert outcome(snap) == ("failed", "completed", "cancelled", "canceled")
     assert {s.status for s in snap.steps} == {"cancelled"}
 
 

@@ -194,16 +194,17 @@ def test_ssl_verify_refuses_an_unknown_certificate_unless_told_its_ca_or_turned_
         fake.stop()
 
 
-@pytest.mark.parametrize(
-    ("result", "status", "conclusion"),
-    [
-        ("SUCCESS", "success", "success"),
-        ("UNSTABLE", "failed", "unstable"),
-        ("FAILURE", "failed", "failure"),
-        ("ABORTED", "failed", "cancelled"),
-        ("NOT_BUILT", "success", "skipped"),
-        ("SOMETHING_NEW", "failed", "unknown"),
-    ],
-)
-def test_results_map_to_the_common_model(result, status, conclusion):
+RESULTS = {  # a finished build's Jenkins result -> the run's (status, conclusion)
+    "SUCCESS": ("success", "success"),
+    "UNSTABLE": ("failed", "unstable"),
+    "FAILURE": ("failed", "failure"),
+    "ABORTED": ("failed", "cancelled"),
+    "NOT_BUILT": ("success", "skipped"),
+    "SOMETHING_NEW": ("failed", "unknown"),
+}
+
+
+@pytest.mark.parametrize("result", RESULTS)
+def test_results_map_to_the_common_model(result):
+    status, conclusion = RESULTS[result]
     assert mapping.run_state({"building": False, "result": result}) == (status, "completed", conclusion, result)
