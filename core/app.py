@@ -7,9 +7,10 @@ gunicorn runs ``flashfusion.core.app:get_app()``, which reads the configuration 
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 
 import falcon
+import msgspec
 
 from flashfusion.core import dashboard
 from flashfusion.core.config import Config, load_config
@@ -61,7 +62,9 @@ class RequestContext:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         incoming = req.get_header("X-Request-ID") or ""
-        req.context.request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        req.context.request_id = (
+            incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else os.urandom(16).hex()
+        )
         resp.set_header("X-Request-ID", req.context.request_id)
         resp.set_headers(SECURITY_HEADERS)
 
@@ -110,6 +113,9 @@ def create_app(gateway: Gateway) -> falcon.App:
         middleware=[AccessLog(), RequestContext(), Authentication(gateway.config, gateway.clock)]
     )
     app.req_options.strip_url_path_trailing_slash = True
+    # Answers are encoded by msgspec (compact, UTF-8): several times faster than json.dumps on
+    # every response; request bodies keep the parser in web/parsing (it names line and column).
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(dumps=msgspec.json.encode)
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(falcon.HTTPError, _http_error)
     app.add_error_handler(ApiError, _api_error)

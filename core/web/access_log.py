@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import falcon
 
@@ -33,6 +34,22 @@ def caller_of(req: falcon.Request) -> str:
     return "-"
 
 
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_SERIES_MAX = 1024
+
+
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The request counter's and latency histogram's series for one kind of request. prometheus
+    validates label values on every ``labels()`` call; the series are looked up once here (up to
+    ``_SERIES_MAX`` kinds: past that, clients inventing methods are not remembered)."""
+    found = _SERIES.get((method, route, status))
+    if found is None:
+        found = (metrics.http_requests.labels(method, route, str(status)), metrics.http_latency.labels(method, route))
+        if len(_SERIES) < _SERIES_MAX:
+            _SERIES[(method, route, status)] = found
+    return found
+
+
 class AccessLog:
     """Falcon middleware; first in the chain, so its time (and its trace span, when tracing
     is on) covers the others."""
@@ -50,8 +67,9 @@ class AccessLog:
         route = route_of(req)
         status = resp.status_code
         tracing.end_request_span(req.context.get("span"), req.method, route, status)
-        metrics.http_requests.labels(req.method, route, str(status)).inc()
-        metrics.http_latency.labels(req.method, route).observe(seconds)
+        counted, timed = _series(req.method, route, status)
+        counted.inc()
+        timed.observe(seconds)
         if status == 429:
             metrics.rate_limited.labels(route).inc()
         if not log.isEnabledFor(logging.INFO):

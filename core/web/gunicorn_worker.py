@@ -120,7 +120,10 @@ class HeaderFirstWorker(ThreadWorker):
         conn.head = bytearray(buffered)
         conn.head_deadline = time.monotonic() + HEADER_TIMEOUT
         conn.sock.setblocking(False)
-        if buffered and self._head_done(conn):
+        # A kept-alive connection is handed here because it became readable: its next
+        # header block is usually all there, and goes to a thread without a trip through
+        # the poller.
+        if (buffered and self._head_done(conn)) or self._read_head(conn):
             return
         self.reading_heads.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
@@ -134,20 +137,24 @@ class HeaderFirstWorker(ThreadWorker):
         )
 
     def _on_head_readable(self, conn: Connection, sock: socket.socket) -> None:
+        if self._read_head(conn):
+            self._stop_reading(conn)
+
+    def _read_head(self, conn: Connection) -> bool:
+        """Read what the client has sent so far: True once the header block is handed over
+        (or refused, or the client has gone), False while more is awaited."""
         try:
-            data = sock.recv(RECV_SIZE)
+            data = conn.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             data = b""
         if not data:
-            self._stop_reading(conn)
             self._close(conn)
-            return
+            return True
         assert conn.head is not None
         conn.head += data
-        if self._head_done(conn):
-            self._stop_reading(conn)
+        return self._head_done(conn)
 
     def _head_done(self, conn: Connection) -> bool:
         """Hand over a complete header block, refuse one too large; False while waiting."""
