@@ -6,7 +6,8 @@ alternating.
 
 Rows, each the median of ``--rounds`` alternating rounds:
 
-* ``gateway``: ``GET /api/get-status`` of a finished run with a key whose budget is ample.
+* ``gateway``: ``GET /api/get-status`` of a finished run with a key whose budget is ample; its
+  run worker runs beside it at the default tick (its CPU is counted in the gateway's).
 * ``exhausted``: the same request with a key whose rate limit is spent (every answer a 429),
   on a second gateway started with a limit of 1 request per hour.
 * ``bare``: the baseline.
@@ -32,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from flashfusion.core.config import ServerConfig
+from flashfusion.core.config import ServerConfig, WorkerConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BIN, WrkResult, free_port, gateway, machine, require, serve_options, wait_http, wrk  # noqa: E402
@@ -123,7 +124,13 @@ def main() -> None:
         exhausted_db = args.database_url + "_exhausted"
         _recreate(exhausted_db)
     with (
-        gateway(args.database_url, workers=args.workers, threads=args.threads, with_worker=True) as gw,
+        gateway(
+            args.database_url,
+            workers=args.workers,
+            threads=args.threads,
+            with_worker=True,
+            tick=WorkerConfig.tick_seconds,
+        ) as gw,
         gateway(exhausted_db, workers=args.workers, threads=args.threads, limit=1) as spent,
     ):
         headers = {"X-API-Key": gw.key()}

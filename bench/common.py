@@ -76,10 +76,10 @@ database_url = "{database_url}"
 [rate_limits]
 api_requests_per_hour = {limit}
 [worker]
-tick_seconds = 0.05
+tick_seconds = {tick}
 [providers.local]
 workdir = "{workdir}"
-poll_interval_seconds = 0.05
+poll_interval_seconds = {tick}
 [pipelines.demo]
 provider = "local"
 repository_name = "local/demo"
@@ -116,11 +116,14 @@ def gateway(
     limit: int = 1_000_000_000,
     extra: str = "",
     env: dict | None = None,
+    tick: float = 0.05,
 ) -> Iterator[Gateway]:
+    """A ``flashfusion serve`` on a fresh database. ``tick``: the run worker's tick and the local
+    provider's poll interval (short, so that benchmarks' runs finish quickly)."""
     root = Path(tempfile.mkdtemp(prefix="ffbench-"))
     url = database_url or f"sqlite:///{root / 'bench.db'}"
     config = root / "flashfusion.toml"
-    config.write_text(CONFIG.format(database_url=url, limit=limit, workdir=root / "runs", extra=extra))
+    config.write_text(CONFIG.format(database_url=url, limit=limit, workdir=root / "runs", extra=extra, tick=tick))
     port = free_port()
     args = [FLASHFUSION, "--config", str(config), "serve", *serve_options(port, workers, threads)]
     if not with_worker:
