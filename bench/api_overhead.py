@@ -33,10 +33,10 @@ from typing import Any
 
 import httpx
 
-from flashfusion.core.config import ServerConfig, WorkerConfig
+from flashfusion.core.config import WorkerConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BIN, WrkResult, free_port, gateway, machine, require, serve_options, wait_http, wrk  # noqa: E402
+from common import BIN, WrkResult, empty_database, free_port, gateway, serve_options, wait_http, wrk, wrk_options  # noqa: E402
 
 POST_LUA = """
 wrk.method = "POST"
@@ -109,20 +109,14 @@ def alternate(rounds: int, targets: dict[str, tuple[str, dict]], **load: Any) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=ServerConfig.workers)
-    parser.add_argument("--threads", type=int, default=ServerConfig.threads)
-    args = parser.parse_args()
-    require("wrk", "apt-get install wrk")
-    print(machine())
+    args = wrk_options(parser, seconds=8, rounds=3)
     print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}")
     backend = "PostgreSQL" if args.database_url else "SQLite"
     exhausted_db = None
     if args.database_url:  # the second gateway needs an empty database of its own, beside the first
         exhausted_db = args.database_url + "_exhausted"
-        _recreate(exhausted_db)
+        empty_database(exhausted_db)
     with (
         gateway(
             args.database_url,
@@ -201,19 +195,6 @@ def main() -> None:
         f"p50 {trigger.p50_ms:.2f} ms, p99 {trigger.p99_ms:.2f} ms, non-2xx {trigger.non_2xx}"
     )
     print(f"load average at end: {Path('/proc/loadavg').read_text().split()[:3]}")
-
-
-def _recreate(url: str) -> None:
-    """An empty database ``url`` on the same PostgreSQL server (dropped first if it exists)."""
-    import psycopg2
-
-    admin, name = url.rsplit("/", 1)
-    conn = psycopg2.connect(admin + "/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
 
 
 if __name__ == "__main__":

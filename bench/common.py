@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -224,3 +225,30 @@ def wrk(
 def require(tool: str, hint: str) -> None:
     if shutil.which(tool) is None:
         sys.exit(f"{tool} is needed: {hint}")
+
+
+def wrk_options(parser: argparse.ArgumentParser, *, seconds: int, rounds: int) -> argparse.Namespace:
+    """Adds the options of every wrk benchmark (round length and count, the server's shape) and
+    parses; checks that wrk is installed and prints the machine."""
+    parser.add_argument("--seconds", type=int, default=seconds)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--workers", type=int, default=ServerConfig.workers)
+    parser.add_argument("--threads", type=int, default=ServerConfig.threads)
+    args = parser.parse_args()
+    require("wrk", "apt-get install wrk")
+    print(machine())
+    return args
+
+
+def empty_database(url: str) -> str:
+    """An empty database ``url`` on its PostgreSQL server (dropped first if it exists)."""
+    import psycopg2
+
+    admin, name = url.rsplit("/", 1)
+    conn = psycopg2.connect(admin + "/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return url
