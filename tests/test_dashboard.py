@@ -158,6 +158,27 @@ def test_every_page_sends_security_headers_csp_and_no_inline_code(admin, client)
     assert_page_headers(logged_out)
 
 
+def test_live_pages_answer_their_changing_part_alone_for_the_poller(admin):
+    """dashboard.js replaces a ``.live`` block with what its ``data-live`` address answers: that
+    answer must be the block alone (no page around it), and the full page must hold the same block."""
+    run = make_run("demo", steps=[{"name": "lint", "status": "success"}])
+    created = admin.post("/dashboard/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["run.completed"]})
+    hook_id = re.search(r"/dashboard/webhooks/(wh_[A-Za-z0-9]+)", created.text).group(1)
+    for path, block in (
+        ("/dashboard/runs", "runs"),
+        (f"/dashboard/runs/{run.id}", "run"),
+        (f"/dashboard/webhooks/{hook_id}", "deliveries"),
+    ):
+        page = admin.get(path)
+        live = re.search(rf'<div id="{block}" class="live" data-live="([^"]+)"', page.text)
+        assert page.status_code == 200 and live, path
+        fragment = admin.get(live.group(1).replace("&amp;", "&").split("?")[0], fragment="1")
+        assert fragment.status_code == 200, path
+        assert fragment.text.lstrip().startswith(f'<div id="{block}" class="live"'), (path, fragment.text[:80])
+        assert "<html" not in fragment.text and "<nav" not in fragment.text, path
+    assert run.id in admin.get(f"/dashboard/runs/{run.id}", fragment="1").text
+
+
 def test_pages_send_people_who_are_not_logged_in_to_the_login_page(client):
     for path in PAGES:
         answer = client.simulate_get(path)
