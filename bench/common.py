@@ -164,9 +164,8 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` and all its descendants that are alive now."""
-    tick = os.sysconf("SC_CLK_TCK")
+def _tree_stats(pid: int) -> dict[int, list[str]]:
+    """``/proc/<pid>/stat`` fields (after the command name) of ``pid`` and its live descendants."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
@@ -177,13 +176,30 @@ def tree_cpu_seconds(pid: int) -> float:
                 continue
             stats[int(entry.name)] = fields
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0, [pid]
+    found, todo = {}, [pid]
     while todo:
         current = todo.pop()
         if current in stats:
-            total += int(stats[current][11]) + int(stats[current][12])
+            found[current] = stats[current]
         todo += children.get(current, [])
-    return total / tick
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and all its descendants that are alive now."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[11]) + int(fields[12]) for fields in _tree_stats(pid).values()) / tick
+
+
+def pin_tree(pid: int, cpu: int) -> None:
+    """Every thread of ``pid`` and of its descendants onto ``cpu`` (threads started later
+    inherit it from the thread that starts them)."""
+    for process in _tree_stats(pid):
+        try:
+            for task in Path(f"/proc/{process}/task").iterdir():
+                os.sched_setaffinity(int(task.name), {cpu})
+        except OSError:
+            continue
 
 
 def wrk(
@@ -195,10 +211,22 @@ def wrk(
     headers: dict | None = None,
     script: str | None = None,
     server_pid: int | None = None,
+    cpu: int | None = None,
 ) -> WrkResult:
     """One wrk round. With ``server_pid``, also the CPU time that process tree spent per
-    request: unlike requests per second, hardly changed by other work on the machine."""
-    args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    request: unlike requests per second, hardly changed by other work on the machine. With
+    ``cpu``, wrk runs on that CPU alone."""
+    args = [
+        *(["taskset", "-c", str(cpu)] if cpu is not None else []),
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+    ]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
     if script:

@@ -12,6 +12,9 @@ Both gateways run their worker at the default tick; ``--database-url`` (a Postgr
 without a database name) gives each gateway fresh databases there instead of SQLite files. On
 PostgreSQL the same tree against itself measured up to 0.2 lower in the pair started second: run it
 once more with ``--after-first`` and report both.
+``--pinned`` puts each server's processes on CPU 0 and wrk on CPU 1 before every round: what is left
+is each server's own cost per request on one core (the spread of rounds drops from about a third
+to a few percent), without the cross-core GIL hand-offs that an unpinned 2-core VM adds to both.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from flashfusion.core.config import WorkerConfig
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from api_overhead import finished_run, run_bare  # noqa: E402
-from common import WrkResult, empty_database, gateway, wrk, wrk_options  # noqa: E402
+from common import WrkResult, empty_database, gateway, pin_tree, wrk, wrk_options  # noqa: E402
 
 
 def start(stack: contextlib.ExitStack, label: str, binary: str, server: str | None, workers: int, threads: int):
@@ -67,6 +70,12 @@ def main() -> None:
         action="store_true",
         help="start this tree's gateways first (on PostgreSQL the later-started pair measured slower)",
     )
+    parser.add_argument(
+        "--pinned",
+        action="store_true",
+        help="each server's processes on CPU 0 and wrk on CPU 1: no cross-core hand-offs of the GIL, no "
+        "scheduler's choice; the ratio is that of one core each",
+    )
     args = wrk_options(parser, seconds=4, rounds=7)
     this_tree = common.FLASHFUSION
     rows: dict[str, list[WrkResult]] = {}
@@ -84,12 +93,15 @@ def main() -> None:
             shift = (number - 1) % len(names)  # each round starts with another target: no place is always first
             for name in names[shift:] + names[:shift]:
                 url, headers, pid = targets[name]
-                result = wrk(url, seconds=args.seconds, headers=headers, server_pid=pid)
+                if args.pinned:
+                    pin_tree(pid, 0)
+                result = wrk(url, seconds=args.seconds, headers=headers, server_pid=pid, cpu=1 if args.pinned else None)
                 rows.setdefault(name, []).append(result)
             print(f"round {number} of {args.rounds} done", flush=True)
     backend = "PostgreSQL" if args.database_url else "SQLite"
     print(
-        f"\nGET /api/get-status, {backend}, {args.workers} workers x {args.threads} threads, 32 connections, "
+        f"\nGET /api/get-status, {backend}, {args.workers} workers x {args.threads} threads, 32 connections"
+        f"{', servers on CPU 0 and wrk on CPU 1' if args.pinned else ''}, "
         f"{args.rounds} interleaved rounds of {args.seconds} s; / bare: median of the per-round ratios"
     )
     print(f"{'':18} {'req/s':>7} {'/ bare':>7} {'CPU us/req':>11}  per round")

@@ -18,6 +18,7 @@ from flashfusion.core.errors import ApiError
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.observability import logs, tracing
 from flashfusion.core.plugin_manager import get_plugin_manager, load_providers
+from flashfusion.core.runs import runcache
 from flashfusion.core.runs.longpoll import RunWatcher
 from flashfusion.core.storage import db as dbmod
 from flashfusion.core.web.access_log import AccessLog
@@ -109,6 +110,8 @@ def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, param
 
 
 def create_app(gateway: Gateway) -> falcon.App:
+    runcache.configure(gateway.config.server.run_cache_seconds)
+    logs.access_lines.flush_seconds = gateway.config.logging.access_flush_seconds
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(
         middleware=[AccessLog(), RequestContext(), Authentication(gateway.config, gateway.clock)]
     )

@@ -44,6 +44,9 @@ class ServerConfig:
     database_url: str = "sqlite:///flashfusion.db"
     max_body_bytes: int = 65536
     long_poll_max_waiters: int = 4
+    run_cache_seconds: float = (
+        1.0  # how long a process may answer get-status of an unchanged run from memory (0: never)
+    )
     embedded_worker: bool = True
     # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks); see clientaddr.
     trusted_proxies: tuple[str, ...] = ()
@@ -95,6 +98,7 @@ class AuthConfig:
 class LoggingConfig:
     format: str = "text"  # "text" or "json"; see observability.logs
     level: str = "info"  # debug, info, warning, error; `flashfusion --log-level` overrides it
+    access_flush_seconds: float = 0.2  # how long access lines may wait to be written together (0: each at once)
 
 
 @dataclass(frozen=True)
@@ -265,7 +269,9 @@ def _check_networks(entries: tuple[str, ...], path: str, key: str) -> None:
 
 
 #: numbers that may be 0 (everything else numeric must be greater than 0)
-MAY_BE_ZERO = frozenset({"server.max_body_bytes", "auth.key_cache_seconds"})
+MAY_BE_ZERO = frozenset(
+    {"server.max_body_bytes", "server.run_cache_seconds", "auth.key_cache_seconds", "logging.access_flush_seconds"}
+)
 
 
 def _from_env(text: str, default: Any, var: str, path: str) -> Any:

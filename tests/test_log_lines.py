@@ -1,11 +1,14 @@
 """The access log's fast path (``logs.emit_line``) writes exactly the line the logging module
-would, in text and JSON, and steps aside for any other logging setup."""
+would, in text and JSON, and steps aside for any other logging setup; buffered, its lines keep
+their place before later lines and are written when the process exits."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,8 @@ MESSAGE = "GET /api/get-status 200 1.5ms caller=key:ffai_abcd… ünïcode"
 @pytest.fixture
 def logfile(tmp_path: Path):
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logs._installed, logs.current_format)
+    saved = (list(root.handlers), root.level, logs._installed, logs.current_format, logs.access_lines.flush_seconds)
+    logs.access_lines.flush_seconds = 0  # each line at once, unless a test says otherwise
     path = tmp_path / "log"
     stream = path.open("w", encoding="utf-8")
 
@@ -35,7 +39,7 @@ def logfile(tmp_path: Path):
     stream.close()
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
-    logs._installed, logs.current_format = saved[2], saved[3]
+    logs._installed, logs.current_format, logs.access_lines.flush_seconds = saved[2], saved[3], saved[4]
 
 
 def test_text_line_is_what_logging_writes(logfile):
@@ -83,3 +87,30 @@ def test_another_handler_gets_the_line_through_logging(logfile):
         logger.removeHandler(capture)
     assert [r.getMessage() for r in seen] == [MESSAGE] and seen[0].route == "/api/get-status"
     assert json.loads(lines()[0])["route"] == "/api/get-status"  # and the installed handler still writes it
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_buffered_access_lines_come_before_any_later_line(logfile, fmt):
+    setup, lines = logfile
+    setup(fmt)
+    logs.access_lines.flush_seconds = 60.0
+    access = logging.getLogger("flashfusion.access")
+    for n in range(3):
+        logs.emit_line(access, logging.INFO, f"line {n}", FIELDS)
+    logging.getLogger("flashfusion.runs").warning("later")
+    written = lines()
+    messages = [json.loads(line)["message"] if fmt == "json" else line.split(": ", 1)[1] for line in written]
+    assert messages == ["line 0", "line 1", "line 2", "later"]
+
+
+def test_buffered_access_lines_are_written_when_the_process_exits():
+    program = (
+        "import logging\n"
+        "from flashfusion.core.observability import logs\n"
+        "logs.configure('text', 'info')\n"
+        "logs.access_lines.flush_seconds = 60\n"
+        "for n in range(2000):\n"
+        "    logs.emit_line(logging.getLogger('flashfusion.access'), logging.INFO, f'line {n}', {})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60)
+    assert [line.split(": ", 1)[1] for line in done.stderr.splitlines()] == [f"line {n}" for n in range(2000)]

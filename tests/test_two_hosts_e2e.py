@@ -2,7 +2,8 @@
 each, on different ports) and two ``flashfusion worker``s. A revoked key answers 401 from
 every process within ``auth.key_cache_seconds`` + 0.5 s (on PostgreSQL, where revocations
 are pushed, within 0.5 s even with a 30 s cache and slices kept for 30 s); a SIGKILLed worker's runs are taken over by
-the other worker, and every webhook is delivered."""
+the other worker, every webhook is delivered, and a run cancelled through one process shows so in
+the get-status of every process although each remembers runs for 30 s."""
 
 from __future__ import annotations
 
@@ -35,17 +36,32 @@ tick_seconds = 0.05
 """
 
 
-def fresh_connection_statuses(urls: list[str], key: str, run_id: str, per_url: int) -> list[int]:
+REMEMBER_RUNS_30_SECONDS = {"FLASHFUSION_SERVER__RUN_CACHE_SECONDS": "30"}
+
+
+def fresh_connection_answers(urls: list[str], key: str, run_id: str, per_url: int) -> list[httpx.Response]:
     """get-status on a new connection each time: the kernel spreads them over every
     gunicorn process of each instance (a listening socket per process)."""
 
-    def one(url: str) -> int:
-        return httpx.get(
-            url + "/api/get-status", params={"run_id": run_id}, headers={"X-API-Key": key}, timeout=30
-        ).status_code
+    def one(url: str) -> httpx.Response:
+        return httpx.get(url + "/api/get-status", params={"run_id": run_id}, headers={"X-API-Key": key}, timeout=30)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(one, [u for u in urls for _ in range(per_url)]))
+
+
+def fresh_connection_statuses(urls: list[str], key: str, run_id: str, per_url: int) -> list[int]:
+    return [a.status_code for a in fresh_connection_answers(urls, key, run_id, per_url)]
+
+
+def seen_everywhere(urls: list[str], key: str, run_id: str, field: str, within: float) -> set:
+    """The run's ``field`` as every process answers it, asked again until all say the same or
+    ``within`` seconds pass."""
+    deadline = time.monotonic() + within
+    while True:
+        seen = {a.json()["run"][field] for a in fresh_connection_answers(urls, key, run_id, 10)}
+        if len(seen) == 1 or time.monotonic() >= deadline:
+            return seen
 
 
 def test_revocation_and_a_killed_worker_across_two_instances(tmp_path, db_url, backend):
@@ -60,7 +76,9 @@ def test_revocation_and_a_killed_worker_across_two_instances(tmp_path, db_url, b
         hosts = []
         for name in ("a", "b"):
             (tmp_path / name).mkdir()
-            hosts.append(start_server(config, tmp_path / name, "--no-worker", "--workers", "2"))
+            hosts.append(
+                start_server(config, tmp_path / name, "--no-worker", "--workers", "2", env=REMEMBER_RUNS_30_SECONDS)
+            )
         workers = [
             spawn([FLASHFUSION, "--config", str(config), "worker"], tmp_path / f"worker-{i}.log", cwd=tmp_path)
             for i in (1, 2)
@@ -103,6 +121,18 @@ def test_revocation_and_a_killed_worker_across_two_instances(tmp_path, db_url, b
                 ),
                 timeout=60,
             )
+
+            # every process remembers a run for 30 s; one process's change reaches all of them at
+            # once on one host's SQLite, within milliseconds (NOTIFY) on PostgreSQL
+            late = httpx.post(
+                urls[0] + "/api/trigger-pipeline", json={"pipeline_id": "slow"}, headers={"X-API-Key": key}, timeout=30
+            ).json()["run_id"]
+            assert seen_everywhere(urls, key, late, "cancel_requested", within=0) == {False}
+            cancelled = httpx.post(
+                urls[1] + "/api/cancel-run", json={"run_id": late}, headers={"X-API-Key": key}, timeout=30
+            )
+            assert cancelled.json()["run"]["cancel_requested"] is True
+            assert seen_everywhere(urls, key, late, "cancel_requested", within=0.5 if pushed else 0) == {True}
 
             assert set(fresh_connection_statuses(urls, key, run_ids[0], 40)) == {200}  # cached everywhere
             cli("keys", "revoke", made["id"], config=config)

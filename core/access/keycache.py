@@ -5,16 +5,13 @@ still in its rotation grace) is a SELECT; its answer is kept for ``key_cache_sec
 the local monotonic clock, so a revocation or a disabled owner takes effect in every
 process within that bound. Expiry and the end of a rotation grace are exact: an entry also
 carries the instant its secret stops working. On PostgreSQL a revocation is also pushed to
-every process at once (``NOTIFY``, see ``RevocationListener``); the bound holds without it.
+every process at once (``NOTIFY``, see ``revocation_listener``); the bound holds without it.
 Unknown keys are not remembered.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import select
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,9 +19,9 @@ from typing import Any
 
 from flashfusion.core.access.keyleases import valid_condition
 from flashfusion.core.access.permissions import Actor
-from flashfusion.core.storage.db import database, from_db_time, is_sqlite
+from flashfusion.core.storage.db import database, from_db_time
+from flashfusion.core.storage.notifications import Listener, notify
 
-log = logging.getLogger(__name__)
 CHANNEL = "flashfusion_key_revoked"
 MAX_ENTRIES = 10_000
 
@@ -114,42 +111,10 @@ def _names(value: Any) -> frozenset[str]:
 def announce_revocation(key_id: str) -> None:
     """Inside the revoking transaction: on PostgreSQL, tell every listening process when it
     commits."""
-    if not is_sqlite():
-        database.execute_sql("SELECT pg_notify(%s, %s)", (CHANNEL, key_id))
+    notify(CHANNEL, key_id)
 
 
-class RevocationListener(threading.Thread):
-    """PostgreSQL only: a connection of its own that ``LISTEN``s for revocations and drops
-    them from ``cache``. When the connection fails, everything is forgotten (a revocation
-    may have been missed) and it reconnects."""
-
-    def __init__(self, cache: KeyCache, db: Any) -> None:
-        super().__init__(name="flashfusion-key-revocations", daemon=True)
-        self.cache = cache
-        self.db = db
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                self._listen()
-            except Exception as exc:  # noqa: BLE001 - the bound holds without this thread
-                log.warning("key revocation listener: %s; reconnecting", type(exc).__name__)
-            self.cache.forget()
-            self.stopped.wait(1.0)
-
-    def _listen(self) -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(database=self.db.database, **self.db.connect_params)  # outside the pool
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f"LISTEN {CHANNEL}")
-            while not self.stopped.is_set():
-                if select.select([conn], [], [], 5.0)[0]:
-                    conn.poll()
-                    while conn.notifies:
-                        self.cache.forget(conn.notifies.pop(0).payload)
-        finally:
-            conn.close()
+def revocation_listener(cache: KeyCache, db: Any) -> Listener:
+    """PostgreSQL only: drops each revoked key from ``cache`` as the revocation commits; when
+    its connection fails, everything is forgotten (a revocation may have been missed)."""
+    return Listener(db, CHANNEL, on_message=cache.forget, on_reset=cache.forget)

@@ -18,12 +18,13 @@ from datetime import datetime
 
 from flashfusion.core.access import keyformat as keys
 from flashfusion.core.access import ratelimit
-from flashfusion.core.access.keycache import KeyCache, RevocationListener
+from flashfusion.core.access.keycache import KeyCache, revocation_listener
 from flashfusion.core.access.keyleases import LeaseBook
 from flashfusion.core.access.permissions import Actor
 from flashfusion.core.errors import TooManyRequests, Unauthorized
 from flashfusion.core.storage.db import connection, database, is_sqlite, to_db_time
 from flashfusion.core.storage.models import ApiKey
+from flashfusion.core.storage.perprocess import PerProcess
 
 API_KEY_HEADER = "X-API-Key"
 HOUR = 3600.0
@@ -49,7 +50,7 @@ class ProcessState:
         self.stopped = threading.Event()
         self._flusher = threading.Thread(target=self._flush_every, name="flashfusion-usage-flush", daemon=True)
         self._flusher.start()
-        self.listener = None if is_sqlite() else RevocationListener(self.cache, self.db)
+        self.listener = None if is_sqlite() else revocation_listener(self.cache, self.db)
         if self.listener is not None:
             self.listener.start()
 
@@ -86,8 +87,7 @@ class ProcessState:
 
 
 _settings = Settings()
-_state: ProcessState | None = None
-_state_lock = threading.Lock()
+_states: PerProcess[ProcessState] = PerProcess(lambda: ProcessState(_settings))
 
 
 def configure(*, key_cache_seconds: float, usage_flush_seconds: float) -> None:
@@ -95,38 +95,28 @@ def configure(*, key_cache_seconds: float, usage_flush_seconds: float) -> None:
     is built)."""
     global _settings
     _settings = Settings(key_cache_seconds=key_cache_seconds, usage_flush_seconds=usage_flush_seconds)
-    if _state is not None:
-        _state.settings = _settings
+    current = _states.peek()
+    if current is not None:
+        current.settings = _settings
 
 
 def state() -> ProcessState:
     """This process's state, started on first use (after a fork, and again when tests open
     another database)."""
-    global _state
-    current = _state
-    if current is None or current.pid != os.getpid() or current.db is not database.obj:
-        with _state_lock:
-            current = _state
-            if current is None or current.pid != os.getpid() or current.db is not database.obj:
-                if current is not None and current.pid == os.getpid():
-                    current.stop()
-                current = _state = ProcessState(_settings)
-    return current
+    return _states.get()
 
 
 def flush() -> int:
     """Write this process's pending counts and give its unused cells back now (graceful
     shutdown; listing keys). Returns the number of statements."""
-    current = _state
-    if current is None or current.pid != os.getpid():
-        return 0
-    return current.flush()
+    current = _states.peek()
+    return 0 if current is None else current.flush()
 
 
 def forget(key_id: str) -> None:
     """This process stops trusting what it remembers of ``key_id`` (it was just revoked here)."""
-    current = _state
-    if current is not None and current.pid == os.getpid():
+    current = _states.peek()
+    if current is not None:
         current.cache.forget(key_id)
 
 

@@ -8,10 +8,12 @@ override ``[logging]`` in ``flashfusion.toml``, so gunicorn's own logger follows
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -86,13 +88,98 @@ def level_number(level: str) -> int:
 _installed: logging.StreamHandler | None = None  # the handler ``configure`` put on the root logger
 
 
+class LineBuffer:
+    """Access lines waiting to be written: one ``os.write`` per ``flush_seconds`` (or per
+    ``MAX_BYTES``) instead of one per request, as nginx's ``access_log ... buffer= flush=``.
+    A write per request cost a served request more than the line's formatting (the system
+    call, and the GIL handed to another thread meanwhile). Flushed by a thread of its own,
+    before any other line the same handler writes (so lines keep their order), and when the
+    process exits; a SIGKILLed process loses at most ``flush_seconds`` of lines."""
+
+    MAX_BYTES = 64 * 1024
+
+    def __init__(self) -> None:
+        self.flush_seconds = 0.0
+        self._lock = threading.Lock()  # the pending lines
+        self._writing = threading.Lock()  # one flush at a time, so lines stay in order
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._fd = -1
+        self._flusher_pid = 0
+
+    def add(self, fd: int, data: bytes) -> bool:
+        """Queue ``data`` for ``fd``; False when lines are written at once (flush_seconds 0)."""
+        if self.flush_seconds <= 0:
+            return False
+        if self._flusher_pid != os.getpid():
+            self._start_flusher()
+        if fd != self._fd:
+            self.flush()  # lines queued for an earlier stream go there first
+        with self._lock:
+            self._fd = fd
+            self._pending.append(data)
+            self._size += len(data)
+            full = self._size >= self.MAX_BYTES
+        if full:
+            self.flush()
+        return True
+
+    def after_fork(self) -> None:
+        """In a new child: the parent's queued lines are the parent's to write."""
+        self._lock, self._writing = threading.Lock(), threading.Lock()
+        self._pending, self._size = [], 0
+
+    def flush(self) -> None:
+        """Write what waits; lines for a stream closed meanwhile are dropped."""
+        with self._writing:
+            with self._lock:
+                pending, fd, self._pending, self._size = self._pending, self._fd, [], 0
+            if pending:
+                try:
+                    _write_all(fd, b"".join(pending))
+                except OSError:
+                    pass
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher_pid == os.getpid():
+                return
+            self._flusher_pid = os.getpid()
+        threading.Thread(target=self._flush_every, name="flashfusion-log-flush", daemon=True).start()
+
+    def _flush_every(self) -> None:
+        while True:
+            time.sleep(self.flush_seconds or 0.2)
+            self.flush()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+access_lines = LineBuffer()
+atexit.register(access_lines.flush)
+os.register_at_fork(after_in_child=access_lines.after_fork)
+
+
+class _OrderedHandler(logging.StreamHandler):
+    """The root handler: writes what the access log has buffered before its own line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if access_lines._pending:
+            access_lines.flush()
+        super().emit(record)
+
+
 def emit_line(logger: logging.Logger, level: int, message: str, fields: Mapping[str, Any]) -> None:
     """``logger.log(level, message, extra=fields)`` for lines written on every request (the
     access log). When the line would reach only the handler ``configure`` installed, it is
-    formatted here, byte for byte as that handler would, and written with one ``os.write``:
-    no LogRecord, no handler lock (a single write of a line is not interleaved with others on
-    a pipe or an appended file), no flush. With any other logging setup (a test's capture,
-    an added handler or filter), the line goes through ``logger`` as usual."""
+    formatted here, byte for byte as that handler would, and written by ``access_lines``
+    (buffered for ``logging.access_flush_seconds``; at once with 0) with ``os.write``: no
+    LogRecord, no handler lock (a single write is not interleaved with others on a pipe or an
+    appended file). With any other logging setup (a test's capture, an added handler or
+    filter), the line goes through ``logger`` as usual."""
     if not logger.isEnabledFor(level):
         return
     handler = _installed
@@ -109,8 +196,8 @@ def emit_line(logger: logging.Logger, level: int, message: str, fields: Mapping[
     data = line.encode("utf-8", "backslashreplace")
     try:
         fd = handler.stream.fileno()
-        while data:
-            data = data[os.write(fd, data) :]
+        if not access_lines.add(fd, data):
+            _write_all(fd, data)
     except (OSError, ValueError):  # no file descriptor (a replaced stream) or a closed one
         logger.log(level, "%s", message)
 
@@ -139,7 +226,8 @@ def configure(fmt: str, level: str) -> None:
     logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(sys.stderr)
+    access_lines.flush()
+    handler = _OrderedHandler(sys.stderr)
     handler.setFormatter(formatter(fmt))
     root = logging.getLogger()
     for old in list(root.handlers):

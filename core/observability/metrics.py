@@ -13,11 +13,28 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, values
 
 from flashfusion.plugins import Budget, Provider
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+def process_id() -> int:
+    """This process's id, remembered (and renewed after a fork). prometheus_client asks for it
+    at every sample it records, to notice a fork: a system call each, several per request."""
+    return _pid
+
+
+os.register_at_fork(after_in_child=_forked)
+if os.environ.get(MULTIPROC_VAR):
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
 
 http_requests = Counter(
     "flashfusion_http_requests", "HTTP requests answered, by route template and status", ["method", "route", "status"]

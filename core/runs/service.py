@@ -19,7 +19,7 @@ from typing import Any, cast
 from flashfusion.core.errors import BadRequest, NotFound
 from flashfusion.core.gateway import Gateway
 from flashfusion.core.observability import metrics, tracing
-from flashfusion.core.runs import transitions
+from flashfusion.core.runs import runcache, transitions
 from flashfusion.core.storage.db import fetch_by_id, from_db_time, to_db_time, utcnow
 from flashfusion.core.storage.models import Run
 from flashfusion.plugins import Pipeline, ProviderError
@@ -170,10 +170,20 @@ def cancel_upstream(gw: Gateway, pipeline: Pipeline, run: Run) -> bool:
     return False
 
 
-def find_run(run_id: str, visible: Iterable[str] | None) -> Run:
+def find_run(run_id: str, visible: Iterable[str] | None, *, remembered: bool = False) -> Run:
     """The run, if its pipeline is among ``visible`` (None: every pipeline); else NotFound,
-    so that a caller learns nothing about runs outside its scope."""
-    run = cast("Run | None", fetch_by_id(Run, run_id[:64]))
+    so that a caller learns nothing about runs outside its scope. ``remembered``: the
+    process's copy may answer (``runs.runcache``: read-only use, as current as the database)."""
+    if not remembered or runcache.seconds <= 0:
+        run = cast("Run | None", fetch_by_id(Run, run_id[:64]))
+    else:
+        cache = runcache.state().cache
+        run = cache.get(run_id)
+        if run is None:
+            stamp = cache.stamp.current()
+            run = cast("Run | None", fetch_by_id(Run, run_id[:64]))
+            if run is not None:
+                cache.put(run, stamp, runcache.seconds)
     if run is None or (visible is not None and run.pipeline_id not in visible):
         raise NotFound("Run not found", error="Run not found")
     return run

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from flashfusion.core.ids import new_id
 from flashfusion.core.observability import metrics
-from flashfusion.core.runs import groups
+from flashfusion.core.runs import groups, runcache
 from flashfusion.core.runs.results import Completion
 from flashfusion.core.runs.serialize import event_data, run_to_dict
 from flashfusion.core.storage.db import fetch_by_id, from_db_time, is_sqlite, to_db_time, utcnow, write_tx
@@ -191,6 +191,7 @@ def record_dispatch(
         run.updated_at = stored_time(now)
         run.version += 1
         run.save()
+        runcache.changed(run.id)
         lifecycle(run, f"dispatched (upstream {run.upstream_id or 'not known yet'})")
         return run
 
@@ -212,6 +213,7 @@ def fail_run(
         run.lease_owner = run.lease_until = None
         run.version += 1
         run.save()
+        runcache.changed(run.id)
         emit("run.failed", run.pipeline_id, run.id, event_data(run))
         lifecycle(run, f"failed: {message or conclusion}")
         groups.note_completed(run)
@@ -265,6 +267,7 @@ def apply_snapshot(
         run.updated_at = stored_time(now)
         run.version += 1
         run.save()
+        runcache.changed(run.id)
         lifecycle(run, "finished" if snapshot.terminal else "changed")
         if run.phase in ("in_progress", "completed"):
             emit("run.started", run.pipeline_id, run.id, event_data(run))
@@ -306,6 +309,7 @@ def request_cancel(run_id: str) -> Run | None:
         run.updated_at = stored_time(utcnow())
         run.version += 1
         run.save()
+        runcache.changed(run.id)
         lifecycle(run, "cancel requested")
         return run
 

@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
@@ -123,15 +123,39 @@ def write_gate() -> Iterator[None]:
         yield
 
 
+_committed = threading.local()  # what to do once the thread's outermost write_tx commits
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run ``action`` once the current ``write_tx`` has committed (at once outside one); not at
+    all if it rolls back."""
+    if not database.in_transaction():
+        action()
+        return
+    pending = getattr(_committed, "actions", None)
+    if pending is None:
+        pending = _committed.actions = []
+    pending.append(action)
+
+
 @contextmanager
 def write_tx() -> Iterator[None]:
     """A write transaction that takes the write lock up front on SQLite."""
-    if is_sqlite():
-        with write_gate(), database.atomic("IMMEDIATE"):
-            yield
-    else:
-        with database.atomic():
-            yield
+    try:
+        if is_sqlite():
+            with write_gate(), database.atomic("IMMEDIATE"):
+                yield
+        else:
+            with database.atomic():
+                yield
+    except BaseException:
+        if not database.in_transaction():
+            _committed.actions = None
+        raise
+    if not database.in_transaction():
+        actions, _committed.actions = getattr(_committed, "actions", None) or [], None
+        for action in actions:
+            action()
 
 
 @contextmanager

@@ -84,12 +84,15 @@ class HeaderFirstWorker(ThreadWorker):
         self.wsgi = closing_truthfully(self.wsgi)
 
     def run(self) -> None:
-        """Serve; on a graceful stop, write the process's pending key usage and give its
-        unused rate-limit cells back (see ``access.keycheck``)."""
+        """Serve; on a graceful stop, write the access lines still waiting and the process's
+        pending key usage, and give its unused rate-limit cells back (see ``access.keycheck``)."""
         try:
             super().run()
         finally:
             from flashfusion.core.access import keycheck
+            from flashfusion.core.observability import logs
+
+            logs.access_lines.flush()
 
             try:
                 keycheck.flush()

@@ -33,8 +33,8 @@ log = logging.getLogger("flashfusion.api")
 MAX_WAIT_SECONDS = 60
 
 
-def scoped_run(actor: Actor, run_id: str) -> Run:
-    return service.find_run(run_id, actor.pipeline_ids or None)
+def scoped_run(actor: Actor, run_id: str, *, remembered: bool = False) -> Run:
+    return service.find_run(run_id, actor.pipeline_ids or None, remembered=remembered)
 
 
 def provider_error(exc: ProviderError, pipeline: Pipeline) -> ApiError:
@@ -98,7 +98,7 @@ class GetStatus(GatewayResource):
         run_id = query(req, "run_id", required=True, max_length=64)
         wait = query_int(req, "wait", default=0, low=0, high=MAX_WAIT_SECONDS)
         version = query_int(req, "version", default=None, low=0, high=2**31)
-        run = scoped_run(actor, run_id)
+        run = scoped_run(actor, run_id, remembered=True)
         if wait and run.phase != "completed":
             seen = run.version if version is None else version
             if seen == run.version and self.gw.watcher.wait(run.id, seen, wait):

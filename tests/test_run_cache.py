@@ -1,0 +1,85 @@
+"""get-status answers an unchanged run from memory (``runs.runcache``): one read of the run
+however often it is asked, and the change a transition commits in the very next answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from flashfusion.core.runs import runcache, transitions
+from flashfusion.core.storage.db import after_commit, database, write_tx
+
+
+def run_reads(records: list[logging.LogRecord]) -> int:
+    """SELECTs of the run table among peewee's query log records."""
+    return sum(1 for r in records if str(r.msg).startswith("('SELECT") and 'FROM "run"' in str(r.msg))
+
+
+def listening() -> bool:
+    """Whether this process may remember runs (on PostgreSQL: its listener is connected)."""
+    return runcache.state().cache.stamp.current() is not None
+
+
+def test_get_status_reads_an_unchanged_run_once_and_a_changed_one_again(client, key, caplog, monkeypatch, backend):
+    monkeypatch.setattr(runcache, "seconds", 60.0)  # only a change may end what is remembered
+    headers = {"X-API-Key": key}
+    run_id = client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": "slow"}, headers=headers).json["run_id"]
+    deadline = time.monotonic() + 10
+    while not listening() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    def status() -> dict:
+        answer = client.simulate_get("/api/get-status", params={"run_id": run_id}, headers=headers)
+        assert answer.status_code == 200
+        return answer.json["run"]
+
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        answers = [status() for _ in range(20)]
+    assert run_reads(caplog.records) == 1
+    assert all(a == answers[0] for a in answers) and not answers[0]["cancel_requested"]
+
+    cancelled = client.simulate_post("/api/cancel-run", json={"run_id": run_id}, headers=headers)
+    assert cancelled.status_code == 200
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        assert status()["cancel_requested"] is True
+        assert status()["version"] == answers[0]["version"] + 1
+    # on PostgreSQL the process's own NOTIFY of the change, arriving later, ends it once more
+    assert 1 <= run_reads(caplog.records) <= (2 if backend == "postgresql" else 1)
+
+    with database.connection_context():
+        transitions.fail_run(run_id, "cancelled", "cancelled before dispatch")
+    assert status()["status"] == "failed"
+
+
+def test_a_run_outside_the_keys_scope_stays_hidden_when_remembered(client, make_key):
+    everything = {"X-API-Key": make_key()}
+    demo_only = {"X-API-Key": make_key(pipelines=("demo",))}
+    run_id = client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": "slow"}, headers=everything).json[
+        "run_id"
+    ]
+    for _ in range(2):
+        assert client.simulate_get("/api/get-status", params={"run_id": run_id}, headers=everything).status_code == 200
+        answer = client.simulate_get("/api/get-status", params={"run_id": run_id}, headers=demo_only)
+        assert answer.status_code == 404
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_after_commit_waits_for_the_outermost_commit_and_forgets_a_rollback(gateway):
+    done: list[str] = []
+    with database.connection_context():
+        with write_tx():
+            with write_tx():
+                after_commit(lambda: done.append("inner"))
+            assert done == []
+        assert done == ["inner"]
+        with pytest.raises(RuntimeError):
+            with write_tx():
+                after_commit(lambda: done.append("rolled back"))
+                raise RuntimeError("boom")
+        with write_tx():
+            pass
+        after_commit(lambda: done.append("outside"))
+    assert done == ["inner", "outside"]
