@@ -7,7 +7,7 @@ gunicorn runs ``flashfusion.core.app:get_app()``, which reads the configuration 
 from __future__ import annotations
 
 import logging
-import os
+import random
 
 import falcon
 import msgspec
@@ -64,7 +64,7 @@ class RequestContext:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         incoming = req.get_header("X-Request-ID") or ""
         req.context.request_id = (
-            incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else os.urandom(16).hex()
+            incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else f"{random.getrandbits(128):032x}"
         )
         resp.set_header("X-Request-ID", req.context.request_id)
         resp.set_headers(SECURITY_HEADERS)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from flashfusion.core.runs import runcache, transitions
 from flashfusion.core.storage.db import after_commit, database, write_tx
+from flashfusion.plugins import RunSnapshot
 
 
 def run_reads(records: list[logging.LogRecord]) -> int:
@@ -83,3 +85,24 @@ def test_after_commit_waits_for_the_outermost_commit_and_forgets_a_rollback(gate
             pass
         after_commit(lambda: done.append("outside"))
     assert done == ["inner", "outside"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_remembered_running_run_still_counts_its_duration(client, key, monkeypatch):
+    monkeypatch.setattr(runcache, "seconds", 60.0)
+    headers = {"X-API-Key": key}
+    run_id = client.simulate_post("/api/trigger-pipeline", json={"pipeline_id": "slow"}, headers=headers).json["run_id"]
+    with database.connection_context():
+        started = datetime.now(UTC) - timedelta(seconds=100)
+        assert transitions.apply_snapshot(
+            RunSnapshot(run_id=run_id, status="running", phase="in_progress", started_at=started)
+        )
+
+    def duration() -> int:
+        return client.simulate_get("/api/get-status", params={"run_id": run_id}, headers=headers).json["run"][
+            "duration_seconds"
+        ]
+
+    first = duration()
+    time.sleep(1.1)
+    assert first + 1 <= duration() <= first + 2

@@ -37,6 +37,9 @@ class KeyCache:
     def __init__(self) -> None:
         self._entries: dict[str, KeyEntry] = {}
 
+    def remembers(self, digest: str) -> bool:
+        return digest in self._entries
+
     def get(self, digest: str, now: datetime, stamp: Any, seconds: float) -> Actor | None:
         """The key behind ``digest`` if valid at ``now`` (``stamp``: the same instant as
         stored), checked in the database when the remembered answer is older than

@@ -23,8 +23,9 @@ import itertools
 import mmap
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from flashfusion.core.storage.db import after_commit, database, is_sqlite
 from flashfusion.core.storage.models import Run
@@ -32,6 +33,7 @@ from flashfusion.core.storage.notifications import Listener, notify
 from flashfusion.core.storage.perprocess import PerProcess
 
 CHANNEL = "flashfusion_run_changed"
+T = TypeVar("T")
 STAMP_SUFFIX = ".runstamp"
 MAX_ENTRIES = 10_000
 
@@ -84,11 +86,12 @@ class CountedStamp:
         self.move()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Entry:
     run: Run
     stamp: object
     fresh_until: float  # time.monotonic()
+    view: Any = None  # what get-status made of ``run``, once asked (see ``RunCache.view``)
 
 
 class RunCache:
@@ -101,6 +104,16 @@ class RunCache:
         if entry is None or entry.stamp != self.stamp.current() or time.monotonic() >= entry.fresh_until:
             return None
         return entry.run
+
+    def view(self, run: Run, build: Callable[[Run], T]) -> T:
+        """``build(run)``, made once per remembered ``run`` (``build`` must always be the same
+        function, its result never changed by callers)."""
+        entry = self._entries.get(run.id)
+        if entry is None or entry.run is not run:
+            return build(run)
+        if entry.view is None:
+            entry.view = build(run)
+        return cast(T, entry.view)
 
     def put(self, run: Run, stamp: object | None, seconds: float) -> None:
         """Remember ``run`` as read under ``stamp`` (taken before the read began)."""
@@ -147,6 +160,11 @@ def configure(cache_seconds: float) -> None:
 def state() -> ProcessState:
     """This process's cache on the current database."""
     return _states.get()
+
+
+def view(run: Run, build: Callable[[Run], T]) -> T:
+    """``build(run)``, made once while ``run`` is remembered."""
+    return build(run) if seconds <= 0 else state().cache.view(run, build)
 
 
 def changed(run_id: str) -> None:

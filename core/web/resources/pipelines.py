@@ -10,8 +10,8 @@ import msgspec
 
 from flashfusion.core.access.permissions import Actor, check_pipeline_scope
 from flashfusion.core.errors import ApiError
-from flashfusion.core.runs import idempotency, service, triggers
-from flashfusion.core.runs.serialize import run_view
+from flashfusion.core.runs import idempotency, runcache, service, triggers
+from flashfusion.core.runs.serialize import duration_seconds, run_view
 from flashfusion.core.storage.db import fetch_by_id
 from flashfusion.core.storage.models import Run
 from flashfusion.core.web.authentication import require
@@ -105,8 +105,9 @@ class GetStatus(GatewayResource):
                 fresh = fetch_by_id(Run, run.id)
                 assert fresh is not None, "runs are never deleted"
                 run = fresh
-        view = run_view(run)
-        view.version = run.version
+        view = msgspec.structs.replace(
+            runcache.view(run, run_view), version=run.version, duration_seconds=duration_seconds(run)
+        )
         resp.media = msgspec.to_builtins(RunAnswer(success=True, run=view))
 
 
