@@ -11,6 +11,7 @@ import pytest
 
 from flashfusion.core.runs import runcache, transitions
 from flashfusion.core.storage.db import after_commit, database, write_tx
+from flashfusion.core.storage.models import Run
 from flashfusion.plugins import RunSnapshot
 
 
@@ -106,3 +107,20 @@ def test_a_remembered_running_run_still_counts_its_duration(client, key, monkeyp
     first = duration()
     time.sleep(1.1)
     assert first + 1 <= duration() <= first + 2
+
+
+def test_a_full_cache_keeps_what_is_fresh_and_stays_bounded(monkeypatch):
+    monkeypatch.setattr(runcache, "MAX_ENTRIES", 3)
+    cache = runcache.RunCache(runcache.CountedStamp())
+    stamp = cache.stamp.current()
+    old, kept = Run(id="run_old"), Run(id="run_kept")
+    cache.put(old, stamp, seconds=0.01)
+    cache.put(kept, stamp, seconds=60)
+    cache.put(Run(id="run_third"), stamp, seconds=60)
+    time.sleep(0.02)
+    cache.put(Run(id="run_fourth"), stamp, seconds=60)  # full: the stale entry makes room
+    assert cache.get("run_kept") is kept and cache.get("run_fourth") is not None
+    assert "run_old" not in cache._entries
+    for n in range(10):
+        cache.put(Run(id=f"run_{n}"), stamp, seconds=60)
+    assert len(cache._entries) <= 3

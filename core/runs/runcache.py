@@ -35,7 +35,7 @@ from flashfusion.core.storage.perprocess import PerProcess
 CHANNEL = "flashfusion_run_changed"
 T = TypeVar("T")
 STAMP_SUFFIX = ".runstamp"
-MAX_ENTRIES = 10_000
+MAX_ENTRIES = 2_000  # runs remembered per process: a run with large outputs is tens of KiB
 
 
 class Stamp(Protocol):
@@ -120,7 +120,10 @@ class RunCache:
         if stamp is None or seconds <= 0:
             return
         if len(self._entries) >= MAX_ENTRIES:
-            self._entries.clear()
+            now = time.monotonic()
+            self._entries = {k: e for k, e in self._entries.items() if e.fresh_until > now}
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
         self._entries[run.id] = Entry(run, stamp, time.monotonic() + seconds)
 
 
