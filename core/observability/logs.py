@@ -124,6 +124,10 @@ class LineBuffer:
             self.flush()
         return True
 
+    @property
+    def waiting(self) -> bool:
+        return bool(self._pending)
+
     def after_fork(self) -> None:
         """In a new child: the parent's queued lines are the parent's to write."""
         self._lock, self._writing = threading.Lock(), threading.Lock()
@@ -167,7 +171,7 @@ class _OrderedHandler(logging.StreamHandler):
     """The root handler: writes what the access log has buffered before its own line."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        if access_lines._pending:
+        if access_lines.waiting:
             access_lines.flush()
         super().emit(record)
 

@@ -172,6 +172,11 @@ def view(run: Run, build: Callable[[Run], T]) -> T:
 
 def changed(run_id: str) -> None:
     """Inside the transaction that changes ``run_id``: every process stops answering from what
-    it remembers of runs once it commits."""
+    it remembers of runs once it commits. On SQLite the writer moves the file's stamp, which
+    every process reads; on PostgreSQL the NOTIFY reaches the others, and only a process that
+    remembers runs itself (not the worker or the CLI) has a stamp of its own to move, so no
+    other process opens a listening connection just to change a run."""
     notify(CHANNEL, run_id)
-    after_commit(state().cache.stamp.move)
+    current = state() if is_sqlite() else _states.peek()
+    if current is not None:
+        after_commit(current.cache.stamp.move)
